@@ -1,0 +1,5 @@
+import sys
+
+from llmenv.cli import main
+
+sys.exit(main())

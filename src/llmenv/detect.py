@@ -1,0 +1,331 @@
+"""Detect the machine: a chain of probes, each with a pure parser, every edge injected.
+
+Order (the first probe that knows a value wins): environment overrides (``LLMENV_DRIVER``, ``LLMENV_GPU``,
+``LLMENV_CUDA``), NVML, ``nvidia-smi``, ``/proc/driver/nvidia/version`` and ``/sys/module/nvidia/version``.
+A probe that fails is skipped, never fatal. No driver found means a CPU target.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmenv.backend import CudaVersion, parse_cuda_version
+from llmenv.errors import UsageError
+from llmenv.target import (
+    Gpu,
+    Target,
+    gpus_from_capabilities,
+    parse_driver_version,
+)
+
+__all__ = [
+    "NvmlReading",
+    "System",
+    "detect",
+    "parse_meminfo",
+    "parse_nvcc_version",
+    "parse_nvidia_smi_header",
+    "parse_nvidia_smi_query",
+    "parse_proc_driver_version",
+]
+
+Runner = Callable[[Sequence[str]], "tuple[int, str] | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvmlReading:
+    driver: str
+    cuda_driver_version: int | None  # cuDriverGetVersion(), e.g. 13000
+    gpus: tuple[Gpu, ...]
+
+
+def _real_run(argv: Sequence[str]) -> tuple[int, str] | None:
+    try:
+        p = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return p.returncode, p.stdout
+
+
+def _real_read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _real_nvml() -> NvmlReading | None:
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...: no NVIDIA driver here
+        return None
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        driver = driver.decode() if isinstance(driver, bytes) else str(driver)
+        try:
+            cuda = int(pynvml.nvmlSystemGetCudaDriverVersion_v2())
+        except Exception:
+            cuda = None
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(h)
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+            mem = int(pynvml.nvmlDeviceGetMemoryInfo(h).total) // (1024 * 1024)
+            gpus.append(Gpu(name=name, capability=(int(major), int(minor)), memory_mib=mem))
+        return NvmlReading(driver=driver, cuda_driver_version=cuda, gpus=tuple(gpus))
+    except Exception:
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _glibc() -> str | None:
+    try:
+        v = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if v and v.startswith("glibc "):
+        return v.split()[1]
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class System:
+    """Every edge detection touches. ``System()`` is this machine; tests pass fakes."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    run: Runner = _real_run
+    read_text: Callable[[str], str | None] = _real_read
+    which: Callable[[str], str | None] = shutil.which
+    nvml: Callable[[], NvmlReading | None] = _real_nvml
+    os_name: str = field(default_factory=lambda: {"win32": "windows"}.get(sys.platform, sys.platform))
+    machine: str = field(default_factory=platform.machine)
+    python: str = field(default_factory=lambda: f"{sys.version_info.major}.{sys.version_info.minor}")
+    cpus: Callable[[], int] = _cpus
+    glibc: Callable[[], str | None] = _glibc
+
+
+# ---------------------------------------------------------------------------------------------- parsers
+
+_SMI_HEADER = re.compile(r"Driver Version:\s*([\d.]+)\s+CUDA Version:\s*([\d.]+)")
+_PROC_DRIVER = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+([\d]{3}(?:\.[\d]+){1,2})")
+_NVCC = re.compile(r"release\s+(\d+\.\d+),\s*V(\d+\.\d+\.\d+)")
+
+
+def parse_nvidia_smi_header(text: str) -> tuple[str, CudaVersion] | None:
+    """``Driver Version: 580.159.04     CUDA Version: 13.0`` -> ("580.159.04", 13.0)."""
+    m = _SMI_HEADER.search(text)
+    if not m:
+        return None
+    return m.group(1), parse_cuda_version(m.group(2))
+
+
+def parse_nvidia_smi_query(text: str) -> list[dict[str, Any]]:
+    """Rows of ``nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv[,noheader]``."""
+    rows = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 4 or parts[0] == "name":
+            continue
+        name, driver, cc, mem = parts[:4]
+        try:
+            driver = parse_driver_version(driver)
+            gpu = gpus_from_capabilities([cc], name=name)[0]
+        except UsageError:
+            continue
+        m = re.match(r"(\d+)", mem)
+        rows.append(
+            {
+                "driver": driver,
+                "gpu": Gpu(name=name, capability=gpu.capability, memory_mib=int(m.group(1)) if m else None),
+            }
+        )
+    return rows
+
+
+def parse_proc_driver_version(text: str) -> str | None:
+    """``/proc/driver/nvidia/version`` (or ``/sys/module/nvidia/version``) -> the driver version."""
+    s = text.strip()
+    if re.fullmatch(r"\d{3}(\.\d+){1,2}", s):
+        return s
+    m = _PROC_DRIVER.search(text)
+    return m.group(1) if m else None
+
+
+def parse_nvcc_version(text: str) -> str | None:
+    """``nvcc --version`` -> ``13.0.88``."""
+    m = _NVCC.search(text)
+    return m.group(2) if m else None
+
+
+def parse_meminfo(text: str) -> float | None:
+    """``/proc/meminfo`` -> total memory in GiB."""
+    m = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
+    return int(m.group(1)) / (1024 * 1024) if m else None
+
+
+# ---------------------------------------------------------------------------------------------- probes
+
+
+def _env_probe(sys_: System) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    env = sys_.environ
+    if env.get("LLMENV_DRIVER"):
+        out["driver"] = parse_driver_version(env["LLMENV_DRIVER"])
+    if env.get("LLMENV_GPU"):
+        out["gpus"] = gpus_from_capabilities(env["LLMENV_GPU"].split(","))
+    if env.get("LLMENV_CUDA"):
+        out["cuda"] = None if env["LLMENV_CUDA"].strip().lower() == "cpu" else parse_cuda_version(env["LLMENV_CUDA"])
+    return out
+
+
+def _nvml_probe(sys_: System) -> dict[str, Any]:
+    r = sys_.nvml()
+    if r is None:
+        return {}
+    out: dict[str, Any] = {"driver": r.driver, "gpus": r.gpus}
+    if r.cuda_driver_version:
+        out["cuda"] = CudaVersion(r.cuda_driver_version // 1000, (r.cuda_driver_version % 1000) // 10)
+    return out
+
+
+def _smi_probe(sys_: System) -> dict[str, Any]:
+    if sys_.which("nvidia-smi") is None:
+        return {}
+    out: dict[str, Any] = {}
+    q = sys_.run(
+        [
+            "nvidia-smi",
+            "--query-gpu=name,driver_version,compute_cap,memory.total",
+            "--format=csv,noheader",
+        ]
+    )
+    if q and q[0] == 0:
+        rows = parse_nvidia_smi_query(q[1])
+        if rows:
+            out["driver"] = rows[0]["driver"]
+            out["gpus"] = tuple(r["gpu"] for r in rows)
+    h = sys_.run(["nvidia-smi"])
+    if h and h[0] == 0:
+        parsed = parse_nvidia_smi_header(h[1])
+        if parsed:
+            out.setdefault("driver", parsed[0])
+            out["cuda"] = parsed[1]
+    return out
+
+
+def _proc_probe(sys_: System) -> dict[str, Any]:
+    for path in ("/sys/module/nvidia/version", "/proc/driver/nvidia/version"):
+        text = sys_.read_text(path)
+        if text:
+            v = parse_proc_driver_version(text)
+            if v:
+                return {"driver": v}
+    return {}
+
+
+PROBES: tuple[tuple[str, Callable[[System], dict[str, Any]]], ...] = (
+    ("environment", _env_probe),
+    ("nvml", _nvml_probe),
+    ("nvidia-smi", _smi_probe),
+    ("/proc/driver/nvidia", _proc_probe),
+)
+
+
+def _nvcc(sys_: System) -> tuple[str | None, str | None]:
+    env = sys_.environ
+    home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    candidates = []
+    if home:
+        candidates.append(os.path.join(home, "bin", "nvcc"))
+    found = sys_.which("nvcc")
+    if found:
+        candidates.append(found)
+    candidates.append("/usr/local/cuda/bin/nvcc")
+    for c in candidates:
+        r = sys_.run([c, "--version"])
+        if r and r[0] == 0:
+            v = parse_nvcc_version(r[1])
+            if v:
+                if not home:
+                    home = os.path.dirname(os.path.dirname(os.path.realpath(c)))
+                return v, home
+    return None, home
+
+
+def detect(sys_: System | None = None) -> Target:
+    """Detect this machine (or the one ``sys_`` fakes)."""
+    sys_ = sys_ or System()
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name, probe in PROBES:
+        try:
+            found = probe(sys_)
+        except UsageError:
+            if name == "environment":
+                raise  # a malformed LLMENV_* override is the user's input: say so
+            continue
+        except Exception:  # a probe that breaks is skipped, never fatal
+            continue
+        for key, value in found.items():
+            if key not in values:
+                values[key] = value
+                origins[key] = name
+    from llmenv.knowledge import load
+
+    driver = values.get("driver")
+    if "cuda" not in values and driver:
+        values["cuda"] = load().cuda.max_cuda(driver)
+        origins["cuda"] = "driver (CUDA release notes, Table 3)"
+    nvcc, cuda_home = _nvcc(sys_)
+    mem_text = sys_.read_text("/proc/meminfo")
+    memory = parse_meminfo(mem_text) if mem_text else None
+    if memory is None:
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+        except (ValueError, OSError, AttributeError):
+            memory = 8.0
+    machine = sys_.machine.lower()
+    arch = {"amd64": "x86_64", "arm64": "arm64" if sys_.os_name == "darwin" else "aarch64"}.get(
+        machine, machine
+    )
+    return Target(
+        os=sys_.os_name if sys_.os_name in ("linux", "darwin", "windows") else "linux",
+        arch=arch,
+        glibc=sys_.glibc(),
+        python=sys_.python,
+        cpus=sys_.cpus(),
+        memory_gib=memory,
+        driver=driver,
+        # Without a driver the target is a CPU one, unless LLMENV_CUDA says otherwise.
+        cuda=values.get("cuda") if driver or origins.get("cuda") == "environment" else None,
+        gpus=tuple(values.get("gpus", ())),
+        nvcc=nvcc,
+        cuda_home=cuda_home,
+        origins=origins,
+    )

@@ -1,0 +1,176 @@
+"""The machine a plan is made for, as data.
+
+Detection fills a Target for this machine; command-line flags fill or override it for another machine (a
+login node planning for the cluster's GPUs). Raw dicts stop here: ``Target.from_dict`` validates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from llmenv.backend import CudaVersion, parse_cuda_version
+from llmenv.errors import UsageError
+
+__all__ = [
+    "Gpu",
+    "Target",
+    "parse_compute_capability",
+    "parse_driver_version",
+    "parse_python_version",
+]
+
+_CC_RE = re.compile(r"^(?:sm_?)?(\d{1,2})\.?(\d)$")
+_DRIVER_RE = re.compile(r"^\d{3}(\.\d{1,3}){0,2}$")
+# Compute capabilities of real NVIDIA GPUs: Kepler 3.x through Blackwell 12.x.
+_KNOWN_CC_MAJORS = range(3, 13)
+
+
+def parse_compute_capability(text: str) -> tuple[int, int]:
+    """``9.0``, ``90``, ``sm_90`` -> (9, 0). UsageError for anything no GPU has (``99``)."""
+    s = text.strip().lower()
+    m = _CC_RE.match(s)
+    if not m or int(m.group(1)) not in _KNOWN_CC_MAJORS:
+        raise UsageError(f"not a GPU compute capability: {text!r} (expected e.g. 8.0, 8.6, 9.0, 12.0)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_driver_version(text: str) -> str:
+    """Validate an NVIDIA Linux driver version such as ``550.54.14``; returns it stripped."""
+    s = text.strip()
+    if not _DRIVER_RE.match(s):
+        raise UsageError(f"not an NVIDIA driver version: {text!r} (expected e.g. 550.54.14)")
+    return s
+
+
+def parse_python_version(text: str) -> str:
+    """``3.12`` or ``3.12.3`` -> ``3.12`` (major.minor, what wheels and markers care about)."""
+    try:
+        v = Version(text.strip())
+    except InvalidVersion:
+        raise UsageError(f"not a Python version: {text!r} (expected e.g. 3.12)") from None
+    if v.major != 3 or v.minor > 30:
+        raise UsageError(f"not a Python version llmenv can plan for: {text!r}")
+    return f"{v.major}.{v.minor}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gpu:
+    name: str
+    capability: tuple[int, int]
+    memory_mib: int | None = None
+
+    @property
+    def cc(self) -> str:
+        return f"{self.capability[0]}.{self.capability[1]}"
+
+    @property
+    def sm(self) -> str:
+        """``sm_90`` style name."""
+        return f"sm_{self.capability[0]}{self.capability[1]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "compute_capability": self.cc, "memory_mib": self.memory_mib}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Gpu:
+        return cls(
+            name=str(d.get("name") or "GPU"),
+            capability=parse_compute_capability(str(d["compute_capability"])),
+            memory_mib=int(d["memory_mib"]) if d.get("memory_mib") is not None else None,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """What a plan depends on. ``cuda`` is the highest CUDA the driver supports (None: no NVIDIA driver)."""
+
+    os: str = "linux"  # linux | darwin | windows
+    arch: str = "x86_64"  # x86_64 | aarch64 | arm64
+    glibc: str | None = None
+    python: str = "3.12"
+    cpus: int = 1
+    memory_gib: float = 8.0
+    driver: str | None = None
+    cuda: CudaVersion | None = None
+    gpus: tuple[Gpu, ...] = ()
+    nvcc: str | None = None
+    cuda_home: str | None = None
+    # Where each value came from ("nvml", "nvidia-smi", "--driver", ...): shown by ``detect``.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.cuda is None
+
+    @property
+    def capabilities(self) -> tuple[tuple[int, int], ...]:
+        """Distinct compute capabilities of the target GPUs, sorted."""
+        return tuple(sorted({g.capability for g in self.gpus}))
+
+    @property
+    def platform(self) -> str:
+        return f"{self.os}-{self.arch}"
+
+    def with_(self, **changes: Any) -> Target:
+        return replace(self, **changes)
+
+    def marker_environment(self) -> dict[str, str]:
+        """The PEP 508 marker environment of this target (for ``Marker.evaluate``)."""
+        sys_platform = {"linux": "linux", "darwin": "darwin", "windows": "win32"}[self.os]
+        machine = {"arm64": "arm64" if self.os == "darwin" else "aarch64"}.get(self.arch, self.arch)
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{self.python}.0",
+            "os_name": "nt" if self.os == "windows" else "posix",
+            "platform_machine": machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": {"linux": "Linux", "darwin": "Darwin", "windows": "Windows"}[self.os],
+            "platform_version": "",
+            "python_full_version": f"{self.python}.0",
+            "python_version": self.python,
+            "sys_platform": sys_platform,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "os": self.os,
+            "arch": self.arch,
+            "glibc": self.glibc,
+            "python": self.python,
+            "cpus": self.cpus,
+            "memory_gib": round(self.memory_gib, 1),
+            "driver": self.driver,
+            "cuda": str(self.cuda) if self.cuda else None,
+            "gpus": [g.to_dict() for g in self.gpus],
+            "nvcc": self.nvcc,
+            "cuda_home": self.cuda_home,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Target:
+        cuda = d.get("cuda")
+        driver = d.get("driver")
+        return cls(
+            os=str(d.get("os", "linux")),
+            arch=str(d.get("arch", "x86_64")),
+            glibc=d.get("glibc"),
+            python=parse_python_version(str(d.get("python", "3.12"))),
+            cpus=int(d.get("cpus", 1)),
+            memory_gib=float(d.get("memory_gib", 8.0)),
+            driver=parse_driver_version(str(driver)) if driver else None,
+            cuda=parse_cuda_version(str(cuda)) if cuda else None,
+            gpus=tuple(Gpu.from_dict(g) for g in d.get("gpus", ()) or ()),
+            nvcc=d.get("nvcc"),
+            cuda_home=d.get("cuda_home"),
+        )
+
+
+def gpus_from_capabilities(ccs: Iterable[str], name: str = "GPU") -> tuple[Gpu, ...]:
+    """``["9.0", "8.6"]`` -> GPUs with those compute capabilities (names unknown)."""
+    return tuple(Gpu(name=name, capability=parse_compute_capability(c)) for c in ccs if c.strip())

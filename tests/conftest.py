@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llmenv.cli import Context, main
+from llmenv.detect import NvmlReading, System
+from llmenv.output import Ui
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def fake_system(
+    *,
+    environ: Mapping[str, str] | None = None,
+    commands: Mapping[str, tuple[int, str]] | None = None,
+    files: Mapping[str, str] | None = None,
+    nvml: NvmlReading | None = None,
+    python: str = "3.12",
+    cpus: int = 16,
+    machine: str = "x86_64",
+    os_name: str = "linux",
+) -> System:
+    """A machine described by data: ``commands`` maps the joined argv to (exit code, stdout)."""
+    commands = dict(commands or {})
+    files = dict(files or {})
+    files.setdefault("/proc/meminfo", "MemTotal:       131072000 kB\n")
+
+    def run(argv: Sequence[str]) -> tuple[int, str] | None:
+        return commands.get(" ".join(argv))
+
+    def which(name: str) -> str | None:
+        return f"/usr/bin/{name}" if any(k.split()[0] in (name, f"/usr/bin/{name}") for k in commands) else None
+
+    return System(
+        environ=dict(environ or {}),
+        run=run,
+        read_text=files.get,
+        which=which,
+        nvml=lambda: nvml,
+        os_name=os_name,
+        machine=machine,
+        python=python,
+        cpus=lambda: cpus,
+        glibc=lambda: "2.39",
+    )
+
+
+@pytest.fixture
+def cpu_system() -> System:
+    return fake_system()
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., Result]:
+    """Run the CLI in-process: deterministic (NO_COLOR), a fake CPU machine unless ``system`` is given."""
+
+    def _run(*argv: str, system: System | None = None, cwd: Path | None = None,
+             environ: Mapping[str, str] | None = None) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        env = {"NO_COLOR": "1", **(environ or {})}
+        ctx = Context(
+            ui=Ui(out=out, err=err, environ=env),
+            environ=env,
+            cwd=cwd or tmp_path,
+            system=system or fake_system(),
+        )
+        code = main(list(argv), ctx)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    return _run
+
+
+@pytest.fixture(autouse=True)
+def _no_user_uv_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests that run uv must not read this machine's uv configuration or share its cache."""
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
+    monkeypatch.delenv("UV_INDEX_URL", raising=False)
+    monkeypatch.delenv("UV_EXTRA_INDEX_URL", raising=False)
+    os.environ.pop("LLMENV_DEBUG", None)
