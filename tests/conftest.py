@@ -43,7 +43,9 @@ def fake_system(
         return commands.get(" ".join(argv))
 
     def which(name: str) -> str | None:
-        return f"/usr/bin/{name}" if any(k.split()[0] in (name, f"/usr/bin/{name}") for k in commands) else None
+        return (
+            f"/usr/bin/{name}" if any(k.split()[0] in (name, f"/usr/bin/{name}") for k in commands) else None
+        )
 
     return System(
         environ=dict(environ or {}),
@@ -68,10 +70,15 @@ def cpu_system() -> System:
 def run_cli(tmp_path: Path) -> Callable[..., Result]:
     """Run the CLI in-process: deterministic (NO_COLOR), a fake CPU machine unless ``system`` is given."""
 
-    def _run(*argv: str, system: System | None = None, cwd: Path | None = None,
-             environ: Mapping[str, str] | None = None) -> Result:
+    def _run(
+        *argv: str,
+        system: System | None = None,
+        cwd: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Result:
         out, err = io.StringIO(), io.StringIO()
-        env = {"NO_COLOR": "1", **(environ or {})}
+        env = {**os.environ, "NO_COLOR": "1", **(environ or {})}
+        env.pop("FORCE_COLOR", None)
         ctx = Context(
             ui=Ui(out=out, err=err, environ=env),
             environ=env,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-__all__ = ["make_wheel", "make_sdist_only", "wheel_name"]
+__all__ = ["make_sdist_only", "make_wheel", "wheel_name"]
 
 
 def _record_line(path: str, data: bytes) -> str:
@@ -55,9 +55,12 @@ def make_wheel(
     meta += [f"Requires-Dist: {r}" for r in requires]
     for extra, reqs in (extras or {}).items():
         meta.append(f"Provides-Extra: {extra}")
-        meta += [f"Requires-Dist: {r} ; extra == '{extra}'" if ";" not in r else
-                 f"Requires-Dist: {r.split(';')[0].strip()} ; ({r.split(';', 1)[1].strip()}) and extra == '{extra}'"
-                 for r in reqs]
+        meta += [
+            f"Requires-Dist: {r} ; extra == '{extra}'"
+            if ";" not in r
+            else f"Requires-Dist: {r.split(';')[0].strip()} ; ({r.split(';', 1)[1].strip()}) and extra == '{extra}'"
+            for r in reqs
+        ]
     contents: dict[str, bytes] = {
         f"{dist}/__init__.py": f"__version__ = {version!r}\n".encode(),
         f"{di}/METADATA": ("\n".join(meta) + "\n").encode(),

@@ -7,6 +7,7 @@ A probe that fails is skipped, never fatal. No driver found means a CPU target.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -65,7 +66,7 @@ def _real_read(path: str) -> str | None:
 
 def _real_nvml() -> NvmlReading | None:
     try:
-        import pynvml
+        import pynvml  # type: ignore[import-untyped]
     except ImportError:
         return None
     try:
@@ -91,10 +92,8 @@ def _real_nvml() -> NvmlReading | None:
     except Exception:
         return None
     finally:
-        try:
+        with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
 
 
 def _cpus() -> int:
@@ -200,7 +199,9 @@ def _env_probe(sys_: System) -> dict[str, Any]:
     if env.get("LLMENV_GPU"):
         out["gpus"] = gpus_from_capabilities(env["LLMENV_GPU"].split(","))
     if env.get("LLMENV_CUDA"):
-        out["cuda"] = None if env["LLMENV_CUDA"].strip().lower() == "cpu" else parse_cuda_version(env["LLMENV_CUDA"])
+        out["cuda"] = (
+            None if env["LLMENV_CUDA"].strip().lower() == "cpu" else parse_cuda_version(env["LLMENV_CUDA"])
+        )
     return out
 
 
@@ -299,6 +300,10 @@ def detect(sys_: System | None = None) -> Target:
     from llmenv.knowledge import load
 
     driver = values.get("driver")
+    if origins.get("cuda") not in (origins.get("driver"), "environment"):
+        # The driver's CUDA must come from the probe that found the driver (an LLMENV_DRIVER override wins
+        # over NVML's driver, so NVML's CUDA no longer applies).
+        values.pop("cuda", None)
     if "cuda" not in values and driver:
         values["cuda"] = load().cuda.max_cuda(driver)
         origins["cuda"] = "driver (CUDA release notes, Table 3)"

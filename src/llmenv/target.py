@@ -26,15 +26,41 @@ __all__ = [
 
 _CC_RE = re.compile(r"^(?:sm_?)?(\d{1,2})\.?(\d)$")
 _DRIVER_RE = re.compile(r"^\d{3}(\.\d{1,3}){0,2}$")
-# Compute capabilities of real NVIDIA GPUs: Kepler 3.x through Blackwell 12.x.
-_KNOWN_CC_MAJORS = range(3, 13)
+# Compute capabilities of real NVIDIA GPUs, Kepler through Blackwell (CUDA programming guide, "Compute
+# Capabilities" table).
+KNOWN_CCS = frozenset(
+    {
+        (3, 5),
+        (3, 7),
+        (5, 0),
+        (5, 2),
+        (5, 3),
+        (6, 0),
+        (6, 1),
+        (6, 2),
+        (7, 0),
+        (7, 2),
+        (7, 5),
+        (8, 0),
+        (8, 6),
+        (8, 7),
+        (8, 9),
+        (9, 0),
+        (10, 0),
+        (10, 1),
+        (10, 3),
+        (11, 0),
+        (12, 0),
+        (12, 1),
+    }
+)
 
 
 def parse_compute_capability(text: str) -> tuple[int, int]:
     """``9.0``, ``90``, ``sm_90`` -> (9, 0). UsageError for anything no GPU has (``99``)."""
     s = text.strip().lower()
     m = _CC_RE.match(s)
-    if not m or int(m.group(1)) not in _KNOWN_CC_MAJORS:
+    if not m or (int(m.group(1)), int(m.group(2))) not in KNOWN_CCS:
         raise UsageError(f"not a GPU compute capability: {text!r} (expected e.g. 8.0, 8.6, 9.0, 12.0)")
     return int(m.group(1)), int(m.group(2))
 

@@ -10,7 +10,7 @@ from llmenv.backend import Backend
 from llmenv.errors import UsageError
 from llmenv.target import Target, gpus_from_capabilities, parse_driver_version, parse_python_version
 
-__all__ = ["POLICIES", "add_target_arguments", "target_flags", "resolve_target"]
+__all__ = ["POLICIES", "add_target_arguments", "resolve_target", "target_flags"]
 
 POLICIES = ("strict", "minor")
 
@@ -19,7 +19,9 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target (each overrides detection; plan for another machine)")
     g.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 550.54.14")
     g.add_argument("--cuda", metavar="X.Y|cpu", help="highest CUDA the target driver supports, or cpu")
-    g.add_argument("--gpu", metavar="CC", action="append", help="GPU compute capability, e.g. 9.0 (repeatable)")
+    g.add_argument(
+        "--gpu", metavar="CC", action="append", help="GPU compute capability, e.g. 9.0 (repeatable)"
+    )
     g.add_argument("--python", metavar="X.Y", help="target Python version, e.g. 3.12")
     g.add_argument("--cpus", metavar="N", type=int, help="CPU cores (sizes source builds)")
     g.add_argument("--memory", metavar="GIB", type=float, help="memory in GiB (sizes source builds)")
@@ -68,7 +70,9 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         driver = parse_driver_version(str(flags["driver"]))
         cuda = load().cuda.max_cuda(driver)
         if cuda is None:
-            raise UsageError(f"driver {driver} is older than any CUDA llmenv knows (CUDA 11.8 needs 520.61.05)")
+            raise UsageError(
+                f"driver {driver} is older than any CUDA llmenv knows (CUDA 11.8 needs 520.61.05)"
+            )
         changes["driver"] = driver
         changes["cuda"] = cuda
     if flags.get("cuda") is not None:

@@ -7,7 +7,9 @@ import argparse
 from llmenv.cli._context import Context
 from llmenv.target import Target
 
-HELP = "Show what llmenv sees of this machine: OS, Python, CPUs, memory, NVIDIA driver and its CUDA, GPUs, nvcc."
+HELP = (
+    "Show what llmenv sees of this machine: OS, Python, CPUs, memory, NVIDIA driver and its CUDA, GPUs, nvcc."
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +34,9 @@ def render_target(t: Target) -> list[str]:
     for i, g in enumerate(t.gpus):
         mem = f", {g.memory_mib / 1024:.0f} GiB" if g.memory_mib else ""
         lines.append(f"gpu {i:<6} {g.name}, compute capability {g.cc}{mem}")
-    lines.append(f"nvcc       {t.nvcc or 'not found'}" + (f"  (CUDA_HOME {t.cuda_home})" if t.cuda_home else ""))
+    lines.append(
+        f"nvcc       {t.nvcc or 'not found'}" + (f"  (CUDA_HOME {t.cuda_home})" if t.cuda_home else "")
+    )
     return lines
 
 

@@ -29,7 +29,7 @@ __all__ = [
 
 def read_data(name: str) -> Any:
     """Parse one bundled JSON table."""
-    text = resources.files("llmenv.knowledge").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("llmenv.knowledge").joinpath("data").joinpath(name).read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -37,7 +37,7 @@ def read_data(name: str) -> Any:
 class CudaTable:
     """CUDA toolkit -> minimum driver (strict), and per-major floors (minor-version compatibility)."""
 
-    toolkits: tuple[tuple[CudaVersion, Version], ...]  # ascending
+    toolkits: tuple[tuple[CudaVersion, str], ...]  # (CUDA, minimum driver as NVIDIA writes it), ascending
     major_floors: Mapping[int, Version]
     dropped_below: Mapping[int, tuple[int, int]]  # CUDA major -> lowest compute capability it can build
     sources: Mapping[str, str]
@@ -45,9 +45,7 @@ class CudaTable:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CudaTable:
-        toolkits = tuple(
-            sorted((parse_cuda_version(t["cuda"]), Version(t["min_driver"])) for t in d["toolkits"])
-        )
+        toolkits = tuple(sorted((parse_cuda_version(t["cuda"]), str(t["min_driver"])) for t in d["toolkits"]))
         floors = {int(f["major"]): Version(f["min_driver"]) for f in d["minor_compat"]}
         dropped = {}
         for x in d.get("dropped_archs", ()):
@@ -66,11 +64,11 @@ class CudaTable:
         v = Version(driver)
         best = None
         for cuda, floor in self.toolkits:
-            if v >= floor:
+            if v >= Version(floor):
                 best = cuda
         return best
 
-    def min_driver(self, cuda: CudaVersion) -> Version | None:
+    def min_driver(self, cuda: CudaVersion) -> str | None:
         """Table 3's minimum driver for this CUDA minor (or the next listed minor when it is absent)."""
         for c, floor in self.toolkits:
             if c >= cuda:
@@ -153,19 +151,16 @@ class TorchRelease:
         )
 
     def has_platform(self, os: str, arch: str) -> bool:
-        """Does PyPI carry a wheel of this release for the platform (manylinux/macosx/win tag)?"""
-        want = {
-            ("linux", "x86_64"): "linux_x86_64",
-            ("linux", "aarch64"): "_aarch64",
-            ("darwin", "arm64"): "macosx_",
-            ("darwin", "x86_64"): "macosx_10_9_x86_64",
-            ("windows", "x86_64"): "win_amd64",
-        }.get((os, arch))
-        if want is None:
-            return False
-        if want == "macosx_":
-            return any(p.startswith("macosx_") and p.endswith("arm64") for p in self.platforms)
-        return any(p.endswith(want) for p in self.platforms)
+        """Does PyPI carry a wheel of this release for the platform (manylinux / macosx / win tag)?"""
+        tests = {
+            ("linux", "x86_64"): lambda p: p.startswith("manylinux") and p.endswith("_x86_64"),
+            ("linux", "aarch64"): lambda p: p.startswith("manylinux") and p.endswith("_aarch64"),
+            ("darwin", "arm64"): lambda p: p.startswith("macosx_") and p.endswith("_arm64"),
+            ("darwin", "x86_64"): lambda p: p.startswith("macosx_") and p.endswith("_x86_64"),
+            ("windows", "x86_64"): lambda p: p == "win_amd64",
+        }
+        test = tests.get((os, arch))
+        return test is not None and any(test(p) for p in self.platforms)
 
 
 @dataclass(frozen=True, kw_only=True)

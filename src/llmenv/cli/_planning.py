@@ -1,0 +1,138 @@
+"""Inputs shared by ``plan`` and ``init``: SPECs, TARGET flags, policy and project options -> a Plan."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmenv.cli._context import Context
+from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
+from llmenv.errors import UsageError
+from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
+from llmenv.plan import Plan, make_plan
+from llmenv.request import Request, parse_specs
+from llmenv.target import Target
+
+__all__ = ["Inputs", "add_planning_arguments", "add_project_arguments", "build_plan", "render_plan"]
+
+DEFAULT_SPECS = ("torch",)
+
+
+def add_planning_arguments(p: argparse.ArgumentParser) -> None:
+    add_target_arguments(p)
+
+
+def add_project_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where packages come from")
+    g.add_argument(
+        "--mirror",
+        action="append",
+        metavar="NAME|URL",
+        help="tuna, aliyun, nju, ustc or a PyPI mirror URL (repeatable; the first that serves PyPI / PyTorch wins)",
+    )
+    g.add_argument(
+        "--torch-index",
+        metavar="URL",
+        help="a PyTorch index or mirror ({variant} is replaced, e.g. cu124); a local folder or file:// URL is a "
+        "flat index; 'pypi' takes torch from the default index",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inputs:
+    target: Target
+    request: Request
+    policy: str
+    source: TorchSource
+    pypi_index: IndexSpec | None
+    mirror: Mirror | None
+    specs: tuple[str, ...]
+    flags: Mapping[str, Any]
+
+
+def resolve_inputs(
+    ctx: Context,
+    *,
+    specs: Sequence[str],
+    args: argparse.Namespace,
+    recorded: Mapping[str, Any] | None = None,
+    spec_base: Path | None = None,
+    project_dir: Path | None = None,
+) -> Inputs:
+    """Merge recorded inputs ([tool.llmenv]), flags and detection. Flags win over the record."""
+    recorded = recorded or {}
+    from llmenv.target import Target as _T
+
+    flags = target_flags(args)
+    if "target" in recorded:
+        try:
+            base = _T.from_dict(recorded["target"])
+        except (KeyError, TypeError, ValueError, UsageError) as e:
+            raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
+        base = base.with_(origins={k: "[tool.llmenv]" for k in ("driver", "cuda", "gpus")})
+    else:
+        from llmenv.detect import detect
+
+        base = detect(ctx.system)
+    target = resolve_target(base, flags)
+    policy = args.cuda_policy or recorded.get("policy") or "strict"
+    mirrors = list(args.mirror if getattr(args, "mirror", None) else recorded.get("mirror", []))
+    pypi_index, mirror = parse_mirrors(mirrors)
+    torch_index = getattr(args, "torch_index", None) or recorded.get("torch-index")
+    source = torch_source(torch_index, mirror, project_dir)
+    specs = tuple(specs) or tuple(recorded.get("specs", ())) or DEFAULT_SPECS
+    request = parse_specs(specs, spec_base or ctx.cwd)
+    return Inputs(
+        target=target,
+        request=request,
+        policy=policy,
+        source=source,
+        pypi_index=pypi_index,
+        mirror=mirror,
+        specs=specs,
+        flags={**flags, "mirror": mirrors, "torch-index": torch_index},
+    )
+
+
+def build_plan(inputs: Inputs) -> Plan:
+    return make_plan(inputs.target, inputs.request, policy=inputs.policy, source=inputs.source)
+
+
+def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
+    """Human lines for a plan."""
+    t = plan.target
+    where = f"{t.os} {t.arch}, Python {t.python}"
+    if t.is_cpu:
+        where += ", no NVIDIA driver (CPU)"
+    else:
+        where += f", driver {t.driver} (CUDA <= {t.cuda})"
+        if t.gpus:
+            where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
+    lines = [f"plan for {where}", ""]
+    width = max((len(n) for n in plan.packages), default=8)
+    for name, c in plan.packages.items():
+        detail = c.variant or ""
+        src = {"index": f"index {c.index}" if c.index else "index", "pypi": "default index"}.get(
+            c.source, c.source
+        )
+        lines.append(f"  {name:<{width}}  {c.version:<12} {detail:<6} {src}".rstrip())
+    lines.append(f"  requires-python {plan.requires_python}")
+    if plan.build:
+        lines += ["", "build"]
+        for name, b in plan.build.items():
+            env = " ".join(f"{k}={v}" for k, v in b.get("env", {}).items())
+            lines.append(f"  {name}: {env}")
+    lines += ["", "why"]
+    lines += [f"  - {r}" for r in plan.reasons]
+    if plan.warnings:
+        lines += ["", "warnings"]
+        lines += [f"  ! {w}" for w in plan.warnings]
+    if plan.rejected:
+        lines += ["", "not chosen"]
+        lines += [f"  - {r}" for r in plan.rejected[:max_rejected]]
+        if len(plan.rejected) > max_rejected:
+            lines.append(f"  ... and {len(plan.rejected) - max_rejected} more (--json lists all)")
+    return lines

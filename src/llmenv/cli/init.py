@@ -1,0 +1,239 @@
+"""``llmenv init``: write (or update) the uv project for a plan, and optionally lock it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from llmenv.cli._context import Context
+from llmenv.cli._planning import (
+    add_planning_arguments,
+    add_project_arguments,
+    build_plan,
+    render_plan,
+    resolve_inputs,
+)
+from llmenv.errors import UsageError
+
+HELP = (
+    "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR in place, "
+    "keeping every byte llmenv does not manage. DIR is the first argument when it is an existing folder or "
+    "looks like a path (., ./x, /x, ~/x, x/); otherwise it is the current folder. Without SPECs, the ones "
+    "recorded in [tool.llmenv] are used (or torch)."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="[DIR] SPEC",
+        help="the project folder, then requirements or ./path[extras]",
+    )
+    add_planning_arguments(p)
+    add_project_arguments(p)
+    g = p.add_argument_group("project")
+    g.add_argument("--name", help="project name for a new pyproject.toml (default: the folder name)")
+    g.add_argument(
+        "--github-proxy", metavar="URL", help="prefix for GitHub release downloads (managed Pythons, wheels)"
+    )
+    g.add_argument(
+        "--python-mirror", metavar="URL", help="mirror of python-build-standalone for uv-managed Pythons"
+    )
+    g.add_argument("--groups", metavar="LIST", help="dependency groups to add: dev,lint,format")
+    g.add_argument(
+        "--lock", action="store_true", help="run `uv lock` afterwards; restore the file if it fails"
+    )
+    g.add_argument("--dry-run", action="store_true", help="print the diff and write nothing")
+    g.add_argument(
+        "--json", action="store_true", help="print the plan as JSON (with --dry-run: and the diff)"
+    )
+
+
+def _looks_like_dir(arg: str, cwd: Path) -> bool:
+    if "[" in arg:
+        return False
+    p = Path(arg).expanduser()
+    path = p if p.is_absolute() else cwd / p
+    if path.exists():
+        return True
+    return arg in (".", "..") or arg.startswith(("./", "../", "/", "~")) or arg.endswith("/")
+
+
+def split_dir(args: list[str], cwd: Path) -> tuple[Path, list[str]]:
+    if args and _looks_like_dir(args[0], cwd):
+        p = Path(args[0]).expanduser()
+        return (p if p.is_absolute() else cwd / p), args[1:]
+    return cwd, list(args)
+
+
+def _groups(value: str | None, recorded: list[str]) -> tuple[str, ...]:
+    from llmenv.render import GROUPS
+
+    if value is None:
+        return tuple(recorded)
+    groups = tuple(g.strip() for g in value.split(",") if g.strip())
+    for g in groups:
+        if g not in GROUPS:
+            raise UsageError(f"unknown group {g!r} in --groups (known: {', '.join(GROUPS)})")
+    return groups
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from packaging.utils import canonicalize_name
+
+    from llmenv.project import ProjectFile, diff
+    from llmenv.render import ProjectOptions, render
+
+    folder, specs = split_dir(list(args.args), ctx.cwd)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a folder (DIR must be a folder)")
+    pyproject = folder / "pyproject.toml"
+    project = ProjectFile.open(pyproject)
+    recorded: dict[str, Any] = {}
+    tool = project.doc.get("tool")
+    if isinstance(tool, dict) and isinstance(tool.get("llmenv"), dict):
+        recorded = tool["llmenv"].unwrap() if hasattr(tool["llmenv"], "unwrap") else dict(tool["llmenv"])
+    # Local SPECs are written relative to the current folder; they are recorded relative to the project.
+    inputs = resolve_inputs(
+        ctx,
+        specs=specs,
+        args=args,
+        recorded=recorded,
+        spec_base=ctx.cwd if specs else folder,
+        project_dir=folder,
+    )
+    inputs, follow = _with_companions(inputs, project.doc, recorded)
+    plan = build_plan(inputs)
+    paths = {}
+    for loc in inputs.request.locals:
+        base = ctx.cwd if specs else folder
+        rel = os.path.relpath((base / loc.path).resolve(), folder.resolve())
+        paths[loc.name] = rel if rel.startswith(".") else f"./{rel}"
+    if paths:
+        plan = _with_paths(plan, paths)
+    github_proxy = args.github_proxy or recorded.get("github-proxy")
+    python_mirror = args.python_mirror or recorded.get("python-mirror")
+    groups = _groups(args.groups, list(recorded.get("groups", [])))
+    record: dict[str, Any] = {
+        "specs": [_relocate(s, ctx.cwd if specs else folder, folder) for s in inputs.specs],
+        "policy": inputs.policy,
+        "target": _record_target(plan.target),
+    }
+    if inputs.flags.get("mirror"):
+        record["mirror"] = list(inputs.flags["mirror"])
+    if inputs.flags.get("torch-index"):
+        record["torch-index"] = inputs.flags["torch-index"]
+    if github_proxy:
+        record["github-proxy"] = github_proxy
+    if python_mirror:
+        record["python-mirror"] = python_mirror
+    if groups:
+        record["groups"] = list(groups)
+    if follow:
+        record["follow"] = list(follow)
+    options = ProjectOptions(
+        name=args.name or recorded.get("name") or canonicalize_name(folder.resolve().name) or "project",
+        pypi_index=inputs.pypi_index,
+        python_mirror=python_mirror,
+        github_proxy=github_proxy,
+        groups=groups,
+        record=record,
+        user_owned=follow,
+    )
+    project.doc = render(project.doc, plan, options)
+    new_text = project.text()
+    if args.dry_run:
+        d = diff(project.original_text, new_text, "pyproject.toml")
+        if args.json:
+            ctx.ui.json({"plan": plan.to_dict(), "diff": d, "path": str(pyproject)})
+        else:
+            ctx.ui.print(d if d else f"{pyproject}: no change")
+        return 0
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True)
+        except OSError as e:
+            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+    wrote = project.write()
+    if args.json:
+        ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
+    else:
+        for line in render_plan(plan):
+            ctx.ui.print(line)
+        ctx.ui.print("")
+        ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+    if args.lock:
+        from llmenv.uvrun import run_uv
+
+        code = run_uv(ctx, ["lock"], folder, restore=project if wrote else None)
+        return code
+    return 0
+
+
+def _relocate(spec: str, base: Path, folder: Path) -> str:
+    """Record a local SPEC relative to the project folder, so a re-run from anywhere finds it."""
+    from llmenv.request import _LOCAL_RE
+
+    m = _LOCAL_RE.match(spec.strip())
+    if not m:
+        return spec
+    path = m.group("path")
+    rel = os.path.relpath((base / path).expanduser().resolve(), folder.resolve())
+    rel = rel if rel.startswith(".") else f"./{rel}"
+    extras = m.group("extras")
+    return f"{rel}[{extras}]" if extras else rel
+
+
+def _record_target(t: Any) -> dict[str, Any]:
+    d = {
+        "os": t.os,
+        "arch": t.arch,
+        "python": t.python,
+        "cpus": t.cpus,
+        "memory_gib": round(t.memory_gib, 1),
+    }
+    if t.driver:
+        d["driver"] = t.driver
+    if t.cuda:
+        d["cuda"] = str(t.cuda)
+    if t.gpus:
+        d["gpus"] = [{"name": g.name, "compute_capability": g.cc} for g in t.gpus]
+    if t.nvcc:
+        d["nvcc"] = t.nvcc
+    return d
+
+
+def _with_paths(plan: Any, paths: dict[str, str]) -> Any:
+    from dataclasses import replace
+
+    extra = dict(plan.extra)
+    extra["paths"] = paths
+    return replace(plan, extra=extra)
+
+
+def _with_companions(inputs: Any, doc: Any, recorded: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """torchvision / torchaudio that the user has in the project follow the planned torch (same release, same
+    index). They stay the user's: recorded under ``follow``, never dropped by a later run with other SPECs."""
+    from dataclasses import replace
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    managed = set(recorded.get("managed", {}).get("dependencies", []))
+    follow = set(recorded.get("follow", []))
+    for line in doc.get("project", {}).get("dependencies", []) or []:
+        try:
+            n = canonicalize_name(Requirement(str(line)).name)
+        except InvalidRequirement:
+            continue
+        if n in ("torchvision", "torchaudio") and n not in managed:
+            follow.add(n)
+    names = inputs.request.names()
+    if "torch" not in names or not follow:
+        return inputs, ()
+    extra = [Requirement(n) for n in sorted(follow) if n not in names]
+    request = replace(inputs.request, requirements=inputs.request.requirements + tuple(extra))
+    return replace(inputs, request=request), tuple(sorted(follow))

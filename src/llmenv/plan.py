@@ -1,0 +1,460 @@
+"""The planner: Target + Request + Knowledge -> Plan, with the reasons for each choice and the alternatives it
+rejected (each with the fact that rejected it). Pure and fast: no I/O beyond the bundled knowledge.
+
+torch rule (``--cuda-policy strict`` by default): the CUDA variant is chosen first — the newest CUDA build the
+target driver can run that covers every target GPU's architecture — then the newest torch release that has a
+build on that variant, within the user's pins and the target Python. ``minor`` also admits newer minor versions
+of the driver's CUDA major (CUDA minor-version compatibility, as uv's ``--torch-backend=auto``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from llmenv.backend import Backend
+from llmenv.errors import NoAnswer
+from llmenv.indexes import IndexSpec, TorchSource
+from llmenv.knowledge import Knowledge, TorchRelease, load
+from llmenv.request import Request
+from llmenv.target import Target
+
+__all__ = [
+    "TORCH_FAMILY",
+    "Choice",
+    "Plan",
+    "Rejection",
+    "TorchOption",
+    "make_plan",
+    "plan_torch",
+    "torch_options",
+]
+
+TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
+POLICY_TEXT = {
+    "strict": "strict: no CUDA build newer than the driver's CUDA",
+    "minor": "minor: newer CUDA minors of the driver's CUDA major are allowed (minor-version compatibility)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice:
+    """One planned package."""
+
+    name: str
+    version: str
+    source: str  # index | pypi | prebuilt | build | path | default
+    variant: str | None = None
+    url: str | None = None
+    index: str | None = None
+    extras: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"version": self.version, "source": self.source}
+        if self.variant:
+            d["variant"] = self.variant
+        if self.url:
+            d["url"] = self.url
+        if self.index:
+            d["index"] = self.index
+        if self.extras:
+            d["extras"] = list(self.extras)
+        return d
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rejection:
+    package: str
+    version: str
+    reason: str
+    variant: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"package": self.package, "version": self.version}
+        if self.variant:
+            d["variant"] = self.variant
+        d["reason"] = self.reason
+        return d
+
+    def __str__(self) -> str:
+        v = f"{self.version}+{self.variant}" if self.variant else self.version
+        return f"{self.package} {v}: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    target: Target
+    policy: str
+    pythons: tuple[str, ...]  # Python minors the project supports, ascending (first = target's)
+    packages: Mapping[str, Choice]
+    dependencies: tuple[str, ...]  # PEP 508 lines for [project] dependencies
+    torch_source: TorchSource
+    indexes: tuple[IndexSpec, ...] = ()
+    build: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    overrides: tuple[Mapping[str, Any], ...] = ()
+    reasons: tuple[str, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+    warnings: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # planner sections for the renderer (flash-attn, ...)
+
+    @property
+    def requires_python(self) -> str:
+        lo = self.pythons[0]
+        hi_major, hi_minor = (int(p) for p in self.pythons[-1].split("."))
+        return f">={lo},<{hi_major}.{hi_minor + 1}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target.to_dict(),
+            "policy": self.policy,
+            "requires-python": self.requires_python,
+            "packages": {name: c.to_dict() for name, c in self.packages.items()},
+            "dependencies": list(self.dependencies),
+            "build": {k: dict(v) for k, v in self.build.items()},
+            "overrides": [dict(o) for o in self.overrides],
+            "reasons": list(self.reasons),
+            "rejected": [r.to_dict() for r in self.rejected],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class TorchOption:
+    release: TorchRelease
+    variant: Backend
+    source: str  # "index" | "pypi"
+
+
+def _driver_blocks(kb: Knowledge, target: Target, tag: str, policy: str) -> str | None:
+    """The minimum driver a CUDA variant needs, when the target driver cannot run it (policy applied)."""
+    cuda = Backend.parse(tag).cuda_version
+    assert cuda is not None and target.cuda is not None
+    if kb.cuda.runs(cuda, driver_cuda=target.cuda, driver=target.driver, policy=policy):
+        return None
+    return kb.cuda.min_driver(cuda) or "a newer driver"
+
+
+def _arch_blocks(target: Target, release: TorchRelease, tag: str) -> str | None:
+    var = release.variants.get(tag)
+    if var is None:
+        return None
+    missing = [g for g in target.gpus if not var.covers(g.capability)]
+    if not missing:
+        return None
+    names = ", ".join(sorted({f"{g.sm} ({g.name})" if g.name != "GPU" else g.sm for g in missing}))
+    return f"the {tag} build has no code for {names} (it has {var.arch_names})"
+
+
+def _driver_sentence(kb: Knowledge, target: Target, blocked: Sequence[tuple[str, str]], policy: str) -> str:
+    """``cu126 needs driver >= 560.28.03, cu130 >= 580.65.06; driver 550.54.14 supports CUDA <= 12.4``."""
+    parts = [
+        f"{tag} needs driver >= {floor}" if i == 0 else f"{tag} >= {floor}"
+        for i, (tag, floor) in enumerate(blocked)
+    ]
+    drv = f"driver {target.driver}" if target.driver else "the target driver"
+    text = ", ".join(parts) + f"; {drv} supports CUDA <= {target.cuda}"
+    if policy == "strict" and any(_driver_blocks(kb, target, tag, "minor") is None for tag, _ in blocked):
+        text += " (--cuda-policy minor would allow some)"
+    return text
+
+
+def _variant_problem(
+    kb: Knowledge, target: Target, release: TorchRelease, tag: str, policy: str
+) -> str | None:
+    """Why this CUDA variant of the release cannot run on the target, or None when it can."""
+    floor = _driver_blocks(kb, target, tag, policy)
+    if floor is not None:
+        return _driver_sentence(kb, target, [(tag, floor)], policy)
+    return _arch_blocks(target, release, tag)
+
+
+def torch_options(
+    kb: Knowledge,
+    target: Target,
+    policy: str,
+    source: TorchSource,
+    spec: SpecifierSet,
+    companions: Mapping[str, SpecifierSet] | None = None,
+) -> tuple[list[TorchOption], list[Rejection], list[Rejection]]:
+    """Every (release, variant) that runs on the target, newest release first.
+
+    Returns (options, rejected: releases ruled out by a fact, excluded: releases ruled out by the user's pins).
+    """
+    options: list[TorchOption] = []
+    rejected: list[Rejection] = []
+    excluded: list[Rejection] = []
+    companions = companions or {}
+    for r in kb.torch:
+        v = str(r.version)
+        if not spec.contains(r.version, prereleases=True):
+            excluded.append(Rejection(package="torch", version=v, reason=f"excluded by torch{spec}"))
+            continue
+        companion_problem = None
+        for name, cspec in companions.items():
+            cv = getattr(r, name)
+            if cv is None:
+                companion_problem = f"{name} has no release for torch {v}"
+                break
+            if not cspec.contains(cv, prereleases=True):
+                excluded.append(
+                    Rejection(package="torch", version=v, reason=f"goes with {name} {cv}, not {name}{cspec}")
+                )
+                companion_problem = ""
+                break
+        if companion_problem == "":
+            continue
+        if companion_problem:
+            rejected.append(Rejection(package="torch", version=v, reason=companion_problem))
+            continue
+        if target.python not in r.python:
+            rejected.append(
+                Rejection(
+                    package="torch",
+                    version=v,
+                    reason=f"no wheels for Python {target.python} (has {r.python[0]}–{r.python[-1]})",
+                )
+            )
+            continue
+        if not r.has_platform(target.os, target.arch):
+            rejected.append(
+                Rejection(package="torch", version=v, reason=f"no wheels for {target.os} {target.arch}")
+            )
+            continue
+        if target.is_cpu:
+            options.append(
+                TorchOption(release=r, variant=Backend("cpu"), source="pypi" if source.is_pypi else "index")
+            )
+            continue
+        if source.is_pypi:
+            tags = [Backend.cuda(r.pypi_cuda).tag]
+        else:
+            tags = sorted(r.variants, key=Backend.parse, reverse=True)
+        driver_blocked: list[tuple[str, str]] = []
+        arch_blocked: list[str] = []
+        for tag in tags:
+            floor = _driver_blocks(kb, target, tag, policy)
+            arch = None if floor else _arch_blocks(target, r, tag)
+            if floor:
+                driver_blocked.append((tag, floor))
+            elif arch:
+                arch_blocked.append(arch)
+            else:
+                options.append(
+                    TorchOption(
+                        release=r, variant=Backend.parse(tag), source="pypi" if source.is_pypi else "index"
+                    )
+                )
+        if not any(o.release is r for o in options):
+            parts = (
+                [_driver_sentence(kb, target, driver_blocked, policy)] if driver_blocked else []
+            ) + arch_blocked
+            pypi_note = " (PyPI ships only this CUDA build)" if source.is_pypi else ""
+            rejected.append(Rejection(package="torch", version=v, reason="; ".join(parts) + pypi_note))
+    return options, rejected, excluded
+
+
+def _choose(options: Sequence[TorchOption]) -> TorchOption:
+    best = max(o.variant for o in options)
+    return next(o for o in options if o.variant == best)
+
+
+def _no_plan_message(
+    kb: Knowledge,
+    target: Target,
+    policy: str,
+    source: TorchSource,
+    spec: SpecifierSet,
+    rejected: Sequence[Rejection],
+    excluded: Sequence[Rejection],
+) -> NoAnswer:
+    if target.is_cpu:
+        where = f"{target.os} {target.arch}, Python {target.python}"
+    else:
+        where = f"CUDA <= {target.cuda}" + (
+            f" ({', '.join(g.sm for g in target.gpus)})" if target.gpus else ""
+        )
+        where += f", Python {target.python}"
+    asked = f"torch{spec}" if str(spec) else "torch"
+    first = rejected[0] if rejected else None
+    detail = f": {first.version} — {first.reason}" if first else ""
+    message = f"{asked} has no build for {where}{detail}"
+    hint = None
+    if str(spec):
+        alt, _, _ = torch_options(kb, target, policy, source, SpecifierSet())
+        if alt:
+            best = _choose(alt)
+            message += f"; the newest that has is {best.release.version} ({best.variant})"
+            hint = f"drop the pin, or ask for torch=={best.release.version}"
+    if hint is None and policy == "strict" and not target.is_cpu:
+        alt, _, _ = torch_options(kb, target, "minor", source, spec)
+        if alt:
+            hint = "--cuda-policy minor would allow a newer CUDA minor of the same major"
+    del excluded
+    return NoAnswer(message, hint=hint)
+
+
+def plan_torch(
+    kb: Knowledge, target: Target, policy: str, source: TorchSource, request: Request
+) -> tuple[dict[str, Choice], list[str], list[Rejection], tuple[str, ...], TorchOption]:
+    """Plan torch (+ torchvision / torchaudio when requested). Raises NoAnswer with what would work."""
+    spec = request.specifier("torch")
+    companions = {n: request.specifier(n) for n in ("torchvision", "torchaudio") if request.get(n)}
+    options, rejected, excluded = torch_options(kb, target, policy, source, spec, companions)
+    if not options:
+        raise _no_plan_message(kb, target, policy, source, spec, rejected, excluded)
+    chosen = _choose(options)
+    r = chosen.release
+    reasons: list[str] = []
+    if target.is_cpu:
+        reasons.append(
+            "no NVIDIA driver on the target: the CPU build of torch"
+            + (" from the default index" if source.is_pypi else f" from the {source.label} (cpu)")
+        )
+    else:
+        floor = kb.cuda.min_driver(target.cuda) if target.cuda else None
+        reasons.append(
+            f"driver {target.driver} supports CUDA <= {target.cuda}"
+            + (f" (CUDA {target.cuda} needs >= {floor}, NVIDIA release notes Table 3)" if floor else "")
+            + f"; policy {POLICY_TEXT[policy]}"
+        )
+        arch = ""
+        if target.gpus:
+            var = r.variants.get(chosen.variant.tag)
+            arch = f"; it covers {', '.join(sorted({g.sm for g in target.gpus}))}" + (
+                f" (build archs: {var.arch_names})" if var else ""
+            )
+        if source.is_pypi:
+            reasons.append(
+                f"torch from the default index: PyPI's torch {r.version} is built for CUDA {r.pypi_cuda}{arch}"
+            )
+        else:
+            reasons.append(
+                f"{chosen.variant} is the newest CUDA variant with a torch build for this target{arch}"
+            )
+    pinned = f" within your pin torch{spec}" if str(spec) else ""
+    reasons.append(
+        f"torch {r.version} is the newest release{pinned} with a {chosen.variant} build; "
+        f"Python {r.python[0]}–{r.python[-1]} (target {target.python}); "
+        f"C++ ABI {'cxx11' if r.cxx11_abi else 'pre-cxx11'}"
+    )
+    # What was passed over: newer releases, and better variants of the chosen one.
+    passed: list[Rejection] = [x for x in rejected if x.version and _newer(x.version, str(r.version))]
+    for o in options:
+        if o.release.version > r.version and not any(p.version == str(o.release.version) for p in passed):
+            better = [
+                p
+                for tag in sorted(o.release.variants, key=Backend.parse, reverse=True)
+                if Backend.parse(tag) > o.variant
+                and (p := _variant_problem(kb, target, o.release, tag, policy)) is not None
+            ]
+            why = f" ({'; '.join(better)})" if better else ""
+            passed.append(
+                Rejection(
+                    package="torch",
+                    version=str(o.release.version),
+                    variant=o.variant.tag,
+                    reason=f"runs here only as {o.variant}{why}, an older CUDA than {chosen.variant}; "
+                    f"ask for torch=={o.release.version} to take it",
+                )
+            )
+    if not target.is_cpu and not source.is_pypi:
+        for tag in sorted(r.variants, key=Backend.parse, reverse=True):
+            if Backend.parse(tag) > chosen.variant:
+                problem = _variant_problem(kb, target, r, tag, policy)
+                if problem:
+                    passed.append(
+                        Rejection(package="torch", version=str(r.version), variant=tag, reason=problem)
+                    )
+    passed.sort(key=lambda x: _vkey(x.version), reverse=True)
+
+    variant = chosen.variant.tag
+    index = None if source.is_pypi else (source.index_for(chosen.variant) or IndexSpec(name="", url="")).name
+    choices = {
+        "torch": Choice(
+            name="torch", version=str(r.version), variant=variant, source=chosen.source, index=index
+        )
+    }
+    for name in ("torchvision", "torchaudio"):
+        if request.get(name):
+            cv = getattr(r, name)
+            choices[name] = Choice(name=name, version=cv, variant=variant, source=chosen.source, index=index)
+            reasons.append(f"{name} {cv} is the release built for torch {r.version}")
+    pythons = tuple(p for p in r.python if _vkey(p) >= _vkey(target.python))
+    return choices, reasons, passed, pythons, chosen
+
+
+def _vkey(v: str) -> tuple[int, ...]:
+    from packaging.version import Version
+
+    return Version(v).release
+
+
+def _newer(a: str, b: str) -> bool:
+    return _vkey(a) > _vkey(b)
+
+
+def make_plan(
+    target: Target,
+    request: Request,
+    *,
+    policy: str = "strict",
+    source: TorchSource,
+    kb: Knowledge | None = None,
+) -> Plan:
+    """Plan the request for the target. Raises NoAnswer (exit 1) with what would work."""
+    kb = kb or load()
+    names = request.names()
+    choices: dict[str, Choice] = {}
+    reasons: list[str] = []
+    rejected: list[Rejection] = []
+    pythons: tuple[str, ...] = (target.python,)
+    indexes: list[IndexSpec] = []
+    deps: list[str] = []
+    wants_torch = bool(names & set(TORCH_FAMILY))
+    if wants_torch:
+        tchoices, treasons, trejected, pythons, chosen = plan_torch(kb, target, policy, source, request)
+        choices.update(tchoices)
+        reasons += treasons
+        rejected += trejected
+        if not source.is_pypi:
+            idx = source.index_for(chosen.variant)
+            if idx:
+                indexes.append(idx)
+            if not chosen.variant.is_cpu:
+                cpu = source.index_for(Backend("cpu"))
+                if cpu and cpu.name != (idx.name if idx else None):
+                    indexes.append(cpu)
+    for req in request.requirements:
+        n = canonicalize_name(req.name)
+        if n in choices:
+            c = choices[n]
+            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+            marker = f" ; {req.marker}" if req.marker else ""
+            deps.append(f"{c.name}{extras}=={c.version}{marker}")
+        else:
+            deps.append(str(req))
+    for loc in request.locals:
+        extras = f"[{','.join(loc.extras)}]" if loc.extras else ""
+        deps.append(f"{loc.name}{extras}")
+        choices[loc.name] = Choice(name=loc.name, version="local", source="path", extras=loc.extras)
+        reasons.append(
+            f"{loc.name} from {loc.path} as an editable path source (not a workspace member, so uv "
+            "resolves only the extras you asked for)"
+        )
+    return Plan(
+        target=target,
+        policy=policy,
+        pythons=pythons,
+        packages=choices,
+        dependencies=tuple(deps),
+        torch_source=source,
+        indexes=tuple(indexes),
+        reasons=tuple(reasons),
+        rejected=tuple(rejected),
+    )

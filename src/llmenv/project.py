@@ -1,0 +1,126 @@
+"""The user's pyproject.toml: read with the error's location, written atomically, restored on failure.
+
+A user's ``pyproject.toml`` is precious: llmenv keeps every byte it does not manage, writes through a temporary
+file and ``os.replace`` (never a half-written file), and puts the previous bytes back when a later step fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+from tomlkit.toml_document import TOMLDocument
+
+from llmenv.errors import UsageError
+
+__all__ = ["ProjectFile", "atomic_write", "diff", "parse_toml", "resolve_pyproject"]
+
+
+def resolve_pyproject(path: Path) -> Path:
+    """A folder means its pyproject.toml."""
+    return path / "pyproject.toml" if path.is_dir() else path
+
+
+def parse_toml(text: str, where: str) -> TOMLDocument:
+    try:
+        return tomlkit.parse(text)
+    except ParseError as e:
+        raise UsageError(f"{where}: not valid TOML at line {e.line}, column {e.col}: {_reason(e)}") from None
+
+
+def _reason(e: ParseError) -> str:
+    msg = str(e)
+    return msg.split(" at line ")[0] if " at line " in msg else msg
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    folder = path.parent
+    try:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else None
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+def diff(old: str, new: str, name: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{name}",
+            tofile=f"b/{name}",
+        )
+    )
+
+
+@dataclass
+class ProjectFile:
+    """A pyproject.toml on disk: its original bytes (None when it did not exist) and the parsed document."""
+
+    path: Path
+    original: bytes | None
+    doc: TOMLDocument
+
+    @classmethod
+    def open(cls, path: Path) -> ProjectFile:
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder, not a pyproject.toml")
+        if not path.exists():
+            return cls(path=path, original=None, doc=tomlkit.document())
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not UTF-8 text") from None
+        return cls(path=path, original=raw, doc=parse_toml(text, str(path)))
+
+    @property
+    def original_text(self) -> str:
+        return self.original.decode("utf-8") if self.original is not None else ""
+
+    def text(self) -> str:
+        return tomlkit.dumps(self.doc)
+
+    def changed(self) -> bool:
+        return self.text() != self.original_text or self.original is None
+
+    def write(self) -> bool:
+        """Write the document when it changed; returns whether the file was written."""
+        if not self.changed():
+            return False
+        if not os.access(self.path.parent, os.W_OK) or (
+            self.path.exists() and not os.access(self.path, os.W_OK)
+        ):
+            raise UsageError(f"cannot write {self.path}: permission denied")
+        atomic_write(self.path, self.text().encode("utf-8"))
+        return True
+
+    def restore(self) -> None:
+        """Put the previous bytes back (or remove the file llmenv created)."""
+        if self.original is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        else:
+            atomic_write(self.path, self.original)
