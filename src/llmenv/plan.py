@@ -164,6 +164,22 @@ def _driver_sentence(kb: Knowledge, target: Target, blocked: Sequence[tuple[str,
     return text
 
 
+def _blocked_summary(
+    kb: Knowledge, target: Target, release: TorchRelease, tags: Sequence[str], policy: str
+) -> str:
+    """One sentence for the variants of a release the target cannot run: driver floors first, then archs."""
+    driver_blocked: list[tuple[str, str]] = []
+    arch_blocked: list[str] = []
+    for tag in tags:
+        floor = _driver_blocks(kb, target, tag, policy)
+        if floor:
+            driver_blocked.append((tag, floor))
+        elif (arch := _arch_blocks(target, release, tag)) is not None:
+            arch_blocked.append(arch)
+    parts = ([_driver_sentence(kb, target, driver_blocked, policy)] if driver_blocked else []) + arch_blocked
+    return "; ".join(parts)
+
+
 def _variant_problem(
     kb: Knowledge, target: Target, release: TorchRelease, tag: str, policy: str
 ) -> str | None:
@@ -235,27 +251,13 @@ def torch_options(
             tags = [Backend.cuda(r.pypi_cuda).tag]
         else:
             tags = sorted(r.variants, key=Backend.parse, reverse=True)
-        driver_blocked: list[tuple[str, str]] = []
-        arch_blocked: list[str] = []
-        for tag in tags:
-            floor = _driver_blocks(kb, target, tag, policy)
-            arch = None if floor else _arch_blocks(target, r, tag)
-            if floor:
-                driver_blocked.append((tag, floor))
-            elif arch:
-                arch_blocked.append(arch)
-            else:
-                options.append(
-                    TorchOption(
-                        release=r, variant=Backend.parse(tag), source="pypi" if source.is_pypi else "index"
-                    )
-                )
-        if not any(o.release is r for o in options):
-            parts = (
-                [_driver_sentence(kb, target, driver_blocked, policy)] if driver_blocked else []
-            ) + arch_blocked
+        runnable = [t for t in tags if _variant_problem(kb, target, r, t, policy) is None]
+        kind = "pypi" if source.is_pypi else "index"
+        options += [TorchOption(release=r, variant=Backend.parse(t), source=kind) for t in runnable]
+        if not runnable:
             pypi_note = " (PyPI ships only this CUDA build)" if source.is_pypi else ""
-            rejected.append(Rejection(package="torch", version=v, reason="; ".join(parts) + pypi_note))
+            reason = _blocked_summary(kb, target, r, tags, policy) + pypi_note
+            rejected.append(Rejection(package="torch", version=v, reason=reason))
     return options, rejected, excluded
 
 
@@ -348,12 +350,12 @@ def plan_torch(
     for o in options:
         if o.release.version > r.version and not any(p.version == str(o.release.version) for p in passed):
             better = [
-                p
-                for tag in sorted(o.release.variants, key=Backend.parse, reverse=True)
-                if Backend.parse(tag) > o.variant
-                and (p := _variant_problem(kb, target, o.release, tag, policy)) is not None
+                t
+                for t in sorted(o.release.variants, key=Backend.parse, reverse=True)
+                if Backend.parse(t) > o.variant
             ]
-            why = f" ({'; '.join(better)})" if better else ""
+            summary = _blocked_summary(kb, target, o.release, better, policy)
+            why = f" ({summary})" if summary else ""
             passed.append(
                 Rejection(
                     package="torch",

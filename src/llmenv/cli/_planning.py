@@ -12,7 +12,7 @@ from llmenv.cli._context import Context
 from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
 from llmenv.errors import UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
-from llmenv.plan import Plan, make_plan
+from llmenv.plan import Plan, Rejection, make_plan
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
 
@@ -131,8 +131,21 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         lines += ["", "warnings"]
         lines += [f"  ! {w}" for w in plan.warnings]
     if plan.rejected:
+        groups = group_rejections(plan.rejected)
         lines += ["", "not chosen"]
-        lines += [f"  - {r}" for r in plan.rejected[:max_rejected]]
-        if len(plan.rejected) > max_rejected:
-            lines.append(f"  ... and {len(plan.rejected) - max_rejected} more (--json lists all)")
+        lines += [f"  - {g}" for g in groups[:max_rejected]]
+        if len(groups) > max_rejected:
+            lines.append(f"  ... and {len(groups) - max_rejected} more (--json lists all)")
     return lines
+
+
+def group_rejections(rejected: Sequence[Rejection]) -> list[str]:
+    """Consecutive releases rejected for the same reason become one line: ``torch 2.12.0–2.14.1: ...``."""
+    out: list[tuple[str, str, str, str]] = []  # (package, newest, oldest, rest)
+    for r in rejected:
+        rest = f"+{r.variant}: {r.reason}" if r.variant else f": {r.reason}"
+        if out and out[-1][0] == r.package and out[-1][3] == rest and r.version not in r.reason:
+            out[-1] = (r.package, out[-1][1], r.version, rest)
+        else:
+            out.append((r.package, r.version, r.version, rest))
+    return [f"{pkg} {old}–{new}{rest}" if new != old else f"{pkg} {new}{rest}" for pkg, new, old, rest in out]
