@@ -9,10 +9,11 @@ of the driver's CUDA major (CUDA minor-version compatibility, as uv's ``--torch-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
@@ -197,6 +198,7 @@ def torch_options(
     source: TorchSource,
     spec: SpecifierSet,
     companions: Mapping[str, SpecifierSet] | None = None,
+    cuda_major: int | None = None,
 ) -> tuple[list[TorchOption], list[Rejection], list[Rejection]]:
     """Every (release, variant) that runs on the target, newest release first.
 
@@ -251,6 +253,8 @@ def torch_options(
             tags = [Backend.cuda(r.pypi_cuda).tag]
         else:
             tags = sorted(r.variants, key=Backend.parse, reverse=True)
+        if cuda_major is not None:
+            tags = [t for t in tags if Backend.parse(t).major == cuda_major]
         runnable = [t for t in tags if _variant_problem(kb, target, r, t, policy) is None]
         kind = "pypi" if source.is_pypi else "index"
         options += [TorchOption(release=r, variant=Backend.parse(t), source=kind) for t in runnable]
@@ -302,12 +306,17 @@ def _no_plan_message(
 
 
 def plan_torch(
-    kb: Knowledge, target: Target, policy: str, source: TorchSource, request: Request
+    kb: Knowledge,
+    target: Target,
+    policy: str,
+    source: TorchSource,
+    request: Request,
+    cuda_major: int | None = None,
 ) -> tuple[dict[str, Choice], list[str], list[Rejection], tuple[str, ...], TorchOption]:
     """Plan torch (+ torchvision / torchaudio when requested). Raises NoAnswer with what would work."""
     spec = request.specifier("torch")
     companions = {n: request.specifier(n) for n in ("torchvision", "torchaudio") if request.get(n)}
-    options, rejected, excluded = torch_options(kb, target, policy, source, spec, companions)
+    options, rejected, excluded = torch_options(kb, target, policy, source, spec, companions, cuda_major)
     if not options:
         raise _no_plan_message(kb, target, policy, source, spec, rejected, excluded)
     chosen = _choose(options)
@@ -339,7 +348,7 @@ def plan_torch(
             reasons.append(
                 f"{chosen.variant} is the newest CUDA variant with a torch build for this target{arch}"
             )
-    pinned = f" within your pin torch{spec}" if str(spec) else ""
+    pinned = f" within torch{spec}" if str(spec) else ""
     reasons.append(
         f"torch {r.version} is the newest release{pinned} with a {chosen.variant} build; "
         f"Python {r.python[0]}–{r.python[-1]} (target {target.python}); "
@@ -401,6 +410,30 @@ def _newer(a: str, b: str) -> bool:
     return _vkey(a) > _vkey(b)
 
 
+def _default_pins() -> Any:
+    """The framework pins: the user's `llmenv kb refresh` snapshot, else the bundled one."""
+    import importlib
+
+    try:
+        pins_mod: Any = importlib.import_module("llmenv.knowledge.pins")
+    except ImportError:
+        from llmenv.knowledge import read_data
+        from llmenv.stack import releases_from_snapshot
+
+        return releases_from_snapshot(read_data("pins.json"))
+    return pins_mod.load_pins().releases
+
+
+def _engine_from_extras(extras: Iterable[str]) -> str | None:
+    from llmenv.stack import ENGINES
+
+    for e in extras:
+        for engine in ENGINES:
+            if canonicalize_name(e).startswith(engine):
+                return engine
+    return None
+
+
 def make_plan(
     target: Target,
     request: Request,
@@ -408,8 +441,12 @@ def make_plan(
     policy: str = "strict",
     source: TorchSource,
     kb: Knowledge | None = None,
+    pins: Any = None,
+    allow_overrides: bool = False,
 ) -> Plan:
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work."""
+    from llmenv.stack import ENGINES, FRAMEWORKS, plan_stack
+
     kb = kb or load()
     names = request.names()
     choices: dict[str, Choice] = {}
@@ -418,9 +455,69 @@ def make_plan(
     pythons: tuple[str, ...] = (target.python,)
     indexes: list[IndexSpec] = []
     deps: list[str] = []
+    extra: dict[str, Any] = {}
+    overrides: list[Mapping[str, Any]] = []
+    fixed: dict[str, str] = {}  # name -> exact version chosen by the stack planner
+    cuda_major: int | None = None
+
+    framework_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
+    engine_req = next((r for r in request.requirements if canonicalize_name(r.name) in ENGINES), None)
+    engine_name: str | None = canonicalize_name(engine_req.name) if engine_req else None
+    if engine_name is None and framework_req is not None:
+        engine_name = _engine_from_extras(framework_req.extras)
+    if framework_req is not None or engine_name is not None:
+        pins = pins or _default_pins()
+        user = {canonicalize_name(r.name): r for r in request.requirements}
+        framework = None
+        if framework_req is not None:
+            fname = canonicalize_name(framework_req.name)
+            framework = (fname, pins(fname), tuple(sorted(framework_req.extras)))
+        stack = plan_stack(
+            kb=kb,
+            pins=pins,
+            target=target,
+            policy=policy,
+            source=source,
+            framework=framework,
+            engine=(engine_name, tuple(sorted(engine_req.extras)) if engine_req else ())
+            if engine_name
+            else None,
+            user=user,
+            allow_overrides=allow_overrides,
+        )
+        reasons += stack.reasons
+        rejected += [Rejection(package=p, version=v, reason=why) for p, v, why in stack.rejected]
+        overrides += stack.overrides
+        fixed.update(stack.pins)
+        extra_reqs: list[Requirement] = []
+        if "torch" not in names:
+            extra_reqs.append(Requirement(f"torch{stack.torch_spec}"))
+        else:
+            torch_user = request.get("torch")
+            assert torch_user is not None
+            torch_user.specifier &= stack.torch_spec
+        if stack.engine is not None:
+            cuda_major = stack.engine.build_cuda.major if stack.engine.build_cuda else None
+            for comp in ("torchvision", "torchaudio"):
+                if comp in stack.engine.requirements and comp not in names:
+                    extra_reqs.append(Requirement(comp))
+            if engine_req is None:
+                extra_reqs.append(Requirement(f"{stack.engine.name}=={stack.engine.release.version}"))
+        if stack.flash_attn_spec is not None and "flash-attn" not in names:
+            extra_reqs.append(Requirement(f"flash-attn{stack.flash_attn_spec}"))
+        if stack.framework is not None:
+            _, frel, _ = stack.framework
+            pythons_ok = frel.requires_python
+            extra["framework-python"] = str(pythons_ok) if pythons_ok else ""
+            if overrides:
+                extra["dependency-metadata"] = [_dependency_metadata(frel, stack.framework[0], overrides[0])]
+        request = Request(requirements=request.requirements + tuple(extra_reqs), locals=request.locals)
+        names = request.names()
     wants_torch = bool(names & set(TORCH_FAMILY))
     if wants_torch:
-        tchoices, treasons, trejected, pythons, chosen = plan_torch(kb, target, policy, source, request)
+        tchoices, treasons, trejected, pythons, chosen = plan_torch(
+            kb, target, policy, source, request, cuda_major
+        )
         choices.update(tchoices)
         reasons += treasons
         rejected += trejected
@@ -434,16 +531,22 @@ def make_plan(
                     indexes.append(cpu)
     for req in request.requirements:
         n = canonicalize_name(req.name)
+        extras_s = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        marker = f" ; {req.marker}" if req.marker else ""
         if n in choices:
             c = choices[n]
-            extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-            marker = f" ; {req.marker}" if req.marker else ""
-            deps.append(f"{c.name}{extras}=={c.version}{marker}")
+            deps.append(f"{c.name}{extras_s}=={c.version}{marker}")
+        elif n in fixed:
+            deps.append(f"{req.name}{extras_s}=={fixed[n]}{marker}")
+            choices[n] = Choice(name=n, version=fixed[n], source="default", extras=tuple(sorted(req.extras)))
         else:
             deps.append(str(req))
+    if extra.get("framework-python"):
+        fspec = SpecifierSet(extra["framework-python"])
+        pythons = tuple(p for p in pythons if fspec.contains(p + ".0", prereleases=True)) or pythons
     for loc in request.locals:
-        extras = f"[{','.join(loc.extras)}]" if loc.extras else ""
-        deps.append(f"{loc.name}{extras}")
+        extras_s = f"[{','.join(loc.extras)}]" if loc.extras else ""
+        deps.append(f"{loc.name}{extras_s}")
         choices[loc.name] = Choice(name=loc.name, version="local", source="path", extras=loc.extras)
         reasons.append(
             f"{loc.name} from {loc.path} as an editable path source (not a workspace member, so uv "
@@ -457,6 +560,30 @@ def make_plan(
         dependencies=tuple(deps),
         torch_source=source,
         indexes=tuple(indexes),
+        overrides=tuple(overrides),
         reasons=tuple(reasons),
         rejected=tuple(rejected),
+        extra=extra,
     )
+
+
+def _dependency_metadata(release: Any, name: str, override: Mapping[str, Any]) -> dict[str, Any]:
+    """The framework's metadata with its relaxed pins replaced: a ``[[tool.uv.dependency-metadata]]`` entry."""
+    # Only the requirement lines that applied to this target and these extras are rewritten.
+    relaxed = {line: r["to"] for r in override["relaxed"] for line in r.get("requirements", ())}
+    lines = []
+    for req in release.requires_dist:
+        if str(req) in relaxed:
+            new = Requirement(relaxed[str(req)])
+            new.extras = req.extras
+            new.marker = req.marker
+            lines.append(str(new))
+        else:
+            lines.append(str(req))
+    entry: dict[str, Any] = {"name": name, "version": str(release.version), "requires-dist": lines}
+    extras = getattr(release, "provides_extras", None) or getattr(release, "extras", None)
+    if extras:
+        entry["provides-extras"] = list(extras)
+    if release.requires_python:
+        entry["requires-python"] = str(release.requires_python)
+    return entry

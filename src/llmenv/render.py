@@ -214,6 +214,39 @@ def _index_table(d: Mapping[str, Any]) -> Table:
     return t
 
 
+def _dependency_metadata(
+    uv: Table, entries: Sequence[Mapping[str, Any]], previously_managed: Iterable[str]
+) -> None:
+    """``[[tool.uv.dependency-metadata]]`` entries for relaxed frameworks (the seed's OpenRLHF recipe)."""
+    wanted = {e["name"]: e for e in entries}
+    drop = set(previously_managed) - set(wanted)
+    if "dependency-metadata" not in uv:
+        if not wanted:
+            return
+        aot = tomlkit.aot()
+        uv["dependency-metadata"] = aot
+    aot = uv["dependency-metadata"]
+    if not isinstance(aot, AoT):
+        raise UsageError("tool.uv.dependency-metadata is not an array of tables; llmenv cannot edit it")
+    seen = set()
+    for i in reversed(range(len(aot))):
+        name = str(aot[i].get("name", ""))
+        if name in drop:
+            del aot[i]
+        elif name in wanted:
+            seen.add(name)
+            _set_table(aot[i], {k: v for k, v in wanted[name].items()})
+    for name, e in wanted.items():
+        if name not in seen:
+            t = tomlkit.table()
+            for k, v in e.items():
+                t[k] = _toml_value(v) if isinstance(v, list) else v
+            t.add(tomlkit.nl())
+            aot.append(t)
+    if len(aot) == 0:
+        del uv["dependency-metadata"]
+
+
 def _sources(uv: Table, entries: Mapping[str, Any], previously_managed: Iterable[str]) -> None:
     drop = set(previously_managed) - set(entries)
     if not entries and "sources" not in uv:
@@ -350,6 +383,7 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
             if len(section) == 0:
                 del uv[key]
 
+    _dependency_metadata(uv, plan.extra.get("dependency-metadata", []), prev.get("dependency-metadata", []))
     _groups(doc, options.groups)
 
     managed = {
@@ -360,6 +394,7 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
         "sources": sorted(source_entries),
         "extra-build-dependencies": sorted(plan.extra.get("extra-build-dependencies", {})),
         "extra-build-variables": sorted(plan.extra.get("extra-build-variables", {})),
+        "dependency-metadata": sorted(m["name"] for m in plan.extra.get("dependency-metadata", [])),
     }
     if mirror:
         managed["python-install-mirror"] = [mirror]

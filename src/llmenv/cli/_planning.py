@@ -23,6 +23,11 @@ DEFAULT_SPECS = ("torch",)
 
 def add_planning_arguments(p: argparse.ArgumentParser) -> None:
     add_target_arguments(p)
+    p.add_argument(
+        "--allow-overrides",
+        action="store_true",
+        help="keep the newest framework and relax its conflicting pins ([[tool.uv.dependency-metadata]])",
+    )
 
 
 def add_project_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +56,7 @@ class Inputs:
     mirror: Mirror | None
     specs: tuple[str, ...]
     flags: Mapping[str, Any]
+    allow_overrides: bool = False
 
 
 def resolve_inputs(
@@ -94,11 +100,20 @@ def resolve_inputs(
         mirror=mirror,
         specs=specs,
         flags={**flags, "mirror": mirrors, "torch-index": torch_index},
+        allow_overrides=bool(
+            getattr(args, "allow_overrides", False) or recorded.get("allow-overrides", False)
+        ),
     )
 
 
 def build_plan(inputs: Inputs) -> Plan:
-    return make_plan(inputs.target, inputs.request, policy=inputs.policy, source=inputs.source)
+    return make_plan(
+        inputs.target,
+        inputs.request,
+        policy=inputs.policy,
+        source=inputs.source,
+        allow_overrides=inputs.allow_overrides,
+    )
 
 
 def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
@@ -120,6 +135,11 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         )
         lines.append(f"  {name:<{width}}  {c.version:<12} {detail:<6} {src}".rstrip())
     lines.append(f"  requires-python {plan.requires_python}")
+    if plan.overrides:
+        lines += ["", "overrides (written as [[tool.uv.dependency-metadata]])"]
+        for o in plan.overrides:
+            for r in o["relaxed"]:
+                lines.append(f"  {o['package']} {o['version']}: {r['from']} -> {r['to']}")
     if plan.build:
         lines += ["", "build"]
         for name, b in plan.build.items():

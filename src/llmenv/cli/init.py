@@ -132,6 +132,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["python-mirror"] = python_mirror
     if groups:
         record["groups"] = list(groups)
+    if inputs.allow_overrides:
+        record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
     options = ProjectOptions(

@@ -1,0 +1,139 @@
+"""Whole stacks planned together, on fixture knowledge (tests/fixtures/pins/snapshot.json, built from the
+facts' PyPI metadata) so these tests do not move when the bundled snapshot is refreshed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tomlkit
+
+from llmenv.errors import NoAnswer
+from llmenv.indexes import torch_source
+from llmenv.knowledge import load
+from llmenv.plan import make_plan
+from llmenv.request import parse_specs
+from llmenv.stack import releases_from_snapshot
+from llmenv.target import Gpu, Target
+
+from .conftest import FIXTURES
+
+PINS = releases_from_snapshot(json.loads((FIXTURES / "pins" / "snapshot.json").read_text()))
+
+
+def _plan(
+    specs: list[str],
+    driver: str = "550.54.14",
+    gpu: tuple[int, int] = (8, 0),
+    python: str = "3.12",
+    allow_overrides: bool = False,
+    policy: str = "strict",
+):  # type: ignore[no-untyped-def]
+    kb = load()
+    t = Target(
+        driver=driver, cuda=kb.cuda.max_cuda(driver), python=python, gpus=(Gpu(name="GPU", capability=gpu),)
+    )
+    return make_plan(
+        t,
+        parse_specs(specs, Path(".")),
+        policy=policy,
+        source=torch_source(None, None),
+        pins=PINS,
+        allow_overrides=allow_overrides,
+    )
+
+
+def test_seed_chain_openrlhf_on_a_cuda_124_driver() -> None:
+    p = _plan(["openrlhf[vllm]"])
+    assert p.packages["vllm"].version == "0.8.5.post1"
+    assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.6.0", "cu124")
+    assert p.packages["openrlhf"].version == "0.8.3"
+    assert "openrlhf[vllm]==0.8.3" in p.dependencies and "vllm==0.8.5.post1" in p.dependencies
+    assert any(d.startswith("flash-attn") and "2.7.4.post1" in d for d in p.dependencies)
+    # torchvision / torchaudio pinned by vllm follow torch to the same index.
+    assert p.packages["torchvision"].index == p.packages["torch"].index == "pytorch-cu124"
+    why = {(r.package, r.version): r.reason for r in p.rejected}
+    assert "needs vllm==0.9.0.1" in why[("openrlhf", "0.8.4")]
+    assert "torch==2.7.0" in why[("openrlhf", "0.8.4")] and "CUDA 12.6" in why[("openrlhf", "0.8.4")]
+
+
+def test_pinned_engine_the_target_cannot_run_exits_naming_the_pin() -> None:
+    with pytest.raises(NoAnswer) as e:
+        _plan(["vllm==0.10.2"])
+    msg = e.value.message
+    assert "vllm==0.10.2" in msg and "torch==2.8.0" in msg and "CUDA 12.8" in msg and "550.54.14" in msg
+
+
+def test_engine_alone_picks_the_newest_that_runs() -> None:
+    p = _plan(["vllm"], driver="580.159.04", gpu=(9, 0))
+    assert p.packages["vllm"].version == "0.33.0"
+    assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.14.0", "cu130")
+    p = _plan(["vllm"], driver="570.86.15", gpu=(9, 0))
+    assert p.packages["vllm"].version == "0.19.1"  # the last vllm built with CUDA 12
+    assert p.packages["torch"].variant == "cu128"
+
+
+def test_verl_on_an_h200() -> None:
+    p = _plan(["verl[vllm]"], driver="580.159.04", gpu=(9, 0))
+    assert p.packages["verl"].version == "0.9.1"
+    assert p.packages["vllm"].version == "0.24.0"
+    assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.11.0", "cu130")
+    assert p.requires_python == ">=3.12,<3.13"  # verl 0.9.1 requires Python < 3.13
+
+
+def test_user_pin_clash_exits_with_both_ways_out(run_cli) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NoAnswer) as e:
+        _plan(["openrlhf==0.8.11", "transformers==4.57.1"], driver="580.159.04", gpu=(9, 0))
+    assert "openrlhf 0.8.11 requires transformers==4.56.1" in e.value.message
+    assert e.value.hint and "--allow-overrides" in e.value.hint and "llmenv override" in e.value.hint
+
+
+def test_allow_overrides_keeps_the_newest_framework_and_relaxes_its_pins() -> None:
+    p = _plan(["openrlhf[vllm]"], allow_overrides=True)
+    assert p.packages["openrlhf"].version == "0.11.2"
+    assert p.packages["vllm"].version == "0.8.5.post1"
+    relaxed = {r["package"]: r for r in p.overrides[0]["relaxed"]}
+    assert relaxed["vllm"]["from"] == "vllm==0.29.0" and relaxed["vllm"]["to"] == "vllm==0.8.5.post1"
+    meta = p.extra["dependency-metadata"][0]
+    assert meta["name"] == "openrlhf" and meta["version"] == "0.11.2"
+    assert 'vllm==0.8.5.post1; extra == "vllm"' in meta["requires-dist"]
+    assert (
+        'vllm>=0.29.0; extra == "vllm-latest"' in meta["requires-dist"]
+    )  # an extra not asked for is untouched
+    assert "accelerate" in meta["requires-dist"]  # the rest of the metadata is kept
+
+
+def test_init_writes_dependency_metadata_and_is_idempotent(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import llmenv.plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "_default_pins", lambda: PINS)
+    args = [
+        "init",
+        ".",
+        "openrlhf[vllm]",
+        "--driver",
+        "550.54.14",
+        "--gpu",
+        "8.0",
+        "--python",
+        "3.12",
+        "--allow-overrides",
+    ]
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.code == 0, r.err
+    text = (tmp_path / "pyproject.toml").read_text()
+    doc = tomlkit.parse(text).unwrap()
+    assert doc["tool"]["uv"]["dependency-metadata"][0]["name"] == "openrlhf"
+    assert doc["tool"]["llmenv"]["allow-overrides"] is True
+    assert run_cli("init", cwd=tmp_path).code == 0
+    assert (tmp_path / "pyproject.toml").read_text() == text
+
+
+def test_cpu_target_cannot_run_an_engine() -> None:
+    t = Target(python="3.12")
+    with pytest.raises(NoAnswer) as e:
+        make_plan(t, parse_specs(["vllm"], Path(".")), source=torch_source(None, None), pins=PINS)
+    assert "needs an NVIDIA GPU" in e.value.message
