@@ -137,3 +137,65 @@ def test_cpu_target_cannot_run_an_engine() -> None:
     with pytest.raises(NoAnswer) as e:
         make_plan(t, parse_specs(["vllm"], Path(".")), source=torch_source(None, None), pins=PINS)
     assert "needs an NVIDIA GPU" in e.value.message
+
+
+def test_extras_that_cannot_live_together_become_conflicting_project_extras() -> None:
+    p = _plan(["verl[vllm,sglang]"], driver="580.159.04", gpu=(9, 0))
+    opt = p.extra["optional-dependencies"]
+    assert set(opt) == {"vllm", "sglang"}
+    assert "verl[vllm]==0.8.0" in opt["vllm"] and "vllm==0.12.0" in opt["vllm"]
+    assert "verl[sglang]==0.8.0" in opt["sglang"] and "sglang==0.5.8" in opt["sglang"]
+    assert p.dependencies == ("verl==0.8.0",)
+    assert p.extra["conflicts"] == [[{"extra": "sglang"}, {"extra": "vllm"}]]
+    # verl 0.9.1[sglang] is passed over for a real clash in its metadata.
+    assert any(
+        r.package == "verl" and r.version == "0.9.1" and "transformers" in r.reason for r in p.rejected
+    )
+
+
+def test_conflicting_extras_lock_with_the_real_uv(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The project written for verl[vllm,sglang] locks: uv resolves the two extras apart."""
+    import llmenv.plan as plan_mod
+
+    from .wheelfactory import make_wheel
+
+    monkeypatch.setattr(plan_mod, "_default_pins", lambda: PINS)
+    whl = tmp_path / "whl"
+    for variant in ("cu128", "cpu"):
+        for tv, ta, t in (("0.24.0", "2.9.0", "2.9.0"), ("0.24.1", "2.9.1", "2.9.1")):
+            make_wheel(whl / variant, "torch", f"{t}+{variant}")
+            make_wheel(whl / variant, "torchvision", f"{tv}+{variant}", requires=[f"torch=={t}"])
+            make_wheel(whl / variant, "torchaudio", f"{ta}+{variant}", requires=[f"torch=={t}"])
+    pypi = whl / "pypi"
+    make_wheel(
+        pypi,
+        "verl",
+        "0.8.0",
+        extras={"vllm": ["vllm<=0.12.0,>=0.8.5"], "sglang": ["sglang==0.5.8", "torch==2.9.1"]},
+    )
+    make_wheel(pypi, "vllm", "0.12.0", requires=["torch==2.9.0", "torchvision==0.24.0", "torchaudio==2.9.0"])
+    make_wheel(pypi, "sglang", "0.5.8", requires=["torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"])
+    project = tmp_path / "proj"
+    r = run_cli(
+        "init",
+        "./proj",
+        "verl[vllm,sglang]",
+        "--driver",
+        "580.159.04",
+        "--gpu",
+        "9.0",
+        "--python",
+        "3.11",
+        "--torch-index",
+        f"{whl}/{{variant}}",
+        cwd=tmp_path,
+    )
+    assert r.code == 0, r.err
+    # A local folder of wheels stands in for PyPI.
+    r = run_cli("lock", "--project", "proj", "--", "--offline", "--find-links", str(pypi), cwd=tmp_path)
+    assert r.code == 0, r.err
+    lock = tomlkit.parse((project / "uv.lock").read_text()).unwrap()
+    torch = sorted(p["version"] for p in lock["package"] if p["name"] == "torch")
+    assert "2.9.0+cu128" in torch and "2.9.1+cu128" in torch

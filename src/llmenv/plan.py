@@ -461,6 +461,20 @@ def make_plan(
     cuda_major: int | None = None
 
     framework_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
+    if framework_req is not None:
+        engine_extras = [e for e in sorted(framework_req.extras) if _engine_from_extras([e])]
+        if len({_engine_from_extras([e]) for e in engine_extras}) >= 2:
+            return _plan_alternatives(
+                target,
+                request,
+                framework_req,
+                engine_extras,
+                policy=policy,
+                source=source,
+                kb=kb,
+                pins=pins or _default_pins(),
+                allow_overrides=allow_overrides,
+            )
     engine_req = next((r for r in request.requirements if canonicalize_name(r.name) in ENGINES), None)
     engine_name: str | None = canonicalize_name(engine_req.name) if engine_req else None
     if engine_name is None and framework_req is not None:
@@ -587,3 +601,79 @@ def _dependency_metadata(release: Any, name: str, override: Mapping[str, Any]) -
     if release.requires_python:
         entry["requires-python"] = str(release.requires_python)
     return entry
+
+
+def _plan_alternatives(
+    target: Target,
+    request: Request,
+    framework_req: Requirement,
+    engine_extras: Sequence[str],
+    **kw: Any,
+) -> Plan:
+    """A framework asked for with extras that cannot live together (``verl[vllm,sglang]``): one plan per engine
+    extra, written as the project's own extras declared in ``[tool.uv] conflicts`` (uv resolves each apart)."""
+    from dataclasses import replace
+
+    name = canonicalize_name(framework_req.name)
+    common = [e for e in sorted(framework_req.extras) if e not in engine_extras]
+    subs: dict[str, Plan] = {}
+    warnings: list[str] = []
+    version_spec = framework_req.specifier
+    for extra in engine_extras:
+        fr = Requirement(str(framework_req))
+        fr.extras = {*common, extra}
+        if subs:  # later alternatives use the framework release the first one chose
+            fr.specifier = SpecifierSet(f"=={next(iter(subs.values())).packages[name].version}")
+        others = tuple(r for r in request.requirements if r is not framework_req)
+        try:
+            subs[extra] = make_plan(target, replace(request, requirements=(fr, *others)), **kw)
+        except NoAnswer as e:
+            if not subs and extra == engine_extras[-1]:
+                raise
+            warnings.append(f"{name}[{extra}] left out: {e.message}")
+    if not subs:
+        raise NoAnswer(f"no extra of {framework_req} fits this target")
+    first = next(iter(subs.values()))
+    if len(subs) == 1:
+        return replace(first, warnings=first.warnings + tuple(warnings))
+    base = [d for d in first.dependencies if all(d in p.dependencies for p in subs.values())]
+    base_names = {Requirement(d.split(" ;")[0]).name for d in base}
+    fw_base = f"{name}=={first.packages[name].version}"
+    optional = {extra: [d for d in p.dependencies if d not in base] for extra, p in subs.items()}
+    if name not in base_names:
+        base.append(fw_base)
+    indexes: dict[str, IndexSpec] = {}
+    for p in subs.values():
+        for idx in p.indexes:
+            indexes.setdefault(idx.name, idx)
+    reasons: list[str] = [
+        f"{name} extras {', '.join(subs)} pin different engines: each becomes an extra of this project, declared "
+        "in [tool.uv] conflicts, so uv resolves them apart (install one with `uv sync --extra NAME`)"
+    ]
+    rejected: list[Rejection] = []
+    packages: dict[str, Choice] = {}
+    for extra, p in subs.items():
+        reasons += [f"[{extra}] {r}" for r in p.reasons]
+        rejected += p.rejected
+        for pkg, c in p.packages.items():
+            packages.setdefault(pkg, c)
+    extra_sections = dict(first.extra)
+    extra_sections["optional-dependencies"] = optional
+    extra_sections["conflicts"] = [[{"extra": e} for e in subs]]
+    extra_sections["torch-by-extra"] = {
+        e: p.packages["torch"].index
+        for e, p in subs.items()
+        if "torch" in p.packages and p.packages["torch"].index
+    }
+    pythons = tuple(py for py in first.pythons if all(py in p.pythons for p in subs.values()))
+    return replace(
+        first,
+        pythons=pythons or first.pythons,
+        packages=packages,
+        dependencies=tuple(base),
+        indexes=tuple(indexes.values()),
+        reasons=tuple(reasons),
+        rejected=tuple(rejected),
+        warnings=tuple(w for p in subs.values() for w in p.warnings) + tuple(warnings),
+        extra=extra_sections,
+    )

@@ -214,6 +214,21 @@ def _index_table(d: Mapping[str, Any]) -> Table:
     return t
 
 
+def _optional(project: Table, *, plan: Plan, previously_managed: Iterable[str]) -> None:
+    """The project's own extras for alternatives that cannot live together (one per engine)."""
+    wanted: Mapping[str, list[str]] = plan.extra.get("optional-dependencies", {})
+    drop = set(previously_managed) - set(wanted)
+    if not wanted and not drop:
+        return
+    opt = _table(project, "optional-dependencies")
+    for name in drop:
+        _delete(opt, name)
+    for name, lines in wanted.items():
+        _set(opt, name, list(lines))
+    if len(opt) == 0:
+        del project["optional-dependencies"]
+
+
 def _dependency_metadata(
     uv: Table, entries: Sequence[Mapping[str, Any]], previously_managed: Iterable[str]
 ) -> None:
@@ -265,6 +280,16 @@ def _torch_sources(plan: Plan) -> dict[str, Any]:
     torch = plan.packages.get("torch")
     if torch is None or torch.index is None:
         return out
+    by_extra: Mapping[str, str] = plan.extra.get("torch-by-extra", {})
+    if len(set(by_extra.values())) > 1:
+        # Alternatives on different CUDA variants: each extra routes torch & co. to its own index.
+        cpu = next((i.name for i in plan.indexes if i.name.endswith("-cpu")), None)
+        entries: list[dict[str, str]] = [
+            {"index": idx, "marker": platform_marker(plan.target), "extra": e} for e, idx in by_extra.items()
+        ]
+        if cpu:
+            entries.append({"index": cpu, "marker": other_platforms_marker(plan.target)})
+        return {name: entries for name in TORCH_FAMILY if name in plan.packages}
     cuda = torch.variant != "cpu"
     for name in TORCH_FAMILY:
         if name not in plan.packages:
@@ -344,6 +369,7 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
         project["version"] = "0.1.0"
     _set(project, "requires-python", plan.requires_python)
     _dependencies(project, plan, prev.get("dependencies", []))
+    _optional(project, plan=plan, previously_managed=prev.get("optional-dependencies", []))
 
     tool = _table(doc, "tool", super_table=True)
     uv = _table(tool, "uv")
@@ -384,6 +410,11 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
                 del uv[key]
 
     _dependency_metadata(uv, plan.extra.get("dependency-metadata", []), prev.get("dependency-metadata", []))
+    conflicts = plan.extra.get("conflicts")
+    if conflicts:
+        _set(uv, "conflicts", conflicts)
+    elif prev.get("conflicts"):
+        _delete(uv, "conflicts")
     _groups(doc, options.groups)
 
     managed = {
@@ -395,6 +426,8 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
         "extra-build-dependencies": sorted(plan.extra.get("extra-build-dependencies", {})),
         "extra-build-variables": sorted(plan.extra.get("extra-build-variables", {})),
         "dependency-metadata": sorted(m["name"] for m in plan.extra.get("dependency-metadata", [])),
+        "optional-dependencies": sorted(plan.extra.get("optional-dependencies", {})),
+        "conflicts": ["conflicts"] if plan.extra.get("conflicts") else [],
     }
     if mirror:
         managed["python-install-mirror"] = [mirror]
