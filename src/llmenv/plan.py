@@ -618,7 +618,6 @@ def _plan_alternatives(
     common = [e for e in sorted(framework_req.extras) if e not in engine_extras]
     subs: dict[str, Plan] = {}
     warnings: list[str] = []
-    version_spec = framework_req.specifier
     for extra in engine_extras:
         fr = Requirement(str(framework_req))
         fr.extras = {*common, extra}
