@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -110,7 +111,15 @@ def _candidates(specs: Iterable[SpecifierSet]) -> set[Version]:
 
 def can_both_hold(a: SpecifierSet, b: SpecifierSet) -> bool:
     """Is there a version that satisfies both? (Arbitrary equality ``===`` is never judged: True.)"""
-    if not a or not b or any(s.operator == "===" for s in (*a, *b)):
+    if not a or not b:
+        return True
+    return _can_both_hold(str(a), str(b))
+
+
+@lru_cache(maxsize=4096)
+def _can_both_hold(a_text: str, b_text: str) -> bool:
+    a, b = SpecifierSet(a_text), SpecifierSet(b_text)
+    if any(s.operator == "===" for s in (*a, *b)):
         return True
     return any(a.contains(v, prereleases=True) and b.contains(v, prereleases=True) for v in _candidates((a, b)))
 
