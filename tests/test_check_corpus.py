@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from .conftest import SHARED
 from llmenv.check import Report, check_path
 
 CORPUS = Path(__file__).parent / "fixtures" / "pyprojects"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from .conftest import SHARED
 from llmenv.knowledge import read_data
 from llmenv.knowledge.engines import engine_torch_pin, engine_versions, pinned_requirements
 
