@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("llmenv.cli.lock", "run `uv lock` in the project; explain a failure"),
     "sync": ("llmenv.cli.sync", "run `uv sync` in the project; explain a failure"),
     "check": ("llmenv.cli.check", "lint a pyproject.toml's uv configuration for LLM-stack pitfalls"),
+    "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
 }
 
 

@@ -1,0 +1,302 @@
+"""``llmenv kb refresh``: read the frameworks' pins from PyPI into a snapshot the planner uses.
+
+The snapshot (schema 1, documented in docs/knowledge.md) holds, per tracked package, every release with its
+requires-python, Requires-Dist lines, extras, yanked flag, upload date and where its metadata came from. The
+frameworks and the engines' companions get their full metadata; the packages their pins reach get the index's
+facts only (versions, requires-python, upload date), which is all the planner needs of them.
+
+Everything is read first; the snapshot is written (atomically) only when every package was read, so a failed or
+interrupted refresh leaves the previous knowledge as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from llmenv.pypi import BadDistribution, CoreMetadata, DistFile, Project, PyPIClient, PyPIError, candidates
+
+__all__ = [
+    "FULL",
+    "SCHEMA",
+    "TRACKED",
+    "Progress",
+    "RefreshResult",
+    "build_snapshot",
+    "refresh",
+    "write_snapshot",
+]
+
+SCHEMA = 1
+
+# package -> read its metadata (True) or only the index's facts (False). Order is the snapshot's order.
+TRACKED: Mapping[str, bool] = {
+    "vllm": True,
+    "sglang": True,
+    "verl": True,
+    "openrlhf": True,
+    "xformers": True,
+    "flashinfer-python": True,
+    "torch": False,
+    "torchvision": False,
+    "torchaudio": False,
+    "flash-attn": False,
+    "ray": False,
+    "transformers": False,
+    "deepspeed": False,
+}
+FULL = frozenset(name for name, full in TRACKED.items() if full)
+# The bundled (filtered) snapshot keeps, besides Requires-Dist lines naming a tracked package, those naming the
+# engines' compiled kernels under their other names (flashinfer = flashinfer-python's old name, sgl-kernel /
+# sglang-kernel, flash-attn-4) ...
+ALSO_KEPT = ("flashinfer", "sgl-kernel", "sglang-kernel", "flash-attn-4")
+# ... and every line of the RL frameworks: an override rewrites a framework's whole metadata from them.
+KEPT_WHOLE = ("verl", "openrlhf")
+
+
+class Progress(Protocol):
+    """Where a refresh reports how far it is (the CLI draws a bar on a terminal)."""
+
+    def add(self, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def add(self, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefreshResult:
+    """A refresh's outcome: the snapshot when every package was read, else the failures (package -> why)."""
+
+    snapshot: dict[str, Any] | None
+    failures: Mapping[str, str]
+    warnings: tuple[str, ...] = ()
+    releases: int = 0
+    stats: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot is not None and not self.failures
+
+
+def _date(ts: str | None) -> str | None:
+    return ts[:10] if ts else None
+
+
+def _release_entry(
+    files: list[DistFile], meta: CoreMetadata | None, chosen: DistFile | None
+) -> dict[str, Any]:
+    uploads = sorted(f.uploaded for f in files if f.uploaded)
+    rep = chosen or candidates(files)[0]
+    requires_python = (meta.requires_python if meta else None) or rep.requires_python
+    return {
+        "requires_python": requires_python,
+        "requires_dist": list(meta.requires_dist) if meta else [],
+        "provides_extras": list(meta.provides_extras) if meta else [],
+        "yanked": all(f.yanked for f in files),
+        "uploaded": _date(uploads[0]) if uploads else None,
+        "from": meta.source if meta else "none",
+        "file": rep.filename,
+    }
+
+
+def _names(line: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return None
+
+
+def filter_snapshot(
+    snapshot: Mapping[str, Any], keep: Iterable[str] | None = None, whole: Iterable[str] = KEPT_WHOLE
+) -> dict[str, Any]:
+    """Keep only the Requires-Dist lines naming a package in ``keep`` (default: the tracked ones and
+    ``ALSO_KEPT``), except in the packages of ``whole``, which keep every line. Marks the snapshot filtered."""
+    if keep is None:
+        keep = [*snapshot["packages"], *ALSO_KEPT]
+    names = {canonicalize_name(n) for n in keep}
+    whole = {canonicalize_name(n) for n in whole}
+    out = dict(snapshot)
+    out["filtered"] = True
+    out["filter"] = {"names": sorted(names), "whole": sorted(whole)}
+    packages: dict[str, Any] = {}
+    for pkg, entry in snapshot["packages"].items():
+        releases = {}
+        for v, r in entry["releases"].items():
+            r = dict(r)
+            if canonicalize_name(pkg) not in whole:
+                r["requires_dist"] = [line for line in r["requires_dist"] if _names(line) in names]
+            releases[v] = r
+        packages[pkg] = {**entry, "releases": releases}
+    out["packages"] = packages
+    return out
+
+
+def build_snapshot(
+    packages: Mapping[str, dict[str, dict[str, Any]]], *, index: str, generated: datetime
+) -> dict[str, Any]:
+    """The snapshot object from package -> version -> release entry (releases newest first)."""
+    return {
+        "schema": SCHEMA,
+        "generated": generated.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "index": index,
+        "filtered": False,
+        "sources": {
+            "index": f"{index} (PEP 691 JSON)",
+            "metadata": "PEP 658 .metadata when offered, else the wheel's METADATA by HTTP range reads, "
+            "else the sdist's PKG-INFO / egg-info requires.txt",
+        },
+        "packages": {
+            name: {
+                "full": name in FULL,
+                "releases": dict(
+                    sorted(releases.items(), key=lambda kv: Version(kv[0]), reverse=True)
+                ),
+            }
+            for name, releases in packages.items()
+        },
+    }
+
+
+def refresh(
+    client: PyPIClient,
+    *,
+    packages: Mapping[str, bool] = TRACKED,
+    jobs: int = 8,
+    progress: Progress | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> RefreshResult:
+    """Read every release of ``packages`` (name -> read full metadata) with ``jobs`` requests at once.
+
+    Returns the snapshot only when nothing failed; HTTP failures (after the client's retries) fail their
+    package. A file with broken metadata is skipped for the release's next file; a release none of whose files
+    can be read is kept with ``"from": "none"`` and reported in ``warnings``.
+    """
+    bar: Progress = progress or _NoProgress()
+    failures: dict[str, str] = {}
+    warnings: list[str] = []
+    entries: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in packages}
+    bar.add(len(packages))
+
+    def read_release(name: str, version: Version, files: list[DistFile]) -> tuple[str, str, dict[str, Any]]:
+        last = ""
+        for f in candidates(files):
+            try:
+                meta = client.metadata(f)
+            except BadDistribution as e:
+                last = str(e)
+                continue
+            return name, str(version), _release_entry(files, meta, f)
+        warnings.append(f"{name} {version}: no readable metadata ({last})")
+        return name, str(version), _release_entry(files, None, None)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="llmenv-kb")
+    try:
+        pages: dict[str, Future[Project]] = {name: pool.submit(client.project, name) for name in packages}
+        work: dict[Future[tuple[str, str, dict[str, Any]]], str] = {}
+        for name, fut in pages.items():
+            try:
+                project = fut.result()
+            except (PyPIError, httpx.HTTPError) as e:
+                failures[name] = str(e) or type(e).__name__
+                bar.advance()
+                continue
+            releases = project.releases()
+            if not releases:
+                failures[name] = f"no installable files for {name} on {client.index_url}"
+            elif packages[name]:
+                bar.add(len(releases))
+                for version, files in releases.items():
+                    work[pool.submit(read_release, name, version, files)] = name
+            else:
+                for version, files in releases.items():
+                    entries[name][str(version)] = _release_entry(files, None, None)
+            bar.advance()
+        pending = set(work)
+        while pending:
+            done, pending = wait(pending, timeout=0.25)
+            for job in done:
+                bar.advance()
+                name = work[job]
+                try:
+                    _, ver, entry = job.result()
+                except (PyPIError, httpx.HTTPError) as e:
+                    failures.setdefault(name, str(e) or type(e).__name__)
+                    continue
+                entries[name][ver] = entry
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+    stats = {
+        "requests": client.stats.requests,
+        "retries": client.stats.retries,
+        "index_cached": client.stats.index_cached,
+        "metadata_cached": client.stats.metadata_cached,
+        "sources": dict(client.stats.sources),
+    }
+    count = sum(len(r) for r in entries.values())
+    if failures:
+        return RefreshResult(snapshot=None, failures=failures, warnings=tuple(warnings), stats=stats)
+    snap = build_snapshot(entries, index=client.index_url, generated=now())
+    return RefreshResult(snapshot=snap, failures={}, warnings=tuple(sorted(warnings)), releases=count, stats=stats)
+
+
+def dumps(snapshot: Mapping[str, Any]) -> str:
+    """The snapshot's bytes: one release per line, so a refresh reads as a small diff."""
+    lines = ["{"]
+    head = [(k, v) for k, v in snapshot.items() if k != "packages"]
+    for k, v in head:
+        lines.append(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)},")
+    lines.append('  "packages": {')
+    pkgs = list(snapshot["packages"].items())
+    for i, (name, entry) in enumerate(pkgs):
+        lines.append(f"    {json.dumps(name)}: {{")
+        for k, v in entry.items():
+            if k != "releases":
+                lines.append(f"      {json.dumps(k)}: {json.dumps(v)},")
+        lines.append('      "releases": {')
+        rels = list(entry["releases"].items())
+        for j, (ver, rel) in enumerate(rels):
+            comma = "," if j < len(rels) - 1 else ""
+            lines.append(f"        {json.dumps(ver)}: {json.dumps(rel, ensure_ascii=False)}{comma}")
+        lines.append("      }")
+        lines.append("    }" + ("," if i < len(pkgs) - 1 else ""))
+    lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> None:
+    """Write atomically: a temporary file in the same folder, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the snapshot is ordinary data
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(dumps(snapshot))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
