@@ -118,6 +118,42 @@ def _release_entry(
     }
 
 
+def release_entry(client: PyPIClient, files: list[DistFile], *, full: bool) -> tuple[dict[str, Any], str | None]:
+    """One release's snapshot entry: from the first of its files (``candidates`` order) whose metadata reads,
+    or from the index alone (``full=False``, or no file readable: then the second item says why)."""
+    if not full:
+        return _release_entry(files, None, None), None
+    last = ""
+    for f in candidates(files):
+        try:
+            meta = client.metadata(f)
+        except BadDistribution as e:
+            last = str(e)
+            continue
+        return _release_entry(files, meta, f), None
+    return _release_entry(files, None, None), f"no readable metadata ({last})"
+
+
+def compare_snapshots(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(differences, added): releases of ``old`` whose entry differs in ``new`` or is gone, and releases
+    only ``new`` has (published since ``old`` was made)."""
+    differences: list[str] = []
+    added: list[str] = []
+    for name, entry in old["packages"].items():
+        fresh = new["packages"].get(name, {}).get("releases", {})
+        for version, rel in entry["releases"].items():
+            if version not in fresh:
+                differences.append(f"{name} {version}: no longer on the index")
+            elif fresh[version] != rel:
+                keys = sorted(k for k in set(rel) | set(fresh[version]) if rel.get(k) != fresh[version].get(k))
+                differences.append(f"{name} {version}: {', '.join(keys)} differ")
+        added += [f"{name} {v}" for v in fresh if v not in entry["releases"]]
+    for name in new["packages"]:
+        if name not in old["packages"]:
+            differences.append(f"{name}: not in the old snapshot")
+    return differences, added
+
+
 def _names(line: str) -> str | None:
     try:
         return canonicalize_name(Requirement(line).name)
@@ -197,16 +233,10 @@ def refresh(
     bar.add(len(packages))
 
     def read_release(name: str, version: Version, files: list[DistFile]) -> tuple[str, str, dict[str, Any]]:
-        last = ""
-        for f in candidates(files):
-            try:
-                meta = client.metadata(f)
-            except BadDistribution as e:
-                last = str(e)
-                continue
-            return name, str(version), _release_entry(files, meta, f)
-        warnings.append(f"{name} {version}: no readable metadata ({last})")
-        return name, str(version), _release_entry(files, None, None)
+        entry, problem = release_entry(client, files, full=True)
+        if problem:
+            warnings.append(f"{name} {version}: {problem}")
+        return name, str(version), entry
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="llmenv-kb")
     try:

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--bundled", action="store_true",
                    help="write the filtered form shipped in the package (Requires-Dist lines naming tracked "
                    "packages only)")
+    r.add_argument("--check", metavar="PATH", type=Path, default=None,
+                   help="write nothing; read again and compare with the snapshot at PATH: exit 1 when a release "
+                   "it holds reads differently now (releases published since are only counted)")
     r.add_argument("--jobs", type=int, default=8, metavar="N", help="requests at once (default 8)")
     r.add_argument("--retries", type=int, default=3, metavar="N",
                    help="retries of a request after a 5xx, a timeout or a connection error (default 3)")
@@ -109,14 +112,41 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
         raise NoAnswer(f"kb refresh failed — {failed}",
                        hint=f"nothing was written; the previous knowledge is unchanged ({out})")
     snapshot = filter_snapshot(result.snapshot) if args.bundled else result.snapshot
-    write_snapshot(out, snapshot)
     st = result.stats
+    if args.check is not None:
+        return _check(ctx, args.check if args.check.is_absolute() else ctx.cwd / args.check, snapshot)
+    write_snapshot(out, snapshot)
     sources = ", ".join(f"{n} {k}" for k, n in sorted(st["sources"].items())) or "none fetched"
     ctx.ui.print(
         f"read {len(snapshot['packages'])} packages, {result.releases} releases from {index} in {took:.1f} s "
         f"({st['requests']} requests; metadata: {sources}; {st['metadata_cached']} from cache)"
     )
     ctx.ui.print(f"wrote {out}" + (" (filtered, bundled form)" if args.bundled else ""))
+    return 0
+
+
+def _check(ctx: Context, path: Path, snapshot: Mapping[str, Any]) -> int:
+    import json
+
+    from llmenv.kb import compare_snapshots
+
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--check {path}: cannot read the snapshot ({e})") from e
+    if bool(old.get("filtered")) != bool(snapshot.get("filtered")):
+        raise UsageError(f"--check {path}: one snapshot is filtered and the other is not (use --bundled "
+                         "for the bundled one)")
+    differences, added = compare_snapshots(old, snapshot)
+    for d in differences:
+        ctx.ui.print(f"differs: {d}")
+    releases = sum(len(p["releases"]) for p in old["packages"].values())
+    tail = f"; {len(added)} releases published since" if added else ""
+    if differences:
+        ctx.ui.eprint(f"{path}: {len(differences)} of {releases} releases read differently now{tail}",
+                      style="fail")
+        return 1
+    ctx.ui.print(f"{path}: all {releases} releases read the same again{tail}")
     return 0
 
 
@@ -134,6 +164,8 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
             "requires_dist": pins.full(name),
         }
     where = str(pins.path) if pins.path else "package data"
+    if pins.ignored:
+        ctx.ui.eprint(f"warning: user snapshot ignored: {pins.ignored}", style="warn")
     if args.json:
         ctx.ui.json({
             "snapshot": pins.origin,
@@ -149,9 +181,7 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     ctx.ui.print(f"generated  {pins.generated}")
     ctx.ui.print(f"index      {pins.index}")
     if pins.filtered:
-        ctx.ui.print("filtered   yes (Requires-Dist lines naming tracked packages only)")
-    if pins.ignored:
-        ctx.ui.eprint(f"warning: user snapshot ignored: {pins.ignored}", style="warn")
+        ctx.ui.print("filtered   yes (Requires-Dist lines naming tracked packages; verl and openrlhf whole)")
     ctx.ui.print()
     ctx.ui.print(f"{'package':<20}{'releases':>9}  {'newest':<14}metadata", style="head")
     for name, row in rows.items():
