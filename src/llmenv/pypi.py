@@ -16,6 +16,9 @@ The HTTP client is injected (``httpx.Client``, or just a transport), so tests ru
 
 from __future__ import annotations
 
+import email.message
+import email.parser
+import email.policy
 import hashlib
 import io
 import json
@@ -28,12 +31,12 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidSdistFilename,
@@ -64,6 +67,8 @@ _TAIL = 64 * 1024  # first range read of a zip: end of central directory, usuall
 _CHUNK = 64 * 1024  # smallest later range read
 _MAX_FULL_BODY = 32 * 1024 * 1024  # a server that ignores Range: read at most this much of a file
 _MAX_MEMBER = 8 * 1024 * 1024  # METADATA / PKG-INFO larger than this is not metadata
+_METADATA_CACHE = "metadata-v1"  # raw texts; bump when what is stored changes
+_SOURCES = ("pep658", "range", "sdist")
 
 T = TypeVar("T")
 
@@ -192,16 +197,16 @@ class CoreMetadata:
     def parse(cls, text: str, *, source: str, file: str, requires_txt: str | None = None) -> CoreMetadata:
         """Parse METADATA / PKG-INFO text (RFC 822 headers). An sdist's ``requires.txt`` fills in
         Requires-Dist / Provides-Extra when PKG-INFO (older setuptools) leaves them out."""
-        raw, _ = parse_email(text)
-        requires = [r for r in raw.get("requires_dist", []) if _valid_requirement(r)]
-        extras = list(raw.get("provides_extra", []))
+        msg = _HEADERS.parsestr(headers_only(text))
+        requires = [r for r in _all(msg, "Requires-Dist") if _valid_requirement(r)]
+        extras = _all(msg, "Provides-Extra")
         if requires_txt is not None and not requires:
             requires, txt_extras = requires_txt_to_dist(requires_txt)
             extras = extras or txt_extras
-        rp = raw.get("requires_python")
+        rp = _one(msg, "Requires-Python")
         return cls(
-            name=raw.get("name"),
-            version=raw.get("version"),
+            name=_one(msg, "Name"),
+            version=_one(msg, "Version"),
             requires_python=rp.strip() if rp and rp.strip() else None,
             requires_dist=tuple(requires),
             provides_extras=tuple(dict.fromkeys(extras)),
@@ -233,6 +238,26 @@ class CoreMetadata:
         )
 
 
+# Only the headers are read (email.parser, as packaging.metadata does, but asking for the few fields we use).
+_HEADERS = email.parser.HeaderParser(policy=email.policy.compat32)
+
+
+def _all(msg: email.message.Message, field: str) -> list[str]:
+    return [" ".join(str(v).split()) for v in msg.get_all(field) or []]
+
+
+def _one(msg: email.message.Message, field: str) -> str | None:
+    values = _all(msg, field)
+    return values[0] if values else None
+
+
+def headers_only(text: str) -> str:
+    """The header block of METADATA / PKG-INFO: what follows the first empty line is the description."""
+    text = text.replace("\r\n", "\n")
+    return text.split("\n\n", 1)[0] + "\n"
+
+
+@lru_cache(maxsize=65536)
 def _valid_requirement(line: str) -> bool:
     try:
         Requirement(line)
@@ -279,7 +304,8 @@ def with_markers(req: Requirement, marker: str | None, extra: str | None) -> str
         conds.append(f'extra == "{extra}"')
     bare = Requirement(str(req))
     bare.marker = None
-    return f"{bare}; {' and '.join(conds)}" if conds else str(bare)
+    # packaging writes it back in one canonical form (double quotes, only the parentheses that matter)
+    return str(Requirement(f"{bare}; {' and '.join(conds)}")) if conds else str(bare)
 
 
 # ------------------------------------------------------------------------------------------------- cache
@@ -478,28 +504,27 @@ class PyPIClient:
     # -- metadata ----------------------------------------------------------------------------------------
 
     def metadata(self, file: DistFile) -> CoreMetadata:
-        """The file's core metadata (cached by URL + hash). Raises PyPIError (network) or BadDistribution."""
-        key = f"{file.url}#{file.sha256 or ''}"
-        if self.cache:
-            hit = self.cache.get("metadata", key)
-            if hit is not None:
-                try:
-                    meta = CoreMetadata.from_dict(hit)
-                except (KeyError, TypeError):
-                    meta = None
-                if meta is not None:
-                    self.stats.add("metadata_cached")
-                    return meta
-        meta = self._fetch_metadata(file)
-        self.stats.source(meta.source)
-        if self.cache:
-            self.cache.put("metadata", key, meta.to_dict())
-        return meta
+        """The file's core metadata. Raises PyPIError (network) or BadDistribution.
 
-    def _fetch_metadata(self, file: DistFile) -> CoreMetadata:
+        The cache keeps the raw text read (METADATA / PKG-INFO, an sdist's requires.txt) keyed by URL + hash,
+        and it is parsed on every use, so a better parser needs no new download.
+        """
+        key = f"{file.url}#{file.sha256 or ''}"
+        raw = self.cache.get(_METADATA_CACHE, key) if self.cache else None
+        if isinstance(raw, dict) and isinstance(raw.get("text"), str) and raw.get("from") in _SOURCES:
+            self.stats.add("metadata_cached")
+        else:
+            raw = self._fetch_raw(file)
+            self.stats.source(raw["from"])
+            if self.cache:
+                self.cache.put(_METADATA_CACHE, key, raw)
+        return CoreMetadata.parse(raw["text"], source=raw["from"], file=file.filename,
+                                  requires_txt=raw.get("requires_txt"))
+
+    def _fetch_raw(self, file: DistFile) -> dict[str, Any]:
         if file.has_metadata:
             text = self._retrying(file.url + ".metadata", lambda: self._pep658(file))
-            return CoreMetadata.parse(text, source="pep658", file=file.filename)
+            return {"from": "pep658", "text": headers_only(text)}
         if file.kind == "wheel" or file.filename.endswith(".zip"):
             return self._retrying(file.url, lambda: self._from_zip(file))
         return self._retrying(file.url, lambda: self._from_tar(file))
@@ -510,7 +535,7 @@ class PyPIClient:
             raise BadDistribution(f"{file.filename}.metadata: sha256 does not match the index")
         return data.decode("utf-8", errors="replace")
 
-    def _from_zip(self, file: DistFile) -> CoreMetadata:
+    def _from_zip(self, file: DistFile) -> dict[str, Any]:
         reader = _RangeReader.open(self, file.url, file.size)
         try:
             zf = zipfile.ZipFile(reader)
@@ -518,18 +543,17 @@ class PyPIClient:
             raise BadDistribution(f"{file.filename}: not a readable zip ({e})") from e
         with zf:
             if file.kind == "wheel":
-                text = read_wheel_metadata(zf, file.filename)
-                return CoreMetadata.parse(text, source="range", file=file.filename)
+                return {"from": "range", "text": headers_only(read_wheel_metadata(zf, file.filename))}
             pkg_info, requires = _sdist_zip_members(zf, file.filename)
-            return CoreMetadata.parse(pkg_info, source="sdist", file=file.filename, requires_txt=requires)
+            return {"from": "sdist", "text": headers_only(pkg_info), "requires_txt": requires}
 
-    def _from_tar(self, file: DistFile) -> CoreMetadata:
+    def _from_tar(self, file: DistFile) -> dict[str, Any]:
         self.stats.add("requests")
         with self._http.stream("GET", file.url) as resp:
             self._check(resp, file.url)
             stream = io.BufferedReader(_StreamReader(resp.iter_raw()), buffer_size=256 * 1024)
             pkg_info, requires = _sdist_tar_members(stream, file.filename)
-        return CoreMetadata.parse(pkg_info, source="sdist", file=file.filename, requires_txt=requires)
+        return {"from": "sdist", "text": headers_only(pkg_info), "requires_txt": requires}
 
     def _range(self, url: str, rng: str) -> tuple[bytes, int | None, bool]:
         """The bytes named by an HTTP Range (``bytes=A-B`` inclusive, or ``bytes=-N``: the last N bytes).
@@ -692,8 +716,8 @@ def _sdist_zip_members(zf: zipfile.ZipFile, filename: str) -> tuple[str, str | N
 
 
 def _has_requirements(pkg_info: str) -> bool:
-    raw, _ = parse_email(pkg_info)
-    return bool(raw.get("requires_dist") or raw.get("provides_extra"))
+    msg = _HEADERS.parsestr(headers_only(pkg_info))
+    return bool(_all(msg, "Requires-Dist") or _all(msg, "Provides-Extra"))
 
 
 def _sdist_tar_members(stream: IO[bytes], filename: str) -> tuple[str, str | None]:
