@@ -201,7 +201,7 @@ def test_from_local_wheel(tmp_path: Path) -> None:
                    extras={"vllm_latest": ["vllm>0.10.2"]}, requires_python=">=3.10")
     m = from_wheel(w)
     assert (m.name, m.version, m.requires_python, m.source) == ("openrlhf", "0.8.11", ">=3.10", "wheel")
-    assert m.requires_dist == ("transformers==4.56.1", 'vllm>0.10.2; extra == "vllm_latest"')
+    assert m.requires_dist == ("transformers==4.56.1", 'vllm>0.10.2; extra == "vllm-latest"')
     assert m.provides_extras == ("vllm-latest",)
     (tmp_path / "bad.whl").write_bytes(b"nope")
     with pytest.raises(UsageError, match="not a readable wheel"):
