@@ -305,6 +305,15 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
     assert list(data.iterdir()) == [data / "pins.json"]  # no temporary file left behind
 
 
+def test_cli_unwritable_output_is_one_line(run_cli: Callable[..., object], tracked_server: IndexServer,
+                                           tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run_cli("kb", "refresh", "--index", tracked_server.url, "--output", str(blocker / "pins.json"),
+                environ={"LLMENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.code == 2 and r.err.startswith(f"llmenv: error: cannot write {blocker / 'pins.json'}")  # type: ignore[attr-defined]
+
+
 def test_cli_rejects_a_bad_index(run_cli: Callable[..., object]) -> None:
     r = run_cli("kb", "refresh", "--index", "ftp://example.org/simple")
     assert r.code == 2 and "--index" in r.err  # type: ignore[attr-defined]

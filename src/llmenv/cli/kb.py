@@ -115,7 +115,10 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
     st = result.stats
     if args.check is not None:
         return _check(ctx, args.check if args.check.is_absolute() else ctx.cwd / args.check, snapshot)
-    write_snapshot(out, snapshot)
+    try:
+        write_snapshot(out, snapshot)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}; the previous knowledge is unchanged") from e
     sources = ", ".join(f"{n} {k}" for k, n in sorted(st["sources"].items())) or "none fetched"
     ctx.ui.print(
         f"read {len(snapshot['packages'])} packages, {result.releases} releases from {index} in {took:.1f} s "
