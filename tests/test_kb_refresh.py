@@ -15,8 +15,9 @@ import pytest
 from llmenv.kb import TRACKED, filter_snapshot, refresh, write_snapshot
 from llmenv.knowledge.pins import read_pins
 from llmenv.pypi import Cache, PyPIClient, PyPIError
-from tests.pypi_server import IndexServer
-from tests.wheelfactory import make_wheel
+
+from .pypi_server import IndexServer
+from .wheelfactory import make_wheel
 
 TIMEOUT = 0.3  # the client's per-request timeout in these tests; the server's hang is far longer
 
