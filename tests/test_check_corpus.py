@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SHARED
 from llmenv.check import Report, check_path
+
+from .conftest import SHARED
 
 CORPUS = Path(__file__).parent / "fixtures" / "pyprojects"
 FILES = sorted(CORPUS.glob("*.toml"))

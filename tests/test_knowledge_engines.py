@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SHARED
 from llmenv.knowledge import read_data
 from llmenv.knowledge.engines import engine_torch_pin, engine_versions, pinned_requirements
+
+from .conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,6 @@ facts' PyPI metadata) so these tests do not move when the bundled snapshot is re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,14 @@ import tomlkit
 from llmenv.errors import NoAnswer
 from llmenv.indexes import torch_source
 from llmenv.knowledge import load
+from llmenv.knowledge.pins import read_pins
 from llmenv.plan import make_plan
 from llmenv.request import parse_specs
-from llmenv.stack import releases_from_snapshot
 from llmenv.target import Gpu, Target
 
 from .conftest import FIXTURES
 
-PINS = releases_from_snapshot(json.loads((FIXTURES / "pins" / "snapshot.json").read_text()))
+PINS = read_pins(FIXTURES / "pins" / "snapshot.json").releases
 
 
 def _plan(
@@ -107,9 +106,9 @@ def test_allow_overrides_keeps_the_newest_framework_and_relaxes_its_pins() -> No
 def test_init_writes_dependency_metadata_and_is_idempotent(
     run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import llmenv.plan as plan_mod
+    import llmenv.cli._planning as planning
 
-    monkeypatch.setattr(plan_mod, "_default_pins", lambda: PINS)
+    monkeypatch.setattr(planning, "lazy_pins", lambda environ=None: PINS)
     args = [
         "init",
         ".",
@@ -157,11 +156,11 @@ def test_conflicting_extras_lock_with_the_real_uv(
     run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     """The project written for verl[vllm,sglang] locks: uv resolves the two extras apart."""
-    import llmenv.plan as plan_mod
+    import llmenv.cli._planning as planning
 
     from .wheelfactory import make_wheel
 
-    monkeypatch.setattr(plan_mod, "_default_pins", lambda: PINS)
+    monkeypatch.setattr(planning, "lazy_pins", lambda environ=None: PINS)
     whl = tmp_path / "whl"
     for variant in ("cu128", "cpu"):
         for tv, ta, t in (("0.24.0", "2.9.0", "2.9.0"), ("0.24.1", "2.9.1", "2.9.1")):

@@ -410,18 +410,18 @@ def _newer(a: str, b: str) -> bool:
     return _vkey(a) > _vkey(b)
 
 
-def _default_pins() -> Any:
-    """The framework pins: the user's `llmenv kb refresh` snapshot, else the bundled one."""
-    import importlib
+def lazy_pins(environ: Mapping[str, str] | None = None) -> Any:
+    """The framework pins (the user's `llmenv kb refresh` snapshot, else the bundled one), read on first use."""
+    loaded: list[Any] = []
 
-    try:
-        pins_mod: Any = importlib.import_module("llmenv.knowledge.pins")
-    except ImportError:
-        from llmenv.knowledge import read_data
-        from llmenv.stack import releases_from_snapshot
+    def releases(name: str) -> Any:
+        if not loaded:
+            from llmenv.knowledge.pins import load_pins, user_data_dir
 
-        return releases_from_snapshot(read_data("pins.json"))
-    return pins_mod.load_pins().releases
+            loaded.append(load_pins(user_data_dir(environ)))
+        return loaded[0].releases(name)
+
+    return releases
 
 
 def _engine_from_extras(extras: Iterable[str]) -> str | None:
@@ -472,7 +472,7 @@ def make_plan(
                 policy=policy,
                 source=source,
                 kb=kb,
-                pins=pins or _default_pins(),
+                pins=pins or lazy_pins(),
                 allow_overrides=allow_overrides,
             )
     engine_req = next((r for r in request.requirements if canonicalize_name(r.name) in ENGINES), None)
@@ -480,7 +480,7 @@ def make_plan(
     if engine_name is None and framework_req is not None:
         engine_name = _engine_from_extras(framework_req.extras)
     if framework_req is not None or engine_name is not None:
-        pins = pins or _default_pins()
+        pins = pins or lazy_pins()
         user = {canonicalize_name(r.name): r for r in request.requirements}
         framework = None
         if framework_req is not None:

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -38,7 +37,6 @@ __all__ = [
     "exact_pin",
     "plan_stack",
     "release_requirements",
-    "releases_from_snapshot",
 ]
 
 ENGINES = ("vllm", "sglang")
@@ -59,62 +57,16 @@ class ReleaseLike(Protocol):
 PinSource = Callable[[str], Sequence[ReleaseLike]]
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Release:
-    version: Version
-    requires_python: SpecifierSet | None
-    requires_dist: tuple[Requirement, ...]
-    yanked: bool = False
-    provides_extras: tuple[str, ...] = ()
-
-
-def releases_from_snapshot(data: Mapping[str, Any]) -> PinSource:
-    """A PinSource over a pins snapshot (the format `llmenv kb refresh` writes)."""
-    cache: dict[str, list[_Release]] = {}
-
-    def releases(name: str) -> Sequence[ReleaseLike]:
-        n = canonicalize_name(name)
-        if n not in cache:
-            raw = data.get("packages", {}).get(n, {}).get("releases", {})
-            out = []
-            for v, r in raw.items():
-                try:
-                    rp = SpecifierSet(r["requires_python"]) if r.get("requires_python") else None
-                except InvalidSpecifier:
-                    rp = None
-                out.append(
-                    _Release(
-                        version=Version(v),
-                        requires_python=rp,
-                        requires_dist=tuple(Requirement(x) for x in r.get("requires_dist", ())),
-                        yanked=bool(r.get("yanked")),
-                        provides_extras=tuple(r.get("provides_extras", ())),
-                    )
-                )
-            cache[n] = sorted(out, key=lambda x: x.version, reverse=True)
-        return cache[n]
-
-    return releases
-
-
 def release_requirements(
     release: ReleaseLike, extras: Iterable[str], env: Mapping[str, str]
 ) -> dict[NormalizedName, list[Requirement]]:
     """The release's requirements that apply on the target with these extras, by package name."""
+    from llmenv.knowledge.pins import requirements_for
+
     out: dict[NormalizedName, list[Requirement]] = {}
-    wanted = [""] + [canonicalize_name(e) for e in extras]
-    for req in release.requires_dist:
-        if req.marker is not None and not any(_marker_true(req.marker, {**env, "extra": e}) for e in wanted):
-            continue
+    for req in requirements_for(release, extras, env):  # type: ignore[arg-type]
         out.setdefault(canonicalize_name(req.name), []).append(req)
     return out
-
-
-def _marker_true(marker: Marker, env: Mapping[str, str]) -> bool:
-    try:
-        return marker.evaluate(dict(env))
-    except Exception:  # an unknown marker variable: treat as not applying
-        return False
 
 
 def _spec(reqs: Mapping[NormalizedName, list[Requirement]], name: str) -> SpecifierSet:

@@ -12,7 +12,7 @@ from llmenv.cli._context import Context
 from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
 from llmenv.errors import UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
-from llmenv.plan import Plan, Rejection, make_plan
+from llmenv.plan import Plan, Rejection, lazy_pins, make_plan
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
 
@@ -57,6 +57,7 @@ class Inputs:
     specs: tuple[str, ...]
     flags: Mapping[str, Any]
     allow_overrides: bool = False
+    environ: Mapping[str, str] | None = None
 
 
 def resolve_inputs(
@@ -103,6 +104,7 @@ def resolve_inputs(
         allow_overrides=bool(
             getattr(args, "allow_overrides", False) or recorded.get("allow-overrides", False)
         ),
+        environ=ctx.environ,
     )
 
 
@@ -113,6 +115,7 @@ def build_plan(inputs: Inputs) -> Plan:
         policy=inputs.policy,
         source=inputs.source,
         allow_overrides=inputs.allow_overrides,
+        pins=lazy_pins(inputs.environ),
     )
 
 
