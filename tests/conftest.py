@@ -93,8 +93,10 @@ def run_cli(tmp_path: Path) -> Callable[..., Result]:
 
 @pytest.fixture(autouse=True)
 def _no_user_uv_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests that run uv must not read this machine's uv configuration or share its cache."""
-    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    """Tests that run uv must not read this machine's user-level uv configuration or share its cache. (Not
+    UV_NO_CONFIG: that also hides the project's own [tool.uv] settings, such as dependency-metadata.)"""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg-config"))
+    monkeypatch.delenv("UV_NO_CONFIG", raising=False)
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "uv-cache"))
     monkeypatch.delenv("UV_INDEX_URL", raising=False)
     monkeypatch.delenv("UV_EXTRA_INDEX_URL", raising=False)

@@ -46,12 +46,21 @@ class IndexServer:
 
     # -- content -------------------------------------------------------------------------------------------
 
-    def add(self, project: str, path: Path, *, uploaded: str = "2025-01-02T03:04:05Z",
-            requires_python: str | None = None, yanked: bool | str = False, pep658: bool = False) -> None:
+    def add(
+        self,
+        project: str,
+        path: Path,
+        *,
+        uploaded: str = "2025-01-02T03:04:05Z",
+        requires_python: str | None = None,
+        yanked: bool | str = False,
+        pep658: bool = False,
+    ) -> None:
         data = path.read_bytes()
         meta = _wheel_metadata(path) if pep658 else None
         self.files.setdefault(project, []).append(
-            _File(path.name, data, uploaded, requires_python, yanked, meta))
+            _File(path.name, data, uploaded, requires_python, yanked, meta)
+        )
 
     def page(self, project: str) -> dict[str, Any]:
         out = []
@@ -94,8 +103,9 @@ class IndexServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -148,8 +158,9 @@ class IndexServer:
         self._send(h, 206, body, "application/octet-stream", {"Content-Range": f"bytes {start}-{end}/{size}"})
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+    ) -> None:
         h.send_response(code)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(body)))

@@ -72,11 +72,15 @@ def test_warnings_only_exit_zero(run_cli: Run, tmp_path: Path) -> None:
 def test_missing_file_is_usage_error(run_cli: Run, tmp_path: Path) -> None:
     r = run_cli("check")
     assert r.code == 2 and r.out == ""
-    assert r.err.splitlines() == [f"llmenv: error: {tmp_path / 'pyproject.toml'}: no such file (give a pyproject.toml or its folder)"]
+    assert r.err.splitlines() == [
+        f"llmenv: error: {tmp_path / 'pyproject.toml'}: no such file (give a pyproject.toml or its folder)"
+    ]
 
 
 def test_malformed_toml_names_line_and_column(run_cli: Run, tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.uv]\nenvironments = [\n  "a",,\n]\n', encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[tool.uv]\nenvironments = [\n  "a",,\n]\n', encoding="utf-8"
+    )
     r = run_cli("check", "--json")
     assert r.code == 2 and r.out == ""
     (line,) = r.err.splitlines()

@@ -83,7 +83,11 @@ def test_real_uv_agrees_on_pipelinerl(tmp_path: Path) -> None:
     (tmp_path / "pipelinerl" / "__init__.py").write_text("", encoding="utf-8")
     out = subprocess.run(
         [uv.find_uv_bin(), "lock", "--python", sys.executable, "--no-python-downloads"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode != 0
     said = " ".join(out.stderr.split())  # uv wraps its explanation

@@ -39,15 +39,25 @@ def test_can_both_hold(a: str, b: str, ok: bool) -> None:
     assert can_both_hold(SpecifierSet(b), SpecifierSet(a)) is ok
 
 
-versions = st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)).map(lambda t: Version(".".join(map(str, t))))
+versions = st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)).map(
+    lambda t: Version(".".join(map(str, t)))
+)
 ops = st.sampled_from(["==", "!=", "<", "<=", ">", ">=", "~="])
 
 
-@given(st.lists(st.tuples(ops, versions), min_size=1, max_size=3), st.lists(st.tuples(ops, versions), min_size=1, max_size=3))
-def test_never_calls_a_satisfiable_pair_a_clash(xs: list[tuple[str, Version]], ys: list[tuple[str, Version]]) -> None:
+@given(
+    st.lists(st.tuples(ops, versions), min_size=1, max_size=3),
+    st.lists(st.tuples(ops, versions), min_size=1, max_size=3),
+)
+def test_never_calls_a_satisfiable_pair_a_clash(
+    xs: list[tuple[str, Version]], ys: list[tuple[str, Version]]
+) -> None:
     """Whenever some small version satisfies both sets, can_both_hold must say so (no false clash)."""
+
     def spec(items: list[tuple[str, Version]]) -> SpecifierSet:
-        return SpecifierSet(",".join(f"{op}{v}" if op != "~=" else f"~={v.major}.{v.minor}" for op, v in items))
+        return SpecifierSet(
+            ",".join(f"{op}{v}" if op != "~=" else f"~={v.major}.{v.minor}" for op, v in items)
+        )
 
     a, b = spec(xs), spec(ys)
     grid = [Version(f"{i}.{j}.{k}") for i in range(5) for j in range(5) for k in range(5)]
@@ -57,8 +67,14 @@ def test_never_calls_a_satisfiable_pair_a_clash(xs: list[tuple[str, Version]], y
 
 @pytest.mark.parametrize(
     ("req", "pin"),
-    [("vllm==0.8.5", "0.8.5"), ("torch==2.6.*", None), ("torch>=2.6", None), ("x==1,<2", None),
-     ("x @ https://e.com/x-1.0-py3-none-any.whl", None), ("sglang[srt]===0.4.6", "0.4.6")],
+    [
+        ("vllm==0.8.5", "0.8.5"),
+        ("torch==2.6.*", None),
+        ("torch>=2.6", None),
+        ("x==1,<2", None),
+        ("x @ https://e.com/x-1.0-py3-none-any.whl", None),
+        ("sglang[srt]===0.4.6", "0.4.6"),
+    ],
 )
 def test_exact_version(req: str, pin: str | None) -> None:
     assert exact_version(Requirement(req)) == pin
@@ -87,9 +103,15 @@ def test_url_kinds(url: str, pytorch: bool, var: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("url", "insecure"),
-    [("http://pypi.example.com/simple", True), ("https://x", False), ("http://localhost:8080/simple", False),
-     ("http://127.0.0.1/simple", False), ("http://[::1]:3141/", False), ("file:///opt/wheels", False),
-     ("http://devpi.localhost/simple", False)],
+    [
+        ("http://pypi.example.com/simple", True),
+        ("https://x", False),
+        ("http://localhost:8080/simple", False),
+        ("http://127.0.0.1/simple", False),
+        ("http://[::1]:3141/", False),
+        ("file:///opt/wheels", False),
+        ("http://devpi.localhost/simple", False),
+    ],
 )
 def test_insecure(url: str, insecure: bool) -> None:
     assert is_insecure(url) is insecure
@@ -103,8 +125,10 @@ def test_loc() -> None:
 
 def test_sample_follows_requires_python_and_environments() -> None:
     p = Project.from_dict(
-        {"project": {"requires-python": ">=3.12,<3.14"},
-         "tool": {"uv": {"environments": ["sys_platform == 'linux' and platform_machine == 'x86_64'"]}}}
+        {
+            "project": {"requires-python": ">=3.12,<3.14"},
+            "tool": {"uv": {"environments": ["sys_platform == 'linux' and platform_machine == 'x86_64'"]}},
+        }
     )
     envs = sample(p)
     assert {(e.sys_platform, e.machine) for e in envs} == {("linux", "x86_64")}
@@ -112,6 +136,10 @@ def test_sample_follows_requires_python_and_environments() -> None:
 
 
 def test_project_view_tolerates_wrong_types() -> None:
-    p = Project.from_dict({"project": {"dependencies": "torch", "optional-dependencies": [1]},
-                           "tool": {"uv": {"index": {"url": 1}, "sources": {"torch": "cu124"}, "conflicts": "x"}}})
+    p = Project.from_dict(
+        {
+            "project": {"dependencies": "torch", "optional-dependencies": [1]},
+            "tool": {"uv": {"index": {"url": 1}, "sources": {"torch": "cu124"}, "conflicts": "x"}},
+        }
+    )
     assert (p.deps, p.indexes, dict(p.sources), p.conflicts) == ((), (), {}, ())

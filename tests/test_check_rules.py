@@ -63,10 +63,11 @@ BASE = '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.10"\
 def test_not_explicit_fix_is_the_index_with_explicit_and_a_source_when_unrouted() -> None:
     (f,) = run_rule(
         "torch-index-not-explicit",
-        BASE + '[[tool.uv.index]]\nname = "pytorch"\nurl = "https://download.pytorch.org/whl/cu126"\ndefault = true\n',
+        BASE
+        + '[[tool.uv.index]]\nname = "pytorch"\nurl = "https://download.pytorch.org/whl/cu126"\ndefault = true\n',
     )
     assert "default index" in f.message
-    assert 'explicit = true' in f.fix and "default" not in f.fix.split("[tool.uv.sources]")[0]
+    assert "explicit = true" in f.fix and "default" not in f.fix.split("[tool.uv.sources]")[0]
     assert 'torch = { index = "pytorch" }' in f.fix
     # the fix is valid TOML that the rule then accepts
     fixed = BASE + f.fix
@@ -83,7 +84,7 @@ def test_cuda_source_scoped_to_an_extra_is_only_info() -> None:
 def test_cuda_source_respects_environments() -> None:
     text = (
         BASE
-        + '[tool.uv]\nenvironments = ["sys_platform == \'linux\' and platform_machine == \'x86_64\'"]\n'
+        + "[tool.uv]\nenvironments = [\"sys_platform == 'linux' and platform_machine == 'x86_64'\"]\n"
         + '[[tool.uv.index]]\nname = "cu121"\nurl = "https://download.pytorch.org/whl/cu121"\nexplicit = true\n'
         + '[tool.uv.sources]\ntorch = { index = "cu121" }\n'
     )
@@ -94,7 +95,7 @@ def test_old_cuda_index_on_linux_aarch64_is_info() -> None:
     text = (
         BASE
         + '[[tool.uv.index]]\nname = "cu121"\nurl = "https://download.pytorch.org/whl/cu121"\nexplicit = true\n'
-        + "[tool.uv.sources]\ntorch = { index = \"cu121\", marker = \"sys_platform == 'linux'\" }\n"
+        + '[tool.uv.sources]\ntorch = { index = "cu121", marker = "sys_platform == \'linux\'" }\n'
     )
     (f,) = run_rule("torch-cuda-source-without-marker", text)
     assert f.severity == "info" and "aarch64" in f.message
@@ -140,24 +141,31 @@ def test_flat_page_in_extra_index_url_suggests_find_links() -> None:
     ("extra_toml", "dep", "fires"),
     [
         ("", '"flash-attn"', True),
-        ('[tool.uv.sources]\nflash-attn = { url = "https://example.com/flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl" }\n',
-         '"flash-attn"', False),
+        (
+            '[tool.uv.sources]\nflash-attn = { url = "https://example.com/flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl" }\n',
+            '"flash-attn"',
+            False,
+        ),
         ("", '"flash-attn @ https://example.com/flash_attn-2.8.3-cp312-cp312-linux_x86_64.whl"', False),
         ("", '"flash-attn @ git+https://github.com/Dao-AILab/flash-attention"', True),
         ('[tool.uv]\nno-build-isolation-package = ["flash_attn"]\n', '"flash-attn"', False),
-        ('[tool.uv]\nno-build-isolation = true\n', '"flash-attn"', False),
+        ("[tool.uv]\nno-build-isolation = true\n", '"flash-attn"', False),
         ('[tool.uv.extra-build-dependencies]\nflash-attn = ["numpy"]\n', '"flash-attn"', True),
         ('[tool.uv]\nfind-links = ["./wheels"]\n', '"flash-attn"', False),
         ("", '"transformer-engine>=2.4"', False),
     ],
 )
 def test_build_needs_torch_cases(extra_toml: str, dep: str, fires: bool) -> None:
-    text = BASE.replace('requires-python = ">=3.10"\n', f'requires-python = ">=3.10"\ndependencies = [{dep}]\n')
+    text = BASE.replace(
+        'requires-python = ">=3.10"\n', f'requires-python = ">=3.10"\ndependencies = [{dep}]\n'
+    )
     assert bool(run_rule("build-needs-torch-unconfigured", text + extra_toml)) is fires
 
 
 def test_deepspeed_without_torch_at_build_is_info() -> None:
-    text = BASE.replace('requires-python = ">=3.10"\n', 'requires-python = ">=3.10"\ndependencies = ["deepspeed"]\n')
+    text = BASE.replace(
+        'requires-python = ">=3.10"\n', 'requires-python = ">=3.10"\ndependencies = ["deepspeed"]\n'
+    )
     (f,) = run_rule("build-needs-torch-unconfigured", text)
     assert f.severity == "info" and "DS_BUILD_OPS" in f.why
 
@@ -166,11 +174,14 @@ def test_cuda_project_reason_names_the_torch_route() -> None:
     text = (
         BASE
         + '[[tool.uv.index]]\nname = "cu128"\nurl = "https://download.pytorch.org/whl/cu128"\nexplicit = true\n'
-        + "[tool.uv.sources]\ntorch = { index = \"cu128\", marker = \"sys_platform == 'linux'\" }\n"
+        + '[tool.uv.sources]\ntorch = { index = "cu128", marker = "sys_platform == \'linux\'" }\n'
     )
     (f,) = run_rule("cuda-project-without-environments", text)
     assert "torch comes from 'cu128'" in f.message
-    assert run_rule("cuda-project-without-environments", BASE + 'dependencies = ["numpy", "nvidia-ml-py"]\n') == []
+    assert (
+        run_rule("cuda-project-without-environments", BASE + 'dependencies = ["numpy", "nvidia-ml-py"]\n')
+        == []
+    )
     deps = BASE + 'dependencies = ["nvidia-cudnn-cu12"]\n'
     assert run_rule("cuda-project-without-environments", deps)
 
@@ -197,9 +208,15 @@ def test_pins_clash_names_both_sides() -> None:
 
 
 def test_pins_in_mutually_exclusive_markers_do_not_clash() -> None:
-    text = BASE + 'dependencies = ["numpy==2.1.0 ; sys_platform == \'linux\'", "numpy<2 ; sys_platform == \'darwin\'"]\n'
+    text = (
+        BASE
+        + "dependencies = [\"numpy==2.1.0 ; sys_platform == 'linux'\", \"numpy<2 ; sys_platform == 'darwin'\"]\n"
+    )
     assert run_rule("pins-cannot-coexist", text) == []
-    text = BASE + 'dependencies = ["numpy==2.1.0 ; sys_platform == \'linux\'", "numpy<2 ; python_version < \'3.12\'"]\n'
+    text = (
+        BASE
+        + "dependencies = [\"numpy==2.1.0 ; sys_platform == 'linux'\", \"numpy<2 ; python_version < '3.12'\"]\n"
+    )
     (f,) = run_rule("pins-cannot-coexist", text)
     assert f.location == "project.dependencies[0]"
 
@@ -211,7 +228,10 @@ def test_engine_mismatch_suggests_a_release_for_your_torch() -> None:
     assert 'project.dependencies[1] = "torch==2.6.0"' in f.fix
     assert 'project.dependencies[0] = "vllm==0.9.2"' in f.fix  # the newest vllm pinning torch 2.7.0
     # an override of torch leaves uv free: no mismatch to report
-    assert run_rule("engine-torch-mismatch", text + '[tool.uv]\noverride-dependencies = ["torch==2.7.0"]\n') == []
+    assert (
+        run_rule("engine-torch-mismatch", text + '[tool.uv]\noverride-dependencies = ["torch==2.7.0"]\n')
+        == []
+    )
 
 
 def test_engine_pins_between_extras_are_undeclared_conflicts() -> None:
@@ -236,7 +256,9 @@ def test_insecure_fix_is_https() -> None:
     text = (FIXTURES / "insecure-index-url.bad.toml").read_text(encoding="utf-8")
     by_loc = {f.location: f.fix for f in run_rule("insecure-index-url", text)}
     assert by_loc["tool.uv.index[0].url"] == 'url = "https://pypi.corp.example.com/simple"'
-    assert by_loc["tool.uv.find-links[0]"] == 'tool.uv.find-links[0] = "https://wheels.example.com/links.html"'
+    assert (
+        by_loc["tool.uv.find-links[0]"] == 'tool.uv.find-links[0] = "https://wheels.example.com/links.html"'
+    )
 
 
 def test_required_version_is_info_without_a_uv_table() -> None:

@@ -22,13 +22,15 @@ from .wheelfactory import make_wheel
 TIMEOUT = 0.3  # the client's per-request timeout in these tests; the server's hang is far longer
 
 
-def make_sdist_tar(folder: Path, name: str, version: str, *, pkg_info: str, requires_txt: str | None,
-                   padding: int = 0) -> Path:
+def make_sdist_tar(
+    folder: Path, name: str, version: str, *, pkg_info: str, requires_txt: str | None, padding: int = 0
+) -> Path:
     """A .tar.gz sdist with PKG-INFO (and egg-info/requires.txt); ``padding`` bytes of other files first."""
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{name}-{version}.tar.gz"
     top = f"{name}-{version}"
     with tarfile.open(out, "w:gz") as tf:
+
         def add(path: str, data: bytes) -> None:
             info = tarfile.TarInfo(f"{top}/{path}")
             info.size = len(data)
@@ -58,37 +60,57 @@ def populate(server: IndexServer, folder: Path, names: dict[str, str]) -> None:
     for name, kind in names.items():
         d = folder / name
         if kind == "pep658":
-            w = make_wheel(d, name, "1.0", requires=["torch==2.6.0", "extra-thing; extra == 'x'"],
-                           extras={"x": ["ray>=2.9"]}, requires_python=">=3.9",
-                           tag="cp312-cp312-manylinux_2_28_x86_64")
+            w = make_wheel(
+                d,
+                name,
+                "1.0",
+                requires=["torch==2.6.0", "extra-thing; extra == 'x'"],
+                extras={"x": ["ray>=2.9"]},
+                requires_python=">=3.9",
+                tag="cp312-cp312-manylinux_2_28_x86_64",
+            )
             server.add(name, w, pep658=True, uploaded="2025-04-29T10:00:00Z", requires_python=">=3.9")
             old = make_wheel(d, name, "0.9", requires=["torch==2.5.1"])
             server.add(name, old, pep658=True, uploaded="2024-12-01T00:00:00Z", yanked="broken build")
         elif kind == "range":
             # METADATA sits before a large member: the tail read holds the directory, a second read the member
-            w = make_wheel(d, name, "2.0", requires=["torch==2.7.0", "xformers==0.0.30; platform_machine == 'x86_64'"],
-                           tag="cp312-cp312-manylinux_2_28_x86_64", files={f"{name}/blob.txt": blob})
+            w = make_wheel(
+                d,
+                name,
+                "2.0",
+                requires=["torch==2.7.0", "xformers==0.0.30; platform_machine == 'x86_64'"],
+                tag="cp312-cp312-manylinux_2_28_x86_64",
+                files={f"{name}/blob.txt": blob},
+            )
             server.add(name, w, uploaded="2025-05-20T00:00:00Z")
             any_ = make_wheel(d, name, "2.0", requires=["wrong==1"], tag="py3-none-any")
             server.add(name, any_, uploaded="2025-05-19T00:00:00Z")  # not chosen: the manylinux wheel is
         elif kind == "sdist":
             tar = make_sdist_tar(
-                d, name, "3.0",
+                d,
+                name,
+                "3.0",
                 pkg_info=f"Metadata-Version: 1.0\nName: {name}\nVersion: 3.0\n",
-                requires_txt="torch>=2.0\n\n[vllm]\nvllm==0.8.5\n\n[:python_version < \"3.11\"]\ntomli\n",
+                requires_txt='torch>=2.0\n\n[vllm]\nvllm==0.8.5\n\n[:python_version < "3.11"]\ntomli\n',
                 padding=100_000,
             )
             server.add(name, tar, uploaded="2023-01-01T00:00:00Z", requires_python=">=3.8")
             zip_ = make_sdist_zip(
-                d, name, "2.9",
+                d,
+                name,
+                "2.9",
                 pkg_info=f"Metadata-Version: 2.1\nName: {name}\nVersion: 2.9\nRequires-Python: >=3.7\n"
-                "Requires-Dist: numpy\nProvides-Extra: fast\nRequires-Dist: numba; extra == \"fast\"\n",
+                'Requires-Dist: numpy\nProvides-Extra: fast\nRequires-Dist: numba; extra == "fast"\n',
             )
             server.add(name, zip_, uploaded="2022-06-01T00:00:00Z")
         else:  # index: versions only
             for v, month in (("1.0", "01"), ("1.1", "02")):
-                server.add(name, make_wheel(d, name, v), uploaded=f"2024-{month}-05T00:00:00Z",
-                           requires_python=">=3.10")
+                server.add(
+                    name,
+                    make_wheel(d, name, v),
+                    uploaded=f"2024-{month}-05T00:00:00Z",
+                    requires_python=">=3.10",
+                )
 
 
 @pytest.fixture
@@ -105,8 +127,14 @@ def client_for(tmp_path: Path) -> Iterator[Callable[..., PyPIClient]]:
     made: list[PyPIClient] = []
 
     def make(url: str, *, cache: bool = True, retries: int = 2) -> PyPIClient:
-        c = PyPIClient(url, cache=Cache(tmp_path / "cache") if cache else None, retries=retries,
-                       backoff=0.0, timeout=TIMEOUT, sleep=lambda s: None)
+        c = PyPIClient(
+            url,
+            cache=Cache(tmp_path / "cache") if cache else None,
+            retries=retries,
+            backoff=0.0,
+            timeout=TIMEOUT,
+            sleep=lambda s: None,
+        )
         made.append(c)
         return c
 
@@ -119,8 +147,9 @@ KINDS = {"alpha": "pep658", "beta": "range", "gamma": "sdist", "omega": "index"}
 PACKAGES = {"alpha": True, "beta": True, "gamma": True, "omega": False}
 
 
-def test_refresh_reads_every_kind_of_file(server: IndexServer, client_for: Callable[..., PyPIClient],
-                                          tmp_path: Path) -> None:
+def test_refresh_reads_every_kind_of_file(
+    server: IndexServer, client_for: Callable[..., PyPIClient], tmp_path: Path
+) -> None:
     populate(server, tmp_path / "dist", KINDS)
     client = client_for(server.url)
     result = refresh(client, packages=PACKAGES, jobs=4)
@@ -145,21 +174,31 @@ def test_refresh_reads_every_kind_of_file(server: IndexServer, client_for: Calla
 
     gamma = pk["gamma"]["releases"]
     assert gamma["3.0"]["from"] == "sdist" and gamma["3.0"]["requires_python"] == ">=3.8"
-    assert gamma["3.0"]["requires_dist"] == ["torch>=2.0", 'vllm==0.8.5; extra == "vllm"',
-                                             'tomli; python_version < "3.11"']
+    assert gamma["3.0"]["requires_dist"] == [
+        "torch>=2.0",
+        'vllm==0.8.5; extra == "vllm"',
+        'tomli; python_version < "3.11"',
+    ]
     assert gamma["3.0"]["provides_extras"] == ["vllm"]
     assert gamma["2.9"]["from"] == "sdist" and gamma["2.9"]["file"].endswith(".zip")
     assert gamma["2.9"]["requires_dist"] == ["numpy", 'numba; extra == "fast"']
 
     omega = pk["omega"]["releases"]
-    assert omega["1.1"] == {"requires_python": ">=3.10", "requires_dist": [], "provides_extras": [],
-                            "yanked": False, "uploaded": "2024-02-05", "from": "none",
-                            "file": "omega-1.1-py3-none-any.whl"}
+    assert omega["1.1"] == {
+        "requires_python": ">=3.10",
+        "requires_dist": [],
+        "provides_extras": [],
+        "yanked": False,
+        "uploaded": "2024-02-05",
+        "from": "none",
+        "file": "omega-1.1-py3-none-any.whl",
+    }
     assert not any("/files/omega/" in p for p in server.requests)  # index only: no file read
 
 
-def test_warm_refresh_reads_no_metadata(server: IndexServer, client_for: Callable[..., PyPIClient],
-                                        tmp_path: Path) -> None:
+def test_warm_refresh_reads_no_metadata(
+    server: IndexServer, client_for: Callable[..., PyPIClient], tmp_path: Path
+) -> None:
     populate(server, tmp_path / "dist", KINDS)
     first = refresh(client_for(server.url), packages=PACKAGES)
     before = sum(server.requests.values())
@@ -176,8 +215,9 @@ def test_warm_refresh_reads_no_metadata(server: IndexServer, client_for: Callabl
     assert third.ok and stale.stats.requests == len(PACKAGES) and stale.stats.metadata_cached == 5
 
 
-def test_a_flaky_index_page_is_retried(server: IndexServer, client_for: Callable[..., PyPIClient],
-                                       tmp_path: Path) -> None:
+def test_a_flaky_index_page_is_retried(
+    server: IndexServer, client_for: Callable[..., PyPIClient], tmp_path: Path
+) -> None:
     populate(server, tmp_path / "dist", KINDS)
     server.flaky["/simple/gamma/"] = 2
     client = client_for(server.url, retries=2)
@@ -205,8 +245,9 @@ def test_a_failing_package_fails_the_refresh_and_writes_nothing(
     assert out.read_bytes() == old
 
 
-def test_a_file_failing_mid_refresh_fails_its_package(server: IndexServer, client_for: Callable[..., PyPIClient],
-                                                      tmp_path: Path) -> None:
+def test_a_file_failing_mid_refresh_fails_its_package(
+    server: IndexServer, client_for: Callable[..., PyPIClient], tmp_path: Path
+) -> None:
     populate(server, tmp_path / "dist", KINDS)
     server.fail.add("/files/beta/")
     result = refresh(client_for(server.url, cache=False, retries=1), packages=PACKAGES)
@@ -223,8 +264,9 @@ def test_a_server_ignoring_range_still_works_for_small_files(
     assert result.snapshot["packages"]["beta"]["releases"]["2.0"]["requires_dist"][0] == "torch==2.7.0"
 
 
-def test_a_broken_wheel_falls_back_to_the_next_file(server: IndexServer, client_for: Callable[..., PyPIClient],
-                                                    tmp_path: Path) -> None:
+def test_a_broken_wheel_falls_back_to_the_next_file(
+    server: IndexServer, client_for: Callable[..., PyPIClient], tmp_path: Path
+) -> None:
     d = tmp_path / "dist"
     d.mkdir()
     bad = d / "kappa-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"
@@ -242,8 +284,9 @@ def test_unknown_project_is_a_failure(server: IndexServer, client_for: Callable[
         client_for(server.url).project("nothing-here")
 
 
-def test_snapshot_round_trip_and_filter(server: IndexServer, client_for: Callable[..., PyPIClient],
-                                        tmp_path: Path) -> None:
+def test_snapshot_round_trip_and_filter(
+    server: IndexServer, client_for: Callable[..., PyPIClient], tmp_path: Path
+) -> None:
     populate(server, tmp_path / "dist", KINDS)
     result = refresh(client_for(server.url), packages=PACKAGES)
     assert result.snapshot
@@ -268,8 +311,9 @@ def tracked_server(server: IndexServer, tmp_path: Path) -> IndexServer:
     return server
 
 
-def test_cli_refresh_then_show(run_cli: Callable[..., object], tracked_server: IndexServer,
-                               tmp_path: Path) -> None:
+def test_cli_refresh_then_show(
+    run_cli: Callable[..., object], tracked_server: IndexServer, tmp_path: Path
+) -> None:
     env = {"LLMENV_DATA_DIR": str(tmp_path / "data"), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
     r = run_cli("kb", "refresh", "--index", tracked_server.url, "--timeout", "5", environ=env)
     assert r.code == 0, r.err  # type: ignore[attr-defined]
@@ -286,7 +330,10 @@ def test_cli_refresh_then_show(run_cli: Callable[..., object], tracked_server: I
     r = run_cli("kb", "show", "--json", environ=env)
     shown = json.loads(r.out)  # type: ignore[attr-defined]
     assert shown["snapshot"] == "user" and shown["packages"]["torch"] == {
-        "releases": 2, "newest": "1.1", "requires_dist": False}
+        "releases": 2,
+        "newest": "1.1",
+        "requires_dist": False,
+    }
 
 
 def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
@@ -297,8 +344,9 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
     (data / "pins.json").write_text("previous knowledge")
     tracked_server.hang.add("/simple/ray/")
     env = {"LLMENV_DATA_DIR": str(data), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
-    r = run_cli("kb", "refresh", "--index", tracked_server.url, "--timeout", "0.3", "--retries", "0",
-                environ=env)
+    r = run_cli(
+        "kb", "refresh", "--index", tracked_server.url, "--timeout", "0.3", "--retries", "0", environ=env
+    )
     assert r.code == 1  # type: ignore[attr-defined]
     assert "kb refresh failed — ray:" in r.err and "timed out" in r.err  # type: ignore[attr-defined]
     assert "the previous knowledge is unchanged" in r.err  # type: ignore[attr-defined]
@@ -306,12 +354,20 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
     assert list(data.iterdir()) == [data / "pins.json"]  # no temporary file left behind
 
 
-def test_cli_unwritable_output_is_one_line(run_cli: Callable[..., object], tracked_server: IndexServer,
-                                           tmp_path: Path) -> None:
+def test_cli_unwritable_output_is_one_line(
+    run_cli: Callable[..., object], tracked_server: IndexServer, tmp_path: Path
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = run_cli("kb", "refresh", "--index", tracked_server.url, "--output", str(blocker / "pins.json"),
-                environ={"LLMENV_CACHE_DIR": str(tmp_path / "cache")})
+    r = run_cli(
+        "kb",
+        "refresh",
+        "--index",
+        tracked_server.url,
+        "--output",
+        str(blocker / "pins.json"),
+        environ={"LLMENV_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert r.code == 2 and r.err.startswith(f"llmenv: error: cannot write {blocker / 'pins.json'}")  # type: ignore[attr-defined]
 
 

@@ -66,7 +66,9 @@ def test_table_matches_a_fresh_build() -> None:
     assert spec and spec.loader
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    bundled = json.loads((ROOT / "src/llmenv/knowledge/data/engine_torch_pins.json").read_text(encoding="utf-8"))
+    bundled = json.loads(
+        (ROOT / "src/llmenv/knowledge/data/engine_torch_pins.json").read_text(encoding="utf-8")
+    )
     assert gen.build(FACTS) == bundled, "stale: run python scripts/gen_engine_torch_pins.py"
     with (FACTS / "vllm_pins.csv").open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):  # spot-check against the raw column

@@ -19,10 +19,17 @@ from llmenv.knowledge.pins import Pins, load_pins, read_pins, requirements_for
 from .conftest import SHARED
 
 LINUX_312 = {
-    "python_version": "3.12", "python_full_version": "3.12.3", "platform_system": "Linux",
-    "platform_machine": "x86_64", "sys_platform": "linux", "os_name": "posix",
-    "platform_python_implementation": "CPython", "implementation_name": "cpython",
-    "implementation_version": "3.12.3", "platform_release": "", "platform_version": "",
+    "python_version": "3.12",
+    "python_full_version": "3.12.3",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "sys_platform": "linux",
+    "os_name": "posix",
+    "platform_python_implementation": "CPython",
+    "implementation_name": "cpython",
+    "implementation_version": "3.12.3",
+    "platform_release": "",
+    "platform_version": "",
 }
 MAC_312 = {**LINUX_312, "platform_system": "Darwin", "platform_machine": "arm64", "sys_platform": "darwin"}
 FACTS = SHARED / "facts"
@@ -75,13 +82,16 @@ def test_seed_facts_cross_checked_against_e_pins(pins: Pins) -> None:
     assert pin(requirements_for(verl, ["vllm"], LINUX_312), "vllm") == "<=0.8.5,>=0.7.3"
 
 
-@pytest.mark.parametrize(("package", "column", "requirement"), [
-    ("vllm", "torch", "torch"),
-    ("vllm", "xformers", "xformers"),
-    ("openrlhf", "transformers", "transformers"),
-    ("openrlhf", "flash-attn", "flash-attn"),
-    ("openrlhf", "deepspeed", "deepspeed"),
-])
+@pytest.mark.parametrize(
+    ("package", "column", "requirement"),
+    [
+        ("vllm", "torch", "torch"),
+        ("vllm", "xformers", "xformers"),
+        ("openrlhf", "transformers", "transformers"),
+        ("openrlhf", "flash-attn", "flash-attn"),
+        ("openrlhf", "deepspeed", "deepspeed"),
+    ],
+)
 def test_every_release_matches_the_facts_csv(pins: Pins, package: str, column: str, requirement: str) -> None:
     """The facts were read from PyPI independently (shared/facts/E_pins.md); the bundled file agrees on every
     release both know."""
@@ -97,8 +107,13 @@ def test_every_release_matches_the_facts_csv(pins: Pins, package: str, column: s
         if not want or want == "(unpinned)" or "||" in want or "]" in want:
             continue  # per-extra or alternative pins: the accessor tests above check those
         expected = Requirement(f"{requirement} {want}")
-        got = [r for r in rel.requires_dist if canonicalize_name(r.name) == canonicalize_name(requirement)
-               and r.specifier == expected.specifier and str(r.marker) == str(expected.marker)]
+        got = [
+            r
+            for r in rel.requires_dist
+            if canonicalize_name(r.name) == canonicalize_name(requirement)
+            and r.specifier == expected.specifier
+            and str(r.marker) == str(expected.marker)
+        ]
         assert got, (row["version"], want, [str(r) for r in rel.requires_dist])
         checked += 1
     assert checked > 20
@@ -125,11 +140,21 @@ def test_the_user_snapshot_wins_when_valid(tmp_path: Path) -> None:
     raw["generated"] = "2030-01-01T00:00:00Z"
     (tmp_path / "pins.json").write_text(json.dumps(raw))
     got = load_pins(tmp_path)
-    assert got.origin == "user" and got.generated == "2030-01-01T00:00:00Z" and got.path == tmp_path / "pins.json"
+    assert (
+        got.origin == "user"
+        and got.generated == "2030-01-01T00:00:00Z"
+        and got.path == tmp_path / "pins.json"
+    )
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"schema": 2}', '{"schema": 1, "generated": "x", '
-                                     '"index": "y", "packages": {"vllm": {"releases": {"1.0": {}}}}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '{"schema": 2}',
+        '{"schema": 1, "generated": "x", "index": "y", "packages": {"vllm": {"releases": {"1.0": {}}}}}',
+    ],
+)
 def test_a_broken_user_snapshot_falls_back_to_the_bundled_one(tmp_path: Path, content: str) -> None:
     (tmp_path / "pins.json").write_text(content)
     got = load_pins(tmp_path)
@@ -161,8 +186,14 @@ def test_the_bundled_snapshot_reads_the_same_from_pypi_again() -> None:
     from llmenv.pypi import PyPIClient
 
     raw = bundled_raw()
-    sample = {"vllm": ["0.8.5.post1", "0.1.0"], "verl": ["0.5.0"], "openrlhf": ["0.8.11"],
-              "sglang": ["0.4.6.post5"], "flashinfer-python": ["0.2.0.post1"], "torch": ["2.6.0"]}
+    sample = {
+        "vllm": ["0.8.5.post1", "0.1.0"],
+        "verl": ["0.5.0"],
+        "openrlhf": ["0.8.11"],
+        "sglang": ["0.4.6.post5"],
+        "flashinfer-python": ["0.2.0.post1"],
+        "torch": ["2.6.0"],
+    }
     fresh: dict[str, dict[str, object]] = {}
     with PyPIClient(timeout=60) as client:
         for name, versions in sample.items():
@@ -172,20 +203,51 @@ def test_the_bundled_snapshot_reads_the_same_from_pypi_again() -> None:
                 entry, problem = release_entry(client, releases[Version(v)], full=TRACKED[name])
                 assert problem is None
                 fresh[name]["releases"][v] = entry  # type: ignore[index]
-    snap = filter_snapshot({"packages": fresh}, keep=[*raw["filter"]["names"]],  # type: ignore[index]
-                           whole=raw["filter"]["whole"])  # type: ignore[index]
-    old = {"packages": {n: {"releases": {v: raw["packages"][n]["releases"][v]  # type: ignore[index]
-                                         for v in vs}} for n, vs in sample.items()}}
+    snap = filter_snapshot(
+        {"packages": fresh},
+        keep=[*raw["filter"]["names"]],  # type: ignore[index]
+        whole=raw["filter"]["whole"],
+    )  # type: ignore[index]
+    old = {
+        "packages": {
+            n: {
+                "releases": {
+                    v: raw["packages"][n]["releases"][v]  # type: ignore[index]
+                    for v in vs
+                }
+            }
+            for n, vs in sample.items()
+        }
+    }
     differences, added = compare_snapshots(old, snap)
     assert differences == [] and added == []
 
 
 def test_compare_snapshots_names_what_differs() -> None:
-    old = {"packages": {"a": {"releases": {"1": {"requires_dist": ["x"], "yanked": False},
-                                           "2": {"requires_dist": [], "yanked": False}}}}}
-    new = {"packages": {"a": {"releases": {"1": {"requires_dist": ["y"], "yanked": False},
-                                           "3": {"requires_dist": [], "yanked": False}}}}}
-    assert compare_snapshots(old, new) == (["a 1: requires_dist differ", "a 2: no longer on the index"], ["a 3"])
+    old = {
+        "packages": {
+            "a": {
+                "releases": {
+                    "1": {"requires_dist": ["x"], "yanked": False},
+                    "2": {"requires_dist": [], "yanked": False},
+                }
+            }
+        }
+    }
+    new = {
+        "packages": {
+            "a": {
+                "releases": {
+                    "1": {"requires_dist": ["y"], "yanked": False},
+                    "3": {"requires_dist": [], "yanked": False},
+                }
+            }
+        }
+    }
+    assert compare_snapshots(old, new) == (
+        ["a 1: requires_dist differ", "a 2: no longer on the index"],
+        ["a 3"],
+    )
 
 
 def test_read_pins_reports_where_a_snapshot_is_wrong(tmp_path: Path) -> None:

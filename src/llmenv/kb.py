@@ -118,7 +118,9 @@ def _release_entry(
     }
 
 
-def release_entry(client: PyPIClient, files: list[DistFile], *, full: bool) -> tuple[dict[str, Any], str | None]:
+def release_entry(
+    client: PyPIClient, files: list[DistFile], *, full: bool
+) -> tuple[dict[str, Any], str | None]:
     """One release's snapshot entry: from the first of its files (``candidates`` order) whose metadata reads,
     or from the index alone (``full=False``, or no file readable: then the second item says why)."""
     if not full:
@@ -145,7 +147,9 @@ def compare_snapshots(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[l
             if version not in fresh:
                 differences.append(f"{name} {version}: no longer on the index")
             elif fresh[version] != rel:
-                keys = sorted(k for k in set(rel) | set(fresh[version]) if rel.get(k) != fresh[version].get(k))
+                keys = sorted(
+                    k for k in set(rel) | set(fresh[version]) if rel.get(k) != fresh[version].get(k)
+                )
                 differences.append(f"{name} {version}: {', '.join(keys)} differ")
         added += [f"{name} {v}" for v in fresh if v not in entry["releases"]]
     for name in new["packages"]:
@@ -203,9 +207,7 @@ def build_snapshot(
         "packages": {
             name: {
                 "full": name in FULL,
-                "releases": dict(
-                    sorted(releases.items(), key=lambda kv: Version(kv[0]), reverse=True)
-                ),
+                "releases": dict(sorted(releases.items(), key=lambda kv: Version(kv[0]), reverse=True)),
             }
             for name, releases in packages.items()
         },
@@ -288,7 +290,9 @@ def refresh(
     if failures:
         return RefreshResult(snapshot=None, failures=failures, warnings=tuple(warnings), stats=stats)
     snap = build_snapshot(entries, index=client.index_url, generated=now())
-    return RefreshResult(snapshot=snap, failures={}, warnings=tuple(sorted(warnings)), releases=count, stats=stats)
+    return RefreshResult(
+        snapshot=snap, failures={}, warnings=tuple(sorted(warnings)), releases=count, stats=stats
+    )
 
 
 def dumps(snapshot: Mapping[str, Any]) -> str:

@@ -160,7 +160,9 @@ def read_requirements_file(path: Path, *, root: Path, _seen: frozenset[Path] = f
                 target = line[2:]
             out += read_requirements_file(path.parent / target.strip(), root=root, _seen=_seen | {path})
         elif line.startswith(("-e", "--editable")):
-            raise UsageError(f"{where}: an editable requirement ({line}) cannot be a Requires-Dist line; {_FIX}")
+            raise UsageError(
+                f"{where}: an editable requirement ({line}) cannot be a Requires-Dist line; {_FIX}"
+            )
         elif line.startswith("-"):
             continue  # options: --index-url, -c constraints, --hash, --pre ...
         else:
@@ -200,7 +202,9 @@ def _clean_lines(lines: Iterable[Any], root: Path, where: str) -> list[str]:
         if line.startswith(("-r ", "--requirement ")):
             out += read_requirements_file(root / line.split(None, 1)[1].strip(), root=root)
         elif line.startswith(("-e", "--editable")):
-            raise UsageError(f"{where}: an editable requirement ({line}) cannot be a Requires-Dist line; {_FIX}")
+            raise UsageError(
+                f"{where}: an editable requirement ({line}) cannot be a Requires-Dist line; {_FIX}"
+            )
         elif not line.startswith("-"):
             out.append(line)
     return out
@@ -324,8 +328,11 @@ def _module_constant(path: Path, name: str) -> str | None:
     except (OSError, SyntaxError, ValueError):
         return None
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        )
         value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
         for t in targets:
             if isinstance(t, ast.Name) and t.id == name and isinstance(value, ast.Constant):
@@ -492,8 +499,9 @@ class _SetupReader:
                     if isinstance(node.value.func, ast.Attribute):
                         touched.append(node.value.func.value)
                     for t in touched:
-                        if isinstance(t, ast.Name) and isinstance(env.get(t.id, self.globals.get(t.id)),
-                                                                  (list, dict)):
+                        if isinstance(t, ast.Name) and isinstance(
+                            env.get(t.id, self.globals.get(t.id)), (list, dict)
+                        ):
                             env[t.id] = _Unknown(e.line, e.reason)
         elif isinstance(node, ast.If):
             try:
@@ -561,8 +569,13 @@ class _SetupReader:
                 for t, v in zip(target.elts, value, strict=True):
                     self.assign(t, v, env, node)
             else:
-                unknown = value if isinstance(value, _Unknown) else _Unknown(
-                    node.lineno if hasattr(node, "lineno") else 0, f"an unpacking ({_describe(target)})")
+                unknown = (
+                    value
+                    if isinstance(value, _Unknown)
+                    else _Unknown(
+                        node.lineno if hasattr(node, "lineno") else 0, f"an unpacking ({_describe(target)})"
+                    )
+                )
                 for t in target.elts:
                     self.assign(t, unknown, env, node)
         elif isinstance(target, ast.Subscript):
@@ -576,8 +589,14 @@ class _SetupReader:
                     env[target.value.id] = _Unknown(e.line, e.reason)
         # attributes: nothing we read
 
-    def taint(self, node: ast.AST, env: dict[str, Any], body: Sequence[ast.AST], reason: str,
-              line: int | None = None) -> None:
+    def taint(
+        self,
+        node: ast.AST,
+        env: dict[str, Any],
+        body: Sequence[ast.AST],
+        reason: str,
+        line: int | None = None,
+    ) -> None:
         """Everything ``body`` may assign or change becomes unknown, because of ``node`` (at ``line``)."""
         at = line if line is not None else getattr(node, "lineno", 0)
         for sub in body:
@@ -714,7 +733,11 @@ class _SetupReader:
         return bool(value)
 
     def binop(self, op: ast.operator, left: Any, right: Any, node: ast.AST) -> Any:
-        if isinstance(op, ast.Add) and type(left) is type(right) and isinstance(left, (str, int, float, list, tuple)):
+        if (
+            isinstance(op, ast.Add)
+            and type(left) is type(right)
+            and isinstance(left, (str, int, float, list, tuple))
+        ):
             return _add(left, right)
         if isinstance(op, ast.Div) and isinstance(left, Path) and isinstance(right, (str, Path)):
             return left / right
@@ -743,8 +766,10 @@ class _SetupReader:
     def subscript(self, node: ast.Subscript, env: dict[str, Any]) -> Any:
         obj = self.expr(node.value, env)
         if isinstance(node.slice, ast.Slice):
-            bounds = [self.expr(b, env) if b is not None else None
-                      for b in (node.slice.lower, node.slice.upper, node.slice.step)]
+            bounds = [
+                self.expr(b, env) if b is not None else None
+                for b in (node.slice.lower, node.slice.upper, node.slice.step)
+            ]
             if isinstance(obj, (str, list, tuple)) and all(b is None or isinstance(b, int) for b in bounds):
                 return obj[slice(*bounds)]
             self.fail(node, f"`{_describe(node)}`")
@@ -784,8 +809,9 @@ class _SetupReader:
             return value.text.splitlines(keepends=True)
         self.fail(node, f"a loop over `{_describe(node)}`")
 
-    def comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
-                      env: dict[str, Any]) -> Any:
+    def comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp, env: dict[str, Any]
+    ) -> Any:
         results: list[Any] = []
         local = dict(env) if env is not self.globals else {}
 
@@ -877,7 +903,7 @@ class _SetupReader:
             elif d is not None:
                 local[a.arg] = self.lazy(d, self.globals)
         if params.vararg:
-            local[params.vararg.arg] = tuple(args[len(names):])
+            local[params.vararg.arg] = tuple(args[len(names) :])
         if params.kwarg:
             local[params.kwarg.arg] = dict(kwargs)
         self.depth += 1
@@ -894,19 +920,22 @@ class _SetupReader:
             # a helper such as `_fetch_requirements("requirements.txt")` we could not follow line by line
             helper = fn.name.lower().strip("_")
             if helper.startswith(("get", "read", "load", "fetch", "parse")) and any(
-                    h in helper for h in _REQUIREMENTS_HELPERS):
+                h in helper for h in _REQUIREMENTS_HELPERS
+            ):
                 return self.helper_requirements(fn.name, args, node, e)
             raise
         finally:
             self.depth -= 1
 
-    def helper_requirements(self, name: str, args: list[Any], node: ast.Call,
-                            error: _Unfollowable | None = None) -> list[str]:
+    def helper_requirements(
+        self, name: str, args: list[Any], node: ast.Call, error: _Unfollowable | None = None
+    ) -> list[str]:
         """``parse_requirements("requirements.txt")`` & co: read the file as a pip requirements file."""
         if len(args) >= 1 and isinstance(args[0], (str, Path)):
             path = self.file(args[0], node)
-            self.notes.append(f"read {_rel(path, self.root)} as a requirements file for {name}() "
-                              f"(line {node.lineno})")
+            self.notes.append(
+                f"read {_rel(path, self.root)} as a requirements file for {name}() (line {node.lineno})"
+            )
             return read_requirements_file(path, root=self.root)
         if error is not None:
             raise error
@@ -936,7 +965,8 @@ class _SetupReader:
                 self.fail(node, f"a file written by setup.py (`{_describe(node)}`)")
             return _File(self.read(args[0], node))
         if qual in ("pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath") and all(
-                isinstance(a, (str, Path)) for a in args):
+            isinstance(a, (str, Path)) for a in args
+        ):
             return Path(*[str(a) for a in args]) if args else self.root
         if qual.startswith("os.path.") and args and all(isinstance(a, (str, Path)) for a in args):
             strs = [str(a) for a in args]
@@ -960,12 +990,14 @@ class _SetupReader:
         if last in ("parse_requirements", "parse_requirements_file", "read_requirements"):
             # pip's parse_requirements(FILE), pkg_resources' parse_requirements(TEXT or lines), or a helper
             arg = args[0] if args else None
-            if isinstance(arg, Path) or (isinstance(arg, str) and "\n" not in arg and arg.strip()
-                                         and (self.root / arg).is_file()):
+            if isinstance(arg, Path) or (
+                isinstance(arg, str) and "\n" not in arg and arg.strip() and (self.root / arg).is_file()
+            ):
                 reqs = self.helper_requirements(last, args, node)
             elif isinstance(arg, (str, list, tuple)):
-                reqs = _clean_lines([arg] if isinstance(arg, str) else arg, self.root,
-                                    f"{self.path.name} line {node.lineno}")
+                reqs = _clean_lines(
+                    [arg] if isinstance(arg, str) else arg, self.root, f"{self.path.name} line {node.lineno}"
+                )
             else:
                 self.fail(node, f"a function call (`{_describe(node)}`)")
             objects = qual.split(".")[0] in ("pip", "pkg_resources", "setuptools")
@@ -995,8 +1027,12 @@ class _SetupReader:
             if name in ("exists", "is_file"):
                 p = obj if obj.is_absolute() else self.root / obj
                 return p.resolve().is_relative_to(self.root) and p.is_file()
-        elif isinstance(obj, str) and name in _STR_METHODS and all(
-                isinstance(a, (str, int, list, tuple)) for a in args) and not kwargs:
+        elif (
+            isinstance(obj, str)
+            and name in _STR_METHODS
+            and all(isinstance(a, (str, int, list, tuple)) for a in args)
+            and not kwargs
+        ):
             try:
                 return getattr(obj, name)(*args)
             except (TypeError, ValueError) as e:
@@ -1080,11 +1116,29 @@ _OS_PATH: dict[str, Callable[..., Any]] = {
     "basename": os.path.basename,
     "normpath": posixpath.normpath,
 }
-_STR_METHODS = frozenset({
-    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith", "lower",
-    "upper", "replace", "join", "partition", "rpartition", "format", "removeprefix", "removesuffix",
-    "isspace", "isdigit",
-})
+_STR_METHODS = frozenset(
+    {
+        "strip",
+        "lstrip",
+        "rstrip",
+        "split",
+        "rsplit",
+        "splitlines",
+        "startswith",
+        "endswith",
+        "lower",
+        "upper",
+        "replace",
+        "join",
+        "partition",
+        "rpartition",
+        "format",
+        "removeprefix",
+        "removesuffix",
+        "isspace",
+        "isdigit",
+    }
+)
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: lambda a, b: bool(a == b),
     ast.NotEq: lambda a, b: bool(a != b),
@@ -1102,11 +1156,15 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
 def _settle(value: Any, what: str, file: str) -> Any:
     """A setup() argument with nothing unknown inside, or the error naming the line that made it unknown."""
     if isinstance(value, _Unknown):
-        raise UsageError(f"{file} line {value.line} computes {what} with {value.reason}; static reading cannot "
-                         f"follow it (setup.py is never run); {_FIX}")
+        raise UsageError(
+            f"{file} line {value.line} computes {what} with {value.reason}; static reading cannot "
+            f"follow it (setup.py is never run); {_FIX}"
+        )
     if isinstance(value, dict):
-        return {k: _settle(v, f"{what}[{k!r}]" if what == "extras_require" else what, file)
-                for k, v in value.items()}
+        return {
+            k: _settle(v, f"{what}[{k!r}]" if what == "extras_require" else what, file)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_settle(v, what, file) for v in value]
     if isinstance(value, _Req):
@@ -1132,7 +1190,9 @@ def from_setup_py(path: Path, *, name: str | None = None) -> StaticMetadata:
     try:
         reader.run(tree)
     except _Unfollowable as e:  # a module-level statement we had to evaluate (a call that may be setup())
-        raise UsageError(f"{path.name} line {e.line}: {e.reason} cannot be followed statically; {_FIX}") from e
+        raise UsageError(
+            f"{path.name} line {e.line}: {e.reason} cannot be followed statically; {_FIX}"
+        ) from e
     except (_Return, _Break, _Continue):
         pass
     kwargs = reader.setup_kwargs
@@ -1140,8 +1200,10 @@ def from_setup_py(path: Path, *, name: str | None = None) -> StaticMetadata:
     if kwargs is None:
         if reader.hidden_setup:
             line, reason = reader.hidden_setup
-            raise UsageError(f"{path.name} line {line} calls setup() under {reason}; static reading cannot "
-                             f"follow it (setup.py is never run); {_FIX}")
+            raise UsageError(
+                f"{path.name} line {line} calls setup() under {reason}; static reading cannot "
+                f"follow it (setup.py is never run); {_FIX}"
+            )
         if cfg is None:
             raise UsageError(f"{path.name}: no setup() call found; {_FIX}")
         kwargs = {}
@@ -1160,8 +1222,10 @@ def from_setup_py(path: Path, *, name: str | None = None) -> StaticMetadata:
         raise UsageError(f"{file} line {reader.setup_line}: extras_require is not a dict; {_FIX}")
     where = f"{file} line {reader.setup_line}"
     install = _clean_lines(install, reader.root, f"{where} install_requires")
-    extras = {k: _clean_lines([v] if isinstance(v, str) else v, reader.root, f"{where} extras_require[{k!r}]")
-              for k, v in extras.items()}
+    extras = {
+        k: _clean_lines([v] if isinstance(v, str) else v, reader.root, f"{where} extras_require[{k!r}]")
+        for k, v in extras.items()
+    }
     requires, extra_names = _requires_dist(install, extras, lambda w: f"{where} {w}")
     notes = list(reader.notes)
     meta: dict[str, str | None] = {}
@@ -1234,8 +1298,13 @@ def _setup_cfg(path: Path) -> _Cfg | None:
         version = None
     if not (install_list or extras or get("metadata", "name")):
         return None
-    return _Cfg(name=get("metadata", "name"), version=version,
-                python_requires=get("options", "python_requires"), install=install_list, extras=extras)
+    return _Cfg(
+        name=get("metadata", "name"),
+        version=version,
+        python_requires=get("options", "python_requires"),
+        install=install_list,
+        extras=extras,
+    )
 
 
 def from_tree(root: Path) -> StaticMetadata:
@@ -1255,17 +1324,29 @@ def from_tree(root: Path) -> StaticMetadata:
         found = from_setup_py(setup_py, name=base.name if base else None)
     elif setup_cfg.is_file() and (cfg := _setup_cfg(setup_cfg)) is not None:
         requires, extras = _requires_dist(cfg.install, cfg.extras, lambda w: f"setup.cfg {w}")
-        found = StaticMetadata(name=cfg.name, version=cfg.version, requires_dist=requires,
-                               provides_extras=extras, requires_python=cfg.python_requires, source="setup.cfg")
+        found = StaticMetadata(
+            name=cfg.name,
+            version=cfg.version,
+            requires_dist=requires,
+            provides_extras=extras,
+            requires_python=cfg.python_requires,
+            source="setup.cfg",
+        )
     elif base is not None:
-        raise UsageError(f"{pyproject}: the requirements are dynamic ({', '.join(base.dynamic)}) and there is "
-                         f"no setup.py to read them from; {_FIX}")
+        raise UsageError(
+            f"{pyproject}: the requirements are dynamic ({', '.join(base.dynamic)}) and there is "
+            f"no setup.py to read them from; {_FIX}"
+        )
     else:
         raise UsageError(f"{root}: no pyproject.toml [project], setup.py or setup.cfg to read")
     if base is None:
         return found
-    dynamic = tuple(d for d in base.dynamic if d not in ("dependencies", "optional-dependencies", "version")
-                    or (d == "version" and found.version is None))
+    dynamic = tuple(
+        d
+        for d in base.dynamic
+        if d not in ("dependencies", "optional-dependencies", "version")
+        or (d == "version" and found.version is None)
+    )
     notes = tuple(n for n in base.notes if n.split(" ", 1)[0] in dynamic) + found.notes
     return StaticMetadata(
         name=base.name or found.name,

@@ -63,7 +63,9 @@ __all__ = [
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
-_TAIL = 64 * 1024  # first range read of a zip: end of central directory, usually the directory and METADATA too
+_TAIL = (
+    64 * 1024
+)  # first range read of a zip: end of central directory, usually the directory and METADATA too
 _CHUNK = 64 * 1024  # smallest later range read
 _MAX_FULL_BODY = 32 * 1024 * 1024  # a server that ignores Range: read at most this much of a file
 _MAX_MEMBER = 8 * 1024 * 1024  # METADATA / PKG-INFO larger than this is not metadata
@@ -518,8 +520,9 @@ class PyPIClient:
             self.stats.source(raw["from"])
             if self.cache:
                 self.cache.put(_METADATA_CACHE, key, raw)
-        return CoreMetadata.parse(raw["text"], source=raw["from"], file=file.filename,
-                                  requires_txt=raw.get("requires_txt"))
+        return CoreMetadata.parse(
+            raw["text"], source=raw["from"], file=file.filename, requires_txt=raw.get("requires_txt")
+        )
 
     def _fetch_raw(self, file: DistFile) -> dict[str, Any]:
         if file.has_metadata:

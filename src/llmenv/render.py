@@ -229,6 +229,13 @@ def _optional(project: Table, *, plan: Plan, previously_managed: Iterable[str]) 
         del project["optional-dependencies"]
 
 
+def write_dependency_metadata(doc: TOMLDocument, entries: Sequence[Mapping[str, Any]]) -> TOMLDocument:
+    """Add or replace (by name) ``[[tool.uv.dependency-metadata]]`` entries, leaving every other byte alone."""
+    doc = _ensure_tables(doc, [("tool", "uv")])
+    _dependency_metadata(doc["tool"]["uv"], entries, ())
+    return doc
+
+
 def _dependency_metadata(
     uv: Table, entries: Sequence[Mapping[str, Any]], previously_managed: Iterable[str]
 ) -> None:

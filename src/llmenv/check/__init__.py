@@ -63,7 +63,9 @@ def parse(text: str, *, file: str) -> dict[str, Any]:
 def load(path: Path) -> dict[str, Any]:
     """Read and parse a pyproject.toml (UsageError when missing, unreadable or not TOML)."""
     if not path.is_file():
-        raise UsageError(f"{path}: no such file" + (" (give a pyproject.toml or its folder)" if not path.exists() else ""))
+        raise UsageError(
+            f"{path}: no such file" + (" (give a pyproject.toml or its folder)" if not path.exists() else "")
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

@@ -80,7 +80,11 @@ def _pythons(project: Project) -> list[str]:
     rp = project.requires_python
     if rp is None:
         return list(_PYTHONS)
-    ok = [p for p in _PYTHONS if any(rp.contains(Version(f"{p}.{micro}"), prereleases=True) for micro in (0, 30))]
+    ok = [
+        p
+        for p in _PYTHONS
+        if any(rp.contains(Version(f"{p}.{micro}"), prereleases=True) for micro in (0, 30))
+    ]
     return ok or list(_PYTHONS)
 
 
@@ -92,4 +96,3 @@ def sample(project: Project) -> tuple[Env, ...]:
         if kept:
             return tuple(kept)
     return tuple(envs)
-

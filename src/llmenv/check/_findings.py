@@ -107,6 +107,8 @@ class Rule:
             if sev not in SEVERITIES:
                 raise ValueError(f"rule {self.code}: unknown severity {sev!r}")
             out.append(
-                Finding(severity=sev, code=self.code, location=h.location, message=h.message, why=h.why, fix=h.fix)
+                Finding(
+                    severity=sev, code=self.code, location=h.location, message=h.message, why=h.why, fix=h.fix
+                )
             )
         return out

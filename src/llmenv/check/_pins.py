@@ -79,7 +79,12 @@ class Clash:
 def exact_version(req: Requirement) -> str | None:
     """``vllm==0.8.5`` -> ``0.8.5``; None for ranges, wildcards and URLs."""
     specs = list(req.specifier)
-    if req.url or len(specs) != 1 or specs[0].operator not in ("==", "===") or specs[0].version.endswith(".*"):
+    if (
+        req.url
+        or len(specs) != 1
+        or specs[0].operator not in ("==", "===")
+        or specs[0].version.endswith(".*")
+    ):
         return None
     return specs[0].version
 
@@ -121,7 +126,9 @@ def _can_both_hold(a_text: str, b_text: str) -> bool:
     a, b = SpecifierSet(a_text), SpecifierSet(b_text)
     if any(s.operator == "===" for s in (*a, *b)):
         return True
-    return any(a.contains(v, prereleases=True) and b.contains(v, prereleases=True) for v in _candidates((a, b)))
+    return any(
+        a.contains(v, prereleases=True) and b.contains(v, prereleases=True) for v in _candidates((a, b))
+    )
 
 
 def _dep_conds(dep: Dep) -> tuple[Cond, ...]:
@@ -135,7 +142,9 @@ def _expand(dep: Dep) -> list[Item]:
     conds = _dep_conds(dep)
     items = []
     if req.specifier:
-        items.append(Item(name=name, spec=req.specifier, text=_text(req), dep=dep, kind="direct", conds=conds))
+        items.append(
+            Item(name=name, spec=req.specifier, text=_text(req), dep=dep, kind="direct", conds=conds)
+        )
     version = exact_version(req)
     if version is None:
         return items
@@ -143,8 +152,15 @@ def _expand(dep: Dep) -> list[Item]:
     torch = engine_torch_pin(name, version, extras=req.extras)
     if torch is not None:
         items.append(
-            Item(name="torch", spec=SpecifierSet(f"=={torch}"), text=f"torch=={torch}", dep=dep, kind="engine",
-                 via=pinned, conds=conds)
+            Item(
+                name="torch",
+                spec=SpecifierSet(f"=={torch}"),
+                text=f"torch=={torch}",
+                dep=dep,
+                kind="engine",
+                via=pinned,
+                conds=conds,
+            )
         )
     for line in pinned_requirements(name, version) or ():
         try:
@@ -159,8 +175,15 @@ def _expand(dep: Dep) -> list[Item]:
             child_conds = (*conds, Cond(marker=child.marker, extras=extras))
         child_name = canonicalize_name(child.name)
         items.append(
-            Item(name=child_name, spec=child.specifier, text=f"{child.name}{child.specifier}", dep=dep,
-                 kind="metadata", via=pinned, conds=child_conds)
+            Item(
+                name=child_name,
+                spec=child.specifier,
+                text=f"{child.name}{child.specifier}",
+                dep=dep,
+                kind="metadata",
+                via=pinned,
+                conds=child_conds,
+            )
         )
     return items
 
@@ -173,7 +196,9 @@ def _extras(req: Requirement) -> str:
     return f"[{','.join(sorted(req.extras))}]" if req.extras else ""
 
 
-def own_items(project: Project, scope: str, name: str | None, _seen: frozenset[Scope] = frozenset()) -> list[Item]:
+def own_items(
+    project: Project, scope: str, name: str | None, _seen: frozenset[Scope] = frozenset()
+) -> list[Item]:
     """Items of one scope: ``("base", None)`` (dependencies and constraints), ``("extra", x)``, ``("group", g)``.
 
     A self-reference (``proj[a,b]`` inside an extra) and ``{include-group = ...}`` pull in those scopes' items.

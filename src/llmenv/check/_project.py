@@ -196,7 +196,9 @@ class Project:
                 if isinstance(entry.get("marker"), str):
                     marker = _marker(entry["marker"], loc_join(where, "marker"), problems)
                 sources.setdefault(canonicalize_name(key), []).append(
-                    Source(package=canonicalize_name(key), key=key, location=where, table=entry, marker=marker)
+                    Source(
+                        package=canonicalize_name(key), key=key, location=where, table=entry, marker=marker
+                    )
                 )
 
         deps: list[Dep] = []
@@ -209,7 +211,9 @@ class Project:
                 except InvalidRequirement as e:
                     problems.append(Problem(location=location, what="requirement", text=text, error=str(e)))
                     continue
-                deps.append(Dep(location=location, text=text, requirement=req, scope=scope, scope_name=scope_name))
+                deps.append(
+                    Dep(location=location, text=text, requirement=req, scope=scope, scope_name=scope_name)
+                )
 
         add(("project", "dependencies"), project.get("dependencies"), "base")
         for extra, values in _table(project.get("optional-dependencies")).items():
@@ -232,8 +236,10 @@ class Project:
             raw_env = uv["environments"]
             items = [(0, raw_env)] if isinstance(raw_env, str) else _strings(raw_env)
             for i, text in items:
-                where = loc("tool", "uv", "environments") if isinstance(raw_env, str) else loc(
-                    "tool", "uv", "environments", i
+                where = (
+                    loc("tool", "uv", "environments")
+                    if isinstance(raw_env, str)
+                    else loc("tool", "uv", "environments", i)
                 )
                 m = _marker(text, where, problems)
                 if m is not None:
@@ -250,8 +256,10 @@ class Project:
                     if not isinstance(item, Mapping):
                         continue
                     pkg = item.get("package")
-                    if isinstance(pkg, str) and isinstance(name, str) and canonicalize_name(pkg) != canonicalize_name(
-                        name
+                    if (
+                        isinstance(pkg, str)
+                        and isinstance(name, str)
+                        and canonicalize_name(pkg) != canonicalize_name(name)
                     ):
                         continue  # a conflict of another workspace member
                     for kind in ("extra", "group"):

@@ -15,8 +15,16 @@ _PYTORCH_HOSTS = ("download.pytorch.org", "download-r2.pytorch.org")
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 # Pages of links that are not PEP 503 indexes: each needs `format = "flat"` (or `find-links`).
 _FLAT_PREFIXES = (
-    ("mirrors.aliyun.com", "/pytorch-wheels", "Aliyun's PyTorch mirror is a page of links (pip -f), not a simple index"),
-    ("mirror.sjtu.edu.cn", "/pytorch-wheels", "SJTU's PyTorch mirror is a page of links (pip -f), not a simple index"),
+    (
+        "mirrors.aliyun.com",
+        "/pytorch-wheels",
+        "Aliyun's PyTorch mirror is a page of links (pip -f), not a simple index",
+    ),
+    (
+        "mirror.sjtu.edu.cn",
+        "/pytorch-wheels",
+        "SJTU's PyTorch mirror is a page of links (pip -f), not a simple index",
+    ),
     ("data.pyg.org", "/whl", "PyG's wheel pages are find-links pages (pip -f https://data.pyg.org/whl/...)"),
 )
 # flashinfer.ai/whl/<cuda>/<torch>/ is a simple index; one level deeper is a single project's page of links.

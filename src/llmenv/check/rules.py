@@ -30,7 +30,9 @@ _REGISTRY: list[Rule] = []
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 
 
-def rule(code: str, severity: str, summary: str) -> Callable[[Callable[[Project], Iterable[Hit]]], Callable[[Project], Iterable[Hit]]]:
+def rule(
+    code: str, severity: str, summary: str
+) -> Callable[[Callable[[Project], Iterable[Hit]]], Callable[[Project], Iterable[Hit]]]:
     def register(func: Callable[[Project], Iterable[Hit]]) -> Callable[[Project], Iterable[Hit]]:
         _REGISTRY.append(Rule(code=code, severity=severity, summary=summary, func=func))
         return func
@@ -226,7 +228,10 @@ def insecure_index_url(project: Project) -> Iterator[Hit]:
         "in place of the ones you meant, and credentials in the URL travel in clear."
     )
     found: list[tuple[str, str]] = [(loc_join(ix.location, "url"), ix.url) for ix in project.indexes]
-    found += [(where, url) for _, where, url in _legacy_urls(project, ("index-url", "extra-index-url", "find-links"))]
+    found += [
+        (where, url)
+        for _, where, url in _legacy_urls(project, ("index-url", "extra-index-url", "find-links"))
+    ]
     for ss in project.sources.values():
         for s in ss:
             if isinstance(s.get("url"), str):
@@ -271,7 +276,9 @@ def _build_configured(project: Project, name: str) -> bool:
         for key, values in extra_build.items():
             if canonicalize_name(str(key)) == name and _torch_in(values):
                 return True
-    return project.uv.get("no-build-isolation") is True or name in project.package_list("no-build-isolation-package")
+    return project.uv.get("no-build-isolation") is True or name in project.package_list(
+        "no-build-isolation-package"
+    )
 
 
 def _prebuilt(project: Project, name: str) -> bool:
@@ -311,7 +318,11 @@ def build_needs_torch_unconfigured(project: Project) -> Iterator[Hit]:
         name = canonicalize_name(entry["name"])
         deps = project.deps_named([name])
         if entry.get("only_with_extra"):
-            deps = [d for d in deps if entry["only_with_extra"] in {canonicalize_name(e) for e in d.requirement.extras}]
+            deps = [
+                d
+                for d in deps
+                if entry["only_with_extra"] in {canonicalize_name(e) for e in d.requirement.extras}
+            ]
         if not deps or _prebuilt(project, name) or _build_configured(project, name):
             continue
         dep = deps[0]
@@ -327,8 +338,8 @@ def build_needs_torch_unconfigured(project: Project) -> Iterator[Hit]:
             "it neither a prebuilt wheel nor torch at build time",
             why=why,
             fix=(
-                f"[tool.uv.extra-build-dependencies]\n{built} = [{{ requirement = \"torch\", match-runtime = true }}]"
-                "\n\nor point it at a prebuilt wheel ([tool.uv.sources] url = \"...whl\"); "
+                f'[tool.uv.extra-build-dependencies]\n{built} = [{{ requirement = "torch", match-runtime = true }}]'
+                '\n\nor point it at a prebuilt wheel ([tool.uv.sources] url = "...whl"); '
                 "`llmenv plan` names one for your torch, CUDA and Python"
             ),
             severity=str(entry["severity"]),
@@ -353,7 +364,9 @@ def cuda_project_without_environments(project: Project) -> Iterator[Hit]:
             if ix is not None and _urls.cuda_variant(ix.url) is not None:
                 reasons.append(f"{src.key} comes from {ix.label}")
                 break
-    cuda_deps = sorted({d.requirement.name for d in project.deps if d.scope != "override" and _is_cuda_only(d.name)})
+    cuda_deps = sorted(
+        {d.requirement.name for d in project.deps if d.scope != "override" and _is_cuda_only(d.name)}
+    )
     if cuda_deps:
         shown = ", ".join(cuda_deps[:4]) + (", ..." if len(cuda_deps) > 4 else "")
         reasons.append(f"it depends on {shown}")
@@ -496,10 +509,14 @@ def _engine_fix(engine: Item, other: Item) -> str:
     if other.kind == "direct":
         fits = [v for v, t in engine_versions(name) if other.spec.contains(Version(t), prereleases=True)]
         if fits:
-            lines.append(f'or {engine.dep.location} = "{req.name}{_extras(req)}=={max(fits)}"  '
-                         f"(pins a torch that {other.text} allows)")
+            lines.append(
+                f'or {engine.dep.location} = "{req.name}{_extras(req)}=={max(fits)}"  '
+                f"(pins a torch that {other.text} allows)"
+            )
     elif other.via:
-        lines.append(f"choose releases of {req.name} and {Requirement(other.via).name} that pin the same torch")
+        lines.append(
+            f"choose releases of {req.name} and {Requirement(other.via).name} that pin the same torch"
+        )
     return "\n".join(x for x in lines if x)
 
 
@@ -528,7 +545,7 @@ def extras_conflict_undeclared(project: Project) -> Iterator[Hit]:
                 continue
             c = found[0]
             more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-            entry = f"[{{ {x[0]} = \"{x[1]}\" }}, {{ {y[0]} = \"{y[1]}\" }}]"
+            entry = f'[{{ {x[0]} = "{x[1]}" }}, {{ {y[0]} = "{y[1]}" }}]'
             has = isinstance(project.uv.get("conflicts"), list)
             yield Hit(
                 location=loc("tool", "uv", "conflicts"),
@@ -539,7 +556,11 @@ def extras_conflict_undeclared(project: Project) -> Iterator[Hit]:
                     "as conflicting; then it resolves them in separate forks. Undeclared, `uv lock` fails "
                     "(roboflow/rf-detr#1263)."
                 ),
-                fix=(f"add to tool.uv.conflicts:\n    {entry}," if has else f"[tool.uv]\nconflicts = [\n    {entry},\n]"),
+                fix=(
+                    f"add to tool.uv.conflicts:\n    {entry},"
+                    if has
+                    else f"[tool.uv]\nconflicts = [\n    {entry},\n]"
+                ),
             )
 
 
@@ -623,7 +644,7 @@ def invalid_requirement(project: Project) -> Iterator[Hit]:
                 location=p.location,
                 message=f"{p.text!r} is not a valid requirement",
                 why=f"uv refuses to read the project: {p.error}",
-                fix='write it as NAME[EXTRAS] SPECIFIER ; MARKER, e.g. "torch>=2.6 ; sys_platform == \'linux\'"',
+                fix="write it as NAME[EXTRAS] SPECIFIER ; MARKER, e.g. \"torch>=2.6 ; sys_platform == 'linux'\"",
             )
 
 
@@ -647,4 +668,3 @@ def rule_for(code: str) -> Rule:
         if r.code == code:
             return r
     raise KeyError(code)
-

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("llmenv.cli.init", "write (or update) the uv project for a plan"),
     "lock": ("llmenv.cli.lock", "run `uv lock` in the project; explain a failure"),
     "sync": ("llmenv.cli.sync", "run `uv sync` in the project; explain a failure"),
+    "override": ("llmenv.cli.override", "relax a package's pins with [[tool.uv.dependency-metadata]]"),
     "check": ("llmenv.cli.check", "lint a pyproject.toml's uv configuration for LLM-stack pitfalls"),
     "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
 }

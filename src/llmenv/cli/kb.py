@@ -27,22 +27,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "writes nothing.",
     )
     r.add_argument("--index", metavar="URL", default=None, help="a PEP 691 (JSON) simple index; default PyPI")
-    r.add_argument("--output", metavar="PATH", type=Path, default=None,
-                   help="where to write the snapshot (default: the user data directory's pins.json)")
-    r.add_argument("--bundled", action="store_true",
-                   help="write the filtered form shipped in the package (Requires-Dist lines naming tracked "
-                   "packages only)")
-    r.add_argument("--check", metavar="PATH", type=Path, default=None,
-                   help="write nothing; read again and compare with the snapshot at PATH: exit 1 when a release "
-                   "it holds reads differently now (releases published since are only counted)")
+    r.add_argument(
+        "--output",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="where to write the snapshot (default: the user data directory's pins.json)",
+    )
+    r.add_argument(
+        "--bundled",
+        action="store_true",
+        help="write the filtered form shipped in the package (Requires-Dist lines naming tracked "
+        "packages only)",
+    )
+    r.add_argument(
+        "--check",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="write nothing; read again and compare with the snapshot at PATH: exit 1 when a release "
+        "it holds reads differently now (releases published since are only counted)",
+    )
     r.add_argument("--jobs", type=int, default=8, metavar="N", help="requests at once (default 8)")
-    r.add_argument("--retries", type=int, default=3, metavar="N",
-                   help="retries of a request after a 5xx, a timeout or a connection error (default 3)")
+    r.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        metavar="N",
+        help="retries of a request after a 5xx, a timeout or a connection error (default 3)",
+    )
     r.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the metadata cache")
-    s = sub.add_parser("show", help="which snapshot is in use, its date, index and counts",
-                       description="Show which pins snapshot is in use (bundled or user), its date, index and "
-                       "the releases it knows per package.")
+    s = sub.add_parser(
+        "show",
+        help="which snapshot is in use, its date, index and counts",
+        description="Show which pins snapshot is in use (bundled or user), its date, index and "
+        "the releases it knows per package.",
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -63,8 +84,14 @@ class _Bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = Console(file=ctx.ui.err, no_color=bool(ctx.environ.get("NO_COLOR")))
-        self._p = Progress(TextColumn("reading PyPI"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                           console=console, transient=True)
+        self._p = Progress(
+            TextColumn("reading PyPI"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self._task = self._p.add_task("refresh", total=0)
 
     def __enter__(self) -> _Bar:
@@ -101,16 +128,20 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
     isatty = getattr(ctx.ui.err, "isatty", None)
     bar = _Bar(ctx) if isatty and isatty() else None
     started = time.monotonic()
-    with PyPIClient(index, cache=cache, retries=args.retries, timeout=args.timeout) as client, \
-            (bar or nullcontext()):
+    with (
+        PyPIClient(index, cache=cache, retries=args.retries, timeout=args.timeout) as client,
+        bar or nullcontext(),
+    ):
         result = refresh(client, jobs=args.jobs, progress=bar)
     took = time.monotonic() - started
     for w in result.warnings:
         ctx.ui.eprint(f"warning: {w}", style="warn")
     if result.snapshot is None:
         failed = "; ".join(f"{name}: {why}" for name, why in sorted(result.failures.items()))
-        raise NoAnswer(f"kb refresh failed — {failed}",
-                       hint=f"nothing was written; the previous knowledge is unchanged ({out})")
+        raise NoAnswer(
+            f"kb refresh failed — {failed}",
+            hint=f"nothing was written; the previous knowledge is unchanged ({out})",
+        )
     snapshot = filter_snapshot(result.snapshot) if args.bundled else result.snapshot
     st = result.stats
     if args.check is not None:
@@ -138,16 +169,19 @@ def _check(ctx: Context, path: Path, snapshot: Mapping[str, Any]) -> int:
     except (OSError, ValueError) as e:
         raise UsageError(f"--check {path}: cannot read the snapshot ({e})") from e
     if bool(old.get("filtered")) != bool(snapshot.get("filtered")):
-        raise UsageError(f"--check {path}: one snapshot is filtered and the other is not (use --bundled "
-                         "for the bundled one)")
+        raise UsageError(
+            f"--check {path}: one snapshot is filtered and the other is not (use --bundled "
+            "for the bundled one)"
+        )
     differences, added = compare_snapshots(old, snapshot)
     for d in differences:
         ctx.ui.print(f"differs: {d}")
     releases = sum(len(p["releases"]) for p in old["packages"].values())
     tail = f"; {len(added)} releases published since" if added else ""
     if differences:
-        ctx.ui.eprint(f"{path}: {len(differences)} of {releases} releases read differently now{tail}",
-                      style="fail")
+        ctx.ui.eprint(
+            f"{path}: {len(differences)} of {releases} releases read differently now{tail}", style="fail"
+        )
         return 1
     ctx.ui.print(f"{path}: all {releases} releases read the same again{tail}")
     return 0
@@ -170,15 +204,17 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     if pins.ignored:
         ctx.ui.eprint(f"warning: user snapshot ignored: {pins.ignored}", style="warn")
     if args.json:
-        ctx.ui.json({
-            "snapshot": pins.origin,
-            "path": str(pins.path) if pins.path else None,
-            "generated": pins.generated,
-            "index": pins.index,
-            "filtered": pins.filtered,
-            "ignored": pins.ignored,
-            "packages": rows,
-        })
+        ctx.ui.json(
+            {
+                "snapshot": pins.origin,
+                "path": str(pins.path) if pins.path else None,
+                "generated": pins.generated,
+                "index": pins.index,
+                "filtered": pins.filtered,
+                "ignored": pins.ignored,
+                "packages": rows,
+            }
+        )
         return 0
     ctx.ui.print(f"snapshot   {pins.origin} ({where})")
     ctx.ui.print(f"generated  {pins.generated}")

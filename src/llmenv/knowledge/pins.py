@@ -160,8 +160,10 @@ class Pins:
     def full(self, name: str) -> bool:
         """Was each release's metadata read (Requires-Dist known), or only the index's facts?"""
         entry = self.raw.get(canonicalize_name(name))
-        return bool(entry and entry.get("full", any(r.get("from", "none") != "none"
-                                                     for r in entry["releases"].values())))
+        return bool(
+            entry
+            and entry.get("full", any(r.get("from", "none") != "none" for r in entry["releases"].values()))
+        )
 
     def releases(self, name: str) -> tuple[PinnedRelease, ...]:
         """Every release of ``name``, newest first; () for a package the snapshot does not track."""
