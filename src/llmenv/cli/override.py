@@ -48,7 +48,7 @@ def _version_in_project(doc: object, name: str) -> str | None:
 
     from llmenv.stack import exact_pin
 
-    deps = doc.get("project", {}).get("dependencies", []) if isinstance(doc, dict) else []  # type: ignore[union-attr]
+    deps = doc.get("project", {}).get("dependencies", []) if isinstance(doc, dict) else []
     for line in deps or []:
         try:
             r = Requirement(str(line))
