@@ -3,6 +3,7 @@ facts' PyPI metadata) so these tests do not move when the bundled snapshot is re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,40 @@ def test_conflicting_extras_lock_with_the_real_uv(
     lock = tomlkit.parse((project / "uv.lock").read_text()).unwrap()
     torch = sorted(p["version"] for p in lock["package"] if p["name"] == "torch")
     assert "2.9.0+cu128" in torch and "2.9.1+cu128" in torch
+
+
+def test_local_framework_tree_is_planned_from_its_static_metadata(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    import llmenv.cli._planning as planning
+
+    monkeypatch.setattr(planning, "lazy_pins", lambda environ=None: PINS)
+    shutil.copytree(FIXTURES / "local_verl", tmp_path / "verl")
+    r = run_cli(
+        "init",
+        ".",
+        "./verl[vllm]",
+        "--driver",
+        "550.54.14",
+        "--gpu",
+        "8.0",
+        "--python",
+        "3.12",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert r.code == 0, r.err
+    plan = json.loads(r.out)["plan"]
+    assert plan["packages"]["vllm"]["version"] == "0.8.5"  # verl's [vllm] allows <=0.8.5: not 0.8.5.post1
+    assert plan["packages"]["torch"] == {
+        "version": "2.6.0",
+        "source": "index",
+        "variant": "cu124",
+        "index": "pytorch-cu124",
+    }
+    doc = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()
+    assert doc["tool"]["uv"]["sources"]["verl"] == {"path": "./verl", "editable": True}
+    assert "verl[vllm]" in doc["project"]["dependencies"] and "vllm==0.8.5" in doc["project"]["dependencies"]
+    assert "workspace" not in doc["tool"]["uv"]

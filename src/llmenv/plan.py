@@ -443,8 +443,12 @@ def make_plan(
     kb: Knowledge | None = None,
     pins: Any = None,
     allow_overrides: bool = False,
+    local_release: Any = None,
 ) -> Plan:
-    """Plan the request for the target. Raises NoAnswer (exit 1) with what would work."""
+    """Plan the request for the target. Raises NoAnswer (exit 1) with what would work.
+
+    ``local_release(LocalSpec) -> ReleaseLike`` reads a local framework tree's metadata (statically); with it, a
+    local ``./verl[vllm]`` is planned like a release: its extras' pins choose the engine and torch."""
     from llmenv.stack import ENGINES, FRAMEWORKS, plan_stack
 
     kb = kb or load()
@@ -475,17 +479,24 @@ def make_plan(
                 pins=pins or lazy_pins(),
                 allow_overrides=allow_overrides,
             )
+    local_fw = None
+    if framework_req is None and local_release is not None:
+        local_fw = next((loc for loc in request.locals if loc.name in FRAMEWORKS), None)
     engine_req = next((r for r in request.requirements if canonicalize_name(r.name) in ENGINES), None)
     engine_name: str | None = canonicalize_name(engine_req.name) if engine_req else None
     if engine_name is None and framework_req is not None:
         engine_name = _engine_from_extras(framework_req.extras)
-    if framework_req is not None or engine_name is not None:
+    if engine_name is None and local_fw is not None:
+        engine_name = _engine_from_extras(local_fw.extras)
+    if framework_req is not None or engine_name is not None or local_fw is not None:
         pins = pins or lazy_pins()
         user = {canonicalize_name(r.name): r for r in request.requirements}
         framework = None
         if framework_req is not None:
             fname = canonicalize_name(framework_req.name)
             framework = (fname, pins(fname), tuple(sorted(framework_req.extras)))
+        elif local_fw is not None:
+            framework = (local_fw.name, [local_release(local_fw)], tuple(sorted(local_fw.extras)))
         stack = plan_stack(
             kb=kb,
             pins=pins,
@@ -565,6 +576,7 @@ def make_plan(
         reasons.append(
             f"{loc.name} from {loc.path} as an editable path source (not a workspace member, so uv "
             "resolves only the extras you asked for)"
+            + (" — its pins read statically from the tree" if loc is local_fw else "")
         )
     return Plan(
         target=target,

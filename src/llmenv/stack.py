@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -31,6 +31,7 @@ __all__ = [
     "ENGINES",
     "FRAMEWORKS",
     "EngineOption",
+    "LocalRelease",
     "PinSource",
     "ReleaseLike",
     "StackChoice",
@@ -55,6 +56,31 @@ class ReleaseLike(Protocol):
 
 
 PinSource = Callable[[str], Sequence[ReleaseLike]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalRelease:
+    """A local source tree's metadata (read statically) in the shape the planner walks."""
+
+    version: Version
+    requires_python: SpecifierSet | None
+    requires_dist: tuple[Requirement, ...]
+    provides_extras: tuple[str, ...] = ()
+    yanked: bool = False
+
+    @classmethod
+    def from_metadata(cls, meta: Any) -> LocalRelease:
+        """From ``llmenv.metadata.StaticMetadata`` (a version it could not read statically counts as 0)."""
+        try:
+            rp = SpecifierSet(meta.requires_python) if meta.requires_python else None
+        except InvalidSpecifier:
+            rp = None
+        return cls(
+            version=Version(meta.version or "0"),
+            requires_python=rp,
+            requires_dist=tuple(Requirement(line) for line in meta.requires_dist),
+            provides_extras=tuple(meta.provides_extras),
+        )
 
 
 def release_requirements(
@@ -355,11 +381,12 @@ def plan_stack(
             if relaxed:
                 overrides.append({"package": fname, "version": v, "relaxed": relaxed})
                 fa = None if any(x["package"] == "flash-attn" for x in relaxed) else fa
+        local = isinstance(rel, LocalRelease)
         reasons.append(
-            f"{fname} {v} is the newest release"
+            (f"{fname} {v} from the local tree" if local else f"{fname} {v} is the newest release")
             + (f" within {fname}{uspec}" if str(uspec) else "")
             + (
-                " whose pins fit this target"
+                (": its pins fit this target" if local else " whose pins fit this target")
                 if not allow_overrides
                 else " (its conflicting pins relaxed: --allow-overrides)"
             )

@@ -58,6 +58,7 @@ class Inputs:
     flags: Mapping[str, Any]
     allow_overrides: bool = False
     environ: Mapping[str, str] | None = None
+    spec_base: Path | None = None
 
 
 def resolve_inputs(
@@ -105,6 +106,7 @@ def resolve_inputs(
             getattr(args, "allow_overrides", False) or recorded.get("allow-overrides", False)
         ),
         environ=ctx.environ,
+        spec_base=spec_base or ctx.cwd,
     )
 
 
@@ -116,7 +118,17 @@ def build_plan(inputs: Inputs) -> Plan:
         source=inputs.source,
         allow_overrides=inputs.allow_overrides,
         pins=lazy_pins(inputs.environ),
+        local_release=lambda loc: _local_release(inputs, loc),
     )
+
+
+def _local_release(inputs: Inputs, loc: Any) -> Any:
+    """A local framework tree's metadata, read statically (setup.py is parsed, never run)."""
+    from llmenv.metadata import from_tree
+    from llmenv.stack import LocalRelease
+
+    base = inputs.spec_base or Path.cwd()
+    return LocalRelease.from_metadata(from_tree((base / loc.path).expanduser()))
 
 
 def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
