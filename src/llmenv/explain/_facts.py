@@ -88,10 +88,15 @@ def torch_variant_url(tag: str) -> str:
     return f"{TORCH_INDEX}/{tag}"
 
 
-def newest_torch_for_cuda(cuda: CudaVersion) -> tuple[TorchRelease, Backend] | None:
-    """The newest torch release with a CUDA variant no newer than ``cuda``, and that variant (newest such)."""
+def newest_torch_for_cuda(cuda: CudaVersion, *, same_major: bool = False) -> tuple[TorchRelease, Backend] | None:
+    """The newest torch release with a CUDA variant no newer than ``cuda`` (of the same major, if asked), and its
+    newest such variant."""
     for rel in knowledge().torch:  # newest first
-        fits = [v.backend for v in rel.variants.values() if v.backend.is_cuda and (v.backend.cuda_version or cuda) <= cuda]
+        fits = []
+        for v in rel.variants.values():
+            c = v.backend.cuda_version
+            if c is not None and c <= cuda and (not same_major or c.major == cuda.major):
+                fits.append(v.backend)
         if fits:
             return rel, max(fits)
     return None

@@ -41,6 +41,7 @@ _PREFIXES = (
     re.compile(r"^\d{1,5}\.\d{1,4}(?: |$)"),
     re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ?"),
     re.compile(r"^\[\d\d:\d\d:\d\d(?:\.\d+)?\] ?"),
+    re.compile(r"^> ?"),  # quoted in a Markdown comment
 )
 
 
@@ -205,7 +206,7 @@ _NOWHEEL_RE = re.compile(
 _PYVER_RE = re.compile(
     r"the (?P<which>current|requested|active) Python version \((?P<have>[^)]*)\) does not satisfy Python\s?(?P<need>[^\s,]+)"
 )
-_PYDEP_RE = re.compile(rf"(?P<t>{TERM}) (?:depends|depend) on Python\s?(?P<need>[^\s,]+)")
+_PYDEP_RE = re.compile(rf"(?P<t>{TERM}) (?:depends on|depend on|requires|require) Python\s?(?P<need>[^\s,]+(?:,\s?[<>=!~]+[^\s,]+)*)")
 _INCOMPAT_RE = re.compile(
     rf"(?P<a>{_ROOT_ALT}|{TERM}) and (?P<b>{_ROOT_ALT}|{TERM}) are incompatible"
 )
@@ -291,7 +292,7 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
 
 
 _BLOCK_END = re.compile(r"^\s*(?:hint|help|error|warning|note|ERROR|WARNING)\s*:", re.IGNORECASE)
-_SPLIT_RE = re.compile(r"for split \(markers: (?P<m>.*?)\):")
+_SPLIT_RE = re.compile(r"for split \((?:markers: )?(?P<m>.*?)\):")
 
 
 def _uv_derivations(lines: Sequence[str]) -> list[Derivation]:
@@ -471,6 +472,7 @@ _PIP_STEP_FAILED = re.compile(
     r"|python setup\.py (?:egg_info|bdist_wheel|develop) did not run successfully"
     r"|subprocess-exited-with-error"
 )
+_PIP_TMP_DIR = re.compile(r"pip-(?:install|req-build)-[a-z0-9_]+[/\\](?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)_[0-9a-f]{32}")
 _COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining)\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
 _CACHED_SDIST = re.compile(
     r"(?:Using cached|Downloading)\s+(?:\S*/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._]*?)-(?P<ver>\d[A-Za-z0-9.+!_]*)\.(?:tar\.gz|zip)"
@@ -533,6 +535,13 @@ def _builds(lines: Sequence[str]) -> list[BuildFailure]:
             if _PIP_STEP_FAILED.search(ln):
                 name, ver = last_collected if last_collected else (None, None)
                 out.append(BuildFailure(name=name, version=ver, line=ln.strip()))
+    if not out:
+        # a compiler line inside pip's temporary build folder names the package: .../pip-install-xyz/flash-attn_<hash>/
+        for ln in lines:
+            m = _PIP_TMP_DIR.search(ln)
+            if m and re.search(r"\b(?:c\+\+|gcc|g\+\+|nvcc|cc1plus|ninja|setup\.py)\b", ln):
+                out.append(BuildFailure(name=canonicalize_name(m.group("name")), version=None, line=ln.strip()[:200]))
+                break
     # keep the most informative entry per name
     best: dict[str | None, BuildFailure] = {}
     for b in out:

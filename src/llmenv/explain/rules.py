@@ -55,7 +55,9 @@ def _uv_derivations(log: Log) -> list[Derivation]:
 
 
 def _who(dep: Dep) -> str:
-    return dep.src.text if dep.src is not None else (dep.root or "your project")
+    if dep.src is not None:
+        return dep.src.text
+    return {"installed": "the environment", "the user": "you"}.get(dep.root or "", dep.root or "your project")
 
 
 def _version_str(v: Version) -> str:
@@ -146,6 +148,12 @@ _RECENT_UV_SETTINGS = {
 }
 
 
+def _too_new_for_uv(line: str, field: str) -> bool:
+    """A uv setting the running uv does not list among the fields it expects."""
+    expected = set(re.findall(r"`([A-Za-z0-9_-]+)`", line.split("expected", 1)[1])) if "expected" in line else set()
+    return field in _RECENT_UV_SETTINGS and field not in expected
+
+
 def check_uv_version(log: Log) -> list[Cause]:
     """The running uv is older than the project needs: ``required-version`` or a setting it does not know."""
     req = log.first(r"Required uv version `(?P<want>[^`]+)` does not match the running version `(?P<have>[^`]+)`")
@@ -162,7 +170,7 @@ def check_uv_version(log: Log) -> list[Cause]:
             evidence=ev,
         )]
     unk = log.first(r"unknown field `(?P<field>[A-Za-z0-9_-]+)`")
-    if unk and unk.group("field") in _RECENT_UV_SETTINGS and re.search(r"tool\.uv|pyproject\.toml|uv\.toml", log.text):
+    if unk and _too_new_for_uv(unk.string, unk.group("field")) and re.search(r"tool\.uv|pyproject\.toml|uv\.toml", log.text):
         field = unk.group("field")
         ev2 = uniq([unk.string.strip(), *log.lines_matching(r"Failed to parse|TOML parse error")])
         return [Cause(
@@ -182,9 +190,24 @@ def check_config(log: Log) -> list[Cause]:
     """pyproject.toml / uv.toml has a setting uv rejects (a typo, a wrong type)."""
     parse_fail = log.first(r"Failed to parse[: ]+`?(?P<file>[^`\s]*(?:pyproject\.toml|uv\.toml))`?")
     if not parse_fail:
-        return []
-    ev = uniq([parse_fail.string.strip(), *log.lines_matching(r"TOML parse error|unknown field|invalid type|expected|missing field")])
+        setup_cfg = log.first(r"configuration error: `?(?P<field>(?:project|tool)\.[A-Za-z0-9_.-]+)`? (?P<what>must .+|is not .+|cannot .+)$")
+        if not setup_cfg:
+            return []
+        ev0 = uniq([setup_cfg.string.strip(), *(b.line for b in log.builds)])
+        return [Cause(
+            kind="config", packages=(), summary=f"pyproject.toml is invalid: {setup_cfg.group('field')} {setup_cfg.group('what')}",
+            chain=ev0,
+            reason=("The build backend validates pyproject.toml against the packaging standards and rejects it; a "
+                    "table or key in the wrong place is the usual cause (a key under the wrong [section])."),
+            fixes=(_fix_cmd(f"Fix `{setup_cfg.group('field')}` in pyproject.toml (check which table it sits in), "
+                            "then check the file", "llmenv check pyproject.toml"),),
+            evidence=ev0,
+        )]
+    ev = uniq([parse_fail.string.strip(),
+               *log.lines_matching(r"^\s*(?:TOML parse error|unknown field|invalid type|missing field|unexpected)")])
     unk = log.first(r"unknown field `(?P<field>[A-Za-z0-9_-]+)`, expected (?:one of )?(?P<expected>.+)$")
+    if unk and _too_new_for_uv(unk.string, unk.group("field")):
+        return []  # uv-version explains it
     fixes: list[Fix] = []
     summary = f"uv cannot read {parse_fail.group('file')}"
     if unk:
@@ -198,7 +221,7 @@ def check_config(log: Log) -> list[Cause]:
             fixes.append(_fix_toml(f"Rename the key `{field}` to `{guess}` (likely a typo)",
                                    f"# rename the key `{field}` to `{guess}`"))
     reason = "uv validates its settings strictly; one unknown or mistyped key makes the whole file unreadable."
-    fixes.append(_fix_cmd("Check the file against uv's settings reference", "uv lock --verbose"))
+    fixes.append(_fix_cmd("Check the file", "llmenv check pyproject.toml"))
     return [Cause(kind="config", packages=(), summary=summary, chain=ev, reason=reason, fixes=tuple(fixes), evidence=ev)]
 
 
@@ -262,10 +285,16 @@ def _contested(d: Derivation) -> list[tuple[str, list[Dep]]]:
     return out
 
 
+def _states(d: Dep) -> str:
+    if d.root == "installed":
+        return f"the environment has {d.dst.display} {d.dst.pinned or d.dst.spec} installed"
+    return f"{_who(d)} requires {d.dst.text}"
+
+
 def _pin_chain(deps: Sequence[Dep]) -> list[str]:
     seen: dict[str, None] = {}
     for d in sorted(deps, key=lambda d: d.src is None):
-        seen.setdefault(f"{_who(d)} requires {d.dst.text}", None)
+        seen.setdefault(_states(d), None)
     return list(seen)
 
 
@@ -419,7 +448,8 @@ def _pin_fixes(name: str, deps: Sequence[Dep], log: Log) -> list[Fix]:
     # 2. a framework's hard pin (pure-Python pins can be relaxed; binary ones cannot)
     exact = [d for d in pkg_deps if d.dst.pinned is not None]
     loose = [d for d in deps if d.dst.pinned is None and d.dst.spec]
-    for d in exact:
+    installed = any(d.root == "installed" for d in deps)
+    for d in ([] if installed else exact):
         assert d.src is not None
         if d.src.name in b.torch_abi_pinned and name in TORCH_FAMILY:
             continue
@@ -464,8 +494,7 @@ def check_pin_conflict(log: Log) -> list[Cause]:
         for x in sorted(deps, key=lambda x: x.src is None):
             by_spec.setdefault(x.dst.spec, x)
         sides = list(by_spec.values())
-        summary = (f"{_who(sides[0])} requires {sides[0].dst.text}, but {_who(sides[-1])} requires "
-                   f"{sides[-1].dst.text}")
+        summary = f"{_states(sides[0])}, but {_states(sides[-1])}"
         rel = torch_release(next((x.dst.pinned for x in deps if x.dst.pinned), None)) if name == "torch" else None
         reason = (f"No version of {name} satisfies all of these at once, so the resolver gives up.")
         if any(x.src is not None and x.src.name in builds().torch_abi_pinned for x in deps) and name in TORCH_FAMILY:
@@ -594,6 +623,17 @@ def check_python_version(log: Log) -> list[Cause]:
             pkg = d.python_deps[0][0] if d.python_deps else None
             ev += list(d.statements)
             break
+        if d.python_deps:
+            pkg, need = d.python_deps[0]
+            ev += list(d.statements)
+            disjoint = log.hint(r"While the active Python version is (?P<py>[\d.]+), the resolution failed for other Python versions")
+            split_py = re.search(r"python_(?:full_)?version\s*==\s*'(?P<v>[\d.]+)", d.split or "")
+            if disjoint:
+                ev.append(next(h for h in log.hints if disjoint.group(0) in h))
+            which = "requested" if (disjoint or split_py) else "current"
+            if split_py:
+                have = split_py.group("v").rstrip(".*")
+            break
     hint = log.hint(r"The `requires-python` value \((?P<rp>[^)]*)\) includes Python versions that are not supported by your dependencies \(e\.g\., (?P<pkg>\S+) only supports (?P<sup>[^)]*)\)(?:\. Consider using a more restrictive `requires-python` value \(like (?P<like>[^)]*)\))?")
     interp = log.hint(r"The Python interpreter uses a Python version that is not supported by your dependencies \(e\.g\., (?P<pkg>\S+) only supports (?P<sup>[^)]*)\)")
     pip_py = log.first(r"(?:requires a different Python: (?P<have>\S+) not in '(?P<need>[^']+)'|Ignored the following versions that require a different python version)")
@@ -618,6 +658,8 @@ def check_python_version(log: Log) -> list[Cause]:
         need = need or pip_py.group("need")
         which = which or "current"
     label = pkg.text if pkg else "a dependency"
+    if which == "requested" and need and not like:
+        like = _lower_bound(need)
     if which == "requested" or hint:
         summary = f"requires-python allows Python versions that {label} does not support ({need})"
         reason = ("A project's lock must work for every Python its `requires-python` allows; a dependency that "
@@ -628,17 +670,23 @@ def check_python_version(log: Log) -> list[Cause]:
     else:
         summary = f"the Python in use ({have or 'this interpreter'}) is outside what {label} supports ({need})"
         reason = "Every version of the requirement that could be used declares a Requires-Python that excludes this Python."
-    if need:
+    if need and which == "current" and not hint:
         pick = _python_in(need)
         if pick:
             fixes.append(_fix_cmd(f"Use a Python that {label} supports", f"uv python pin {pick}"))
-    if pkg and pkg.name == "torch" and have:
+    if pkg and pkg.name == "torch" and have and which == "current" and not hint:
         first = first_torch_with_python(_major_minor(have) or "")
         if first:
             fixes.append(_fix_cmd(f"Or move to a torch that supports Python {_major_minor(have)} (from {first.version})",
                                   f"uv add \"torch>={first.version}\""))
     return [Cause(kind="python-version", packages=(pkg.name,) if pkg else (), summary=summary,
                   chain=tuple(uniq(ev))[:4], reason=reason, fixes=tuple(fixes), evidence=uniq(ev))]
+
+
+def _lower_bound(spec: str) -> str | None:
+    """``>=3.11`` (or ``>=3.9,<3.13``) -> a requires-python that keeps only what the dependency supports."""
+    m = re.search(r">=\s*(\d+\.\d+)", spec)
+    return f">={m.group(1)}" if m else None
 
 
 def _major_minor(v: str) -> str | None:
@@ -838,6 +886,21 @@ def check_index(log: Log) -> list[Cause]:
             out.append(Cause(kind="index", packages=(t.name,), summary=summary, chain=ev,
                              reason="The resolver only sees the indexes and find-links locations configured for it.",
                              fixes=fixes, evidence=ev))
+    for d in _uv_derivations(log):
+        for t in d.no_version:
+            if _is_pre(t) or _local(t) or t.pinned is None:
+                continue
+            ev = d.statements
+            out.append(Cause(
+                kind="index", packages=(t.name,),
+                summary=f"no index consulted has {t.text}",
+                chain=ev,
+                reason=(f"The version exists nowhere uv looked. Either it is published elsewhere (another index, "
+                        f"a find-links page), or {t.display} is also on an earlier index that lacks this version: "
+                        "by default uv takes each package from the first index that has it at all."),
+                fixes=tuple(_no_version_fixes(t, log)),
+                evidence=ev,
+            ))
     auth = log.hint(r"An index URL \((?P<url>[^)]+)\) (?:could not be queried due to a lack of valid authentication credentials|returned a 403 Forbidden)")
     if auth:
         ev = (next(h for h in log.hints if auth.group(0) in h),)
@@ -876,6 +939,27 @@ def check_index(log: Log) -> list[Cause]:
         ))
         break
     return out
+
+
+def _no_version_fixes(t: Term, log: Log) -> list[Fix]:
+    fixes: list[Fix] = []
+    extra = next((m.group(0).rstrip("/.,)`'\"") for m in log.find(r"https?://download\.pytorch\.org/whl/[A-Za-z0-9._/-]*")), None)
+    if extra:
+        tag = extra.rstrip("/").rsplit("/", 1)[-1]
+        name = f"pytorch-{tag}" if tag != "whl" else "pytorch"
+        fixes.append(_fix_toml(
+            f"Keep the PyTorch index from shadowing PyPI for {t.display}: make it explicit and route only the torch "
+            "packages to it",
+            toml.index(name, extra) + "\n\n" + toml.sources({"torch": {"index": name}}),
+        ))
+    if log.tool == "uv" and re.search(r"\byou require\b", log.text):
+        fixes.append(_fix_cmd("Let uv consider every index for every package (weaker protection against "
+                              "dependency confusion)", "uv pip install --index-strategy unsafe-best-match ..."))
+    else:
+        fixes.append(_fix_toml("Let uv consider every index for every package (weaker protection against "
+                               "dependency confusion)", toml.tool_uv(index_strategy="unsafe-best-match")))
+    fixes.append(_fix_cmd(f"Or add the index that publishes {t.text}", f"uv add \"{t.text}\" --index <URL>"))
+    return fixes
 
 
 def _newest(versions: Sequence[str]) -> str:
@@ -1030,6 +1114,12 @@ def check_build_missing_cuda(log: Log) -> list[Cause]:
                                    f"# \"{pkg}>={since}\""))
             fixes.append(_fix_cmd("And commit uv.lock, so the resolution is not repeated on every clone", "uv lock"))
     info = builds().build_with_torch.get(name or "")
+    rocm = log.first(r"torch\.__version__\s*=\s*(?P<v>\S+\+rocm[\d.]+)")
+    if rocm and name == "flash-attn":
+        reason += (f" The torch in this build is a ROCm build ({rocm.group('v')}): flash-attn must be told to "
+                   "build for ROCm instead of CUDA.")
+        fixes.append(_fix_toml("Build flash-attn for ROCm (its BUILD_TARGET switch)",
+                               toml.extra_build_variables(pkg, {"BUILD_TARGET": "rocm"})))
     if info is not None and info.prebuilt:
         fixes.append(_fix_cmd(f"Use a prebuilt {pkg} wheel that matches your torch, CUDA and Python", f"llmenv plan {pkg}"))
     fixes.append(_fix_toml(f"Or install the CUDA toolkit and point {pkg}'s build at it (adjust the path)",
@@ -1057,14 +1147,14 @@ def check_build_cuda_mismatch(log: Log) -> list[Cause]:
     fixes: list[Fix] = []
     try:
         cv = CudaVersion(*(int(x) for x in nvcc.split(".")[:2]))
-        found = newest_torch_for_cuda(cv)
+        found = newest_torch_for_cuda(cv, same_major=True)
     except (ValueError, TypeError):
         found = None
     if found:
         rel, backend = found
         fixes.append(_fix_toml(
-            f"Use a torch built with CUDA {backend.cuda_version} to match your nvcc {nvcc} (torch {rel.version} "
-            f"has {backend.tag})",
+            f"Use a torch built with CUDA {cv.major}.x like your nvcc {nvcc}: torch {rel.version} ({backend.tag}); "
+            f"require \"torch=={rel.version}\"",
             toml.index(f"pytorch-{backend.tag}", torch_variant_url(backend.tag)) + "\n\n"
             + toml.sources({"torch": [{"index": f"pytorch-{backend.tag}"}]}),
         ))
@@ -1073,7 +1163,7 @@ def check_build_cuda_mismatch(log: Log) -> list[Cause]:
     return [Cause(kind="build-cuda-mismatch", packages=uniq([pkg, "torch"]),
                   summary=f"the CUDA toolkit found (nvcc {nvcc}) differs from the CUDA torch was built with ({tcuda})",
                   chain=ev, reason=("torch's extension builder refuses to compile against a CUDA toolkit whose "
-                                    "major version differs from torch's own CUDA."),
+                                    "major version differs from the CUDA torch was built with."),
                   fixes=tuple(fixes), evidence=ev)]
 
 
@@ -1261,9 +1351,12 @@ def check_driver_too_old(log: Log) -> list[Cause]:
     else:
         fixes.append(_fix_cmd("Let llmenv plan a torch build this driver can run", "llmenv plan torch"))
         fixes.append(_fix_cmd("Or upgrade the NVIDIA driver (check what it supports)", "nvidia-smi"))
+    reason = ("A CUDA build of torch needs a driver at least as new as its CUDA version (the newest CUDA a "
+              "driver supports is in `nvidia-smi`'s header).")
+    if found:
+        reason += f" `found version {found}` means this driver supports CUDA {int(found) // 1000}.{(int(found) % 1000) // 10}."
     return [Cause(kind="driver-too-old", packages=("torch",), summary=summary, chain=ev,
-                  reason=("A CUDA build of torch needs a driver at least as new as its CUDA version (the driver's "
-                          "CUDA version is in `nvidia-smi`'s header); `found version 12020` means CUDA 12.2."),
+                  reason=reason,
                   fixes=tuple(fixes), evidence=ev)]
 
 
@@ -1317,7 +1410,7 @@ _NETWORK = re.compile(
     r"(?:operation|request|connection) timed out|Read timed out|NewConnectionError|ConnectTimeoutError|"
     r"Max retries exceeded|CERTIFICATE_VERIFY_FAILED|invalid peer certificate|"
     r"HTTP status server error \(5\d\d|Network is unreachable|Temporary failure in name resolution|"
-    r"Retrying \(Retry\(total=",
+    r"Retrying \(Retry\(total=|due to network timeout|Failed to fetch: `https?://",
     re.IGNORECASE,
 )
 
