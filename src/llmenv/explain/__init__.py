@@ -73,7 +73,10 @@ def render_lines(d: Diagnosis) -> list[str]:
         if c.reason:
             out.append(f"  why: {c.reason}")
         for j, f in enumerate(c.fixes, 1):
-            where = "in pyproject.toml" if f.kind == "pyproject" else "run"
-            out.append(f"  fix {j}: {f.title} ({where}):")
-            out += _indent(f.edit, "      ")
+            if f.kind == "pyproject":
+                out.append(f"  fix {j}: {f.title}. In pyproject.toml:")
+                out += _indent(f.edit, "      ")
+            else:
+                out.append(f"  fix {j}: {f.title}:")
+                out += _indent(f.edit, "      $ ")
     return out

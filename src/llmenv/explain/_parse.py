@@ -261,7 +261,10 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
                     deps.append(Dep(src=src, dst=dst, text=m.group(0)))
         for m in _REQ_RE.finditer(st):
             for t in _terms(m.group("terms")):
-                requires.append((_norm_root(m.group("root")), t))
+                root = _norm_root(m.group("root"))
+                requires.append((root, t))
+                if t.spec:  # "you require torch==2.7.1" constrains torch like "your project depends on" does
+                    deps.append(Dep(src=None, dst=t, root=root, text=m.group(0)))
     no_version = [t for t, _ in _matches(_NOVER_RE, text)]
     not_found = [(t, m.group("where")) for t, m in _matches(_NOTFOUND_RE, text)]
     no_wheels = [

@@ -1340,7 +1340,7 @@ def check_driver_too_old(log: Log) -> list[Cause]:
             rel, backend = pick
             idx = f"pytorch-{backend.tag}"
             fixes.append(_fix_toml(
-                f"Install a torch built for CUDA {backend.cuda_version} or older: the newest is torch {rel.version} "
+                f"Install a torch built for CUDA {cuda} or older: the newest such is torch {rel.version} "
                 f"({backend.tag}); require \"torch=={rel.version}\"",
                 toml.index(idx, torch_variant_url(backend.tag)) + "\n\n" + toml.sources({"torch": [{"index": idx}]}),
             ))
