@@ -259,6 +259,36 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+# Against PyPI (tests marked `network`): `uv pip compile` for a Linux x86_64 target, as `uv pip` users see it.
+@dataclass(frozen=True)
+class PypiScenario:
+    name: str
+    about: str
+    requirements: tuple[str, ...]
+    kind: str
+    packages: tuple[str, ...]
+
+
+PYPI_SCENARIOS: tuple[PypiScenario, ...] = (
+    PypiScenario("pypi_vllm_torch_pin", "torch==2.7.0 against vllm 0.8.5's exact torch==2.6.0 (PyPI metadata)",
+                 ("vllm==0.8.5", "torch==2.7.0"), "pin-conflict", ("torch", "vllm")),
+    PypiScenario("pypi_verl_sglang_torch_pin", "verl[sglang]==0.4.1 (torch==2.6.0) with torch==2.7.1 (PyPI metadata)",
+                 ("verl[sglang]==0.4.1", "torch==2.7.1"), "pin-conflict", ("torch", "verl")),
+    PypiScenario("pypi_torch_local_label", "torch==2.6.0+cu124 asked from PyPI, which has no local versions",
+                 ("torch==2.6.0+cu124",), "local-version", ("torch",)),
+)
+
+
+def run_pip_compile(s: PypiScenario, base: Path) -> tuple[int, str]:
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "requirements.in").write_text("\n".join(s.requirements) + "\n", encoding="utf-8")
+    p = subprocess.run([_uv(), "pip", "compile", "--no-header", "--python-version", "3.12", "--python-platform",
+                        "x86_64-manylinux_2_28", "requirements.in"], cwd=base, env=_env(base), capture_output=True,
+                       text=True, timeout=120)
+    out = "\n".join(ln for ln in (p.stdout + p.stderr).splitlines() if "requested Python version" not in ln)
+    return p.returncode, out
+
+
 # --- running -----------------------------------------------------------------------------------------------
 
 
@@ -359,8 +389,20 @@ def write_fixtures(base: Path) -> None:
         print(f"{s.name}: exit {r.code}")
 
 
+def write_pypi_fixtures(base: Path) -> None:
+    version = subprocess.run([_uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    for s in PYPI_SCENARIOS:
+        code, out = run_pip_compile(s, base / s.name)
+        assert code != 0, f"{s.name}: uv unexpectedly succeeded:\n{out}"
+        header = f"# produced by tests/explain_scenarios.py --network with {version} against PyPI: {s.about}\n"
+        (PRODUCED / f"{s.name}.txt").write_text(header + mask(out, base / s.name) + "\n", encoding="utf-8")
+        print(f"{s.name}: exit {code}")
+
+
 if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         write_fixtures(Path(tmp))
+        if "--network" in sys.argv:
+            write_pypi_fixtures(Path(tmp) / "pypi")

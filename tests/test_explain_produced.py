@@ -8,7 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from explain_scenarios import PRODUCED, SCENARIOS, Scenario, mask, merge_snippet, run, run_uv
+from explain_scenarios import (
+    PRODUCED,
+    PYPI_SCENARIOS,
+    SCENARIOS,
+    PypiScenario,
+    Scenario,
+    mask,
+    merge_snippet,
+    run,
+    run_pip_compile,
+    run_uv,
+)
 from llmenv.explain import explain
 
 
@@ -44,3 +55,13 @@ def test_real_uv_failure_is_explained_and_fixed(scenario: Scenario, tmp_path: Pa
         scenario.after_fix(r.project)
     code, out = run_uv(r.args, r.project, tmp_path)
     assert code == 0, f"fix {fix.title!r} did not make uv succeed:\n{fix.edit}\n{out}"
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("scenario", PYPI_SCENARIOS, ids=lambda s: s.name)
+def test_real_pypi_failure_is_explained(scenario: PypiScenario, tmp_path: Path) -> None:
+    code, out = run_pip_compile(scenario, tmp_path)
+    assert code != 0, out
+    first = explain(out).causes[0]
+    assert first.kind == scenario.kind, out
+    assert set(scenario.packages) <= set(first.packages)

@@ -248,8 +248,10 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
     deps: list[Dep] = []
     requires: list[tuple[str, Term]] = []
     for st in statements:
-        # premises and conclusion alike: "X depends on Y" is a fact wherever it appears
-        for m in _DEP_RE.finditer(st):
+        # facts come from the premises; a conclusion ("we can conclude that you require torch==2.6.0") only
+        # restates them as derived
+        premise = re.split(r",? we can conclude that", st)[0]
+        for m in _DEP_RE.finditer(premise):
             dst = parse_term(m.group("dst"))
             if dst is None or dst.name == "python":
                 continue
@@ -259,7 +261,7 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
                 src = parse_term(m.group("src"))
                 if src is not None and src.name not in ("version", "versions"):
                     deps.append(Dep(src=src, dst=dst, text=m.group(0)))
-        for m in _REQ_RE.finditer(st):
+        for m in _REQ_RE.finditer(premise):
             for t in _terms(m.group("terms")):
                 root = _norm_root(m.group("root"))
                 requires.append((root, t))

@@ -288,6 +288,8 @@ def _contested(d: Derivation) -> list[tuple[str, list[Dep]]]:
 def _states(d: Dep) -> str:
     if d.root == "installed":
         return f"the environment has {d.dst.display} {d.dst.pinned or d.dst.spec} installed"
+    if d.root in ("you", "the user"):
+        return f"you require {d.dst.text}"
     return f"{_who(d)} requires {d.dst.text}"
 
 
@@ -457,8 +459,8 @@ def _pin_fixes(name: str, deps: Sequence[Dep], log: Log) -> list[Fix]:
         if target:
             src = f"{d.src.display}=={d.src.pinned}" if d.src.pinned else d.src.display
             fixes.append(_fix_cmd(
-                f"Relax {d.src.display}'s hard pin {d.dst.text} (its pins are a release choice, not a build "
-                "constraint) with an override",
+                f"Override {d.src.display}'s pin {d.dst.text} (if {d.src.display} works with {name}{target}; "
+                f"what it pulls in may pin {name} too)",
                 f"llmenv override {src} --set \"{name}{target}\"",
             ))
             break
