@@ -9,6 +9,8 @@ reported as unknown with the lines that matter; explain never guesses a cause.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llmenv.explain._model import Cause, Diagnosis, Fix
 from llmenv.explain._parse import parse
 from llmenv.explain.rules import KINDS, RULES
@@ -34,7 +36,7 @@ def explain(text: str) -> Diagnosis:
     causes: list[Cause] = []
     claimed: set[str] = set()
     for rule in RULES:
-        for cause in rule.check(log):
+        for cause in map(_first_fix_plain, rule.check(log)):
             ev = set(cause.evidence)
             if ev and ev <= claimed:
                 continue  # a more specific cause already explains these lines
@@ -44,6 +46,15 @@ def explain(text: str) -> Diagnosis:
             claimed |= ev
     lines = tuple(log.error_lines[-_MAX_LINES:])
     return Diagnosis(causes=tuple(causes), unknown=not causes, lines=lines, failed=bool(causes) or _failed(log.text))
+
+
+def _first_fix_plain(c: Cause) -> Cause:
+    """Fix titles are written to follow one another ("Or ..."); the first one reads on its own."""
+    if not c.fixes or not c.fixes[0].title.startswith(("Or ", "And ")):
+        return c
+    first = c.fixes[0]
+    title = first.title.split(" ", 1)[1]
+    return replace(c, fixes=(replace(first, title=title[:1].upper() + title[1:]), *c.fixes[1:]))
 
 
 def _indent(text: str, prefix: str) -> list[str]:

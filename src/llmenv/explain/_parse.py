@@ -462,7 +462,7 @@ def _pip_missing(lines: Sequence[str]) -> list[PipMissing]:
 # --- builds -------------------------------------------------------------------------------------------------
 
 _UV_BUILD_RE = re.compile(
-    r"Failed to (?:download and build|build|prepare distributions|build editable)[:\s]*`?(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]*(?:\s?(?:==|@)\s?[^`\s]+)?)`?"
+    r"Failed to (?:download and build|build|fetch wheel|prepare distributions|build editable)[:\s]*`?(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]*(?:\s?(?:==|@)\s?[^`\s]+)?)`?"
 )
 _PIP_BUILD_RE = (
     re.compile(r"Building wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) \(.*\) \.\.\. error"),

@@ -451,10 +451,13 @@ def _pin_fixes(name: str, deps: Sequence[Dep], log: Log) -> list[Fix]:
     exact = [d for d in pkg_deps if d.dst.pinned is not None]
     loose = [d for d in deps if d.dst.pinned is None and d.dst.spec]
     installed = any(d.root == "installed" for d in deps)
+    binary = any(x.src is not None and x.src.name in b.torch_abi_pinned for x in deps) and name in TORCH_FAMILY
     for d in ([] if installed else exact):
         assert d.src is not None
         if d.src.name in b.torch_abi_pinned and name in TORCH_FAMILY:
             continue
+        if binary:
+            break  # the other side is compiled for its torch: relaxing this pin would not make them fit
         target = loose[0].dst.spec if loose else next((x.dst.spec for x in deps if x is not d and x.dst.spec), "")
         if target:
             src = f"{d.src.display}=={d.src.pinned}" if d.src.pinned else d.src.display
@@ -465,10 +468,10 @@ def _pin_fixes(name: str, deps: Sequence[Dep], log: Log) -> list[Fix]:
             ))
             break
     # 3. a binary package built for another torch: pick its release built for yours
-    for d in exact:
+    for d in pkg_deps:
         assert d.src is not None
-        if d.src.name in b.torch_abi_pinned and name == "torch":
-            other = next((x for x in deps if x is not d and x.dst.pinned is not None), None)
+        if d.src.name in b.torch_abi_pinned and name in TORCH_FAMILY and d.dst.spec:
+            other = next((x for x in deps if x.dst.spec and x.dst.spec != d.dst.spec and x.dst.pinned is not None), None)
             if other is not None:
                 fixes.append(_fix_cmd(
                     f"Find the {d.src.display} release built for {name}{other.dst.spec} ({d.src.display}'s wheels "
@@ -1012,7 +1015,8 @@ def _build_fixes_torch(pkg: str, version: str | None) -> list[Fix]:
     return fixes
 
 
-_NO_MODULE = re.compile(r"No module named '(?P<mod>[A-Za-z0-9_.]+)'")
+# the exception itself, not torch's "UserWarning: Failed to initialize NumPy: No module named 'numpy'"
+_NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '(?P<mod>[A-Za-z0-9_.]+)'")
 _TORCH_MISSING = re.compile(
     r"No module named 'torch'|Unable to import torch|without torch installed|torch (?:is )?not (?:installed|found)|"
     r"requires? (?:PyTorch|torch) to be installed|Please install (?:PyTorch|torch)",
@@ -1079,7 +1083,7 @@ _CUDA_MISSING = re.compile(
     r"CUDA_HOME environment variable is not set|Cannot find CUDA_HOME|CUDA_HOME (?:is )?not (?:set|found)|"
     r"nvcc was not found|nvcc: (?:command )?not found|No such file or directory: '[^']*nvcc'|"
     r"(?:cuda_runtime|cuda_runtime_api|cuda|cublas_v2|cusparse)\.h: No such file or directory|"
-    r"Could not find (?:any )?(?:CUDA|nvcc)|No CUDA runtime is found|CUDA toolkit (?:was )?not found|"
+    r"Could not find (?:any )?(?:CUDA|nvcc)|CUDA toolkit (?:was )?not found|"
     r"Failed to find CUDA|Unable to find (?:the )?CUDA",
     re.IGNORECASE,
 )
