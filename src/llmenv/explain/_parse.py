@@ -45,10 +45,13 @@ _PREFIXES = (
 )
 
 
+_MAX_LINE = 5000  # real log lines are far shorter; longer ones are binary noise
+
+
 def clean_lines(text: str) -> list[str]:
     """The log's lines without colours, report-tree glyphs, or per-line timestamp prefixes."""
     text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    lines = [ln.rstrip().expandtabs(4) for ln in text.split("\n")]
+    lines = [ln.rstrip().expandtabs(4)[:_MAX_LINE] for ln in text.split("\n")]
     nonblank = [ln for ln in lines if ln.strip()]
     for prefix in _PREFIXES:
         hits = sum(1 for ln in nonblank if prefix.match(ln))
@@ -67,14 +70,14 @@ def clean_lines(text: str) -> list[str]:
 
 # --- terms: "torch==2.6.0", "rfdetr[xla]", "torch{sys_platform == 'linux'}==2.9.*", "myproj:dev" ---------------
 
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_VER = r"[A-Za-z0-9.*+!_-]+"
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?"  # bounded: no quadratic scans of long lines
+_VER = r"[A-Za-z0-9.*+!_-]{1,64}"
 _OP = r"(?:===|==|!=|<=|>=|~=|<|>)"
 _SPEC = rf"{_OP}\s?{_VER}(?:,\s?{_OP}\s?{_VER})*"
-TERM = rf"{_NAME}(?:\[[A-Za-z0-9._,\s-]*\])?(?::[A-Za-z0-9._-]+)?(?:\{{[^{{}}]*\}})?(?:{_SPEC})?"
+TERM = rf"{_NAME}(?:\[[A-Za-z0-9._,\s-]{{0,200}}\])?(?::[A-Za-z0-9._-]{{1,64}})?(?:\{{[^{{}}]{{0,400}}\}})?(?:{_SPEC})?"
 _TERM_RE = re.compile(
-    rf"^(?P<name>{_NAME})(?:\[(?P<extras>[A-Za-z0-9._,\s-]*)\])?(?::(?P<group>[A-Za-z0-9._-]+))?"
-    rf"(?:\{{(?P<marker>[^{{}}]*)\}})?(?P<spec>{_SPEC})?$"
+    rf"^(?P<name>{_NAME})(?:\[(?P<extras>[A-Za-z0-9._,\s-]{{0,200}})\])?(?::(?P<group>[A-Za-z0-9._-]{{1,64}}))?"
+    rf"(?:\{{(?P<marker>[^{{}}]{{0,400}})\}})?(?P<spec>{_SPEC})?$"
 )
 
 
@@ -462,14 +465,14 @@ def _pip_missing(lines: Sequence[str]) -> list[PipMissing]:
 # --- builds -------------------------------------------------------------------------------------------------
 
 _UV_BUILD_RE = re.compile(
-    r"Failed to (?:download and build|build|fetch wheel|prepare distributions|build editable)[:\s]*`?(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]*(?:\s?(?:==|@)\s?[^`\s]+)?)`?"
+    r"Failed to (?:download and build|build|fetch wheel|prepare distributions|build editable)[:\s]*`?(?P<dist>[A-Za-z0-9][A-Za-z0-9._-]{0,100}(?:\s?(?:==|@)\s?[^`\s]{1,300})?)`?"
 )
 _PIP_BUILD_RE = (
-    re.compile(r"Building wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) \(.*\) \.\.\. error"),
-    re.compile(r"Failed (?:building|to build) wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)"),
+    re.compile(r"Building wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) \(.*\) \.\.\. error"),
+    re.compile(r"Failed (?:building|to build) wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"),
     re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((?P<name>[^)]+)\)"),
-    re.compile(r"Could not build wheels for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)"),
-    re.compile(r"while building (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:==(?P<ver>[A-Za-z0-9.+!_-]+))?"),
+    re.compile(r"Could not build wheels for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"),
+    re.compile(r"while building (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})(?:==(?P<ver>[A-Za-z0-9.+!_-]+))?"),
 )
 _PIP_STEP_FAILED = re.compile(
     r"(?:Getting requirements to build (?:wheel|editable)|Preparing metadata \((?:setup\.py|pyproject\.toml)\)|"
@@ -477,10 +480,10 @@ _PIP_STEP_FAILED = re.compile(
     r"|python setup\.py (?:egg_info|bdist_wheel|develop) did not run successfully"
     r"|subprocess-exited-with-error"
 )
-_PIP_TMP_DIR = re.compile(r"pip-(?:install|req-build)-[a-z0-9_]+[/\\](?P<name>[A-Za-z0-9][A-Za-z0-9._-]*?)_[0-9a-f]{32}")
-_COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining)\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
+_PIP_TMP_DIR = re.compile(r"pip-(?:install|req-build)-[a-z0-9_]+[/\\](?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}?)_[0-9a-f]{32}")
+_COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining)\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})")
 _CACHED_SDIST = re.compile(
-    r"(?:Using cached|Downloading)\s+(?:\S*/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._]*?)-(?P<ver>\d[A-Za-z0-9.+!_]*)\.(?:tar\.gz|zip)"
+    r"(?:Using cached|Downloading)\s+(?:\S{0,300}/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._]{0,100}?)-(?P<ver>\d[A-Za-z0-9.+!_]{0,64})\.(?:tar\.gz|zip)"
 )
 _EXC_RE = re.compile(
     r"^\s*(?P<exc>(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception|Exit|Interrupt))(?::\s*(?P<msg>.*))?$"
@@ -605,7 +608,7 @@ class Symbol:
     line: str
 
 
-_UNDEF_RE = re.compile(r"(?P<lib>[^\s:'\"]+\.so(?:\.[0-9]+)*)\s*:\s*undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
+_UNDEF_RE = re.compile(r"(?P<lib>[^\s:'\"]{1,500}\.so(?:\.[0-9]+)*)\s*:\s*undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
 _UNDEF_BARE = re.compile(r"undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
 
 
