@@ -101,5 +101,5 @@ def test_fixes_are_valid_edits(name: str) -> None:
 def test_quality_bar_on_real_logs() -> None:
     """Real logs (corpus + threads): the first cause is the expected one for every log."""
     real = [n for n in LOGS if not n.startswith("produced/")]
-    right = sum(1 for n in real if ((d := explain(read_log(n))).kinds or ("unknown",))[0] == EXPECTED[n]["kind"])
+    right = sum(1 for n in real if (explain(read_log(n)).kinds or ("unknown",))[0] == EXPECTED[n]["kind"])
     assert right == len(real)
