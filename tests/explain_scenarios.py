@@ -5,7 +5,7 @@ tests/test_explain_produced.py runs every scenario with the bundled uv and check
 a fix is an edit, that applying it makes uv succeed). The logs are also stored under
 tests/fixtures/uv-errors/produced/ so they are checked even where uv is not runnable; regenerate them with
 
-    .venv/bin/python tests/explain_scenarios.py
+    .venv/bin/python -m tests.explain_scenarios [--network]
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.items import InlineTable
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from wheelfactory import make_wheel
+from .wheelfactory import make_wheel
 
 PRODUCED = Path(__file__).parent / "fixtures" / "uv-errors" / "produced"
 

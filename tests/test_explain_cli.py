@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Result
+from .conftest import Result
 
 LOGS = Path(__file__).parent / "fixtures" / "uv-errors"
 

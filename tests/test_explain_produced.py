@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from explain_scenarios import (
+from llmenv.explain import explain
+
+from .explain_scenarios import (
     PRODUCED,
     PYPI_SCENARIOS,
     SCENARIOS,
@@ -20,7 +22,6 @@ from explain_scenarios import (
     run_pip_compile,
     run_uv,
 )
-from llmenv.explain import explain
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -29,7 +30,7 @@ def test_real_uv_failure_is_explained_and_fixed(scenario: Scenario, tmp_path: Pa
     assert r.code != 0, r.out
     d = explain(r.out)
 
-    # the stored fixture is this same failure (regenerate: `.venv/bin/python tests/explain_scenarios.py`)
+    # the stored fixture is this same failure (regenerate: `.venv/bin/python -m tests.explain_scenarios`)
     stored = (PRODUCED / f"{scenario.name}.txt").read_text(encoding="utf-8")
     assert mask(r.out, tmp_path).strip().splitlines()[-1] == stored.strip().splitlines()[-1]
 
