@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "override": ("llmenv.cli.override", "relax a package's pins with [[tool.uv.dependency-metadata]]"),
     "check": ("llmenv.cli.check", "lint a pyproject.toml's uv configuration for LLM-stack pitfalls"),
     "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
+    "explain": ("llmenv.cli.explain", "explain a failed uv/pip run and how to fix it"),
 }
 
 

@@ -1,0 +1,406 @@
+"""Small broken projects that make the REAL uv fail, offline, against local indexes of generated wheels,
+and what ``llmenv explain`` must say about each failure.
+
+tests/test_explain_produced.py runs every scenario with the bundled uv and checks the explanation (and, where
+a fix is an edit, that applying it makes uv succeed). The logs are also stored under
+tests/fixtures/uv-errors/produced/ so they are checked even where uv is not runnable; regenerate them with
+
+    .venv/bin/python -m tests.explain_scenarios [--network]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomlkit
+from tomlkit.items import InlineTable
+
+from .wheelfactory import make_wheel
+
+PRODUCED = Path(__file__).parent / "fixtures" / "uv-errors" / "produced"
+
+# An sdist whose PEP 517 backend (in-tree, no build requirements, so it builds offline) imports torch the way
+# flash-attn's setup.py does. With torch in the build environment it reports metadata like a real package.
+_BACKEND = '''\
+import os
+
+def _meta():
+    return "Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n" + "".join(
+        "Requires-Dist: %s\\n" % r for r in {requires!r})
+
+def get_requires_for_build_wheel(config_settings=None):
+    import torch  # noqa: F401  -- like flash-attn's setup.py
+    return []
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    import torch  # noqa: F401
+    d = os.path.join(metadata_directory, "{dist}-{version}.dist-info")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "METADATA"), "w") as f:
+        f.write(_meta())
+    return os.path.basename(d)
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    {build_body}
+'''
+
+
+def make_backend_sdist(folder: Path, name: str, version: str, *, requires: tuple[str, ...] = (),
+                       build_body: str = "raise RuntimeError('not needed to lock')") -> Path:
+    """An sdist with an in-tree build backend (``backend-path``), so uv can build it with no network."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = re.sub(r"[-.]+", "_", name).lower()
+    base = f"{dist}-{version}"
+    members = {
+        f"{base}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{base}/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        f"{base}/backend.py": _BACKEND.format(name=name, version=version, dist=dist, requires=list(requires),
+                                              build_body=build_body),
+    }
+    out = folder / f"{base}.tar.gz"
+    with tarfile.open(out, "w:gz") as t:
+        for path, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mtime = 1704067200
+            t.addfile(info, io.BytesIO(data))
+    return out
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    about: str
+    kind: str | None  # the cause kind explain must name first; None: explain must say "unknown"
+    packages: tuple[str, ...]  # each must be among the cause's packages
+    setup: Callable[[Path, Path], list[str]]  # (project dir, index dir) -> uv arguments
+    fix: int | None = None  # the 1-based fix of the first cause that, applied, makes uv succeed
+    after_fix: Callable[[Path], None] | None = None  # edits the fix's title asks for besides the snippet
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def _project(d: Path, body: str) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n' + body, encoding="utf-8"
+    )
+
+
+def _find_links(idx: Path) -> list[str]:
+    return ["--no-index", "--find-links", str(idx)]
+
+
+# --- scenarios ---------------------------------------------------------------------------------------------
+
+
+def _workspace_verl(d: Path, idx: Path) -> list[str]:
+    for v in ("2.6.0", "2.8.0"):
+        make_wheel(idx, "torch", v)
+    make_wheel(idx, "vllm", "0.8.5", requires=["torch==2.6.0"])
+    make_wheel(idx, "sglang", "0.4.6.post5", requires=["torch==2.6.0"])
+    _project(d, 'dependencies = ["torch==2.8.0", "verl"]\n\n[tool.uv.sources]\nverl = { workspace = true }\n\n'
+                '[tool.uv.workspace]\nmembers = ["verl"]\n')
+    (d / "verl").mkdir()
+    (d / "verl" / "pyproject.toml").write_text(
+        '[project]\nname = "verl"\nversion = "0.5.0.dev0"\nrequires-python = ">=3.10"\ndependencies = []\n\n'
+        '[project.optional-dependencies]\nvllm = ["vllm<=0.8.5"]\nsglang = ["sglang==0.4.6.post5", "torch==2.6.0"]\n\n'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n', encoding="utf-8")
+    return ["lock", *_find_links(idx)]
+
+
+def _drop_workspace(d: Path) -> None:
+    doc = tomlkit.parse((d / "pyproject.toml").read_text(encoding="utf-8"))
+    del doc["tool"]["uv"]["workspace"]  # type: ignore[union-attr]
+    (d / "pyproject.toml").write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def _engine_pin(d: Path, idx: Path) -> list[str]:
+    for v in ("2.6.0", "2.7.0"):
+        make_wheel(idx, "torch", v)
+    make_wheel(idx, "vllm", "0.8.5", requires=["torch==2.6.0"])
+    _project(d, 'dependencies = ["torch==2.7.0", "vllm==0.8.5"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _build_needs_torch(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0")
+    make_wheel(idx, "einops", "0.8.0")
+    make_backend_sdist(idx, "flash-attn", "2.7.4", requires=("torch", "einops"))
+    _project(d, 'dependencies = ["torch==2.6.0", "flash-attn==2.7.4"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _extras_conflict(d: Path, idx: Path) -> list[str]:
+    for v in ("2.6.0", "2.7.0"):
+        make_wheel(idx, "torch", v)
+    make_wheel(idx, "vllm", "0.9.2", requires=["torch==2.7.0"])
+    make_wheel(idx, "sglang", "0.4.6.post5", requires=["torch==2.6.0"])
+    _project(d, 'dependencies = []\n\n[project.optional-dependencies]\nvllm = ["vllm==0.9.2"]\n'
+                'sglang = ["sglang==0.4.6.post5"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _wheel_missing_sync(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0+cpu", tag="py3-none-manylinux_2_28_aarch64")
+    _project(d, 'dependencies = ["torch==2.6.0+cpu"]\n')
+    return ["sync", *_find_links(idx)]
+
+
+def _wheel_missing_required_env(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0")
+    make_wheel(idx, "torchaudio", "2.6.0+cpu", requires=["torch==2.6.0"], tag="py3-none-linux_x86_64")
+    _project(d, 'dependencies = ["torchaudio==2.6.0+cpu"]\n\n[tool.uv]\nrequired-environments = '
+                '["sys_platform == \'linux\' and platform_machine == \'aarch64\'"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _match_runtime(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0")
+    make_wheel(idx, "einops", "0.8.0")
+    make_backend_sdist(idx, "flash-attn", "2.7.4", requires=("torch", "einops"))
+    _project(d, 'dependencies = ["torch==2.6.0"]\n\n[project.optional-dependencies]\nfa = ["flash-attn==2.7.4"]\n\n'
+                '[tool.uv.extra-build-dependencies]\nflash-attn = [{ requirement = "torch", match-runtime = true }]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _prerelease_missing(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "flashinfer-python", "0.2.8")
+    make_wheel(idx, "sglang", "0.4.9.post6", extras={"srt": ["flashinfer-python==0.2.9rc2"]})
+    _project(d, 'dependencies = ["sglang[srt]==0.4.9.post6"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _local_version(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0")
+    _project(d, 'dependencies = ["torch==2.6.0+cu124"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _python_range(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "vllm", "0.10.0", requires_python=">=3.11")
+    _project(d, 'dependencies = ["vllm==0.10.0"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _locked_stale(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0")
+    make_wheel(idx, "einops", "0.8.0")
+    _project(d, 'dependencies = ["torch==2.6.0"]\n')
+    subprocess.run([_uv(), "lock", "--python", sys.executable, *_find_links(idx)], cwd=d, env=_env(d.parent),
+                   capture_output=True, check=True)
+    _project(d, 'dependencies = ["torch==2.6.0", "einops"]\n')
+    return ["sync", "--locked", *_find_links(idx)]
+
+
+def _first_index(d: Path, idx: Path) -> list[str]:
+    for sub, version in (("pytorch", "2022.12.7"), ("main", "2024.8.30")):
+        folder = idx / sub / "certifi"
+        whl = make_wheel(folder, "certifi", version)
+        (folder / "index.html").write_text(f'<html><body><a href="{whl.name}">{whl.name}</a></body></html>')
+        (idx / sub / "index.html").write_text('<html><body><a href="certifi/">certifi</a></body></html>')
+    _project(d, 'dependencies = ["certifi>=2024"]\n\n'
+                f'[[tool.uv.index]]\nname = "pytorch"\nurl = "{(idx / "pytorch").as_uri()}"\n\n'
+                f'[[tool.uv.index]]\nname = "main"\nurl = "{(idx / "main").as_uri()}"\ndefault = true\n')
+    return ["lock"]
+
+
+def _not_in_find_links(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "torch", "2.6.0")
+    _project(d, 'dependencies = ["torch==2.6.0", "flashinfer-python>=0.2"]\n')
+    return ["lock", *_find_links(idx)]
+
+
+def _unknown_build_error(d: Path, idx: Path) -> list[str]:
+    # the backend needs torch for metadata (given below) and then fails in build_wheel with its own error
+    make_backend_sdist(idx, "oddpkg", "1.0", build_body="raise ValueError('unsupported configuration: foo')")
+    make_wheel(idx, "torch", "2.6.0")
+    _project(d, 'dependencies = ["oddpkg==1.0"]\n\n[tool.uv.extra-build-dependencies]\noddpkg = ["torch"]\n')
+    return ["sync", *_find_links(idx)]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("workspace_verl", "verl as a workspace member: its [sglang] extra pins torch==2.6.0, the project torch==2.8.0",
+             "workspace-extras", ("verl",), _workspace_verl, fix=1, after_fix=_drop_workspace),
+    Scenario("engine_pin", "torch==2.7.0 pinned against vllm 0.8.5's exact torch==2.6.0",
+             "pin-conflict", ("torch", "vllm"), _engine_pin, fix=1),
+    Scenario("build_needs_torch", "flash-attn sdist whose build imports torch, built in isolation",
+             "build-needs-torch", ("flash-attn",), _build_needs_torch, fix=1),
+    Scenario("extras_conflict", "extras [vllm] and [sglang] pin different torch, not declared as conflicting",
+             "extra-conflict", ("torch",), _extras_conflict, fix=1),
+    Scenario("wheel_missing_sync", "torch==2.6.0+cpu with a wheel only for linux aarch64, synced on x86_64",
+             "no-wheel-for-platform", ("torch",), _wheel_missing_sync),
+    Scenario("wheel_missing_required_env", "torchaudio+cpu (x86_64 wheel only) with aarch64 in required-environments",
+             "no-wheel-for-platform", ("torchaudio",), _wheel_missing_required_env),
+    Scenario("match_runtime_no_metadata", "extra-build-dependencies match-runtime on an sdist without static metadata",
+             "no-static-metadata", ("flash-attn",), _match_runtime, fix=1),
+    Scenario("prerelease_missing", "sglang[srt] pins flashinfer-python==0.2.9rc2, which the index lacks",
+             "prerelease", ("flashinfer-python",), _prerelease_missing),
+    Scenario("local_version", "torch==2.6.0+cu124 required from an index that has only torch 2.6.0",
+             "local-version", ("torch",), _local_version),
+    Scenario("python_range", "requires-python >=3.10 but the only vllm needs Python >=3.11",
+             "python-version", ("vllm",), _python_range, fix=1),
+    Scenario("locked_stale", "uv sync --locked after pyproject.toml changed", "lockfile", (), _locked_stale, fix=1),
+    Scenario("first_index", "certifi found on the first index only at an old version (first-index strategy)",
+             "index", ("certifi",), _first_index, fix=1),
+    Scenario("not_in_find_links", "a dependency absent from the --find-links folder under --no-index",
+             "index", ("flashinfer-python",), _not_in_find_links),
+    Scenario("unknown_build_error", "a build backend raising an unrecognized error", None, (), _unknown_build_error),
+)
+
+
+# Against PyPI (tests marked `network`): `uv pip compile` for a Linux x86_64 target, as `uv pip` users see it.
+@dataclass(frozen=True)
+class PypiScenario:
+    name: str
+    about: str
+    requirements: tuple[str, ...]
+    kind: str
+    packages: tuple[str, ...]
+
+
+PYPI_SCENARIOS: tuple[PypiScenario, ...] = (
+    PypiScenario("pypi_vllm_torch_pin", "torch==2.7.0 against vllm 0.8.5's exact torch==2.6.0 (PyPI metadata)",
+                 ("vllm==0.8.5", "torch==2.7.0"), "pin-conflict", ("torch", "vllm")),
+    PypiScenario("pypi_verl_sglang_torch_pin", "verl[sglang]==0.4.1 (torch==2.6.0) with torch==2.7.1 (PyPI metadata)",
+                 ("verl[sglang]==0.4.1", "torch==2.7.1"), "pin-conflict", ("torch", "verl")),
+    PypiScenario("pypi_torch_local_label", "torch==2.6.0+cu124 asked from PyPI, which has no local versions",
+                 ("torch==2.6.0+cu124",), "local-version", ("torch",)),
+)
+
+
+def run_pip_compile(s: PypiScenario, base: Path) -> tuple[int, str]:
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "requirements.in").write_text("\n".join(s.requirements) + "\n", encoding="utf-8")
+    p = subprocess.run([_uv(), "pip", "compile", "--no-header", "--python-version", "3.12", "--python-platform",
+                        "x86_64-manylinux_2_28", "requirements.in"], cwd=base, env=_env(base), capture_output=True,
+                       text=True, timeout=120)
+    out = "\n".join(ln for ln in (p.stdout + p.stderr).splitlines() if "requested Python version" not in ln)
+    return p.returncode, out
+
+
+# --- running -----------------------------------------------------------------------------------------------
+
+
+def _uv() -> str:
+    import uv
+
+    return str(uv.find_uv_bin())
+
+
+def _env(base: Path) -> dict[str, str]:
+    """uv's environment: reads the project's [tool.uv] (no UV_NO_CONFIG) but no user or system uv.toml, its
+    own cache, never downloads Pythons."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+    (base / "xdg").mkdir(parents=True, exist_ok=True)
+    env.update({
+        "XDG_CONFIG_HOME": str(base / "xdg"),
+        "XDG_CONFIG_DIRS": str(base / "xdg"),
+        "UV_CACHE_DIR": str(base / "cache"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "NO_COLOR": "1",
+    })
+    return env
+
+
+def run_uv(args: list[str], cwd: Path, base: Path) -> tuple[int, str]:
+    p = subprocess.run([_uv(), *args[:1], "--python", sys.executable, *args[1:]], cwd=cwd, env=_env(base),
+                       capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout + p.stderr
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    project: Path
+    index: Path
+    args: list[str]
+
+
+def run(s: Scenario, base: Path) -> Run:
+    """Build the scenario under ``base`` and run uv on it."""
+    d, idx = base / "project", base / "index"
+    idx.mkdir(parents=True, exist_ok=True)
+    args = s.setup(d, idx)
+    code, out = run_uv(args, d, base)
+    return Run(code, out, d, idx, args)
+
+
+def mask(text: str, base: Path) -> str:
+    """Stable logs: no temporary paths, no interpreter path, no cache hashes."""
+    text = text.replace(str(base), "<tmp>")
+    text = re.sub(r"Using CPython \S+ interpreter at: \S+", "Using CPython <version> interpreter at: <python>", text)
+    text = re.sub(r"(sdists-v\d+/index)/[0-9a-f]+/", r"\1/<hash>/", text)
+    text = re.sub(r"/[A-Za-z0-9_-]{16}/src/", "/<id>/src/", text)
+    return re.sub(r"Resolved (\d+) packages in \S+", r"Resolved \1 packages in <time>", text)
+
+
+def merge_snippet(pyproject: Path, snippet: str) -> None:
+    """Merge a TOML fix into pyproject.toml: tables deep-merged, [[tool.uv.index]] merged by name, other arrays
+    of tables appended."""
+    doc = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
+    add = tomlkit.parse(snippet)
+
+    def merge(dst: dict, src: dict) -> None:  # type: ignore[type-arg]
+        for k, v in src.items():
+            if isinstance(v, InlineTable) or (isinstance(v, list) and v and isinstance(v[0], InlineTable)):
+                dst[k] = v  # a value (one source, one setting) replaces the old one
+                continue
+            if k == "index" and isinstance(v, list) and isinstance(dst.get(k), list):
+                for entry in v:
+                    same = next((e for e in dst[k] if e.get("name") == entry.get("name")), None)
+                    if same is None:
+                        dst[k].append(entry)
+                    else:
+                        same.update(entry)
+            elif isinstance(v, dict) and isinstance(dst.get(k), dict):
+                merge(dst[k], v)
+            elif isinstance(v, list) and isinstance(dst.get(k), list) and v and isinstance(v[0], dict):
+                dst[k].extend(v)
+            else:
+                dst[k] = v
+
+    merge(doc, add)  # type: ignore[arg-type]
+    pyproject.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def write_fixtures(base: Path) -> None:
+    import uv  # noqa: F401
+
+    version = subprocess.run([_uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    PRODUCED.mkdir(parents=True, exist_ok=True)
+    for s in SCENARIOS:
+        b = base / s.name
+        r = run(s, b)
+        assert r.code != 0, f"{s.name}: uv unexpectedly succeeded:\n{r.out}"
+        header = f"# produced by tests/explain_scenarios.py with {version}: {s.about}\n"
+        (PRODUCED / f"{s.name}.txt").write_text(header + mask(r.out, b), encoding="utf-8")
+        print(f"{s.name}: exit {r.code}")
+
+
+def write_pypi_fixtures(base: Path) -> None:
+    version = subprocess.run([_uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    for s in PYPI_SCENARIOS:
+        code, out = run_pip_compile(s, base / s.name)
+        assert code != 0, f"{s.name}: uv unexpectedly succeeded:\n{out}"
+        header = f"# produced by tests/explain_scenarios.py --network with {version} against PyPI: {s.about}\n"
+        (PRODUCED / f"{s.name}.txt").write_text(header + mask(out, base / s.name) + "\n", encoding="utf-8")
+        print(f"{s.name}: exit {code}")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_fixtures(Path(tmp))
+        if "--network" in sys.argv:
+            write_pypi_fixtures(Path(tmp) / "pypi")
