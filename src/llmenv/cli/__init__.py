@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("llmenv.cli.init", "write (or update) the uv project for a plan"),
     "lock": ("llmenv.cli.lock", "run `uv lock` in the project; explain a failure"),
     "sync": ("llmenv.cli.sync", "run `uv sync` in the project; explain a failure"),
+    "doctor": ("llmenv.cli.doctor", "inspect an installed environment: what will break, and the fix"),
 }
 
 
