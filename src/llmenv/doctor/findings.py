@@ -23,7 +23,7 @@ from llmenv.cuda_arch import ArchCode, covers, parse_arch_list
 from llmenv.detect import parse_nvcc_version, parse_nvidia_smi_query, parse_proc_driver_version
 from llmenv.errors import UsageError
 from llmenv.knowledge import Knowledge
-from llmenv.target import Gpu
+from llmenv.target import Gpu, gpus_from_capabilities, parse_driver_version
 
 __all__ = [
     "CHECKS",
@@ -148,8 +148,20 @@ def _cuda(text: Any) -> CudaVersion | None:
         return None
 
 
+def _override(probe: Mapping[str, Any], key: str) -> str | None:
+    """An ``LLMENV_DRIVER`` / ``LLMENV_GPU`` / ``LLMENV_CUDA`` value the probe saw (it wins, as in ``detect``)."""
+    value = _dict(_dict(probe.get("driver")).get("override")).get(key)
+    return str(value) if value else None
+
+
 def _gpus(probe: Mapping[str, Any]) -> tuple[tuple[Gpu, ...], str | None]:
     driver = _dict(probe.get("driver"))
+    forced = _override(probe, "gpu")
+    if forced:
+        try:
+            return gpus_from_capabilities(forced.split(",")), "LLMENV_GPU"
+        except UsageError:
+            pass  # a malformed override is ignored here, as a broken reading is
     found = []
     for g in _list(_dict(driver.get("libcuda")).get("gpus")):
         try:
@@ -181,6 +193,12 @@ def _gpus(probe: Mapping[str, Any]) -> tuple[tuple[Gpu, ...], str | None]:
 
 def _driver(probe: Mapping[str, Any]) -> tuple[str | None, str | None]:
     driver = _dict(probe.get("driver"))
+    forced = _override(probe, "driver")
+    if forced:
+        try:
+            return parse_driver_version(forced), "LLMENV_DRIVER"
+        except UsageError:
+            pass
     nvml = _dict(driver.get("nvml")).get("version")
     if nvml:
         return str(nvml), "NVML"
@@ -200,7 +218,17 @@ def _facts(probe: Mapping[str, Any], kb: Knowledge) -> _Facts:
     gpus, gpus_from = _gpus(probe)
     driver_cuda, driver_cuda_from = None, None
     raw = _dict(_dict(probe.get("driver")).get("libcuda")).get("cuda_driver_version")
-    if isinstance(raw, int) and raw > 0:
+    forced_cuda = _override(probe, "cuda")
+    if forced_cuda and forced_cuda.lower() != "cpu" and _cuda(forced_cuda):
+        driver_cuda, driver_cuda_from = _cuda(forced_cuda), "LLMENV_CUDA"
+    elif driver_from == "LLMENV_DRIVER":
+        # The overridden driver's CUDA, not the one libcuda reports for the real driver (as in ``detect``).
+        try:
+            driver_cuda = kb.cuda.max_cuda(driver) if driver else None
+        except InvalidVersion:
+            driver_cuda = None
+        driver_cuda_from = "LLMENV_DRIVER (CUDA release notes, Table 3)" if driver_cuda else None
+    elif isinstance(raw, int) and raw > 0:
         driver_cuda, driver_cuda_from = (
             CudaVersion(raw // 1000, raw % 1000 // 10),
             f"cuDriverGetVersion() = {raw}",

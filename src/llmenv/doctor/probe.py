@@ -210,13 +210,21 @@ def _libcuda() -> dict[str, Any]:
     return out
 
 
+# Overrides of what the driver reports, as ``llmenv detect`` reads them (``LLMENV_DRIVER=550.54.14``,
+# ``LLMENV_GPU=9.0,8.6``, ``LLMENV_CUDA=12.4|cpu``): recorded raw, judged in ``findings``.
+OVERRIDES = {"LLMENV_DRIVER": "driver", "LLMENV_GPU": "gpu", "LLMENV_CUDA": "cuda"}
+
+
 def driver_info() -> dict[str, Any]:
+    override = {key: os.environ[var].strip() for var, key in OVERRIDES.items() if os.environ.get(var, "").strip()}
     files = {}
     for path in ("/sys/module/nvidia/version", "/proc/driver/nvidia/version"):
         text = _read(path)
         if text:
             files[path] = text[:2000]
     out: dict[str, Any] = {"files": files, "nvml": _nvml_driver(), "libcuda": _libcuda()}
+    if override:
+        out["override"] = override
     if not out["libcuda"]["gpus"] and shutil.which("nvidia-smi"):
         r = _run(
             [
@@ -523,15 +531,15 @@ def packages_info(cuobjdump: str | None) -> dict[str, Any]:
 
     binaries: list[dict[str, Any]] = []
     packages: dict[str, Any] = {}
-    seen: set[str] = set()
+    versions: dict[str, str] = {}
     for dist in metadata.distributions():
         try:
             name = _normalize(dist.metadata["Name"] or "")
         except Exception:
             continue
-        if not name or name in seen:  # the first on sys.path is the one imported
+        if not name or name in versions:  # the first on sys.path is the one imported
             continue
-        seen.add(name)
+        versions[name] = str(dist.version or "")
         tags = _wheel_tags(dist)
         if any(not t.endswith("-any") for t in tags):
             binaries.append({"name": name, "version": dist.version, "tags": tags})
@@ -541,7 +549,7 @@ def packages_info(cuobjdump: str | None) -> dict[str, Any]:
             except Exception as e:
                 packages[name] = {"version": dist.version, "error": _err(e)}
     binaries.sort(key=lambda b: b["name"])
-    return {"binaries": binaries, "packages": packages}
+    return {"binaries": binaries, "packages": packages, "distributions": dict(sorted(versions.items()))}
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -581,6 +589,7 @@ def collect() -> dict[str, Any]:
         out["packages_error"] = found["error"]
     out["binaries"] = found.get("binaries", [])
     out["packages"] = found.get("packages", {})
+    out["distributions"] = found.get("distributions", {})  # every installed distribution: name -> version
     return out
 
 
