@@ -3,7 +3,8 @@
 ``IndexServer`` serves project pages built from files you add (wheels, sdists, optional PEP 658 ``.metadata``),
 honours HTTP Range on files (206 + Content-Range), counts every request per path, and can misbehave per path:
 ``fail`` (always 500), ``flaky`` (500 the first N times), ``hang`` (answer only after the test ends, so the
-client times out) and ``no_range`` (ignore Range, answer 200 with the whole file).
+client times out) and ``no_range`` (ignore Range, answer 200 with the whole file). HEAD answers the headers of
+the same GET (uv sends one to a file server before range reads).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 __all__ = ["IndexServer"]
 
@@ -101,6 +103,10 @@ class IndexServer:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     server._answer(self)
 
+            def do_HEAD(self) -> None:  # uv asks whether a file server takes ranges; headers only
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    server._answer(self)
+
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -134,7 +140,7 @@ class IndexServer:
             body = json.dumps(self.page(parts[1])).encode()
             return self._send(h, 200, body, "application/vnd.pypi.simple.v1+json")
         if parts[0] == "files" and len(parts) == 3:
-            project, name = parts[1], parts[2]
+            project, name = parts[1], unquote(parts[2])  # a local version's "+" comes as %2B
             for f in self.files.get(project, []):
                 if name == f.filename:
                     return self._file(h, f.data, no_range=key in self.no_range)
@@ -167,7 +173,8 @@ class IndexServer:
         for k, v in (headers or {}).items():
             h.send_header(k, v)
         h.end_headers()
-        h.wfile.write(body)
+        if h.command != "HEAD":
+            h.wfile.write(body)
 
 
 def _wheel_metadata(path: Path) -> bytes:

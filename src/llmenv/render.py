@@ -60,6 +60,10 @@ class ProjectOptions:
     record: Mapping[str, Any] = field(default_factory=dict)  # written to [tool.llmenv]
     extra_indexes: tuple[IndexSpec, ...] = ()
     user_owned: tuple[str, ...] = ()  # planned dependencies that are the user's: never dropped by a later run
+    # A folder of wheels (``llmenv wheelhouse``) for offline nodes: the first index, the planned sources of the
+    # packages it holds point at it, and the lock covers the target platform only (all that the folder holds).
+    wheelhouse: IndexSpec | None = None
+    wheelhouse_names: frozenset[str] = frozenset()
 
 
 def platform_marker(t: Target) -> str:
@@ -169,7 +173,10 @@ def _dependencies(project: Table, plan: Plan, previously_managed: Iterable[str])
         deps.multiline(True)
 
 
-def _indexes(uv: Table, specs: Sequence[IndexSpec], previously_managed: Iterable[str]) -> None:
+def _indexes(
+    uv: Table, specs: Sequence[IndexSpec], previously_managed: Iterable[str], first: str | None = None
+) -> None:
+    """Make the managed index entries ``specs``; a new entry named ``first`` goes before all others."""
     wanted = {s.name: s.to_toml() for s in specs}
     drop = set(previously_managed) - set(wanted)
     if "index" not in uv:
@@ -197,7 +204,11 @@ def _indexes(uv: Table, specs: Sequence[IndexSpec], previously_managed: Iterable
                 if k in entry and k not in wanted[name]:
                     del entry[k]
     for name, d in wanted.items():
-        if name not in seen:
+        if name not in seen and name == first and len(aot):
+            entry = _index_table(d)
+            entry.add(tomlkit.nl())  # the blank line between it and the entry that follows
+            aot.insert(0, entry)
+        elif name not in seen:
             if len(aot):
                 last = aot[-1]
                 if not last.as_string().endswith("\n\n"):
@@ -280,6 +291,19 @@ def _sources(uv: Table, entries: Mapping[str, Any], previously_managed: Iterable
         _set(sources, name, value)
     if len(sources) == 0:
         del uv["sources"]
+
+
+def _to_wheelhouse(entries: Mapping[str, Any], index: str, held: frozenset[str]) -> dict[str, Any]:
+    """Index and URL sources of packages the wheelhouse holds -> the wheelhouse (path and git sources stay)."""
+
+    def movable(value: Any) -> bool:
+        items = value if isinstance(value, list) else [value]
+        return all(isinstance(i, Mapping) and ("index" in i or "url" in i) for i in items)
+
+    return {
+        name: {"index": index} if canonicalize_name(name) in held and movable(value) else value
+        for name, value in entries.items()
+    }
 
 
 def _torch_sources(plan: Plan) -> dict[str, Any]:
@@ -381,7 +405,7 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
     tool = _table(doc, "tool", super_table=True)
     uv = _table(tool, "uv")
     _set(uv, "required-version", f">={MIN_UV}")
-    _set(uv, "environments", [os_marker(plan.target)])
+    _set(uv, "environments", [platform_marker(plan.target) if options.wheelhouse else os_marker(plan.target)])
     _set(uv, "required-environments", [platform_marker(plan.target)])
     mirror = options.python_mirror or (
         f"{options.github_proxy.rstrip('/')}/{PBS_RELEASES}" if options.github_proxy else None
@@ -391,11 +415,13 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
     elif prev.get("python-install-mirror"):
         _delete(uv, "python-install-mirror")
 
-    index_specs: list[IndexSpec] = []
+    index_specs: list[IndexSpec] = [options.wheelhouse] if options.wheelhouse else []
     if options.pypi_index:
         index_specs.append(options.pypi_index)
     index_specs += list(plan.indexes) + list(options.extra_indexes)
-    _indexes(uv, index_specs, prev.get("indexes", []))
+    _indexes(
+        uv, index_specs, prev.get("indexes", []), first=options.wheelhouse.name if options.wheelhouse else None
+    )
 
     source_entries = _torch_sources(plan)
     for name, value in plan.extra.get("sources", {}).items():
@@ -403,6 +429,8 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
     for name, choice in plan.packages.items():
         if choice.source == "path":
             source_entries[name] = {"path": plan.extra.get("paths", {}).get(name, name), "editable": True}
+    if options.wheelhouse:
+        source_entries = _to_wheelhouse(source_entries, options.wheelhouse.name, options.wheelhouse_names)
     _sources(uv, source_entries, prev.get("sources", []))
 
     for key in ("extra-build-dependencies", "extra-build-variables"):

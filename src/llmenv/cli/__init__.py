@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
     "explain": ("llmenv.cli.explain", "explain a failed uv/pip run and how to fix it"),
     "doctor": ("llmenv.cli.doctor", "inspect an installed environment: what will break, and the fix"),
+    "wheelhouse": ("llmenv.cli.wheelhouse", "fill a folder with every wheel the lock needs (offline nodes)"),
+    "ray-env": ("llmenv.cli.ray_env", "print a Ray runtime environment that runs workers in the locked env"),
 }
 
 

@@ -31,9 +31,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="judge a probe output saved with --save-probe (another machine's environment) instead of running one",
     )
+    from llmenv.cli._ray_doctor import add_ray_arguments
+
+    add_ray_arguments(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.ray is not None:
+        from llmenv.cli._ray_doctor import run_ray
+
+        return run_ray(args, ctx)
+    if args.timeout is not None or args.runtime_env:
+        from llmenv.errors import UsageError
+
+        raise UsageError("--timeout and --runtime-env go with --ray")
     from llmenv import detect
     from llmenv.doctor import Environment, doctor, find_environment, load_probe, real_run, save_probe
 

@@ -44,6 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--groups", metavar="LIST", help="dependency groups to add: dev,lint,format")
     g.add_argument(
+        "--wheelhouse",
+        metavar="DIR",
+        help="a folder of wheels (`llmenv wheelhouse DIR`) for nodes without internet: it becomes the first "
+        "index (a flat one), the planned sources of the packages it holds point at it, and the lock covers the "
+        "target platform only; recorded in [tool.llmenv]",
+    )
+    g.add_argument("--no-wheelhouse", action="store_true", help="forget a recorded --wheelhouse")
+    g.add_argument(
         "--lock", action="store_true", help="run `uv lock` afterwards; restore the file if it fails"
     )
     g.add_argument("--dry-run", action="store_true", help="print the diff and write nothing")
@@ -117,6 +125,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     github_proxy = args.github_proxy or recorded.get("github-proxy")
     python_mirror = args.python_mirror or recorded.get("python-mirror")
     groups = _groups(args.groups, list(recorded.get("groups", [])))
+    wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
     record: dict[str, Any] = {
         "specs": [_relocate(s, ctx.cwd if specs else folder, folder) for s in inputs.specs],
         "policy": inputs.policy,
@@ -132,6 +141,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["python-mirror"] = python_mirror
     if groups:
         record["groups"] = list(groups)
+    if wheelhouse:
+        record["wheelhouse"] = wheelhouse.url
     if inputs.allow_overrides:
         record["allow-overrides"] = True
     if follow:
@@ -144,6 +155,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         groups=groups,
         record=record,
         user_owned=follow,
+        wheelhouse=wheelhouse,
+        wheelhouse_names=wheelhouse_names,
     )
     project.doc = render(project.doc, plan, options)
     new_text = project.text()
@@ -173,6 +186,42 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         code = run_uv(ctx, ["lock"], folder, restore=project if wrote else None)
         return code
     return 0
+
+
+def _wheelhouse(
+    args: argparse.Namespace, recorded: dict[str, Any], cwd: Path, folder: Path
+) -> tuple[Any, frozenset[str]]:
+    """--wheelhouse DIR (or the recorded one) -> the flat index entry, and the packages the folder holds.
+
+    Written relative to the project (``./wheels``) when inside it, else as an absolute path (a shared filesystem
+    mounted at the same path on every node)."""
+    from llmenv.indexes import IndexSpec
+    from llmenv.wheelhouse import wheel_names
+
+    if args.no_wheelhouse:
+        if args.wheelhouse:
+            raise UsageError("--wheelhouse and --no-wheelhouse contradict each other")
+        return None, frozenset()
+    if args.wheelhouse:
+        path = (cwd / Path(args.wheelhouse).expanduser()).resolve()
+        what = f"--wheelhouse {args.wheelhouse}"
+    elif recorded.get("wheelhouse"):
+        written = str(recorded["wheelhouse"])
+        path = (folder / written).resolve() if written.startswith(".") else Path(written)
+        what = f"the recorded wheelhouse {written} ([tool.llmenv], --no-wheelhouse forgets it)"
+    else:
+        return None, frozenset()
+    if not path.is_dir():
+        raise UsageError(f"{what}: no such folder", hint="fill it with `llmenv wheelhouse DIR` first")
+    names = wheel_names(path)
+    if not names:
+        raise UsageError(f"{what}: no wheels there", hint="fill it with `llmenv wheelhouse DIR` first")
+    try:
+        rel = path.relative_to(folder.resolve())
+        url = f"./{rel.as_posix()}" if str(rel) != "." else "."
+    except ValueError:
+        url = str(path)
+    return IndexSpec(name="wheelhouse", url=url, flat=True), names
 
 
 def _relocate(spec: str, base: Path, folder: Path) -> str:
