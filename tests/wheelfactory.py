@@ -38,9 +38,11 @@ def make_wheel(
     tag: str = "py3-none-any",
     filename: str | None = None,
     files: Mapping[str, str] | None = None,
+    module: bool = True,
 ) -> Path:
     """Write a wheel into ``folder`` and return its path. ``filename`` overrides the standard name
-    (to imitate release assets such as ``flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-...whl``)."""
+    (to imitate release assets such as ``flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-...whl``);
+    ``module=False`` leaves out the ``<name>/__init__.py`` package (a wheel of only ``files``)."""
     folder.mkdir(parents=True, exist_ok=True)
     dist = canonicalize_name(name).replace("-", "_")
     public = version.split("+")[0] if filename is None else version
@@ -62,7 +64,7 @@ def make_wheel(
             for r in reqs
         ]
     contents: dict[str, bytes] = {
-        f"{dist}/__init__.py": f"__version__ = {version!r}\n".encode(),
+        **({f"{dist}/__init__.py": f"__version__ = {version!r}\n".encode()} if module else {}),
         f"{di}/METADATA": ("\n".join(meta) + "\n").encode(),
         f"{di}/WHEEL": f"Wheel-Version: 1.0\nGenerator: llmenv-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode(),
     }

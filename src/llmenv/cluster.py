@@ -42,6 +42,7 @@ __all__ = [
     "build_archs",
     "check_reachable",
     "probe_nodes",
+    "require_ray",
     "resolve_address",
 ]
 
@@ -478,6 +479,17 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
         raise UsageError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
 
 
+def require_ray() -> Any:
+    """The ray module, imported only now; a missing Ray is one line (exit 2)."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(
+            "doctor --ray needs Ray in this environment: pip install 'ray[default]' (the cluster's version)"
+        ) from None
+    return ray
+
+
 def probe_nodes(
     address: str | None,
     *,
@@ -487,14 +499,7 @@ def probe_nodes(
     ray_module: Any = None,
 ) -> list[NodeResult]:
     """Run the probe once on every alive node of the cluster at ``address`` (see :func:`resolve_address`)."""
-    if ray_module is None:
-        try:
-            import ray as ray_module
-        except ImportError:
-            raise UsageError(
-                "doctor --ray needs Ray in this environment: pip install 'ray[default]' (the cluster's version)"
-            ) from None
-    ray = ray_module
+    ray = ray_module if ray_module is not None else require_ray()
     import logging
 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

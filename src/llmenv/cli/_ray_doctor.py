@@ -157,16 +157,17 @@ def run_ray(
         raise UsageError("--timeout must be a positive number of seconds")
     runtime_env = _runtime_env(args.runtime_env, ctx.cwd)
     project = _project(args, ctx)
-    plan = plan_context(project, ctx.environ)
     from llmenv.cluster import resolve_address
 
     address = resolve_address(args.ray, ctx.environ)
     if probe_nodes is None:
-        from llmenv.cluster import check_reachable
+        from llmenv.cluster import check_reachable, require_ray
         from llmenv.cluster import probe_nodes as real_probe_nodes
 
+        require_ray()
         check_reachable(address)
         probe_nodes = real_probe_nodes
+    plan = plan_context(project, ctx.environ)
     results = probe_nodes(
         address,
         timeout=timeout,
