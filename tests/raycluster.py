@@ -10,6 +10,7 @@ with any other node IP its GCS and raylets listen on all interfaces.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -140,10 +141,8 @@ class LocalRayCluster:
                     pids.add(pid)
                     grew = True
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_alive(p) for p in pids):
             time.sleep(0.1)
