@@ -14,9 +14,13 @@ from llmenv.explain import KINDS, Diagnosis, explain
 from llmenv.explain._parse import clean_lines
 
 ROOT = Path(__file__).parent / "fixtures" / "uv-errors"
-EXPECTED: dict[str, dict[str, object]] = {k: dict(v) for k, v in tomlkit.parse((ROOT / "expected.toml").read_text()).items()}
+EXPECTED: dict[str, dict[str, object]] = {
+    k: dict(v) for k, v in tomlkit.parse((ROOT / "expected.toml").read_text()).items()
+}
 LOGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.txt"))
-_VERSION = re.compile(r"(?<![\w.])\d+\.\d+(?:\.\d+)*(?:(?:a|b|rc|\.post|\.dev)\d+)*(?:\+[A-Za-z0-9.]+)?(?![\w])")
+_VERSION = re.compile(
+    r"(?<![\w.])\d+\.\d+(?:\.\d+)*(?:(?:a|b|rc|\.post|\.dev)\d+)*(?:\+[A-Za-z0-9.]+)?(?![\w])"
+)
 
 
 def read_log(name: str) -> str:
@@ -78,7 +82,9 @@ def test_states_only_what_the_log_supports(name: str) -> None:
     flat = " ".join(" ".join(clean_lines(log)).split())
     for c in d.causes:
         for pkg in c.packages:
-            torch_symbol = c.kind == "abi-mismatch" and pkg == "torch" and re.search(r"_ZN\d*(?:3c10|2at|5torch)", log)
+            torch_symbol = (
+                c.kind == "abi-mismatch" and pkg == "torch" and re.search(r"_ZN\d*(?:3c10|2at|5torch)", log)
+            )
             assert _norm(pkg) in norm or torch_symbol, (name, c.kind, pkg)
         for text in (c.summary, *c.chain):
             for token in _VERSION.findall(text):
