@@ -24,6 +24,9 @@ TARGET = ["--driver", "550.54.14", "--gpu", "8.0", "--python", "3.12"]
         ["vllm"],
         ["verl[vllm]"],
         ["verl[vllm,sglang]"],
+        ["torch", "flash-attn"],
+        ["openrlhf[vllm]", "--allow-overrides"],
+        ["torch", "flash-attn", "--driver", "580.159.04", "--gpu", "9.0"],
     ],
     ids=lambda s: " ".join(s),
 )

@@ -95,6 +95,10 @@ def test_allow_overrides_keeps_the_newest_framework_and_relaxes_its_pins() -> No
     assert p.packages["vllm"].version == "0.8.5.post1"
     relaxed = {r["package"]: r for r in p.overrides[0]["relaxed"]}
     assert relaxed["vllm"]["from"] == "vllm==0.29.0" and relaxed["vllm"]["to"] == "vllm==0.8.5.post1"
+    # The seed's second relaxation: flash-attn 2.8.3 has no wheel a CUDA 12.4 driver runs with torch 2.6.
+    assert relaxed["flash-attn"]["from"] == "flash-attn==2.8.3"
+    assert relaxed["flash-attn"]["to"] == "flash-attn==2.7.4.post1"
+    assert p.packages["flash-attn"].source == "prebuilt"
     meta = p.extra["dependency-metadata"][0]
     assert meta["name"] == "openrlhf" and meta["version"] == "0.11.2"
     assert 'vllm==0.8.5.post1; extra == "vllm"' in meta["requires-dist"]

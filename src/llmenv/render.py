@@ -63,10 +63,7 @@ class ProjectOptions:
 
 
 def platform_marker(t: Target) -> str:
-    env = t.marker_environment()
-    if t.os == "windows":
-        return "sys_platform == 'win32'"
-    return f"sys_platform == '{env['sys_platform']}' and platform_machine == '{env['platform_machine']}'"
+    return t.platform_marker()
 
 
 def other_platforms_marker(t: Target) -> str:
