@@ -352,7 +352,7 @@ def plan_torch(
     reasons.append(
         f"torch {r.version} is the newest release{pinned} with a {chosen.variant} build; "
         f"Python {r.python[0]}–{r.python[-1]} (target {target.python}); "
-        f"C++ ABI {'cxx11' if r.cxx11_abi else 'pre-cxx11'}"
+        f"C++ ABI {'cxx11' if r.abi_of(chosen.variant) else 'pre-cxx11'}"
     )
     # What was passed over: newer releases, and better variants of the chosen one.
     passed: list[Rejection] = [x for x in rejected if x.version and _newer(x.version, str(r.version))]
@@ -676,7 +676,7 @@ def _plan_flash_attn_stage(
         target=target,
         torch_version=chosen.release.version,
         torch_cuda=chosen.variant.cuda_version,
-        cxx11_abi=chosen.release.cxx11_abi,
+        cxx11_abi=chosen.release.abi_of(chosen.variant),
         pythons=pythons,
         specifier=request.specifier("flash-attn"),
         policy=policy,
