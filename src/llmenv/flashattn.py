@@ -4,7 +4,12 @@ Pure. The prebuilt wheel must match (flash-attn version, torch major.minor, the 
 its C++ ABI, Python tag, linux x86_64) — that is what setup.py's own download guess keys on, and a wheel for
 another torch or ABI fails at import with ``undefined symbol``. The wheel's build CUDA (the nvcc CI used) obeys
 the same driver policy as torch's variant: under ``strict`` a CUDA 12.4 driver rules out the 2.8.x wheels built
-with nvcc 12.9, which is the seed's advice (torch 2.6 -> flash-attn 2.7.4.post1).
+with nvcc 12.9, which is the seed's advice (torch 2.6 -> flash-attn 2.7.4.post1). The wheel must also carry code
+for every target GPU (2.7.x wheels have sm_80 + sm_90 only). Combinations known to break for other reasons are
+data with sources (``known_bad`` in ``knowledge/data/flash_attn.json``).
+
+A source build compiles only the target GPUs' architectures, with ``MAX_JOBS`` / ``NVCC_THREADS`` sized to the
+target's cores and memory (see ``build_env``; measured in bench/flash_attn_build.md).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,8 @@ from packaging.version import Version
 
 from llmenv.backend import CudaVersion, parse_cuda_version
 from llmenv.errors import NoAnswer
-from llmenv.knowledge import load, read_data
+from llmenv.knowledge import load
+from llmenv.knowledge.flash_attn import FlashAttnRelease, FlashAttnTable, arch_for, load_flash_attn
 from llmenv.target import Target
 
 __all__ = [
@@ -34,73 +39,10 @@ __all__ = [
     "source_entries",
 ]
 
-BUILD_REQUIRES = ("setuptools", "wheel", "packaging", "psutil", "ninja", "einops")
-GB_PER_NVCC_THREAD = 2.5  # flash-attn's setup.py: ~9 GB per job at NVCC_THREADS=4; kept on the safe side
-MEMORY_HEADROOM = 0.85  # leave room for the OS, the linker and the rest of the build
-
-
-@dataclass(frozen=True, kw_only=True)
-class FlashAttnRelease:
-    version: Version
-    date: str
-    built_with_nvcc: Mapping[str, str]  # wheel CUDA tag -> nvcc version CI built it with
-    wheels: frozenset[tuple[str, str, str, bool]]  # (cuda tag, torch major.minor, python, cxx11 abi)
-    cuda_naming: str
-    build_archs: tuple[str, ...]
-    honours_archs: bool
-
-    def cuda_tag(self, torch_cuda: CudaVersion) -> str:
-        """The CUDA part of the wheel name for a torch built with ``torch_cuda`` (setup.py's rule per version)."""
-        if self.cuda_naming == "cu118/cu123":
-            return "cu118" if torch_cuda.major == 11 else "cu123"
-        if self.cuda_naming == "cu11/cu12" and torch_cuda.major > 12:
-            return "cu12"  # before 2.8.3.post1 a CUDA 13 torch was mapped to cu12 (the guess always missed)
-        return f"cu{torch_cuda.major}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class _KnownBad:
-    flash_attn: SpecifierSet
-    torch: SpecifierSet
-    reason: str
-    source: str
-
-
-@cache
-def _data() -> tuple[tuple[FlashAttnRelease, ...], tuple[_KnownBad, ...], str, str]:
-    d = read_data("flash_attn.json")
-    releases = []
-    for r in d["releases"]:
-        wheels = set()
-        for w in r["wheels"]:
-            cu, mm, py, abi = w.split()
-            wheels.add((cu, mm, py, abi == "TRUE"))
-        releases.append(
-            FlashAttnRelease(
-                version=Version(r["version"]),
-                date=r["date"],
-                built_with_nvcc=r["built_with_nvcc"],
-                wheels=frozenset(wheels),
-                cuda_naming=r["cuda_naming"],
-                build_archs=tuple(r["build_archs"]["default"]),
-                honours_archs=bool(r["build_archs"]["honours_FLASH_ATTN_CUDA_ARCHS"]),
-            )
-        )
-    bad = tuple(
-        _KnownBad(
-            flash_attn=SpecifierSet(b["flash_attn"]),
-            torch=SpecifierSet(b["torch"]),
-            reason=b["reason"],
-            source=b["source"],
-        )
-        for b in d["known_bad"]
-    )
-    releases.sort(key=lambda r: r.version, reverse=True)
-    return tuple(releases), bad, d["url_template"], d["filename_template"]
-
 
 def flash_attn_releases() -> tuple[FlashAttnRelease, ...]:
-    return _data()[0]
+    """Every release llmenv knows, newest first."""
+    return load_flash_attn().releases
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,13 +51,15 @@ class FlashAttnPlan:
     source: str  # "prebuilt" | "build"
     wheels: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # python -> (url, filename)
     index: str | None = None  # a wheelhouse / mirror (--flash-attn-wheels) instead of per-Python URLs
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # build variables (source == "build")
     build_requires: tuple[str, ...] = ()
+    missing_pythons: tuple[str, ...] = ()  # requested Pythons the chosen release has no wheel for
     reasons: tuple[str, ...] = ()
-    rejected: tuple[tuple[str, str], ...] = ()  # (version, reason)
+    rejected: tuple[tuple[str, str], ...] = ()  # (version, reason), newest first
     warnings: tuple[str, ...] = ()
 
     def to_dict(self, python: str) -> dict[str, Any]:
+        """``packages["flash-attn"]`` of ``plan --json``: the URL is the wheel for the target's ``python``."""
         d: dict[str, Any] = {"version": self.version, "source": self.source}
         if self.source == "prebuilt" and python in self.wheels:
             d["url"] = self.wheels[python][0]
@@ -124,40 +68,100 @@ class FlashAttnPlan:
         return d
 
 
-def _arch_value(cc: tuple[int, int]) -> str:
-    """The FLASH_ATTN_CUDA_ARCHS value whose code runs on a GPU (sm80 SASS covers 8.6 / 8.9)."""
-    major = cc[0]
-    return {8: "80", 9: "90", 10: "100", 11: "110", 12: "120"}.get(major, f"{major}0")
+def _sm(archs: Sequence[str] | set[str]) -> str:
+    return ", ".join(f"sm_{a}" for a in sorted(archs, key=int))
 
 
-def build_env(target: Target, release: FlashAttnRelease) -> tuple[dict[str, str], list[str]]:
-    """Build variables sized to the target: only its GPUs' architectures, and jobs that fit in its memory."""
-    warnings: list[str] = []
-    archs = sorted({_arch_value(g.capability) for g in target.gpus}, key=int) or list(release.build_archs)
-    if not target.gpus:
-        warnings.append(
-            "no target GPU known: building for every architecture flash-attn supports (slow); "
-            "pass --gpu CC to build for yours only"
+def _needed_archs(target: Target) -> set[str]:
+    return {arch_for(cc) for cc in target.capabilities}
+
+
+def _refuse(target: Target, torch_cuda: CudaVersion | None, table: FlashAttnTable) -> None:
+    successors = _successors(target)
+    if target.is_cpu or torch_cuda is None:
+        raise NoAnswer(
+            "flash-attn needs an NVIDIA GPU and a CUDA build of torch; this target has none",
+            hint="use PyTorch's scaled_dot_product_attention (torch.nn.functional) instead",
         )
-    unknown = [a for a in archs if a not in release.build_archs and a != "110"]
-    if unknown:
-        warnings.append(f"flash-attn {release.version} cannot build for sm_{', sm_'.join(unknown)}")
-    nvcc = target.nvcc
-    if nvcc and any(a in ("100", "120") for a in archs) and Version(nvcc) < Version("12.8"):
-        warnings.append(f"building for Blackwell (sm_100/sm_120) needs nvcc >= 12.8; the target has {nvcc}")
-    if not release.honours_archs:
-        warnings.append(f"flash-attn {release.version} ignores FLASH_ATTN_CUDA_ARCHS (fixed sm80 + sm90)")
-    budget = target.memory_gib * MEMORY_HEADROOM
-    threads = 4 if budget >= 4 * GB_PER_NVCC_THREAD * 2 else 2 if budget >= 2 * GB_PER_NVCC_THREAD else 1
-    per_job = GB_PER_NVCC_THREAD * threads
-    jobs = max(1, min(max(1, target.cpus // 2), math.floor(budget / per_job)))
-    env = {
-        "FLASH_ATTENTION_FORCE_BUILD": "TRUE",
-        "FLASH_ATTN_CUDA_ARCHS": ";".join(archs),
-        "MAX_JOBS": str(jobs),
-        "NVCC_THREADS": str(threads),
-    }
-    return env, warnings
+    old = sorted({g.sm for g in target.gpus if g.capability < table.min_capability})
+    if old:
+        raise NoAnswer(
+            f"flash-attn (FlashAttention-2) needs an Ampere or newer GPU (sm_80+); the target has {', '.join(old)}",
+            hint="use PyTorch SDPA (torch.nn.functional.scaled_dot_product_attention), or flash-attn 1.x on Turing"
+            + (f"; {successors[0]}" if successors else ""),
+        )
+
+
+def _successors(target: Target) -> list[str]:
+    out = []
+    if any(g.capability[0] == 9 for g in target.gpus):
+        out.append(
+            "Hopper GPU: FlashAttention-3 (`flash-attn-3`, built from the hopper/ folder) and flash-attn-4 "
+            "(`flash-attn-4`, pure Python CuTeDSL) are faster options; this plan uses FlashAttention-2"
+        )
+    elif any(g.capability[0] >= 10 for g in target.gpus):
+        out.append(
+            "Blackwell GPU: flash-attn-4 (`flash-attn-4`, CuTeDSL) also targets it; this plan uses FlashAttention-2"
+        )
+    return out
+
+
+def _wheel_rejection(
+    rel: FlashAttnRelease,
+    *,
+    table: FlashAttnTable,
+    target: Target,
+    torch_version: Version,
+    torch_cuda: CudaVersion,
+    cxx11_abi: bool,
+    pythons: Sequence[str],
+    policy: str,
+) -> tuple[str | None, dict[str, str], str]:
+    """Why ``rel`` has no usable prebuilt wheel (None: it has one), python -> nvcc of its wheels, their CUDA tag."""
+    abi = "TRUE" if cxx11_abi else "FALSE"
+    mm = f"{torch_version.major}.{torch_version.minor}"
+    if not rel.builds:
+        return "its release assets are not known to llmenv (no prebuilt wheel assumed)", {}, ""
+    if rel.platform != f"{target.os}_{target.arch}":
+        return f"its wheels are {rel.platform} only; the target is {target.os}-{target.arch}", {}, ""
+    tag = rel.cuda_tag(torch_cuda)
+    if tag is None:
+        return (
+            f"it names no wheel for a CUDA {torch_cuda.major} torch (setup.py knows {rel.cuda_naming} only)",
+            {},
+            "",
+        )
+    have: dict[str, str] = {}
+    for py in pythons:
+        b = rel.wheel_build(cuda_tag=tag, torch_mm=mm, python=py, cxx11_abi=cxx11_abi)
+        if b is not None:
+            have[py] = b.nvcc
+    if not have:
+        cps = "/".join(f"cp{py.replace('.', '')}" for py in pythons)
+        return f"no prebuilt wheel for {tag} torch{mm} cxx11abi{abi} {cps}", {}, tag
+    kb = load()
+    nvcc = sorted(set(have.values()), key=Version)[-1]
+    assert target.cuda is not None
+    if not kb.cuda.runs(
+        parse_cuda_version(nvcc), driver_cuda=target.cuda, driver=target.driver, policy=policy
+    ):
+        return (
+            f"its {tag} wheels are built with nvcc {nvcc}; driver {target.driver or '?'} supports CUDA <= "
+            f"{target.cuda} (--cuda-policy {policy})",
+            have,
+            tag,
+        )
+    missing = _needed_archs(target) - set(rel.wheel_archs)
+    if missing:
+        return (
+            f"its wheels carry {_sm(rel.wheel_archs)} code only; the target needs {_sm(missing)}",
+            have,
+            tag,
+        )
+    for bad in table.known_bad:
+        if bad.applies(version=rel.version, torch=torch_version, cxx11_abi=cxx11_abi, prebuilt=True):
+            return f"{bad.reason} ({bad.source})", have, tag
+    return None, have, tag
 
 
 def plan_flash_attn(
@@ -173,127 +177,272 @@ def plan_flash_attn(
     github_proxy: str | None = None,
     sdist_versions: Sequence[Version] = (),
 ) -> FlashAttnPlan:
-    """Choose the flash-attn release and how it arrives. Raises NoAnswer for targets FlashAttention-2 cannot run on."""
-    kb = load()
-    releases, known_bad, url_template, filename_template = _data()
-    if target.is_cpu or torch_cuda is None:
-        raise NoAnswer(
-            "flash-attn needs an NVIDIA GPU and a CUDA build of torch; this target has none",
-            hint="use PyTorch's scaled_dot_product_attention (torch.nn.functional) instead",
-        )
-    old = sorted({g.sm for g in target.gpus if g.capability < (8, 0)})
-    if old:
-        raise NoAnswer(
-            f"flash-attn (FlashAttention-2) needs an Ampere or newer GPU (sm_80+); the target has {', '.join(old)}",
-            hint="use PyTorch SDPA (torch.nn.functional.scaled_dot_product_attention), or flash-attn 1.x on Turing",
-        )
-    reasons: list[str] = []
-    if any(g.capability[0] == 9 for g in target.gpus):
-        reasons.append(
-            "Hopper GPU: FlashAttention-3 (`flash-attn-3`, built from the hopper/ folder) and flash-attn-4 "
-            "(`flash-attn-4`, pure Python CuTeDSL) are faster options; this plan uses FlashAttention-2"
-        )
-    elif any(g.capability[0] >= 10 for g in target.gpus):
-        reasons.append(
-            "Blackwell GPU: flash-attn-4 (`flash-attn-4`, CuTeDSL) also targets it; this plan uses FlashAttention-2"
-        )
+    """Choose the flash-attn release and how it arrives. Raises NoAnswer for targets FlashAttention-2 cannot run on.
+
+    ``pythons``: every Python the project supports (the target's first matters most). ``sdist_versions``: the
+    versions PyPI carries (the pins snapshot); empty means the table's ``pypi_sdist`` flags.
+    """
+    table = load_flash_attn()
+    _refuse(target, torch_cuda, table)
+    assert torch_cuda is not None
+    pythons = list(pythons) or [target.python]
+    main_py = target.python if target.python in pythons else pythons[0]
+    reasons = _successors(target)
     mm = f"{torch_version.major}.{torch_version.minor}"
-    torch_rel = kb.torch_release(torch_version)
+    abi = "TRUE" if cxx11_abi else "FALSE"
+    candidates = [r for r in table.releases if specifier.contains(r.version, prereleases=True)]
     rejected: list[tuple[str, str]] = []
-    candidates = [r for r in releases if specifier.contains(r.version, prereleases=True)]
-    if not candidates:
-        raise NoAnswer(f"no flash-attn release known to llmenv satisfies flash-attn{specifier}")
-    assert target.cuda is not None
+    partial: tuple[FlashAttnRelease, dict[str, str], str] | None = None
     for rel in candidates:
-        v = str(rel.version)
-        tag = rel.cuda_tag(torch_cuda)
-        have = [py for py in pythons if (tag, mm, py, cxx11_abi) in rel.wheels]
-        if not have or pythons[0] not in have:
-            abi = "TRUE" if cxx11_abi else "FALSE"
-            rejected.append(
-                (v, f"no prebuilt wheel for {tag} torch{mm} cxx11abi{abi} cp{pythons[0].replace('.', '')}")
+        why, have, tag = _wheel_rejection(
+            rel,
+            table=table,
+            target=target,
+            torch_version=torch_version,
+            torch_cuda=torch_cuda,
+            cxx11_abi=cxx11_abi,
+            pythons=pythons,
+            policy=policy,
+        )
+        if why is None and len(have) == len(pythons):
+            return _prebuilt(
+                rel, have, tag, table, reasons, rejected, specifier, mm, abi, wheels, github_proxy, ()
             )
-            continue
-        nvcc = parse_cuda_version(rel.built_with_nvcc[tag])
-        if not kb.cuda.runs(nvcc, driver_cuda=target.cuda, driver=target.driver, policy=policy):
-            rejected.append(
-                (
-                    v,
-                    f"its {tag} wheels are built with nvcc {rel.built_with_nvcc[tag]}; driver "
-                    f"{target.driver} supports CUDA <= {target.cuda} (--cuda-policy {policy})",
-                )
-            )
-            continue
-        bad = next(
-            (b for b in known_bad if b.flash_attn.contains(rel.version) and b.torch.contains(torch_version)),
-            None,
+        if why is None:
+            if partial is None and main_py in have:
+                partial = (rel, have, tag)
+            why = f"no prebuilt wheel for Python {', '.join(py for py in pythons if py not in have)}"
+        rejected.append((str(rel.version), why))
+    if partial is not None:
+        rel, have, tag = partial
+        lacking = tuple(py for py in pythons if py not in have)
+        newer = [(v, w) for v, w in rejected if Version(v) > rel.version]
+        return _prebuilt(
+            rel, have, tag, table, reasons, newer, specifier, mm, abi, wheels, github_proxy, lacking
         )
-        if bad is not None:
-            rejected.append((v, f"{bad.reason} ({bad.source})"))
-            continue
-        filenames = {
-            py: filename_template.format(
-                version=v, cuda=tag, torch=mm, abi="TRUE" if cxx11_abi else "FALSE", py=py.replace(".", "")
-            )
-            for py in have
-        }
-        urls = {py: url_template.format(version=v, filename=f) for py, f in filenames.items()}
-        if github_proxy:
-            urls = {py: f"{github_proxy.rstrip('/')}/{u}" for py, u in urls.items()}
-        missing = [py for py in pythons if py not in have]
-        warnings = []
-        if missing:
-            warnings.append(f"flash-attn {v} has no wheel for Python {', '.join(missing)}")
-        reasons.append(
-            f"flash-attn {v} is the newest release"
-            + (f" within flash-attn{specifier}" if str(specifier) else "")
-            + f" with a prebuilt wheel for torch {mm} ({tag}, cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}"
-            + f"{', the ABI of torch ' + str(torch_version) if torch_rel else ''}), built with nvcc {rel.built_with_nvcc[tag]}"
-        )
-        return FlashAttnPlan(
-            version=v,
-            source="prebuilt",
-            wheels={py: (urls[py], filenames[py]) for py in have},
-            index=_wheelhouse(wheels),
-            reasons=tuple(reasons),
-            rejected=tuple(rejected),
-            warnings=tuple(warnings),
-        )
-
-    # No prebuilt wheel fits: the seed's source build, sized to the target. The newest release on PyPI (sdist)
-    # within the pins and not known to break with this torch.
-    def fine(v: Version) -> bool:
-        return specifier.contains(v, prereleases=True) and not any(
-            b.flash_attn.contains(v) and b.torch.contains(torch_version) for b in known_bad
-        )
-
-    build_version = max((v for v in sdist_versions if fine(v)), default=None)
-    rel = next((r for r in candidates if fine(r.version)), candidates[0])
-    env, warnings = build_env(target, rel)
-    version = str(build_version or rel.version)
-    if target.nvcc is None:
-        warnings.append(
-            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds flash-attn"
-        )
-    elif Version(target.nvcc).major != torch_cuda.major:
-        warnings.append(
-            f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will fail "
-            f"or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
-        )
-    reasons.append(
-        f"no prebuilt flash-attn wheel fits torch {torch_version} ({', '.join(pythons)}): build {version} from source "
-        f"with torch matched to the runtime, only for {env['FLASH_ATTN_CUDA_ARCHS']}, MAX_JOBS={env['MAX_JOBS']} "
-        f"NVCC_THREADS={env['NVCC_THREADS']} (fits {target.memory_gib:.0f} GiB, {target.cpus} cores)"
+    return _build(
+        table=table,
+        target=target,
+        torch_version=torch_version,
+        torch_cuda=torch_cuda,
+        cxx11_abi=cxx11_abi,
+        pythons=pythons,
+        specifier=specifier,
+        sdist_versions=sdist_versions,
+        reasons=reasons,
+        rejected=rejected,
     )
+
+
+def _prebuilt(
+    rel: FlashAttnRelease,
+    have: Mapping[str, str],
+    cuda_tag: str,
+    table: FlashAttnTable,
+    reasons: list[str],
+    rejected: list[tuple[str, str]],
+    specifier: SpecifierSet,
+    mm: str,
+    abi: str,
+    wheels: str | None,
+    github_proxy: str | None,
+    lacking: tuple[str, ...],
+) -> FlashAttnPlan:
+    v = str(rel.version)
+    filenames = {
+        py: table.filename(v, cuda_tag=cuda_tag, torch_mm=mm, python=py, cxx11_abi=abi == "TRUE")
+        for py in have
+    }
+    urls = {py: table.url(v, f) for py, f in filenames.items()}
+    if github_proxy:
+        urls = {py: f"{github_proxy.rstrip('/')}/{u}" for py, u in urls.items()}
+    nvcc = sorted(set(have.values()), key=Version)[-1]
+    reasons.append(
+        f"flash-attn {v} is the newest release"
+        + (f" within flash-attn{specifier}" if str(specifier) else "")
+        + f" with a prebuilt wheel for torch {mm} ({cuda_tag}, cxx11abi{abi}), built with nvcc {nvcc}, "
+        f"carrying {_sm(rel.wheel_archs)} code"
+    )
+    warnings = []
+    if lacking:
+        warnings.append(
+            f"flash-attn {v} has no prebuilt wheel for Python {', '.join(lacking)}: "
+            "narrow requires-python, or pin an older flash-attn"
+        )
     return FlashAttnPlan(
-        version=version,
-        source="build",
-        env=env,
-        build_requires=BUILD_REQUIRES,
+        version=v,
+        source="prebuilt",
+        wheels={py: (urls[py], filenames[py]) for py in sorted(have, key=Version)},
+        index=_wheelhouse(wheels),
+        missing_pythons=lacking,
         reasons=tuple(reasons),
         rejected=tuple(rejected),
         warnings=tuple(warnings),
     )
+
+
+def _build(
+    *,
+    table: FlashAttnTable,
+    target: Target,
+    torch_version: Version,
+    torch_cuda: CudaVersion,
+    cxx11_abi: bool,
+    pythons: Sequence[str],
+    specifier: SpecifierSet,
+    sdist_versions: Sequence[Version],
+    reasons: list[str],
+    rejected: list[tuple[str, str]],
+) -> FlashAttnPlan:
+    """No prebuilt wheel fits: the seed's source build of the newest sdist that can build for the target."""
+    known = {r.version: r for r in table.releases}
+    newest_known = table.releases[0]
+    versions = sorted(
+        set(sdist_versions) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True
+    )
+    need = _needed_archs(target)
+    nvcc = Version(target.nvcc) if target.nvcc else None
+    chosen: tuple[Version, FlashAttnRelease] | None = None
+    why_not: list[str] = []
+    for v in versions:
+        if not specifier.contains(v, prereleases=True):
+            continue
+        facts = known.get(v) or (newest_known if v > newest_known.version else None)
+        if facts is None:
+            why_not.append(f"{v}: not in llmenv's release table")
+            continue
+        bad = next(
+            (
+                b
+                for b in table.known_bad
+                if b.applies(version=v, torch=torch_version, cxx11_abi=cxx11_abi, prebuilt=False)
+            ),
+            None,
+        )
+        if bad is not None:
+            why_not.append(f"{v}: {bad.reason} ({bad.source})")
+            continue
+        unbuildable = need - set(facts.buildable_archs(None))
+        if unbuildable:
+            why_not.append(f"{v}: its setup.py cannot compile {_sm(unbuildable)}")
+            continue
+        chosen = (v, facts)
+        break
+    if chosen is None:
+        raise NoAnswer(
+            f"no prebuilt flash-attn wheel fits torch {torch_version} and no flash-attn release"
+            + (f" within flash-attn{specifier}" if str(specifier) else "")
+            + " can be built for this target"
+            + (f" ({'; '.join(why_not)})" if why_not else ""),
+            hint="use PyTorch SDPA (torch.nn.functional.scaled_dot_product_attention), or relax the flash-attn pin",
+        )
+    version, facts = chosen
+    env, warnings, sizing = _build_env(target, facts)
+    if facts.version != version:
+        reasons.append(
+            f"flash-attn {version} is newer than llmenv's release table: its build facts are {facts.version}'s"
+        )
+    if nvcc is None:
+        warnings.append(
+            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds flash-attn"
+        )
+    else:
+        if nvcc.major != torch_cuda.major:
+            warnings.append(
+                f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will fail "
+                f"or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
+            )
+        if nvcc < facts.min_nvcc:
+            warnings.append(
+                f"flash-attn {version} needs nvcc >= {facts.min_nvcc}; the target has {target.nvcc}"
+            )
+        short = need - set(facts.buildable_archs(nvcc))
+        if short:
+            warnings.append(
+                f"compiling {_sm(short)} needs nvcc >= 12.8; the target has {target.nvcc}: "
+                "install a newer CUDA toolkit before `uv sync`, or the module has no code for these GPUs"
+            )
+    archs = env.get("FLASH_ATTN_CUDA_ARCHS", "80;90 (fixed in this release)")
+    reasons.append(
+        f"no prebuilt flash-attn wheel fits torch {torch_version} (cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}, "
+        f"Python {', '.join(pythons)}): build {version} from its PyPI sdist against the installed torch "
+        f"(match-runtime), for {archs} only; {sizing}"
+    )
+    return FlashAttnPlan(
+        version=str(version),
+        source="build",
+        env=env,
+        build_requires=table.build_requires,
+        reasons=tuple(reasons),
+        rejected=tuple(rejected),
+        warnings=tuple(warnings),
+    )
+
+
+def _build_archs(target: Target, release: FlashAttnRelease) -> tuple[list[str], list[str]]:
+    warnings: list[str] = []
+    if not release.honours_archs:
+        return list(release.build_archs), warnings
+    need = _needed_archs(target)
+    if not need:
+        warnings.append(
+            "no target GPU known: building for every architecture flash-attn supports "
+            f"({';'.join(release.build_archs)}: about 4x the time of one); pass --gpu CC to build for yours only"
+        )
+        return list(release.build_archs), warnings
+    return sorted(need & set(release.buildable_archs(None)), key=int), warnings
+
+
+def _sizing(target: Target, n_archs: int, table: FlashAttnTable) -> tuple[int, int, str, list[str]]:
+    """MAX_JOBS and NVCC_THREADS for ``n_archs`` architectures on the target's cores and memory.
+
+    nvcc's ``--threads`` runs the per-architecture compilations of one file in parallel, so more threads than
+    architectures only sit idle: NVCC_THREADS = min(4, archs). Each nvcc thread can take ~5 GB at its peak
+    (flash-attn PR #2079; measured 4.3 GiB a single-architecture job on an H200 machine), and a margin of the
+    memory (15%, at least 4 GiB) stays for the OS and the linker: MAX_JOBS = min(cores // threads,
+    usable GiB // (5 x threads)), at least 1.
+    """
+    m = table.build_memory
+    warnings: list[str] = []
+    usable = target.memory_gib - max(m.headroom_min_gib, m.headroom_fraction * target.memory_gib)
+    threads = max(1, min(m.max_nvcc_threads, n_archs))
+    while threads > 1 and usable < m.gib_per_nvcc_thread * threads:
+        threads -= 1
+    per_job = m.gib_per_nvcc_thread * threads
+    jobs_mem = math.floor(max(usable, 0.0) / per_job)
+    jobs_cpu = max(1, target.cpus // threads)
+    jobs = max(1, min(jobs_cpu, jobs_mem))
+    if jobs_mem < 1:
+        warnings.append(
+            f"{target.memory_gib:.0f} GiB of memory leaves {max(usable, 0):.0f} GiB for compiling, less than one "
+            f"flash-attn compile job can take (~{per_job:.0f} GiB): the build may be killed for memory; build on a "
+            "larger machine (then install the wheel) or add swap"
+        )
+    note = (
+        f"MAX_JOBS={jobs} NVCC_THREADS={threads}: {n_archs} architecture(s), ~{per_job:.0f} GiB a job, "
+        f"{max(usable, 0):.0f} of {target.memory_gib:.0f} GiB usable (<= {jobs_mem} jobs), {target.cpus} cores "
+        f"(<= {jobs_cpu} jobs)"
+    )
+    return jobs, threads, note, warnings
+
+
+def build_env(target: Target, release: FlashAttnRelease) -> tuple[dict[str, str], list[str]]:
+    """Build variables sized to the target: only its GPUs' architectures, and jobs that fit in its memory."""
+    env, warnings, _ = _build_env(target, release)
+    return env, warnings
+
+
+def _build_env(target: Target, release: FlashAttnRelease) -> tuple[dict[str, str], list[str], str]:
+    table = load_flash_attn()
+    archs, warnings = _build_archs(target, release)
+    jobs, threads, note, more = _sizing(target, len(archs), table)
+    warnings += more
+    env = {"FLASH_ATTENTION_FORCE_BUILD": "TRUE"}
+    if release.honours_archs:
+        env["FLASH_ATTN_CUDA_ARCHS"] = ";".join(archs)
+    env["MAX_JOBS"] = str(jobs)
+    env["NVCC_THREADS"] = str(threads)
+    return env, warnings, note
 
 
 def _wheelhouse(wheels: str | None) -> str | None:
@@ -318,6 +467,7 @@ def build_settings(plan: FlashAttnPlan) -> dict[str, Any]:
     """``[tool.uv]`` settings for a source build (the seed recipe) — empty for a prebuilt wheel."""
     if plan.source != "build":
         return {}
+    table = load_flash_attn()
     return {
         "extra-build-dependencies": {
             "flash-attn": [{"requirement": "torch", "match-runtime": True}, *plan.build_requires]
@@ -327,6 +477,6 @@ def build_settings(plan: FlashAttnPlan) -> dict[str, Any]:
         "dependency-metadata": {
             "name": "flash-attn",
             "version": plan.version,
-            "requires-dist": ["torch", "einops"],
+            "requires-dist": list(table.requires_dist),
         },
     }
