@@ -457,3 +457,47 @@ def test_build_mode_project_locks_against_pypi_without_building(run_cli, tmp_pat
     assert r.code == 0, r.err
     r = run_cli("check", cwd=tmp_path)
     assert r.code == 0, r.out
+
+
+def test_a_wheelhouse_with_several_builds_locks_the_one_for_this_torch_and_abi(
+    run_cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A wheelhouse (--flash-attn-wheels DIR) often holds builds for several torch / ABI combinations: uv must
+    lock the one the plan chose, not the one whose local version label sorts highest."""
+    house = tmp_path / "fa-wheels"
+    for label in ("cu12torch2.6cxx11abiFALSE", "cu12torch2.6cxx11abiTRUE", "cu12torch2.5cxx11abiFALSE"):
+        for py in ("311", "312", "313"):
+            make_wheel(
+                house,
+                "flash-attn",
+                "2.7.4.post1",
+                requires=["torch"],
+                filename=f"flash_attn-2.7.4.post1+{label}-cp{py}-cp{py}-linux_x86_64.whl",
+            )
+    whl = tmp_path / "whl"
+    make_wheel(whl / "cu124", "torch", "2.6.0+cu124")
+    make_wheel(whl / "cpu", "torch", "2.6.0+cpu")
+    r = run_cli(
+        "init",
+        ".",
+        "torch",
+        "flash-attn",
+        "--driver",
+        "550.54.14",
+        "--gpu",
+        "8.0",
+        "--python",
+        "3.11",
+        "--torch-index",
+        f"{whl}/{{variant}}",
+        "--flash-attn-wheels",
+        str(house),
+        cwd=tmp_path,
+    )
+    assert r.code == 0, r.err
+    r = run_cli("lock", cwd=tmp_path)
+    assert r.code == 0, r.err
+    lock = tomlkit.parse((tmp_path / "uv.lock").read_text()).unwrap()
+    fas = [p for p in lock["package"] if p["name"] == "flash-attn"]
+    files = {w["url"].rsplit("/", 1)[-1] if "url" in w else w.get("path", "") for p in fas for w in p["wheels"]}
+    assert files and all("cu12torch2.6cxx11abiFALSE" in f for f in files), files

@@ -51,12 +51,22 @@ class FlashAttnPlan:
     source: str  # "prebuilt" | "build"
     wheels: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # python -> (url, filename)
     index: str | None = None  # a wheelhouse / mirror (--flash-attn-wheels) instead of per-Python URLs
+    local: str | None = None  # the wheels' local version label, e.g. cu12torch2.6cxx11abiFALSE
     env: Mapping[str, str] = field(default_factory=dict)  # build variables (source == "build")
     build_requires: tuple[str, ...] = ()
     missing_pythons: tuple[str, ...] = ()  # requested Pythons the chosen release has no wheel for
     reasons: tuple[str, ...] = ()
     rejected: tuple[tuple[str, str], ...] = ()  # (version, reason), newest first
     warnings: tuple[str, ...] = ()
+
+    @property
+    def pin(self) -> str:
+        """The exact version for the project's requirement.
+
+        From a wheelhouse it carries the local label: a wheelhouse may hold builds for several torch versions
+        and ABIs under one version, and without the label uv takes the one whose label sorts highest.
+        """
+        return f"{self.version}+{self.local}" if self.index and self.local else self.version
 
     def to_dict(self, python: str) -> dict[str, Any]:
         """``packages["flash-attn"]`` of ``plan --json``: the URL is the wheel for the target's ``python``."""
@@ -274,6 +284,7 @@ def _prebuilt(
         source="prebuilt",
         wheels={py: (urls[py], filenames[py]) for py in sorted(have, key=Version)},
         index=_wheelhouse(wheels),
+        local=f"{cuda_tag}torch{mm}cxx11abi{abi}",
         missing_pythons=lacking,
         reasons=tuple(reasons),
         rejected=tuple(rejected),

@@ -561,6 +561,7 @@ def make_plan(
                 cpu = source.index_for(Backend("cpu"))
                 if cpu and cpu.name != (idx.name if idx else None):
                     indexes.append(cpu)
+    fa: Any = None
     if "flash-attn" in names:
         fa = _plan_flash_attn_stage(
             kb=kb,
@@ -611,7 +612,8 @@ def make_plan(
             marker = f" ; {target.platform_marker()}"  # GPU-only: other platforms do not install it
         if n in choices:
             c = choices[n]
-            deps.append(f"{c.name}{extras_s}=={c.version}{marker}")
+            pin = fa.pin if n == "flash-attn" and fa is not None else c.version
+            deps.append(f"{c.name}{extras_s}=={pin}{marker}")
         elif n in fixed:
             deps.append(f"{req.name}{extras_s}=={fixed[n]}{marker}")
             choices[n] = Choice(name=n, version=fixed[n], source="default", extras=tuple(sorted(req.extras)))
