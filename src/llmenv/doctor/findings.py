@@ -226,6 +226,14 @@ def _facts(probe: Mapping[str, Any], kb: Knowledge) -> _Facts:
     )
 
 
+def _driver_str(v: Version | None) -> str:
+    """A driver version as NVIDIA writes it: ``Version("580.65.06")`` prints ``580.65.6``; this gives ``580.65.06``."""
+    if v is None:
+        return "?"
+    parts = [str(v.release[0])] + [f"{x:02d}" for x in v.release[1:]]
+    return ".".join(parts)
+
+
 def _gpu_list(gpus: Sequence[Gpu]) -> str:
     return ", ".join(f"{g.name} (cc {g.cc})" for g in gpus)
 
@@ -564,8 +572,8 @@ def check_driver(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list
                 evidence=tuple(evidence),
             )
         ]
-    need = table.min_driver(torch_cuda)
-    floor = table.major_floors.get(torch_cuda.major)
+    need = _driver_str(table.min_driver(torch_cuda))
+    floor = _driver_str(table.major_floors.get(torch_cuda.major))
     if table.runs(torch_cuda, driver_cuda=facts.driver_cuda, driver=facts.driver, policy="minor"):
         evidence.append(f"CUDA {torch_cuda.major}.x minor-version compatibility needs driver >= {floor}")
         return [
@@ -801,14 +809,14 @@ def _flash_attn_build(info: Mapping[str, Any]) -> tuple[dict[str, str], str] | N
     candidates = []
     v = _version(info.get("version"))
     if v is not None and v.local:
-        candidates.append((v.local, "its version"))
+        candidates.append((v.local, f"its version, {v}"))
     url = str(info.get("direct_url") or "")
     if url:
         filename = url.rstrip("/").rsplit("/", 1)[-1]
         try:
             _, fv, _, _ = parse_wheel_filename(filename.replace("%2B", "+").replace("%2b", "+"))
             if fv.local:
-                candidates.append((fv.local, f"the wheel it was installed from ({filename})"))
+                candidates.append((fv.local, f"the wheel it was installed from, {filename}"))
         except (InvalidWheelFilename, InvalidVersion):
             pass
     for local, where in candidates:
@@ -851,22 +859,31 @@ def _torch_pins(info: Mapping[str, Any], markers: Mapping[str, str]) -> list[Req
 def _explain_load_error(error: str, facts: _Facts, built: dict[str, str] | None) -> tuple[str, list[str]]:
     """A one-line reason for a failed load, and the evidence behind it."""
     t = facts.torch
-    abi = "TRUE" if t.get("cxx11_abi") else "FALSE"
-    mm = f"{facts.torch_version.major}.{facts.torch_version.minor}" if facts.torch_version else "?"
-    have = f"torch {t.get('version')} (CUDA {t.get('cuda')}, cxx11abi{abi})"
     notes = []
-    if built:
-        notes.append(
-            f"built for torch {built['torch']}, cu{built['cuda']}, cxx11abi{built['cxx11_abi']}; installed: {have}"
-        )
+    abi = ("TRUE" if t.get("cxx11_abi") else "FALSE") if facts.torch_ok else None
+    mm = f"{facts.torch_version.major}.{facts.torch_version.minor}" if facts.torch_version else "?"
+    have = (
+        f"torch {t.get('version')} (CUDA {t.get('cuda')}, cxx11abi{abi})"
+        if facts.torch_ok
+        else "no importable torch"
+    )
+    notes.append(f"installed: {have}")
     m = re.search(r"undefined symbol: (\S+)", error)
     if m:
         sym = m.group(1)
+        # Itanium mangling: the new-ABI std::string is std::__cxx11::basic_string, the old one is abbreviated `Ss`.
         sym_abi = "TRUE" if "__cxx11" in sym else ("FALSE" if re.search(r"Ss(?![a-z])", sym) else None)
+        if sym_abi:
+            flag = 1 if sym_abi == "TRUE" else 0
+            notes.append(
+                f"`{sym}` names the {'new' if flag else 'old'} std::string: compiled with _GLIBCXX_USE_CXX11_ABI={flag}"
+            )
+        if abi is None:
+            return f"`{sym}` is undefined, and torch itself cannot be imported (see the torch finding)", notes
         if sym_abi and sym_abi != abi:
             return (
                 f"C++ ABI mismatch: it was compiled with _GLIBCXX_USE_CXX11_ABI={1 if sym_abi == 'TRUE' else 0}, "
-                f"torch with {1 if abi == 'TRUE' else 0} (`{sym}` does not exist in torch)",
+                f"torch {t.get('version')} with {1 if abi == 'TRUE' else 0} (undefined symbol `{sym}`)",
                 notes,
             )
         if built and built["cxx11_abi"] != abi:
@@ -876,20 +893,22 @@ def _explain_load_error(error: str, facts: _Facts, built: dict[str, str] | None)
             )
         if built and built["torch"] != mm:
             return (
-                f"built for torch {built['torch']}, but torch {mm} is installed (`{sym}` is not in it)",
+                f"built for torch {built['torch']}, but torch {mm} is installed (undefined symbol `{sym}`)",
                 notes,
             )
-        return f"built against another torch than {t.get('version')} (`{sym}` is not in it)", notes
+        return f"built against another torch than {t.get('version')} (undefined symbol `{sym}`)", notes
     m = re.search(r"(lib[\w.+-]+\.so[\d.]*): cannot open shared object file", error)
     if m:
         lib = m.group(1)
         cm = re.fullmatch(r"libcudart\.so\.(\d+)", lib)
         if cm and facts.torch_cuda and int(cm.group(1)) != facts.torch_cuda.major:
             return (
-                f"built for CUDA {cm.group(1)}, but torch uses CUDA {facts.torch_cuda.major} ({lib} is not installed)",
+                f"built for CUDA {cm.group(1)}, but torch uses CUDA {facts.torch_cuda} ({lib} is not installed)",
                 notes,
             )
         return f"a library it needs is missing: {lib}", notes
+    if not facts.torch_ok:
+        return "it cannot be loaded, and torch itself cannot be imported (see the torch finding)", notes
     return "it cannot be loaded", notes
 
 
@@ -919,11 +938,8 @@ def check_package(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge, name: 
         else:
             err = str(load.get("error") or "failed")
             evidence.append(f"import {load.get('module')}: {err}")
-            if facts.torch_ok:
-                reason, notes = _explain_load_error(err, facts, built[0] if built else None)
-                evidence += notes
-            else:
-                reason = "it cannot be loaded (and torch itself cannot be imported)"
+            reason, notes = _explain_load_error(err, facts, built[0] if built else None)
+            evidence += notes
             problems.append(f"{load.get('module')} fails to load: {reason}")
             fixes.append(_rebuild_fix(name, facts))
     # the CUDA runtime its binaries link
@@ -968,6 +984,8 @@ def check_package(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge, name: 
 
 def _rebuild_fix(name: str, facts: _Facts) -> str:
     t = facts.torch
+    if not facts.torch_ok:
+        return f"fix torch first (see the torch finding), then reinstall {name}: `uv sync --reinstall-package {name}`"
     if name == "flash-attn" and facts.torch_version:
         abi = "TRUE" if t.get("cxx11_abi") else "FALSE"
         cu = facts.torch_cuda.major if facts.torch_cuda else "?"
