@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_system
 from llmenv.backend import CudaVersion
 from llmenv.detect import (
     NvmlReading,
@@ -25,6 +24,8 @@ from llmenv.detect import (
     parse_proc_driver_version,
 )
 from llmenv.target import Gpu
+
+from .conftest import fake_system
 
 H200 = Path(__file__).parent / "fixtures" / "detect" / "h200"
 QUERY = "nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader"

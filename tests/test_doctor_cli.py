@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import Result, fake_system
-from doctor_probes import NVCC_13_0, flash_attn, h200
 from llmenv.doctor import PROBE, builds_from_source
+
+from .conftest import Result, fake_system
+from .doctor_probes import NVCC_13_0, flash_attn, h200
 
 RunCli = Callable[..., Result]
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from doctor_probes import NVCC_13_0, flash_attn, h200
 from llmenv.doctor.findings import Finding, Report, diagnose
 from llmenv.knowledge import load
+
+from .doctor_probes import NVCC_13_0, flash_attn, h200
 
 KB = load()
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from conftest import Result, fake_system
 from llmenv.doctor.findings import diagnose
 from llmenv.knowledge import load
+
+from .conftest import Result, fake_system
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
 

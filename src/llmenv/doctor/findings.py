@@ -226,10 +226,12 @@ def _facts(probe: Mapping[str, Any], kb: Knowledge) -> _Facts:
     )
 
 
-def _driver_str(v: Version | None) -> str:
+def _driver_str(v: Version | str | None) -> str:
     """A driver version as NVIDIA writes it: ``Version("580.65.06")`` prints ``580.65.6``; this gives ``580.65.06``."""
     if v is None:
         return "?"
+    if isinstance(v, str):
+        return v
     parts = [str(v.release[0])] + [f"{x:02d}" for x in v.release[1:]]
     return ".".join(parts)
 
