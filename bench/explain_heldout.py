@@ -19,8 +19,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomlkit
 
 ROOT = Path(__file__).resolve().parents[1]
 LLMENV = ROOT / ".venv" / "bin" / "llmenv"
@@ -64,7 +65,7 @@ def _unsupported(log: str, causes: list[dict[str, object]]) -> list[str]:
 
 
 def score(folder: Path) -> int:
-    expected = tomllib.loads((folder / "expected.toml").read_text(encoding="utf-8"))
+    expected = tomlkit.parse((folder / "expected.toml").read_text(encoding="utf-8")).unwrap()
     counts = {"right": 0, "honest unknown": 0, "wrong kind": 0, "wrong unknown": 0}
     unsupported = 0
     missing_pkgs = 0
