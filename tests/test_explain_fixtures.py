@@ -1,6 +1,6 @@
 """Every log under tests/fixtures/uv-errors/ (the shared corpus, real issue threads, real uv failures produced
 by tests/explain_scenarios.py): explain names the expected cause, states nothing the log does not support,
-and every TOML fix is valid TOML. The held-out logs in heldout/ have their own test (test_explain_heldout.py)."""
+and every TOML fix is valid TOML. The held-out logs in heldout*/ have their own test (test_explain_heldout.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from .explain_checks import check_cause, check_fixes, check_supported, first_kin
 
 ROOT = Path(__file__).parent / "fixtures" / "uv-errors"
 EXPECTED = load_expected(ROOT / "expected.toml")
-LOGS = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.txt") if not p.relative_to(ROOT).parts[0].startswith("heldout"))
+LOGS = sorted(
+    str(p.relative_to(ROOT)) for p in ROOT.rglob("*.txt") if not p.relative_to(ROOT).parts[0].startswith("heldout")
+)
 
 
 def test_every_log_has_an_expectation() -> None:

@@ -606,3 +606,26 @@ WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built f
 """)
     assert c.packages == ("xformers", "torch")
     assert c.summary == "xformers was built for torch 2.7.0+cu126, but torch 2.8.0+cu128 is installed"
+
+
+def test_a_url_wheel_for_another_platform() -> None:
+    c = one("no-wheel-for-platform", """\
+error: Failed to determine installation plan
+  Caused by: A URL dependency is incompatible with the current platform: https://example.org/wheels/causal_conv1d-1.5.2%2Bcu12torch2.7-cp311-cp311-linux_x86_64.whl
+
+hint: The wheel is compatible with Linux (`linux_x86_64`), but you're on macOS (`macosx_14_0_arm64`)
+""")
+    assert c.packages == ("causal-conv1d",)
+    assert c.summary == "the causal-conv1d wheel is built for linux_x86_64, and this machine is macosx_14_0_arm64"
+
+
+def test_pip_names_the_package_of_an_unsupported_wheel() -> None:
+    c = one("no-wheel-for-platform",
+            "ERROR: xformers-0.0.28-cp39-cp39-win_amd64.whl is not a supported wheel on this platform.\n")
+    assert c.packages == ("xformers",)
+
+
+def test_a_bare_driver_error_does_not_name_torch() -> None:
+    c = one("driver-too-old", "RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version\n")
+    assert c.packages == ()
+    assert "torch" not in c.summary

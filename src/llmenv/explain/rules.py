@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from llmenv.backend import Backend, CudaVersion
@@ -538,6 +538,7 @@ def _clash(deps: Sequence[Dep]) -> tuple[Dep, Dep] | None:
     installed) when it is one of them. None when every pair overlaps (the resolver's reason lies elsewhere)."""
     pkgs = [x for x in deps if x.src is not None]
     roots = [x for x in deps if x.src is None]
+    pkgs.sort(key=lambda x: x.dst.pinned is None)  # an exact pin (an engine's) before a range
     pairs = [(x, y) for y in roots for x in pkgs] + [(x, y) for i, x in enumerate(pkgs) for y in pkgs[i + 1 :]]
     for x, y in pairs:
         if (x.src.label if x.src else x.root) != (y.src.label if y.src else y.root) and _disjoint(x.dst, y.dst):
@@ -882,8 +883,9 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     hy = log.hint(_HINT_PY.pattern)
     lock_time = [(t, what, d) for d in _uv_derivations(log) for t, what in d.no_wheels]
     pip_wheel = log.first(r"(?P<whl>\S+\.whl) is not a supported wheel on this platform")
+    url_wheel = log.first(r"A URL dependency is incompatible with the current platform: (?P<whl>\S+\.whl)")
     pip_none = [m for m in log.missing if not m.available and not _local(m.term)]
-    if not (dist or lock_time or pip_wheel or pip_none):
+    if not (dist or lock_time or pip_wheel or url_wheel or pip_none):
         return []
     ev: list[str] = []
     fixes: list[Fix] = []
@@ -969,9 +971,25 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
         fixes.append(_fix_cmd("Or drop that environment from tool.uv.required-environments / environments",
                               "llmenv check pyproject.toml"))
         break
-    if pip_wheel:
-        ev.append(pip_wheel.string.strip())
-        summary = summary or f"{pip_wheel.group('whl')} was built for another platform or Python"
+    for wm in (url_wheel, pip_wheel):
+        if wm is None:
+            continue
+        ev.append(wm.string.strip())
+        whl = _wheel_name(wm.group("whl"))
+        name = name or whl
+        on = log.hint(r"The wheel is compatible with (?P<have>[^(]+)\(`(?P<htag>[^`]+)`\), but you're on (?P<os>[^(]+)\(`(?P<tag>[^`]+)`\)")
+        if on:
+            ev.append(next(h for h in log.hints if on.group(0) in h))
+            summary = summary or (f"the {whl or 'URL'} wheel is built for {on.group('htag')}, and this machine is "
+                                  f"{on.group('tag')}")
+        summary = summary or f"{wm.group('whl').rsplit('/', 1)[-1]} was built for another platform or Python"
+        if not dist and not lock_time:
+            reason = ("A wheel's file name states the Python (`cp310`), ABI and platform it was built for; pip and "
+                      "uv install it only on a matching interpreter and machine. Pick the wheel built for yours.")
+        if whl in builds().build_with_torch:
+            fixes.append(_fix_cmd(f"Let llmenv pick the {whl} wheel built for this platform, Python, torch and CUDA",
+                                  f"llmenv plan {whl}"))
+        break
     for m in pip_none:
         ev.append(m.line)
         name = name or m.term.name
@@ -986,6 +1004,16 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
         fixes.append(_fix_cmd("Let llmenv pick versions that have wheels for your target", f"llmenv plan {name or ''}".strip()))
     return [Cause(kind="no-wheel-for-platform", packages=uniq([name or ""]), summary=summary, chain=tuple(uniq(ev))[:3],
                   reason=reason, fixes=tuple(fixes), evidence=uniq(ev))]
+
+
+def _wheel_name(url: str) -> str | None:
+    """The distribution a wheel file (or URL) is of: ``.../flash_attn-2.8.3%2Bcu12...whl`` -> ``flash-attn``."""
+    from urllib.parse import unquote
+
+    try:
+        return str(parse_wheel_filename(unquote(url.rsplit("/", 1)[-1]))[0])
+    except (InvalidWheelFilename, InvalidVersion):
+        return None
 
 
 def _exclude_marker(tag: str) -> str | None:
@@ -1587,7 +1615,9 @@ def check_driver_too_old(log: Log) -> list[Cause]:
     ev = uniq(h.string.strip() for h in hits)[:2]
     found = next((h.group("found") for h in hits if h.group("found")), None)
     fixes: list[Fix] = []
-    summary = "the NVIDIA driver is too old for the CUDA build of the installed torch"
+    torch = bool(re.search(r"\btorch\b", log.text))
+    summary = ("the NVIDIA driver is too old for the CUDA build of the installed torch" if torch else
+               "the NVIDIA driver is older than the CUDA runtime the program was built with")
     if found:
         n = int(found)
         cuda = CudaVersion(n // 1000, (n % 1000) // 10)
@@ -1608,11 +1638,11 @@ def check_driver_too_old(log: Log) -> list[Cause]:
     else:
         fixes.append(_fix_cmd("Let llmenv plan a torch build this driver can run", "llmenv plan torch"))
         fixes.append(_fix_cmd("Or upgrade the NVIDIA driver (check what it supports)", "nvidia-smi"))
-    reason = ("A CUDA build of torch needs a driver at least as new as its CUDA version (the newest CUDA a "
-              "driver supports is in `nvidia-smi`'s header).")
+    reason = ("A CUDA program (torch's CUDA builds among them) needs a driver at least as new as the CUDA it was "
+              "built with (the newest CUDA a driver supports is in `nvidia-smi`'s header).")
     if found:
         reason += f" `found version {found}` means this driver supports CUDA {int(found) // 1000}.{(int(found) % 1000) // 10}."
-    return [Cause(kind="driver-too-old", packages=("torch",), summary=summary, chain=ev,
+    return [Cause(kind="driver-too-old", packages=("torch",) if torch or found else (), summary=summary, chain=ev,
                   reason=reason,
                   fixes=tuple(fixes), evidence=ev)]
 
