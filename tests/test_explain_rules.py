@@ -459,3 +459,173 @@ def test_unknown_shows_the_lines_that_matter() -> None:
 def test_no_failure() -> None:
     d = explain(UNRELATED)
     assert d.unknown and not d.failed
+
+
+# --- shapes found by the held-out evaluation (docs/explain-eval.md), on logs of other packages --------------
+
+
+def test_pip_conflict_names_the_pins_that_clash_not_the_first_listed() -> None:
+    c = one("pin-conflict", """\
+ERROR: Cannot install foo==1.0 and torch==2.5.1 because these package versions have conflicting dependencies.
+
+The conflict is caused by:
+    The user requested torch==2.5.1
+    peft 0.13.0 depends on torch>=1.13.0
+    bar 0.3 depends on torch
+    foo 1.0 depends on torch==2.7.0
+""")
+    assert c.summary == "foo==1.0 requires torch==2.7.0, but you require torch==2.5.1"
+    assert c.packages == ("torch", "foo")
+
+
+def test_installed_conflicts_put_the_torch_pin_first() -> None:
+    c = one("pin-conflict", """\
+ERROR: pip's dependency resolver does not currently take into account all the packages that are installed.
+sglang 0.5.0 requires pillow>=11.0, but you have pillow 10.4.0 which is incompatible.
+sglang 0.5.0 requires torch==2.8.0, but you have torch 2.7.1 which is incompatible.
+""")
+    assert c.packages == ("torch", "sglang")
+
+
+def test_an_upper_bound_uv_derived_is_not_a_prerelease_request() -> None:
+    log = """\
+  × No solution found when resolving dependencies:
+  ╰─▶ Because only the following versions of scipy are available:
+          scipy<1.13.1
+          scipy>1.14.dev0
+      and you require scipy>=1.13.1,<1.14.dev0, we can conclude that your requirements are unsatisfiable.
+
+      hint: `scipy` was requested with a pre-release marker (e.g., scipy>=1.13.1,<1.14.dev0), but
+      pre-releases weren't enabled (try: `--prerelease=allow`)
+
+      hint: `scipy` was found on https://download.pytorch.org/whl/cu126, but not at the requested version (scipy>=1.13.1,<1.14.dev0). A compatible version may be available on a subsequent index (e.g., https://pypi.org/simple). By default, uv will only consider versions that are published on the first index that contains a given package, to avoid dependency confusion attacks.
+"""
+    assert causes("prerelease", log) == []
+    assert explain(log).kinds[0] == "index"
+
+
+def test_deepspeed_style_cuda_home_assertion_is_a_missing_toolkit() -> None:
+    c = one("build-missing-cuda", """\
+Collecting fused-ops==0.4.2
+  Using cached fused_ops-0.4.2.tar.gz (88 kB)
+  Preparing metadata (setup.py) ... error
+  error: subprocess-exited-with-error
+      op_builder.builder.MissingCUDAException: CUDA_HOME does not exist, unable to compile CUDA op(s)
+""")
+    assert c.packages == ("fused-ops",)
+    assert "fused-ops==0.4.2" in c.summary
+
+
+def test_a_missing_cudnn_header_is_named() -> None:
+    c = one("build-missing-cuda", """\
+      /tmp/pip-install-ab12cd/fast-kernels_0123456789abcdef0123456789abcdef/csrc/conv.cu:3:10: fatal error: cudnn.h: No such file or directory
+      compilation terminated.
+""")
+    assert c.packages == ("fast-kernels",)
+    assert c.summary == "building fast-kernels cannot find the CUDA header cudnn.h"
+
+
+def test_a_setup_py_cuda_version_check_is_a_mismatch() -> None:
+    c = one("build-cuda-mismatch", """\
+    Running setup.py install for fusedlayer ... error
+    RuntimeError: Cuda extensions are being compiled with a version of Cuda that does not match the version used to compile Pytorch binaries.  Pytorch binaries were compiled with Cuda 12.1.
+""")
+    assert c.packages == ("fusedlayer", "torch")
+    assert "(12.1)" in c.summary
+
+
+def test_an_unnamed_build_gets_no_made_up_package() -> None:
+    c = one("build-oom", "      c++ -O3 -c kernels/foo.cpp -o build/foo.o\nKilled\n")
+    assert c.packages == ()
+    assert "the package" not in c.summary
+
+
+def test_a_known_extension_module_names_the_build() -> None:
+    c = one("build-oom", "nvcc -O3 -DTORCH_EXTENSION_NAME=selective_scan_cuda -c scan.cu\nKilled\n")
+    assert c.packages == ("mamba-ssm",)
+
+
+def test_an_unreachable_index_comes_before_the_version_it_hid() -> None:
+    d = explain("""\
+Looking in indexes: https://pypi.org/simple, https://download.pytorch.org/whl/cu121
+WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError('<HTTPSConnection object>: Failed to establish a new connection: [Errno -2] Name or service not known')': /whl/cu121/torchvision/
+ERROR: Could not find a version that satisfies the requirement torchvision==0.19.1+cu121 (from versions: 0.19.0, 0.19.1)
+ERROR: No matching distribution found for torchvision==0.19.1+cu121
+""")
+    assert d.kinds == ("network", "local-version")
+
+
+def test_a_transient_retry_does_not_hide_the_real_cause() -> None:
+    d = explain("""\
+WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by 'ReadTimeoutError("HTTPSConnectionPool(host='pypi.org', port=443): Read timed out. (read timeout=15)")': /simple/torch/
+ERROR: Could not find a version that satisfies the requirement torch==2.4.1+cu118 (from versions: 2.4.0, 2.4.1)
+ERROR: No matching distribution found for torch==2.4.1+cu118
+""")
+    assert d.kinds[0] == "local-version"
+
+
+def test_pip_version_list_reveals_the_python() -> None:
+    c = one("python-version", """\
+ERROR: Could not find a version that satisfies the requirement torch==2.4.1 (from versions: 2.5.0, 2.5.1, 2.6.0)
+ERROR: No matching distribution found for torch==2.4.1
+""")
+    assert c.packages == ("torch",)
+    assert "Python 3.13" in c.reason  # 2.5.0 is the first torch with CPython 3.13 wheels
+
+
+def test_pip_names_an_end_of_life_python() -> None:
+    c = one("python-version", """\
+DEPRECATION: Python 2.7 reached the end of its life on January 1st, 2020. Please upgrade your Python as Python 2.7 is no longer maintained.
+ERROR: Could not find a version that satisfies the requirement torch==1.4.0 (from versions: 0.1.2, 0.1.2.post1, 0.1.2.post2)
+ERROR: No matching distribution found for torch==1.4.0
+""")
+    assert "(2.7)" in c.summary
+
+
+def test_a_cpu_build_is_not_claimed_missing() -> None:
+    c = one("local-version", """\
+  × No solution found when resolving dependencies:
+  ╰─▶ Because there is no version of torch==2.7.1+cpu and your project depends on torch==2.7.1+cpu, we can conclude that your project's requirements are unsatisfiable.
+""")
+    assert not any("has no cpu build" in f.title for f in c.fixes)
+    assert "pytorch-cpu" in c.fixes[0].edit
+
+
+def test_required_version_older_than_the_running_uv() -> None:
+    c = one("uv-version", "error: Required uv version `==0.8.2` does not match the running version `0.9.1`. "
+                          "Update `uv` by running `uv self update 0.8.2`.\n")
+    assert "required-version = \">=0.8.2\"" in c.fixes[0].edit
+    assert c.fixes[1].edit == "uv self update 0.8.2"
+
+
+def test_an_extension_reporting_the_torch_it_was_built_for() -> None:
+    c = one("abi-mismatch", """\
+WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions. xFormers was built for:
+    PyTorch 2.7.0+cu126 with CUDA 1206 (you have 2.8.0+cu128)
+    Python  3.12.9 (you have 3.12.9)
+""")
+    assert c.packages == ("xformers", "torch")
+    assert c.summary == "xformers was built for torch 2.7.0+cu126, but torch 2.8.0+cu128 is installed"
+
+
+def test_a_url_wheel_for_another_platform() -> None:
+    c = one("no-wheel-for-platform", """\
+error: Failed to determine installation plan
+  Caused by: A URL dependency is incompatible with the current platform: https://example.org/wheels/causal_conv1d-1.5.2%2Bcu12torch2.7-cp311-cp311-linux_x86_64.whl
+
+hint: The wheel is compatible with Linux (`linux_x86_64`), but you're on macOS (`macosx_14_0_arm64`)
+""")
+    assert c.packages == ("causal-conv1d",)
+    assert c.summary == "the causal-conv1d wheel is built for linux_x86_64, and this machine is macosx_14_0_arm64"
+
+
+def test_pip_names_the_package_of_an_unsupported_wheel() -> None:
+    c = one("no-wheel-for-platform",
+            "ERROR: xformers-0.0.28-cp39-cp39-win_amd64.whl is not a supported wheel on this platform.\n")
+    assert c.packages == ("xformers",)
+
+
+def test_a_bare_driver_error_does_not_name_torch() -> None:
+    c = one("driver-too-old", "RuntimeError: CUDA error: CUDA driver version is insufficient for CUDA runtime version\n")
+    assert c.packages == ()
+    assert "torch" not in c.summary

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("llmenv.cli.check", "lint a pyproject.toml's uv configuration for LLM-stack pitfalls"),
     "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
     "explain": ("llmenv.cli.explain", "explain a failed uv/pip run and how to fix it"),
+    "doctor": ("llmenv.cli.doctor", "inspect an installed environment: what will break, and the fix"),
 }
 
 

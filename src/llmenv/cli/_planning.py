@@ -173,9 +173,14 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     width = max((len(n) for n in plan.packages), default=8)
     for name, c in plan.packages.items():
         detail = c.variant or ""
-        src = {"index": f"index {c.index}" if c.index else "index", "pypi": "default index"}.get(
-            c.source, c.source
-        )
+        src = {
+            "index": f"index {c.index}" if c.index else "index",
+            "pypi": "default index",
+            "default": "default index",
+            "prebuilt": "prebuilt wheel" + (f" (index {c.index})" if c.index else ""),
+            "build": "built from source (see build)",
+            "path": "editable path source",
+        }.get(c.source, c.source)
         lines.append(f"  {name:<{width}}  {c.version:<12} {detail:<6} {src}".rstrip())
     lines.append(f"  requires-python {plan.requires_python}")
     if plan.overrides:

@@ -16,6 +16,7 @@ from typing import Any
 from packaging.version import Version
 
 from llmenv.backend import Backend, CudaVersion, parse_cuda_version
+from llmenv.cuda_arch import ArchCode, covers
 
 __all__ = [
     "CudaTable",
@@ -105,9 +106,14 @@ class TorchVariant:
         SASS runs on the same major with an equal or higher minor (sm_80 code runs on 8.6 and 8.9); embedded PTX
         of the newest architecture (``+PTX``) is JIT-compiled for any newer GPU.
         """
-        if any(a[0] == cc[0] and a[1] <= cc[1] for a in self.archs):
-            return True
-        return self.ptx and bool(self.archs) and max(self.archs) <= cc
+        return covers(self.codes, cc)
+
+    @property
+    def codes(self) -> tuple[ArchCode, ...]:
+        """The compiled targets: SASS for each arch, plus PTX of the newest when ``+PTX``."""
+        sass = tuple(ArchCode(capability=a) for a in self.archs)
+        ptx = (ArchCode(capability=max(self.archs), ptx=True),) if self.ptx and self.archs else ()
+        return sass + ptx
 
     @property
     def arch_names(self) -> str:
