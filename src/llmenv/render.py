@@ -167,19 +167,23 @@ def _dependencies(project: Table, plan: Plan, previously_managed: Iterable[str])
 
 
 def _indexes(uv: Table, specs: Sequence[IndexSpec], previously_managed: Iterable[str]) -> None:
-    wanted = {s.name: s.to_toml() for s in specs}
+    _managed_aot(uv, "index", {s.name: s.to_toml() for s in specs}, previously_managed)
+
+
+def _managed_aot(
+    uv: Table, key: str, wanted: Mapping[str, Mapping[str, Any]], previously_managed: Iterable[str]
+) -> None:
+    """An array of tables keyed by ``name`` (``[[tool.uv.index]]``, ``[[tool.uv.dependency-metadata]]``): the
+    entries llmenv wants are made to hold exactly their values, the ones it wrote before and no longer wants go,
+    and every other entry is left alone."""
     drop = set(previously_managed) - set(wanted)
-    if "index" not in uv:
+    if key not in uv:
         if not wanted:
             return
-        aot = tomlkit.aot()
-        for d in wanted.values():
-            aot.append(_index_table(d))
-        uv["index"] = aot
-        return
-    aot = uv["index"]
+        uv[key] = tomlkit.aot()
+    aot = uv[key]
     if not isinstance(aot, AoT):
-        raise UsageError("tool.uv.index in pyproject.toml is not an array of tables; llmenv cannot edit it")
+        raise UsageError(f"tool.uv.{key} in pyproject.toml is not an array of tables; llmenv cannot edit it")
     seen: set[str] = set()
     for i in reversed(range(len(aot))):
         name = str(aot[i].get("name", ""))
@@ -187,28 +191,18 @@ def _indexes(uv: Table, specs: Sequence[IndexSpec], previously_managed: Iterable
             del aot[i]
         elif name in wanted:
             seen.add(name)
-            entry = aot[i]
-            for k, v in wanted[name].items():
-                _set(entry, k, v)
-            for k in ("format", "explicit", "default"):
-                if k in entry and k not in wanted[name]:
-                    del entry[k]
-    for name, d in wanted.items():
-        if name not in seen:
-            if len(aot):
-                last = aot[-1]
-                if not last.as_string().endswith("\n\n"):
-                    last.add(tomlkit.nl())  # a blank line before the entry appended after it
-            aot.append(_index_table(d))
+            _set_table(aot[i], wanted[name])
+    for name, values in wanted.items():
+        if name in seen:
+            continue
+        if len(aot) and not aot[-1].as_string().endswith("\n\n"):
+            aot[-1].add(tomlkit.nl())  # a blank line before the entry appended after it
+        t = tomlkit.table()
+        for k, v in values.items():
+            t[k] = _toml_value(v) if isinstance(v, (list, dict)) else v
+        aot.append(t)
     if len(aot) == 0:
-        del uv["index"]
-
-
-def _index_table(d: Mapping[str, Any]) -> Table:
-    t = tomlkit.table()
-    for k, v in d.items():
-        t[k] = v
-    return t
+        del uv[key]
 
 
 def _optional(project: Table, *, plan: Plan, previously_managed: Iterable[str]) -> None:
@@ -236,34 +230,9 @@ def write_dependency_metadata(doc: TOMLDocument, entries: Sequence[Mapping[str, 
 def _dependency_metadata(
     uv: Table, entries: Sequence[Mapping[str, Any]], previously_managed: Iterable[str]
 ) -> None:
-    """``[[tool.uv.dependency-metadata]]`` entries for relaxed frameworks (the seed's OpenRLHF recipe)."""
-    wanted = {e["name"]: e for e in entries}
-    drop = set(previously_managed) - set(wanted)
-    if "dependency-metadata" not in uv:
-        if not wanted:
-            return
-        aot = tomlkit.aot()
-        uv["dependency-metadata"] = aot
-    aot = uv["dependency-metadata"]
-    if not isinstance(aot, AoT):
-        raise UsageError("tool.uv.dependency-metadata is not an array of tables; llmenv cannot edit it")
-    seen = set()
-    for i in reversed(range(len(aot))):
-        name = str(aot[i].get("name", ""))
-        if name in drop:
-            del aot[i]
-        elif name in wanted:
-            seen.add(name)
-            _set_table(aot[i], {k: v for k, v in wanted[name].items()})
-    for name, e in wanted.items():
-        if name not in seen:
-            t = tomlkit.table()
-            for k, v in e.items():
-                t[k] = _toml_value(v) if isinstance(v, list) else v
-            t.add(tomlkit.nl())
-            aot.append(t)
-    if len(aot) == 0:
-        del uv["dependency-metadata"]
+    """``[[tool.uv.dependency-metadata]]`` entries: relaxed frameworks (the seed's OpenRLHF recipe), and static
+    metadata for packages built from source (flash-attn)."""
+    _managed_aot(uv, "dependency-metadata", {e["name"]: e for e in entries}, previously_managed)
 
 
 def _sources(uv: Table, entries: Mapping[str, Any], previously_managed: Iterable[str]) -> None:
