@@ -177,7 +177,8 @@ def _managed_aot(
     entries llmenv wants are made to hold exactly their values, the ones it wrote before and no longer wants go,
     and every other entry is left alone."""
     drop = set(previously_managed) - set(wanted)
-    if key not in uv:
+    parsed = key in uv  # entries appended to a parsed array need their own blank line; new ones get tomlkit's
+    if not parsed:
         if not wanted:
             return
         uv[key] = tomlkit.aot()
@@ -192,15 +193,19 @@ def _managed_aot(
         elif name in wanted:
             seen.add(name)
             _set_table(aot[i], wanted[name])
+    appended = False
     for name, values in wanted.items():
         if name in seen:
             continue
-        if len(aot) and not aot[-1].as_string().endswith("\n\n"):
+        if parsed and len(aot) and not aot[-1].as_string().endswith("\n\n"):
             aot[-1].add(tomlkit.nl())  # a blank line before the entry appended after it
         t = tomlkit.table()
         for k, v in values.items():
             t[k] = _toml_value(v) if isinstance(v, (list, dict)) else v
         aot.append(t)
+        appended = True
+    if appended and not aot[-1].as_string().endswith("\n\n"):
+        aot[-1].add(tomlkit.nl())  # and one before whatever table follows the array
     if len(aot) == 0:
         del uv[key]
 
