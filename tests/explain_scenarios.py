@@ -29,7 +29,7 @@ PRODUCED = Path(__file__).parent / "fixtures" / "uv-errors" / "produced"
 
 # An sdist whose PEP 517 backend (in-tree, no build requirements, so it builds offline) imports torch the way
 # flash-attn's setup.py does. With torch in the build environment it reports metadata like a real package.
-_BACKEND = '''\
+_BACKEND = """\
 import os
 
 def _meta():
@@ -50,11 +50,17 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     {build_body}
-'''
+"""
 
 
-def make_backend_sdist(folder: Path, name: str, version: str, *, requires: tuple[str, ...] = (),
-                       build_body: str = "raise RuntimeError('not needed to lock')") -> Path:
+def make_backend_sdist(
+    folder: Path,
+    name: str,
+    version: str,
+    *,
+    requires: tuple[str, ...] = (),
+    build_body: str = "raise RuntimeError('not needed to lock')",
+) -> Path:
     """An sdist with an in-tree build backend (``backend-path``), so uv can build it with no network."""
     folder.mkdir(parents=True, exist_ok=True)
     dist = re.sub(r"[-.]+", "_", name).lower()
@@ -62,8 +68,9 @@ def make_backend_sdist(folder: Path, name: str, version: str, *, requires: tuple
     members = {
         f"{base}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{base}/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
-        f"{base}/backend.py": _BACKEND.format(name=name, version=version, dist=dist, requires=list(requires),
-                                              build_body=build_body),
+        f"{base}/backend.py": _BACKEND.format(
+            name=name, version=version, dist=dist, requires=list(requires), build_body=build_body
+        ),
     }
     out = folder / f"{base}.tar.gz"
     with tarfile.open(out, "w:gz") as t:
@@ -107,13 +114,18 @@ def _workspace_verl(d: Path, idx: Path) -> list[str]:
         make_wheel(idx, "torch", v)
     make_wheel(idx, "vllm", "0.8.5", requires=["torch==2.6.0"])
     make_wheel(idx, "sglang", "0.4.6.post5", requires=["torch==2.6.0"])
-    _project(d, 'dependencies = ["torch==2.8.0", "verl"]\n\n[tool.uv.sources]\nverl = { workspace = true }\n\n'
-                '[tool.uv.workspace]\nmembers = ["verl"]\n')
+    _project(
+        d,
+        'dependencies = ["torch==2.8.0", "verl"]\n\n[tool.uv.sources]\nverl = { workspace = true }\n\n'
+        '[tool.uv.workspace]\nmembers = ["verl"]\n',
+    )
     (d / "verl").mkdir()
     (d / "verl" / "pyproject.toml").write_text(
         '[project]\nname = "verl"\nversion = "0.5.0.dev0"\nrequires-python = ">=3.10"\ndependencies = []\n\n'
         '[project.optional-dependencies]\nvllm = ["vllm<=0.8.5"]\nsglang = ["sglang==0.4.6.post5", "torch==2.6.0"]\n\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n', encoding="utf-8")
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n',
+        encoding="utf-8",
+    )
     return ["lock", *_find_links(idx)]
 
 
@@ -144,8 +156,11 @@ def _extras_conflict(d: Path, idx: Path) -> list[str]:
         make_wheel(idx, "torch", v)
     make_wheel(idx, "vllm", "0.9.2", requires=["torch==2.7.0"])
     make_wheel(idx, "sglang", "0.4.6.post5", requires=["torch==2.6.0"])
-    _project(d, 'dependencies = []\n\n[project.optional-dependencies]\nvllm = ["vllm==0.9.2"]\n'
-                'sglang = ["sglang==0.4.6.post5"]\n')
+    _project(
+        d,
+        'dependencies = []\n\n[project.optional-dependencies]\nvllm = ["vllm==0.9.2"]\n'
+        'sglang = ["sglang==0.4.6.post5"]\n',
+    )
     return ["lock", *_find_links(idx)]
 
 
@@ -158,8 +173,11 @@ def _wheel_missing_sync(d: Path, idx: Path) -> list[str]:
 def _wheel_missing_required_env(d: Path, idx: Path) -> list[str]:
     make_wheel(idx, "torch", "2.6.0")
     make_wheel(idx, "torchaudio", "2.6.0+cpu", requires=["torch==2.6.0"], tag="py3-none-linux_x86_64")
-    _project(d, 'dependencies = ["torchaudio==2.6.0+cpu"]\n\n[tool.uv]\nrequired-environments = '
-                '["sys_platform == \'linux\' and platform_machine == \'aarch64\'"]\n')
+    _project(
+        d,
+        'dependencies = ["torchaudio==2.6.0+cpu"]\n\n[tool.uv]\nrequired-environments = '
+        "[\"sys_platform == 'linux' and platform_machine == 'aarch64'\"]\n",
+    )
     return ["lock", *_find_links(idx)]
 
 
@@ -167,8 +185,11 @@ def _match_runtime(d: Path, idx: Path) -> list[str]:
     make_wheel(idx, "torch", "2.6.0")
     make_wheel(idx, "einops", "0.8.0")
     make_backend_sdist(idx, "flash-attn", "2.7.4", requires=("torch", "einops"))
-    _project(d, 'dependencies = ["torch==2.6.0"]\n\n[project.optional-dependencies]\nfa = ["flash-attn==2.7.4"]\n\n'
-                '[tool.uv.extra-build-dependencies]\nflash-attn = [{ requirement = "torch", match-runtime = true }]\n')
+    _project(
+        d,
+        'dependencies = ["torch==2.6.0"]\n\n[project.optional-dependencies]\nfa = ["flash-attn==2.7.4"]\n\n'
+        '[tool.uv.extra-build-dependencies]\nflash-attn = [{ requirement = "torch", match-runtime = true }]\n',
+    )
     return ["lock", *_find_links(idx)]
 
 
@@ -195,8 +216,13 @@ def _locked_stale(d: Path, idx: Path) -> list[str]:
     make_wheel(idx, "torch", "2.6.0")
     make_wheel(idx, "einops", "0.8.0")
     _project(d, 'dependencies = ["torch==2.6.0"]\n')
-    subprocess.run([_uv(), "lock", "--python", sys.executable, *_find_links(idx)], cwd=d, env=_env(d.parent),
-                   capture_output=True, check=True)
+    subprocess.run(
+        [_uv(), "lock", "--python", sys.executable, *_find_links(idx)],
+        cwd=d,
+        env=_env(d.parent),
+        capture_output=True,
+        check=True,
+    )
     _project(d, 'dependencies = ["torch==2.6.0", "einops"]\n')
     return ["sync", "--locked", *_find_links(idx)]
 
@@ -207,9 +233,12 @@ def _first_index(d: Path, idx: Path) -> list[str]:
         whl = make_wheel(folder, "certifi", version)
         (folder / "index.html").write_text(f'<html><body><a href="{whl.name}">{whl.name}</a></body></html>')
         (idx / sub / "index.html").write_text('<html><body><a href="certifi/">certifi</a></body></html>')
-    _project(d, 'dependencies = ["certifi>=2024"]\n\n'
-                f'[[tool.uv.index]]\nname = "pytorch"\nurl = "{(idx / "pytorch").as_uri()}"\n\n'
-                f'[[tool.uv.index]]\nname = "main"\nurl = "{(idx / "main").as_uri()}"\ndefault = true\n')
+    _project(
+        d,
+        'dependencies = ["certifi>=2024"]\n\n'
+        f'[[tool.uv.index]]\nname = "pytorch"\nurl = "{(idx / "pytorch").as_uri()}"\n\n'
+        f'[[tool.uv.index]]\nname = "main"\nurl = "{(idx / "main").as_uri()}"\ndefault = true\n',
+    )
     return ["lock"]
 
 
@@ -228,32 +257,104 @@ def _unknown_build_error(d: Path, idx: Path) -> list[str]:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("workspace_verl", "verl as a workspace member: its [sglang] extra pins torch==2.6.0, the project torch==2.8.0",
-             "workspace-extras", ("verl",), _workspace_verl, fix=1, after_fix=_drop_workspace),
-    Scenario("engine_pin", "torch==2.7.0 pinned against vllm 0.8.5's exact torch==2.6.0",
-             "pin-conflict", ("torch", "vllm"), _engine_pin, fix=1),
-    Scenario("build_needs_torch", "flash-attn sdist whose build imports torch, built in isolation",
-             "build-needs-torch", ("flash-attn",), _build_needs_torch, fix=1),
-    Scenario("extras_conflict", "extras [vllm] and [sglang] pin different torch, not declared as conflicting",
-             "extra-conflict", ("torch",), _extras_conflict, fix=1),
-    Scenario("wheel_missing_sync", "torch==2.6.0+cpu with a wheel only for linux aarch64, synced on x86_64",
-             "no-wheel-for-platform", ("torch",), _wheel_missing_sync),
-    Scenario("wheel_missing_required_env", "torchaudio+cpu (x86_64 wheel only) with aarch64 in required-environments",
-             "no-wheel-for-platform", ("torchaudio",), _wheel_missing_required_env),
-    Scenario("match_runtime_no_metadata", "extra-build-dependencies match-runtime on an sdist without static metadata",
-             "no-static-metadata", ("flash-attn",), _match_runtime, fix=1),
-    Scenario("prerelease_missing", "sglang[srt] pins flashinfer-python==0.2.9rc2, which the index lacks",
-             "prerelease", ("flashinfer-python",), _prerelease_missing),
-    Scenario("local_version", "torch==2.6.0+cu124 required from an index that has only torch 2.6.0",
-             "local-version", ("torch",), _local_version),
-    Scenario("python_range", "requires-python >=3.10 but the only vllm needs Python >=3.11",
-             "python-version", ("vllm",), _python_range, fix=1),
-    Scenario("locked_stale", "uv sync --locked after pyproject.toml changed", "lockfile", (), _locked_stale, fix=1),
-    Scenario("first_index", "certifi found on the first index only at an old version (first-index strategy)",
-             "index", ("certifi",), _first_index, fix=1),
-    Scenario("not_in_find_links", "a dependency absent from the --find-links folder under --no-index",
-             "index", ("flashinfer-python",), _not_in_find_links),
-    Scenario("unknown_build_error", "a build backend raising an unrecognized error", None, (), _unknown_build_error),
+    Scenario(
+        "workspace_verl",
+        "verl as a workspace member: its [sglang] extra pins torch==2.6.0, the project torch==2.8.0",
+        "workspace-extras",
+        ("verl",),
+        _workspace_verl,
+        fix=1,
+        after_fix=_drop_workspace,
+    ),
+    Scenario(
+        "engine_pin",
+        "torch==2.7.0 pinned against vllm 0.8.5's exact torch==2.6.0",
+        "pin-conflict",
+        ("torch", "vllm"),
+        _engine_pin,
+        fix=1,
+    ),
+    Scenario(
+        "build_needs_torch",
+        "flash-attn sdist whose build imports torch, built in isolation",
+        "build-needs-torch",
+        ("flash-attn",),
+        _build_needs_torch,
+        fix=1,
+    ),
+    Scenario(
+        "extras_conflict",
+        "extras [vllm] and [sglang] pin different torch, not declared as conflicting",
+        "extra-conflict",
+        ("torch",),
+        _extras_conflict,
+        fix=1,
+    ),
+    Scenario(
+        "wheel_missing_sync",
+        "torch==2.6.0+cpu with a wheel only for linux aarch64, synced on x86_64",
+        "no-wheel-for-platform",
+        ("torch",),
+        _wheel_missing_sync,
+    ),
+    Scenario(
+        "wheel_missing_required_env",
+        "torchaudio+cpu (x86_64 wheel only) with aarch64 in required-environments",
+        "no-wheel-for-platform",
+        ("torchaudio",),
+        _wheel_missing_required_env,
+    ),
+    Scenario(
+        "match_runtime_no_metadata",
+        "extra-build-dependencies match-runtime on an sdist without static metadata",
+        "no-static-metadata",
+        ("flash-attn",),
+        _match_runtime,
+        fix=1,
+    ),
+    Scenario(
+        "prerelease_missing",
+        "sglang[srt] pins flashinfer-python==0.2.9rc2, which the index lacks",
+        "prerelease",
+        ("flashinfer-python",),
+        _prerelease_missing,
+    ),
+    Scenario(
+        "local_version",
+        "torch==2.6.0+cu124 required from an index that has only torch 2.6.0",
+        "local-version",
+        ("torch",),
+        _local_version,
+    ),
+    Scenario(
+        "python_range",
+        "requires-python >=3.10 but the only vllm needs Python >=3.11",
+        "python-version",
+        ("vllm",),
+        _python_range,
+        fix=1,
+    ),
+    Scenario(
+        "locked_stale", "uv sync --locked after pyproject.toml changed", "lockfile", (), _locked_stale, fix=1
+    ),
+    Scenario(
+        "first_index",
+        "certifi found on the first index only at an old version (first-index strategy)",
+        "index",
+        ("certifi",),
+        _first_index,
+        fix=1,
+    ),
+    Scenario(
+        "not_in_find_links",
+        "a dependency absent from the --find-links folder under --no-index",
+        "index",
+        ("flashinfer-python",),
+        _not_in_find_links,
+    ),
+    Scenario(
+        "unknown_build_error", "a build backend raising an unrecognized error", None, (), _unknown_build_error
+    ),
 )
 
 
@@ -268,21 +369,51 @@ class PypiScenario:
 
 
 PYPI_SCENARIOS: tuple[PypiScenario, ...] = (
-    PypiScenario("pypi_vllm_torch_pin", "torch==2.7.0 against vllm 0.8.5's exact torch==2.6.0 (PyPI metadata)",
-                 ("vllm==0.8.5", "torch==2.7.0"), "pin-conflict", ("torch", "vllm")),
-    PypiScenario("pypi_verl_sglang_torch_pin", "verl[sglang]==0.4.1 (torch==2.6.0) with torch==2.7.1 (PyPI metadata)",
-                 ("verl[sglang]==0.4.1", "torch==2.7.1"), "pin-conflict", ("torch", "verl")),
-    PypiScenario("pypi_torch_local_label", "torch==2.6.0+cu124 asked from PyPI, which has no local versions",
-                 ("torch==2.6.0+cu124",), "local-version", ("torch",)),
+    PypiScenario(
+        "pypi_vllm_torch_pin",
+        "torch==2.7.0 against vllm 0.8.5's exact torch==2.6.0 (PyPI metadata)",
+        ("vllm==0.8.5", "torch==2.7.0"),
+        "pin-conflict",
+        ("torch", "vllm"),
+    ),
+    PypiScenario(
+        "pypi_verl_sglang_torch_pin",
+        "verl[sglang]==0.4.1 (torch==2.6.0) with torch==2.7.1 (PyPI metadata)",
+        ("verl[sglang]==0.4.1", "torch==2.7.1"),
+        "pin-conflict",
+        ("torch", "verl"),
+    ),
+    PypiScenario(
+        "pypi_torch_local_label",
+        "torch==2.6.0+cu124 asked from PyPI, which has no local versions",
+        ("torch==2.6.0+cu124",),
+        "local-version",
+        ("torch",),
+    ),
 )
 
 
 def run_pip_compile(s: PypiScenario, base: Path) -> tuple[int, str]:
     base.mkdir(parents=True, exist_ok=True)
     (base / "requirements.in").write_text("\n".join(s.requirements) + "\n", encoding="utf-8")
-    p = subprocess.run([_uv(), "pip", "compile", "--no-header", "--python-version", "3.12", "--python-platform",
-                        "x86_64-manylinux_2_28", "requirements.in"], cwd=base, env=_env(base), capture_output=True,
-                       text=True, timeout=120)
+    p = subprocess.run(
+        [
+            _uv(),
+            "pip",
+            "compile",
+            "--no-header",
+            "--python-version",
+            "3.12",
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "requirements.in",
+        ],
+        cwd=base,
+        env=_env(base),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = "\n".join(ln for ln in (p.stdout + p.stderr).splitlines() if "requested Python version" not in ln)
     return p.returncode, out
 
@@ -301,19 +432,27 @@ def _env(base: Path) -> dict[str, str]:
     own cache, never downloads Pythons."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
     (base / "xdg").mkdir(parents=True, exist_ok=True)
-    env.update({
-        "XDG_CONFIG_HOME": str(base / "xdg"),
-        "XDG_CONFIG_DIRS": str(base / "xdg"),
-        "UV_CACHE_DIR": str(base / "cache"),
-        "UV_PYTHON_DOWNLOADS": "never",
-        "NO_COLOR": "1",
-    })
+    env.update(
+        {
+            "XDG_CONFIG_HOME": str(base / "xdg"),
+            "XDG_CONFIG_DIRS": str(base / "xdg"),
+            "UV_CACHE_DIR": str(base / "cache"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "NO_COLOR": "1",
+        }
+    )
     return env
 
 
 def run_uv(args: list[str], cwd: Path, base: Path) -> tuple[int, str]:
-    p = subprocess.run([_uv(), *args[:1], "--python", sys.executable, *args[1:]], cwd=cwd, env=_env(base),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [_uv(), *args[:1], "--python", sys.executable, *args[1:]],
+        cwd=cwd,
+        env=_env(base),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return p.returncode, p.stdout + p.stderr
 
 
@@ -338,7 +477,9 @@ def run(s: Scenario, base: Path) -> Run:
 def mask(text: str, base: Path) -> str:
     """Stable logs: no temporary paths, no interpreter path, no cache hashes."""
     text = text.replace(str(base), "<tmp>")
-    text = re.sub(r"Using CPython \S+ interpreter at: \S+", "Using CPython <version> interpreter at: <python>", text)
+    text = re.sub(
+        r"Using CPython \S+ interpreter at: \S+", "Using CPython <version> interpreter at: <python>", text
+    )
     text = re.sub(r"(sdists-v\d+/index)/[0-9a-f]+/", r"\1/<hash>/", text)
     text = re.sub(r"/[A-Za-z0-9_-]{16}/src/", "/<id>/src/", text)
     return re.sub(r"Resolved (\d+) packages in \S+", r"Resolved \1 packages in <time>", text)
@@ -392,7 +533,9 @@ def write_pypi_fixtures(base: Path) -> None:
     for s in PYPI_SCENARIOS:
         code, out = run_pip_compile(s, base / s.name)
         assert code != 0, f"{s.name}: uv unexpectedly succeeded:\n{out}"
-        header = f"# produced by tests/explain_scenarios.py --network with {version} against PyPI: {s.about}\n"
+        header = (
+            f"# produced by tests/explain_scenarios.py --network with {version} against PyPI: {s.about}\n"
+        )
         (PRODUCED / f"{s.name}.txt").write_text(header + mask(out, base / s.name) + "\n", encoding="utf-8")
         print(f"{s.name}: exit {code}")
 

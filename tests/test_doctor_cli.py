@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from llmenv.doctor import PROBE, builds_from_source
-from tests.conftest import Result, fake_system
-from tests.doctor_probes import NVCC_13_0, flash_attn, h200
+
+from .conftest import Result, fake_system
+from .doctor_probes import NVCC_13_0, flash_attn, h200
 
 RunCli = Callable[..., Result]
 

@@ -8,7 +8,8 @@ import pytest
 
 from llmenv.doctor.findings import Finding, Report, diagnose
 from llmenv.knowledge import load
-from tests.doctor_probes import NVCC_13_0, flash_attn, h200
+
+from .doctor_probes import NVCC_13_0, flash_attn, h200
 
 KB = load()
 
@@ -289,6 +290,7 @@ def test_nvcc_of_another_minor_is_ok() -> None:
 
 def test_no_nvcc_is_ok_unless_packages_build_from_source() -> None:
     p = h200()
+    p["environ"].pop("CUDA_HOME")
     p["toolkit"].update(nvcc=None, nvcc_version_text=None, cuda_home=None, cuda_home_exists=False)
     assert one(p, "nvcc").status == "ok"
     assert one(p, "nvcc", builds_from_source=True).status == "fail"
@@ -306,7 +308,7 @@ def test_cuda_home_pointing_nowhere_warns() -> None:
 
 
 def test_nccl() -> None:
-    assert one(h200(), "nccl").summary == "NCCL 2.27.7"
+    assert one(h200(), "nccl").summary == "NCCL 2.28.9"
     p = h200()
     p["torch"].update(nccl=None, nccl_error="RuntimeError: NCCL not available")
     assert one(p, "nccl").status == "warn"

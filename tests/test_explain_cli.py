@@ -26,7 +26,9 @@ class _Stdin(io.StringIO):
 def test_file(run_cli: Callable[..., Result]) -> None:
     r = run_cli("explain", str(LOGS / "produced" / "engine_pin.txt"))
     assert r.code == 0, r.err
-    assert r.out.startswith("cause [pin-conflict]: vllm requires torch==2.6.0, but your project requires torch==2.7.0")
+    assert r.out.startswith(
+        "cause [pin-conflict]: vllm requires torch==2.6.0, but your project requires torch==2.7.0"
+    )
     assert '      $ uv add "torch==2.6.0"' in r.out.splitlines()
 
 
@@ -44,7 +46,9 @@ def test_stdin_dash_and_piped(run_cli: Callable[..., Result], monkeypatch: pytes
     assert "[extra-conflict]" in run_cli("explain").out
 
 
-def test_no_input_on_a_terminal_is_exit_2(run_cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_input_on_a_terminal_is_exit_2(
+    run_cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("sys.stdin", _Stdin("", tty=True))
     r = run_cli("explain")
     assert r.code == 2 and "no log given" in r.err and "Traceback" not in r.err
@@ -67,7 +71,9 @@ def test_json_contract(run_cli: Callable[..., Result]) -> None:
     c = d["causes"][0]
     assert set(c) == {"kind", "packages", "summary", "chain", "reason", "fixes", "evidence"}
     assert c["kind"] == "build-needs-torch" and c["packages"] == ["flash-attn", "torch"]
-    assert all(set(f) == {"title", "edit", "kind"} and f["kind"] in ("pyproject", "command") for f in c["fixes"])
+    assert all(
+        set(f) == {"title", "edit", "kind"} and f["kind"] in ("pyproject", "command") for f in c["fixes"]
+    )
 
 
 def test_unknown_log(run_cli: Callable[..., Result]) -> None:
@@ -76,7 +82,11 @@ def test_unknown_log(run_cli: Callable[..., Result]) -> None:
     assert r.out.startswith("llmenv explain: no known cause matches this log; it is not guessing one.")
     assert "  ValueError: unsupported configuration: foo" in r.out.splitlines()
     d = json.loads(run_cli("explain", str(LOGS / "produced" / "unknown_build_error.txt"), "--json").out)
-    assert d["unknown"] is True and d["causes"] == [] and "ValueError: unsupported configuration: foo" in d["lines"]
+    assert (
+        d["unknown"] is True
+        and d["causes"] == []
+        and "ValueError: unsupported configuration: foo" in d["lines"]
+    )
 
 
 def test_listed_in_help(run_cli: Callable[..., Result], capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,13 +72,22 @@ The conflict is caused by:
     (d,) = log.derivations
     assert d.tool == "pip"
     assert [(x.src.text if x.src else x.root, x.dst.text) for x in d.deps] == [
-        ("a==1", "numpy<2"), ("b[extra]==2", "numpy>=2"), ("the user", "numpy==1.26.4")]
+        ("a==1", "numpy<2"),
+        ("b[extra]==2", "numpy>=2"),
+        ("the user", "numpy==1.26.4"),
+    ]
 
 
 def test_builds_uv_and_pip() -> None:
-    assert [(b.name, b.version) for b in parse("error: Failed to build `flash-attn==2.8.3`").builds] == [("flash-attn", "2.8.3")]
-    assert [(b.name, b.version) for b in parse("  × Failed to build `mypkg @ file:///src/mypkg`").builds] == [("mypkg", None)]
-    pip = parse("Collecting deepspeed\n  Using cached deepspeed-0.16.4.tar.gz (1.4 MB)\n  Preparing metadata (setup.py) ... error\n")
+    assert [(b.name, b.version) for b in parse("error: Failed to build `flash-attn==2.8.3`").builds] == [
+        ("flash-attn", "2.8.3")
+    ]
+    assert [(b.name, b.version) for b in parse("  × Failed to build `mypkg @ file:///src/mypkg`").builds] == [
+        ("mypkg", None)
+    ]
+    pip = parse(
+        "Collecting deepspeed\n  Using cached deepspeed-0.16.4.tar.gz (1.4 MB)\n  Preparing metadata (setup.py) ... error\n"
+    )
     assert [(b.name, b.version) for b in pip.builds] == [("deepspeed", "0.16.4")]
 
 

@@ -345,7 +345,7 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
     tracked_server.hang.add("/simple/ray/")
     env = {"LLMENV_DATA_DIR": str(data), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
     r = run_cli(
-        "kb", "refresh", "--index", tracked_server.url, "--timeout", "0.3", "--retries", "0", environ=env
+        "kb", "refresh", "--index", tracked_server.url, "--timeout", "2", "--retries", "0", environ=env
     )
     assert r.code == 1  # type: ignore[attr-defined]
     assert "kb refresh failed — ray:" in r.err and "timed out" in r.err  # type: ignore[attr-defined]

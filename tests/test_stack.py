@@ -95,6 +95,10 @@ def test_allow_overrides_keeps_the_newest_framework_and_relaxes_its_pins() -> No
     assert p.packages["vllm"].version == "0.8.5.post1"
     relaxed = {r["package"]: r for r in p.overrides[0]["relaxed"]}
     assert relaxed["vllm"]["from"] == "vllm==0.29.0" and relaxed["vllm"]["to"] == "vllm==0.8.5.post1"
+    # The seed's second relaxation: flash-attn 2.8.3 has no wheel a CUDA 12.4 driver runs with torch 2.6.
+    assert relaxed["flash-attn"]["from"] == "flash-attn==2.8.3"
+    assert relaxed["flash-attn"]["to"] == "flash-attn==2.7.4.post1"
+    assert p.packages["flash-attn"].source == "prebuilt"
     meta = p.extra["dependency-metadata"][0]
     assert meta["name"] == "openrlhf" and meta["version"] == "0.11.2"
     assert 'vllm==0.8.5.post1; extra == "vllm"' in meta["requires-dist"]
@@ -236,3 +240,29 @@ def test_local_framework_tree_is_planned_from_its_static_metadata(
     assert doc["tool"]["uv"]["sources"]["verl"] == {"path": "./verl", "editable": True}
     assert "verl[vllm]" in doc["project"]["dependencies"] and "vllm==0.8.5" in doc["project"]["dependencies"]
     assert "workspace" not in doc["tool"]["uv"]
+
+
+def test_seed_chain_on_the_bundled_snapshot(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same reasoning from the knowledge llmenv ships (no fixture pins, no network)."""
+    env = {"LLMENV_DATA_DIR": str(tmp_path / "no-user-snapshot")}
+    r = run_cli(
+        "plan",
+        "openrlhf[vllm]",
+        "--driver",
+        "550.54.14",
+        "--gpu",
+        "8.0",
+        "--python",
+        "3.12",
+        "--json",
+        environ=env,
+    )
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    pk = d["packages"]
+    assert pk["vllm"]["version"] == "0.8.5.post1"
+    assert (pk["torch"]["version"], pk["torch"]["variant"]) == ("2.6.0", "cu124")
+    assert (pk["flash-attn"]["version"], pk["flash-attn"]["source"]) == ("2.7.4.post1", "prebuilt")
+    assert "cu12torch2.6cxx11abiFALSE-cp312" in pk["flash-attn"]["url"]
+    blocked = {(x["package"], x["version"]): x["reason"] for x in d["rejected"]}
+    assert "vllm==0.9.0.1" in blocked[("openrlhf", "0.8.4")]

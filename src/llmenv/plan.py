@@ -352,7 +352,7 @@ def plan_torch(
     reasons.append(
         f"torch {r.version} is the newest release{pinned} with a {chosen.variant} build; "
         f"Python {r.python[0]}–{r.python[-1]} (target {target.python}); "
-        f"C++ ABI {'cxx11' if r.cxx11_abi else 'pre-cxx11'}"
+        f"C++ ABI {'cxx11' if r.abi_of(chosen.variant) else 'pre-cxx11'}"
     )
     # What was passed over: newer releases, and better variants of the chosen one.
     passed: list[Rejection] = [x for x in rejected if x.version and _newer(x.version, str(r.version))]
@@ -444,6 +444,8 @@ def make_plan(
     pins: Any = None,
     allow_overrides: bool = False,
     local_release: Any = None,
+    flash_attn_wheels: str | None = None,
+    github_proxy: str | None = None,
 ) -> Plan:
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work.
 
@@ -460,9 +462,11 @@ def make_plan(
     indexes: list[IndexSpec] = []
     deps: list[str] = []
     extra: dict[str, Any] = {}
+    warnings: list[str] = []
     overrides: list[Mapping[str, Any]] = []
     fixed: dict[str, str] = {}  # name -> exact version chosen by the stack planner
     cuda_major: int | None = None
+    framework_release: tuple[str, Any, SpecifierSet | None] | None = None
 
     framework_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if framework_req is not None:
@@ -534,9 +538,12 @@ def make_plan(
             _, frel, _ = stack.framework
             pythons_ok = frel.requires_python
             extra["framework-python"] = str(pythons_ok) if pythons_ok else ""
-            if overrides:
-                extra["dependency-metadata"] = [_dependency_metadata(frel, stack.framework[0], overrides[0])]
+            framework_release = (stack.framework[0], frel, stack.framework_flash_attn)
         request = Request(requirements=request.requirements + tuple(extra_reqs), locals=request.locals)
+        names = request.names()
+    if "flash-attn" in names and not names & set(TORCH_FAMILY):
+        # flash-attn is built for one torch: plan that torch too, so its wheel (or build) can match it.
+        request = Request(requirements=(*request.requirements, Requirement("torch")), locals=request.locals)
         names = request.names()
     wants_torch = bool(names & set(TORCH_FAMILY))
     if wants_torch:
@@ -554,13 +561,59 @@ def make_plan(
                 cpu = source.index_for(Backend("cpu"))
                 if cpu and cpu.name != (idx.name if idx else None):
                     indexes.append(cpu)
+    fa: Any = None
+    if "flash-attn" in names:
+        fa = _plan_flash_attn_stage(
+            kb=kb,
+            target=target,
+            policy=policy,
+            request=request,
+            chosen=chosen,
+            pythons=pythons,
+            pins=pins,
+            flash_attn_wheels=flash_attn_wheels,
+            github_proxy=github_proxy,
+            choices=choices,
+            reasons=reasons,
+            rejected=rejected,
+            warnings=warnings,
+            indexes=indexes,
+            extra=extra,
+        )
+        if fa.source == "prebuilt":
+            pythons = tuple(p for p in pythons if p in fa.wheels)
+        if framework_release is not None and overrides:
+            fw_spec = framework_release[2]
+            if fw_spec is not None and not fw_spec.contains(fa.version, prereleases=True):
+                relaxed = list(overrides[0]["relaxed"])
+                relaxed.append(
+                    {
+                        "package": "flash-attn",
+                        "from": f"flash-attn{fw_spec}",
+                        "to": f"flash-attn=={fa.version}",
+                        "requirements": [
+                            str(r)
+                            for r in framework_release[1].requires_dist
+                            if canonicalize_name(r.name) == "flash-attn"
+                        ],
+                    }
+                )
+                overrides[0] = {**overrides[0], "relaxed": relaxed}
+    overrides = [o for o in overrides if o.get("relaxed")]
+    if framework_release is not None and overrides:
+        extra.setdefault("dependency-metadata", []).insert(
+            0, _dependency_metadata(framework_release[1], framework_release[0], overrides[0])
+        )
     for req in request.requirements:
         n = canonicalize_name(req.name)
         extras_s = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
         marker = f" ; {req.marker}" if req.marker else ""
+        if n == "flash-attn" and not req.marker:
+            marker = f" ; {target.platform_marker()}"  # GPU-only: other platforms do not install it
         if n in choices:
             c = choices[n]
-            deps.append(f"{c.name}{extras_s}=={c.version}{marker}")
+            pin = fa.pin if n == "flash-attn" and fa is not None else c.version
+            deps.append(f"{c.name}{extras_s}=={pin}{marker}")
         elif n in fixed:
             deps.append(f"{req.name}{extras_s}=={fixed[n]}{marker}")
             choices[n] = Choice(name=n, version=fixed[n], source="default", extras=tuple(sorted(req.extras)))
@@ -589,8 +642,73 @@ def make_plan(
         overrides=tuple(overrides),
         reasons=tuple(reasons),
         rejected=tuple(rejected),
+        warnings=tuple(warnings),
+        build=extra.pop("build", {}),
         extra=extra,
     )
+
+
+def _plan_flash_attn_stage(
+    *,
+    kb: Knowledge,
+    target: Target,
+    policy: str,
+    request: Request,
+    chosen: TorchOption,
+    pythons: tuple[str, ...],
+    pins: Any,
+    flash_attn_wheels: str | None,
+    github_proxy: str | None,
+    choices: dict[str, Choice],
+    reasons: list[str],
+    rejected: list[Rejection],
+    warnings: list[str],
+    indexes: list[IndexSpec],
+    extra: dict[str, Any],
+) -> Any:
+    """flash-attn for the planned torch: a prebuilt wheel routed by URL, or the tuned source build."""
+    from llmenv.flashattn import build_settings, plan_flash_attn, source_entries
+
+    pins = pins or lazy_pins()
+    try:
+        sdists = [r.version for r in pins("flash-attn")]
+    except Exception:  # a snapshot without flash-attn: the release matrix's versions are used
+        sdists = []
+    fa = plan_flash_attn(
+        target=target,
+        torch_version=chosen.release.version,
+        torch_cuda=chosen.variant.cuda_version,
+        cxx11_abi=chosen.release.abi_of(chosen.variant),
+        pythons=pythons,
+        specifier=request.specifier("flash-attn"),
+        policy=policy,
+        wheels=flash_attn_wheels,
+        github_proxy=github_proxy,
+        sdist_versions=sdists,
+    )
+    url = fa.wheels[target.python][0] if fa.source == "prebuilt" and target.python in fa.wheels else None
+    choices["flash-attn"] = Choice(
+        name="flash-attn",
+        version=fa.version,
+        source=fa.source,
+        url=url,
+        index=fa.index and "flash-attn-wheels",
+    )
+    reasons += fa.reasons
+    rejected += [Rejection(package="flash-attn", version=v, reason=why) for v, why in fa.rejected]
+    warnings += fa.warnings
+    entries = source_entries(fa, target.platform_marker())
+    if entries:
+        extra.setdefault("sources", {})["flash-attn"] = entries
+    if fa.index:
+        indexes.append(IndexSpec(name="flash-attn-wheels", url=fa.index, explicit=True, flat=True))
+    settings = build_settings(fa)
+    if settings:
+        extra.setdefault("extra-build-dependencies", {}).update(settings["extra-build-dependencies"])
+        extra.setdefault("extra-build-variables", {}).update(settings["extra-build-variables"])
+        extra.setdefault("dependency-metadata", []).append(settings["dependency-metadata"])
+        extra.setdefault("build", {})["flash-attn"] = {"env": dict(fa.env)}
+    return fa
 
 
 def _dependency_metadata(release: Any, name: str, override: Mapping[str, Any]) -> dict[str, Any]:

@@ -67,10 +67,7 @@ class ProjectOptions:
 
 
 def platform_marker(t: Target) -> str:
-    env = t.marker_environment()
-    if t.os == "windows":
-        return "sys_platform == 'win32'"
-    return f"sys_platform == '{env['sys_platform']}' and platform_machine == '{env['platform_machine']}'"
+    return t.platform_marker()
 
 
 def other_platforms_marker(t: Target) -> str:
@@ -176,20 +173,30 @@ def _dependencies(project: Table, plan: Plan, previously_managed: Iterable[str])
 def _indexes(
     uv: Table, specs: Sequence[IndexSpec], previously_managed: Iterable[str], first: str | None = None
 ) -> None:
-    """Make the managed index entries ``specs``; a new entry named ``first`` goes before all others."""
-    wanted = {s.name: s.to_toml() for s in specs}
+    _managed_aot(uv, "index", {s.name: s.to_toml() for s in specs}, previously_managed, first=first)
+
+
+def _managed_aot(
+    uv: Table,
+    key: str,
+    wanted: Mapping[str, Mapping[str, Any]],
+    previously_managed: Iterable[str],
+    *,
+    first: str | None = None,
+) -> None:
+    """An array of tables keyed by ``name`` (``[[tool.uv.index]]``, ``[[tool.uv.dependency-metadata]]``): the
+    entries llmenv wants are made to hold exactly their values, the ones it wrote before and no longer wants go,
+    and every other entry is left alone. A new entry named ``first`` goes before all others (uv searches indexes
+    in order)."""
     drop = set(previously_managed) - set(wanted)
-    if "index" not in uv:
+    parsed = key in uv  # entries appended to a parsed array need their own blank line; new ones get tomlkit's
+    if not parsed:
         if not wanted:
             return
-        aot = tomlkit.aot()
-        for d in wanted.values():
-            aot.append(_index_table(d))
-        uv["index"] = aot
-        return
-    aot = uv["index"]
+        uv[key] = tomlkit.aot()
+    aot = uv[key]
     if not isinstance(aot, AoT):
-        raise UsageError("tool.uv.index in pyproject.toml is not an array of tables; llmenv cannot edit it")
+        raise UsageError(f"tool.uv.{key} in pyproject.toml is not an array of tables; llmenv cannot edit it")
     seen: set[str] = set()
     for i in reversed(range(len(aot))):
         name = str(aot[i].get("name", ""))
@@ -197,32 +204,29 @@ def _indexes(
             del aot[i]
         elif name in wanted:
             seen.add(name)
-            entry = aot[i]
-            for k, v in wanted[name].items():
-                _set(entry, k, v)
-            for k in ("format", "explicit", "default"):
-                if k in entry and k not in wanted[name]:
-                    del entry[k]
-    for name, d in wanted.items():
-        if name not in seen and name == first and len(aot):
-            entry = _index_table(d)
-            entry.add(tomlkit.nl())  # the blank line between it and the entry that follows
-            aot.insert(0, entry)
-        elif name not in seen:
-            if len(aot):
-                last = aot[-1]
-                if not last.as_string().endswith("\n\n"):
-                    last.add(tomlkit.nl())  # a blank line before the entry appended after it
-            aot.append(_index_table(d))
+            _set_table(aot[i], wanted[name])
+    appended = False
+    for name, values in wanted.items():
+        if name in seen:
+            continue
+        if name == first and len(aot):
+            t = tomlkit.table()
+            for k, v in values.items():
+                t[k] = _toml_value(v) if isinstance(v, (list, dict)) else v
+            t.add(tomlkit.nl())  # the blank line between it and the entry that follows
+            aot.insert(0, t)
+            continue
+        if parsed and len(aot) and not aot[-1].as_string().endswith("\n\n"):
+            aot[-1].add(tomlkit.nl())  # a blank line before the entry appended after it
+        t = tomlkit.table()
+        for k, v in values.items():
+            t[k] = _toml_value(v) if isinstance(v, (list, dict)) else v
+        aot.append(t)
+        appended = True
+    if appended and not aot[-1].as_string().endswith("\n\n"):
+        aot[-1].add(tomlkit.nl())  # and one before whatever table follows the array
     if len(aot) == 0:
-        del uv["index"]
-
-
-def _index_table(d: Mapping[str, Any]) -> Table:
-    t = tomlkit.table()
-    for k, v in d.items():
-        t[k] = v
-    return t
+        del uv[key]
 
 
 def _optional(project: Table, *, plan: Plan, previously_managed: Iterable[str]) -> None:
@@ -250,34 +254,9 @@ def write_dependency_metadata(doc: TOMLDocument, entries: Sequence[Mapping[str, 
 def _dependency_metadata(
     uv: Table, entries: Sequence[Mapping[str, Any]], previously_managed: Iterable[str]
 ) -> None:
-    """``[[tool.uv.dependency-metadata]]`` entries for relaxed frameworks (the seed's OpenRLHF recipe)."""
-    wanted = {e["name"]: e for e in entries}
-    drop = set(previously_managed) - set(wanted)
-    if "dependency-metadata" not in uv:
-        if not wanted:
-            return
-        aot = tomlkit.aot()
-        uv["dependency-metadata"] = aot
-    aot = uv["dependency-metadata"]
-    if not isinstance(aot, AoT):
-        raise UsageError("tool.uv.dependency-metadata is not an array of tables; llmenv cannot edit it")
-    seen = set()
-    for i in reversed(range(len(aot))):
-        name = str(aot[i].get("name", ""))
-        if name in drop:
-            del aot[i]
-        elif name in wanted:
-            seen.add(name)
-            _set_table(aot[i], {k: v for k, v in wanted[name].items()})
-    for name, e in wanted.items():
-        if name not in seen:
-            t = tomlkit.table()
-            for k, v in e.items():
-                t[k] = _toml_value(v) if isinstance(v, list) else v
-            t.add(tomlkit.nl())
-            aot.append(t)
-    if len(aot) == 0:
-        del uv["dependency-metadata"]
+    """``[[tool.uv.dependency-metadata]]`` entries: relaxed frameworks (the seed's OpenRLHF recipe), and static
+    metadata for packages built from source (flash-attn)."""
+    _managed_aot(uv, "dependency-metadata", {e["name"]: e for e in entries}, previously_managed)
 
 
 def _sources(uv: Table, entries: Mapping[str, Any], previously_managed: Iterable[str]) -> None:

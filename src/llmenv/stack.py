@@ -138,6 +138,9 @@ class StackChoice:
     rejected: tuple[tuple[str, str, str], ...]  # (package, version, reason)
     overrides: tuple[Mapping[str, Any], ...] = ()
     pins: Mapping[str, str] = field(default_factory=dict)  # name -> exact version chosen here
+    framework_flash_attn: SpecifierSet | None = (
+        None  # the framework's own flash-attn pin (relaxed if it must be)
+    )
 
 
 def _engine_options(
@@ -376,11 +379,12 @@ def plan_stack(
         if e is not None:
             chosen_pins[e.name] = str(e.release.version)
             chosen_pins["torch"] = str(e.torch_version)
+        fw_fa = fa
         if allow_overrides:
             relaxed = _relax(freqs, chosen_pins, user, e)
-            if relaxed:
-                overrides.append({"package": fname, "version": v, "relaxed": relaxed})
-                fa = None if any(x["package"] == "flash-attn" for x in relaxed) else fa
+            overrides.append({"package": fname, "version": v, "relaxed": relaxed})
+            # flash-attn is chosen later, on the user's pins only; its framework pin is relaxed then if it must be.
+            fa = SpecifierSet() if fa is not None else None
         local = isinstance(rel, LocalRelease)
         reasons.append(
             (f"{fname} {v} from the local tree" if local else f"{fname} {v} is the newest release")
@@ -409,6 +413,7 @@ def plan_stack(
             rejected=tuple(rejected),
             overrides=tuple(overrides),
             pins=chosen_pins,
+            framework_flash_attn=fw_fa,
         )
     raise _no_stack(fname, uspec, rejected)
 

@@ -163,6 +163,13 @@ class Target:
             "sys_platform": sys_platform,
         }
 
+    def platform_marker(self) -> str:
+        """PEP 508 marker of this target's platform (``sys_platform == 'linux' and platform_machine == 'x86_64'``)."""
+        env = self.marker_environment()
+        if self.os == "windows":
+            return "sys_platform == 'win32'"
+        return f"sys_platform == '{env['sys_platform']}' and platform_machine == '{env['platform_machine']}'"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "os": self.os,

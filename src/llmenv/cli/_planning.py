@@ -44,6 +44,16 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
         help="a PyTorch index or mirror ({variant} is replaced, e.g. cu124); a local folder or file:// URL is a "
         "flat index; 'pypi' takes torch from the default index",
     )
+    g.add_argument(
+        "--github-proxy",
+        metavar="URL",
+        help="prefix for GitHub release downloads (flash-attn wheels, managed Pythons)",
+    )
+    g.add_argument(
+        "--flash-attn-wheels",
+        metavar="URL|DIR",
+        help="a mirror or local wheelhouse of flash-attn wheels (a flat index), instead of GitHub releases",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +69,8 @@ class Inputs:
     allow_overrides: bool = False
     environ: Mapping[str, str] | None = None
     spec_base: Path | None = None
+    github_proxy: str | None = None
+    flash_attn_wheels: str | None = None
 
 
 def resolve_inputs(
@@ -107,7 +119,21 @@ def resolve_inputs(
         ),
         environ=ctx.environ,
         spec_base=spec_base or ctx.cwd,
+        github_proxy=getattr(args, "github_proxy", None) or recorded.get("github-proxy"),
+        flash_attn_wheels=_flash_attn_wheels(
+            getattr(args, "flash_attn_wheels", None) or recorded.get("flash-attn-wheels"), ctx.cwd
+        ),
     )
+
+
+def _flash_attn_wheels(value: str | None, cwd: Path) -> str | None:
+    if value is None or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else cwd / path
+    if not path.is_dir():
+        raise UsageError(f"--flash-attn-wheels {value}: no such folder (give a folder of wheels or a URL)")
+    return str(path)
 
 
 def build_plan(inputs: Inputs) -> Plan:
@@ -119,6 +145,8 @@ def build_plan(inputs: Inputs) -> Plan:
         allow_overrides=inputs.allow_overrides,
         pins=lazy_pins(inputs.environ),
         local_release=lambda loc: _local_release(inputs, loc),
+        flash_attn_wheels=inputs.flash_attn_wheels,
+        github_proxy=inputs.github_proxy,
     )
 
 
@@ -145,9 +173,14 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     width = max((len(n) for n in plan.packages), default=8)
     for name, c in plan.packages.items():
         detail = c.variant or ""
-        src = {"index": f"index {c.index}" if c.index else "index", "pypi": "default index"}.get(
-            c.source, c.source
-        )
+        src = {
+            "index": f"index {c.index}" if c.index else "index",
+            "pypi": "default index",
+            "default": "default index",
+            "prebuilt": "prebuilt wheel" + (f" (index {c.index})" if c.index else ""),
+            "build": "built from source (see build)",
+            "path": "editable path source",
+        }.get(c.source, c.source)
         lines.append(f"  {name:<{width}}  {c.version:<12} {detail:<6} {src}".rstrip())
     lines.append(f"  requires-python {plan.requires_python}")
     if plan.overrides:

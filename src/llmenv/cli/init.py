@@ -37,9 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("project")
     g.add_argument("--name", help="project name for a new pyproject.toml (default: the folder name)")
     g.add_argument(
-        "--github-proxy", metavar="URL", help="prefix for GitHub release downloads (managed Pythons, wheels)"
-    )
-    g.add_argument(
         "--python-mirror", metavar="URL", help="mirror of python-build-standalone for uv-managed Pythons"
     )
     g.add_argument("--groups", metavar="LIST", help="dependency groups to add: dev,lint,format")
@@ -122,7 +119,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         paths[loc.name] = rel if rel.startswith(".") else f"./{rel}"
     if paths:
         plan = _with_paths(plan, paths)
-    github_proxy = args.github_proxy or recorded.get("github-proxy")
+    github_proxy = inputs.github_proxy
     python_mirror = args.python_mirror or recorded.get("python-mirror")
     groups = _groups(args.groups, list(recorded.get("groups", [])))
     wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
@@ -137,6 +134,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["torch-index"] = inputs.flags["torch-index"]
     if github_proxy:
         record["github-proxy"] = github_proxy
+    if inputs.flash_attn_wheels:
+        record["flash-attn-wheels"] = inputs.flash_attn_wheels
     if python_mirror:
         record["python-mirror"] = python_mirror
     if groups:

@@ -255,10 +255,7 @@ def _facts(probe: Mapping[str, Any], kb: Knowledge) -> _Facts:
 
 
 def _driver_str(v: Version | str | None) -> str:
-    """A driver version as NVIDIA writes it: ``Version("580.65.06")`` prints ``580.65.6``; this gives ``580.65.06``.
-
-    The knowledge's ``CudaTable.min_driver`` already gives NVIDIA's spelling (a str) on main.
-    """
+    """A driver version as NVIDIA writes it: ``Version("580.65.06")`` prints ``580.65.6``; this gives ``580.65.06``."""
     if v is None:
         return "?"
     if isinstance(v, str):

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from llmenv.explain._model import Cause, Diagnosis, Fix
 from llmenv.explain._parse import parse
-from llmenv.explain.rules import KINDS, RULES
+from llmenv.explain.rules import KINDS, RULES, rank
 
 __all__ = ["KINDS", "Cause", "Diagnosis", "Fix", "explain", "render_lines"]
 
@@ -40,10 +40,11 @@ def explain(text: str) -> Diagnosis:
             ev = set(cause.evidence)
             if ev and ev <= claimed:
                 continue  # a more specific cause already explains these lines
-            if any(c.kind == cause.kind and c.packages == cause.packages and c.summary == cause.summary for c in causes):
-                continue
+            if any(c.kind == cause.kind and c.packages == cause.packages for c in causes):
+                continue  # the same cause, found again by a less specific reading of the log
             causes.append(cause)
             claimed |= ev
+    causes = rank(log, causes)
     lines = tuple(log.error_lines[-_MAX_LINES:])
     return Diagnosis(causes=tuple(causes), unknown=not causes, lines=lines, failed=bool(causes) or _failed(log.text))
 

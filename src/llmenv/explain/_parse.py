@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 __all__ = [
     "BuildFailure",
     "Dep",
+    "Interpreter",
     "Log",
     "Term",
     "clean_lines",
@@ -473,6 +474,8 @@ _PIP_BUILD_RE = (
     re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((?P<name>[^)]+)\)"),
     re.compile(r"Could not build wheels for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"),
     re.compile(r"while building (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})(?:==(?P<ver>[A-Za-z0-9.+!_-]+))?"),
+    # old pip, legacy `setup.py install`: "Running setup.py install for apex ... error"
+    re.compile(r"Running setup\.py (?:install|develop|bdist_wheel) for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) \.\.\. error"),
 )
 _PIP_STEP_FAILED = re.compile(
     r"(?:Getting requirements to build (?:wheel|editable)|Preparing metadata \((?:setup\.py|pyproject\.toml)\)|"
@@ -547,7 +550,8 @@ def _builds(lines: Sequence[str]) -> list[BuildFailure]:
         # a compiler line inside pip's temporary build folder names the package: .../pip-install-xyz/flash-attn_<hash>/
         for ln in lines:
             m = _PIP_TMP_DIR.search(ln)
-            if m and re.search(r"\b(?:c\+\+|gcc|g\+\+|nvcc|cc1plus|ninja|setup\.py)\b", ln):
+            # ... on a compiler command, or on a source file it names (an include trace: "from .../x.cu:7:")
+            if m and re.search(r"\b(?:c\+\+|gcc|g\+\+|nvcc|cc1plus|ninja|setup\.py)\b|\.(?:c|cc|cpp|cu|cuh|h|hpp)\b", ln):
                 out.append(BuildFailure(name=canonicalize_name(m.group("name")), version=None, line=ln.strip()[:200]))
                 break
     # keep the most informative entry per name
@@ -644,6 +648,7 @@ class Log:
     exceptions: tuple[tuple[str, str, str], ...]  # (exception type, message, line)
     symbols: tuple[Symbol, ...]
     missing: tuple[PipMissing, ...]
+    interpreter: Interpreter | None = None
 
     def find(self, pattern: str | re.Pattern[str], flags: int = 0) -> list[re.Match[str]]:
         """Every match of ``pattern`` in the cleaned lines (one search per line)."""
@@ -688,6 +693,32 @@ def _exceptions(lines: Sequence[str]) -> list[tuple[str, str, str]]:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class Interpreter:
+    """The Python the log says it runs (``3.12``), the line that says so, and whether the line calls it
+    end-of-life (pip's deprecation notice)."""
+
+    version: str
+    line: str
+    end_of_life: bool
+
+
+_INTERPRETER = (
+    re.compile(r"DEPRECATION: Python (?P<v>\d+\.\d+) (?:reached|has reached|is reaching) the end of its life"),
+    re.compile(r"^\s*Using (?:CPython|Python|PyPy) (?P<v>\d+\.\d+)(?:\.\d+)?\S* (?:interpreter|environment)\b"),
+    re.compile(r"^\s*Using (?:CPython|Python|PyPy) (?P<v>\d+\.\d+)(?:\.\d+)?\s*$"),
+)
+
+
+def _interpreter(lines: Sequence[str]) -> Interpreter | None:
+    for ln in lines:
+        for rx in _INTERPRETER:
+            m = rx.search(ln)
+            if m:
+                return Interpreter(version=m.group("v"), line=ln.strip(), end_of_life="end of its life" in ln)
+    return None
+
+
 def _tool(text: str) -> str:
     if re.search(r"No solution found when resolving|\buv (?:pip|sync|lock|add|run)\b|uv\.lock|tool\.uv|"
                  r"^\s*(?:×|cause:|hint:)|Failed to (?:download and )?build `", text, re.MULTILINE):
@@ -710,6 +741,7 @@ def parse(text: str) -> Log:
         exceptions=tuple(_exceptions(lines)),
         symbols=tuple(_symbols(lines)),
         missing=tuple(_pip_missing(lines)),
+        interpreter=_interpreter(lines),
     )
 
 

@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from llmenv.backend import Backend, CudaVersion
@@ -32,7 +32,7 @@ from llmenv.explain._facts import (
 from llmenv.explain._model import Cause, Fix
 from llmenv.explain._parse import Dep, Derivation, Log, Term, parse_term, uniq
 
-__all__ = ["KINDS", "RULES", "Rule"]
+__all__ = ["KINDS", "RULES", "Rule", "rank"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,21 @@ def _version_str(v: Version) -> str:
 
 
 def _is_pre(t: Term) -> bool:
-    return any(v.is_prerelease for v in t.versions)
+    """Does the requirement ask for a pre-release? An exclusive upper bound does not: uv writes ``==1.26.*`` as
+    ``>=1.26, <1.27.dev0`` (below 1.27's first pre-release) and then calls that "a pre-release marker"."""
+    try:
+        clauses = list(SpecifierSet(t.spec))
+    except InvalidSpecifier:
+        return any(v.is_prerelease for v in t.versions)
+    for c in clauses:
+        if c.operator in ("<", "!="):
+            continue
+        try:
+            if Version(c.version.rstrip(".*").rstrip(".")).is_prerelease:
+                return True
+        except InvalidVersion:
+            continue
+    return False
 
 
 def _local(t: Term) -> str | None:
@@ -154,6 +168,25 @@ def _too_new_for_uv(line: str, field: str) -> bool:
     return field in _RECENT_UV_SETTINGS and field not in expected
 
 
+def _required_version_fixes(want: str, have: str) -> tuple[Fix, ...]:
+    """Upgrade when a newer uv would do; when the running uv is newer than the range allows (an exact pin),
+    install the pinned one or loosen the pin."""
+    try:
+        spec, running = SpecifierSet(want), Version(have)
+    except (InvalidSpecifier, InvalidVersion):
+        return (_fix_cmd("Install a uv that matches required-version", f"pip install \"uv{want}\""),)
+    bounds = [Version(c.version) for c in spec if c.operator in ("==", "===", "<", "<=", "~=") and _is_version(c.version)]
+    if bounds and running > max(bounds):
+        floor = min(bounds)
+        return (
+            _fix_toml("Loosen the pin to a floor, so newer uv versions are accepted",
+                      toml.tool_uv(required_version=f">={floor}")),
+            _fix_cmd("Or install the uv the project pins (uv's own suggestion)", f"uv self update {floor}"),
+        )
+    return (_fix_cmd("Upgrade uv", "uv self update"),
+            _fix_cmd("Or, when uv came from pip", f"pip install -U \"uv{want}\""))
+
+
 def check_uv_version(log: Log) -> list[Cause]:
     """The running uv is older than the project needs: ``required-version`` or a setting it does not know."""
     req = log.first(r"Required uv version `(?P<want>[^`]+)` does not match the running version `(?P<have>[^`]+)`")
@@ -165,8 +198,7 @@ def check_uv_version(log: Log) -> list[Cause]:
             summary=f"the project requires uv {want}, but uv {have} is running",
             chain=ev,
             reason="`[tool.uv] required-version` pins the uv versions this project works with.",
-            fixes=(_fix_cmd("Upgrade uv", "uv self update"),
-                   _fix_cmd("Or, when uv came from pip", f"pip install -U \"uv{want}\"")),
+            fixes=_required_version_fixes(want, have),
             evidence=ev,
         )]
     unk = log.first(r"unknown field `(?P<field>[A-Za-z0-9_-]+)`")
@@ -174,7 +206,7 @@ def check_uv_version(log: Log) -> list[Cause]:
         field = unk.group("field")
         ev2 = uniq([unk.string.strip(), *log.lines_matching(r"Failed to parse|TOML parse error")])
         return [Cause(
-            kind="uv-version", packages=("uv",),
+            kind="uv-version", packages=("uv",) if re.search(r"\buv\b", log.text) else (),
             summary=f"this uv does not know the setting `{field}`",
             chain=ev2,
             reason=(f"`{field}` is a valid uv setting, added in a newer uv than the one running; older uv rejects "
@@ -485,20 +517,61 @@ def _pin_fixes(name: str, deps: Sequence[Dep], log: Log) -> list[Fix]:
     return fixes
 
 
+def _disjoint(a: Term, b: Term) -> bool:
+    """Can no version satisfy both requirements? Exact for pins; for two ranges, judged on the versions the
+    ranges name (enough to tell ``>=1.10`` from ``==2.4.0`` apart)."""
+    try:
+        sa, sb = SpecifierSet(a.spec), SpecifierSet(b.spec)
+    except InvalidSpecifier:
+        return a.spec != b.spec
+    if not a.spec or not b.spec:
+        return False
+    for pinned, other in ((a.pinned, sb), (b.pinned, sa)):
+        if pinned is not None:
+            return not other.contains(pinned, prereleases=True)
+    return not any(sa.contains(v, prereleases=True) and sb.contains(v, prereleases=True)
+                   for v in (*a.versions, *b.versions))
+
+
+def _clash(deps: Sequence[Dep]) -> tuple[Dep, Dep] | None:
+    """The two requirements that cannot hold together: a package's requirement first, then yours (or what is
+    installed) when it is one of them. None when every pair overlaps (the resolver's reason lies elsewhere)."""
+    pkgs = [x for x in deps if x.src is not None]
+    roots = [x for x in deps if x.src is None]
+    pkgs.sort(key=lambda x: x.dst.pinned is None)  # an exact pin (an engine's) before a range
+    pairs = [(x, y) for y in roots for x in pkgs] + [(x, y) for i, x in enumerate(pkgs) for y in pkgs[i + 1 :]]
+    for x, y in pairs:
+        if (x.src.label if x.src else x.root) != (y.src.label if y.src else y.root) and _disjoint(x.dst, y.dst):
+            return x, y
+    return None
+
+
+def _rank_contested(contested: list[tuple[str, list[Dep]]]) -> list[tuple[str, list[Dep]]]:
+    """Packages whose requirements really clash first, and among them the torch family: its pins are the ones
+    the rest of a GPU stack is built around (the others often follow once torch is settled)."""
+    return sorted(contested, key=lambda c: (_clash(c[1]) is None, c[0] not in TORCH_FAMILY))
+
+
 def check_pin_conflict(log: Log) -> list[Cause]:
     """Two requirements pin one package to versions that do not overlap (an engine's exact torch pin, a
     framework's exact transformers pin, your own pin)."""
     out = []
     for d in log.derivations:
-        contested = _contested(d)
+        contested = _rank_contested(_contested(d))
         if not contested:
             continue
         name, deps = contested[0]
-        chain = _pin_chain(deps)
-        by_spec: dict[str, Dep] = {}
-        for x in sorted(deps, key=lambda x: x.src is None):
-            by_spec.setdefault(x.dst.spec, x)
-        sides = list(by_spec.values())
+        clash = _clash(deps)
+        if clash is not None:
+            first, second = clash
+            deps = [first, second, *(x for x in deps if x is not first and x is not second)]
+            sides = [first, second]
+        else:
+            by_spec: dict[str, Dep] = {}
+            for x in sorted(deps, key=lambda x: x.src is None):
+                by_spec.setdefault(x.dst.spec, x)
+            sides = list(by_spec.values())
+        chain = _pin_chain(deps) if clash is None else uniq([_states(sides[0]), _states(sides[-1]), *_pin_chain(deps)])
         summary = f"{_states(sides[0])}, but {_states(sides[-1])}"
         rel = torch_release(next((x.dst.pinned for x in deps if x.dst.pinned), None)) if name == "torch" else None
         reason = (f"No version of {name} satisfies all of these at once, so the resolver gives up.")
@@ -508,8 +581,9 @@ def check_pin_conflict(log: Log) -> list[Cause]:
         if rel is not None:
             reason += (f" (torch {rel.version} is built for " + ", ".join(sorted(rel.variants)) +
                        f"; Python {rel.python[0]}–{rel.python[-1]}.)")
+        involved = sides if clash is not None else deps
         out.append(Cause(
-            kind="pin-conflict", packages=uniq([name] + [x.src.name for x in deps if x.src]),
+            kind="pin-conflict", packages=uniq([name] + [x.src.name for x in involved if x.src]),
             summary=summary, chain=tuple(chain) + tuple(s for s in d.statements if s not in chain)[:0],
             reason=reason, fixes=tuple(_pin_fixes(name, deps, log)), evidence=d.statements,
         ))
@@ -529,7 +603,11 @@ def check_prerelease(log: Log) -> list[Cause]:
         if pre:
             terms += pre
             ev += list(d.statements)
-    hint = log.hint(r"`(?P<pkg>[^`]+)` was requested with a pre-release marker|Pre-releases are available for `(?P<pkg2>[^`]+)`|pre-releases weren't enabled|Only pre-releases of `(?P<pkg3>[^`]+)`")
+    hint = log.hint(r"`(?P<pkg>[^`]+)` was requested with a pre-release marker(?: \(e\.g\., (?P<eg>[^)]+)\))?|Pre-releases are available for `(?P<pkg2>[^`]+)`|pre-releases weren't enabled|Only pre-releases of `(?P<pkg3>[^`]+)`")
+    if hint and hint.group("eg"):
+        eg = parse_term(hint.group("eg").replace(" ", ""))
+        if eg is not None and not _is_pre(eg):
+            hint = None  # the "marker" is only the upper bound uv derived from a `==X.Y.*` range
     if hint:
         pkg = hint.group("pkg") or hint.group("pkg2") or hint.group("pkg3")
         if pkg and not any(t.name == canonicalize_name(pkg) for t in terms):
@@ -569,7 +647,8 @@ def _torch_index_fixes(name: str, version: Version, local: str) -> list[Fix]:
     except Exception:
         backend = None
     rel = torch_release(public) if name == "torch" else None
-    known = rel is not None and tag in rel.variants
+    # llmenv's torch table lists the CUDA variants; a cpu or rocm build it does not list may still exist
+    known = rel is not None and (tag in rel.variants or backend is None or backend.kind != "cuda")
     idx_name = f"pytorch-{tag}"
     if backend is not None and (rel is None or known):
         fixes.append(_fix_toml(
@@ -607,7 +686,12 @@ def check_local_version(log: Log) -> list[Cause]:
               "build (PyTorch's per-variant indexes, for torch), never on PyPI. The resolver looked where "
               f"{t.display} {ver.public}+{local} does not exist.")
     fixes = _torch_index_fixes(t.name, ver, local) if t.name in TORCH_FAMILY else []
-    if not fixes:
+    pinner = next((dep.src for d in log.derivations for dep in d.deps if dep.dst.name == t.name and dep.src), None)
+    if not fixes and pinner is not None:
+        fixes.append(_fix_cmd(f"{pinner.text} pins this exact build: add the index that publishes it (for builds made "
+                              "by PyTorch, its per-CUDA index)",
+                              f"uv pip install \"{pinner.text}\" --extra-index-url <URL of the index with {t.text}>"))
+    elif not fixes:
         fixes.append(_fix_cmd(f"Require {t.display}=={ver.public} and add the index that publishes +{local} builds",
                               f"uv add \"{t.display}=={ver.public}\" --index <URL of the index with +{local} builds>"))
     ev = uniq([line] + [x[1] for x in found[1:]])
@@ -615,8 +699,74 @@ def check_local_version(log: Log) -> list[Cause]:
                   chain=(line,), reason=reason, fixes=tuple(fixes), evidence=ev)]
 
 
+_PYTHONS = tuple(f"3.{m}" for m in range(8, 15))
+
+
+def _pip_torch_python(log: Log) -> Cause | None:
+    """pip found no wheel of the torch asked for because this Python has none. pip names the interpreter (its
+    end-of-life notice) or lists only the releases it can install on it: a list that starts exactly at the
+    first torch with wheels for a newer Python, without the release asked for, tells which Python it is."""
+    for m in log.missing:
+        t = m.term
+        if t.name != "torch" or t.pinned is None:
+            continue
+        want = Version(t.pinned.public)
+        rel = torch_release(want)
+        avail = sorted({Version(v).public for v in m.available if _is_version(v)}, key=Version)
+        asked_listed = str(want) in avail
+        py = log.interpreter
+        if py is not None and not asked_listed:
+            if rel is not None and py.version not in rel.python:
+                why = f"torch {want} publishes wheels for Python {rel.python[0]}–{rel.python[-1]} only."
+                return _python_cause(t, py.version, rel.python, [py.line, m.line],
+                                     f"the Python in use ({py.version}) is one torch {want} has no wheels for", why)
+            if rel is None and py.end_of_life:
+                why = (f"pip itself reports Python {py.version} as end-of-life; packages stop publishing wheels for "
+                       "such versions, the likely reason no index offered this one for it.")
+                return _python_cause(t, py.version, None, [py.line, m.line],
+                                     f"the Python in use ({py.version}) is end-of-life, and pip found no {t.text} for it",
+                                     why)
+        if rel is not None and avail and not asked_listed and Version(avail[0]) > want:
+            for p in reversed(_PYTHONS):
+                first = first_torch_with_python(p)
+                if first is not None and str(first.version) == avail[0] and p not in rel.python:
+                    why = (f"pip lists only the releases it can install on this interpreter. torch {avail[0]} is the "
+                           f"first with wheels for Python {p}, and torch {want} has wheels for Python "
+                           f"{rel.python[0]}–{rel.python[-1]} only: this interpreter is most likely Python {p}.")
+                    return _python_cause(t, p, rel.python, [m.line],
+                                         f"pip finds torch only from {avail[0]} on for this Python, so {t.text} "
+                                         "has no wheel for it", why)
+    return None
+
+
+def _is_version(v: str) -> bool:
+    try:
+        Version(v)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _python_cause(t: Term, have: str, supported: Sequence[str] | None, ev: list[str], summary: str,
+                  reason: str) -> Cause:
+    fixes: list[Fix] = []
+    if supported:
+        fixes.append(_fix_cmd(f"Use a Python that torch {t.pinned} supports", f"uv python pin {supported[-1]}"))
+    first = first_torch_with_python(have)
+    if first is not None:
+        fixes.append(_fix_cmd(f"Or move to a torch that has wheels for Python {have} (from {first.version})",
+                              f"uv add \"torch>={first.version}\""))
+    if not fixes:
+        fixes.append(_fix_cmd("Use a maintained Python, then let llmenv pick the torch for it", "llmenv plan torch"))
+    return Cause(kind="python-version", packages=(t.name,), summary=summary, chain=tuple(uniq(ev)), reason=reason,
+                 fixes=tuple(fixes), evidence=uniq(ev))
+
+
 def check_python_version(log: Log) -> list[Cause]:
     """The Python version (or the project's requires-python range) is outside what a dependency supports."""
+    pip_torch = _pip_torch_python(log)
+    if pip_torch is not None:
+        return [pip_torch]
     ev: list[str] = []
     need: str | None = None
     pkg: Term | None = None
@@ -733,8 +883,9 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     hy = log.hint(_HINT_PY.pattern)
     lock_time = [(t, what, d) for d in _uv_derivations(log) for t, what in d.no_wheels]
     pip_wheel = log.first(r"(?P<whl>\S+\.whl) is not a supported wheel on this platform")
+    url_wheel = log.first(r"A URL dependency is incompatible with the current platform: (?P<whl>\S+\.whl)")
     pip_none = [m for m in log.missing if not m.available and not _local(m.term)]
-    if not (dist or lock_time or pip_wheel or pip_none):
+    if not (dist or lock_time or pip_wheel or url_wheel or pip_none):
         return []
     ev: list[str] = []
     fixes: list[Fix] = []
@@ -806,19 +957,39 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     for lt, what, d in lock_time:
         ev += list(d.statements)
         name = name or lt.name
-        summary = summary or f"{lt.text} has no wheels for {what}"
+        eg = re.search(re.escape(lt.text) + r" has no wheels with a matching [^(]*\(e\.g\., (?P<eg>`[^`]+`)\)", d.text)
+        summary = summary or (f"{lt.text} has no wheels with a matching {what}" + (f" (e.g. {eg.group('eg')})" if eg else "")
+                              if what.endswith("tag") else f"{lt.text} has no wheels for {what}")
+        marker = _exclude_marker(eg.group("eg")) if eg else None
+        marker = marker or "platform_machine == 'x86_64'"
         fixes.append(_fix_toml(
             f"Pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that "
-            f"have them (add a marker to it, e.g. \"{lt.text}; platform_machine == 'x86_64'\")",
+            f"have them (add a marker to it, e.g. \"{lt.text}; {marker}\")",
             "# in [project] dependencies (or the extra that requires it):\n# "
-            + toml.q(lt.text + "; platform_machine == 'x86_64'"),
+            + toml.q(f"{lt.text}; {marker}"),
         ))
         fixes.append(_fix_cmd("Or drop that environment from tool.uv.required-environments / environments",
                               "llmenv check pyproject.toml"))
         break
-    if pip_wheel:
-        ev.append(pip_wheel.string.strip())
-        summary = summary or f"{pip_wheel.group('whl')} was built for another platform or Python"
+    for wm in (url_wheel, pip_wheel):
+        if wm is None:
+            continue
+        ev.append(wm.string.strip())
+        whl = _wheel_name(wm.group("whl"))
+        name = name or whl
+        on = log.hint(r"The wheel is compatible with (?P<have>[^(]+)\(`(?P<htag>[^`]+)`\), but you're on (?P<os>[^(]+)\(`(?P<tag>[^`]+)`\)")
+        if on:
+            ev.append(next(h for h in log.hints if on.group(0) in h))
+            summary = summary or (f"the {whl or 'URL'} wheel is built for {on.group('htag')}, and this machine is "
+                                  f"{on.group('tag')}")
+        summary = summary or f"{wm.group('whl').rsplit('/', 1)[-1]} was built for another platform or Python"
+        if not dist and not lock_time:
+            reason = ("A wheel's file name states the Python (`cp310`), ABI and platform it was built for; pip and "
+                      "uv install it only on a matching interpreter and machine. Pick the wheel built for yours.")
+        if whl in builds().build_with_torch:
+            fixes.append(_fix_cmd(f"Let llmenv pick the {whl} wheel built for this platform, Python, torch and CUDA",
+                                  f"llmenv plan {whl}"))
+        break
     for m in pip_none:
         ev.append(m.line)
         name = name or m.term.name
@@ -833,6 +1004,30 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
         fixes.append(_fix_cmd("Let llmenv pick versions that have wheels for your target", f"llmenv plan {name or ''}".strip()))
     return [Cause(kind="no-wheel-for-platform", packages=uniq([name or ""]), summary=summary, chain=tuple(uniq(ev))[:3],
                   reason=reason, fixes=tuple(fixes), evidence=uniq(ev))]
+
+
+def _wheel_name(url: str) -> str | None:
+    """The distribution a wheel file (or URL) is of: ``.../flash_attn-2.8.3%2Bcu12...whl`` -> ``flash-attn``."""
+    from urllib.parse import unquote
+
+    try:
+        return str(parse_wheel_filename(unquote(url.rsplit("/", 1)[-1]))[0])
+    except (InvalidWheelFilename, InvalidVersion):
+        return None
+
+
+def _exclude_marker(tag: str) -> str | None:
+    """A PEP 508 marker that leaves out the platform of a wheel tag (``win_amd64`` -> not Windows)."""
+    t = tag.strip("`").lower()
+    if t.startswith("win"):
+        return "sys_platform != 'win32'"
+    if t.startswith("macosx"):
+        return "sys_platform != 'darwin'"
+    if "linux" in t:
+        for arch in ("aarch64", "ppc64le", "s390x", "armv7l"):
+            if t.endswith(arch):
+                return f"platform_machine != '{arch}'"
+    return None
 
 
 def _older_python(tags: str) -> str | None:
@@ -984,11 +1179,23 @@ def _newest(versions: Sequence[str]) -> str:
 
 
 def _build_for(log: Log, near: str | None = None) -> tuple[str | None, str | None]:
-    """The package being built (name, version), preferring the build failure reported closest to ``near``."""
-    if not log.builds:
-        return None, None
-    b = log.builds[-1]
-    return b.name, b.version
+    """The package being built (name, version), preferring the build failure reported closest to ``near``.
+    Without a build line, torch's extension builder names the module it compiles (``-DTORCH_EXTENSION_NAME=``);
+    a module llmenv knows maps to its distribution."""
+    if log.builds:
+        b = log.builds[-1]
+        return b.name, b.version
+    ext = log.first(r"-DTORCH_EXTENSION_NAME=(?P<mod>[A-Za-z0-9_]+)")
+    if ext and ext.group("mod") in builds().modules:
+        return builds().modules[ext.group("mod")], None
+    return None, None
+
+
+def _label(name: str | None, version: str | None) -> str:
+    """How a summary names the package being built; never a made-up name when the log gives none."""
+    if name is None:
+        return "a package the log does not name"
+    return f"{name}=={version}" if version else name
 
 
 def _build_fixes_torch(pkg: str, version: str | None) -> list[Fix]:
@@ -1038,12 +1245,12 @@ def check_build_needs_torch(log: Log) -> list[Cause]:
         name = canonicalize_name(hint.group("pkg"))
         version = hint.group("ver") or version
     pkg = name or "the package"
-    label = f"{pkg}=={version}" if version else pkg
+    label = _label(name, version)
     ev = uniq([b.line for b in log.builds if b.name == name] + torch_lines[-2:]
               + ([next((h for h in log.hints if "doesn't declare it as a build dependency" in h), "")] if hint else []))
     chain = uniq([f"{label} is built from source (no wheel was used)", *torch_lines[-1:]])
     return [Cause(
-        kind="build-needs-torch", packages=uniq([pkg, "torch"]),
+        kind="build-needs-torch", packages=uniq([name or "", "torch"]),
         summary=f"building {label} needs torch, and its build environment has none",
         chain=chain,
         reason=(f"uv and pip build a source distribution in an isolated environment holding only its declared "
@@ -1064,10 +1271,10 @@ def check_build_missing_dependency(log: Log) -> list[Cause]:
     dist = builds().distribution_of(mod)
     name, version = _build_for(log)
     pkg = name or "the package"
-    label = f"{pkg}=={version}" if version else pkg
+    label = _label(name, version)
     ev = uniq([b.line for b in log.builds if b.name == name] + [mods[-1].string.strip()])
     return [Cause(
-        kind="build-missing-dependency", packages=uniq([pkg, dist]),
+        kind="build-missing-dependency", packages=uniq([name or "", dist]),
         summary=f"building {label} imports {mod}, which is not in its build environment",
         chain=(f"{label} is built from source", mods[-1].string.strip()),
         reason=(f"The build environment holds only {pkg}'s declared build requirements; {mod} "
@@ -1081,30 +1288,42 @@ def check_build_missing_dependency(log: Log) -> list[Cause]:
 
 _CUDA_MISSING = re.compile(
     r"CUDA_HOME environment variable is not set|Cannot find CUDA_HOME|CUDA_HOME (?:is )?not (?:set|found)|"
+    r"CUDA_HOME does not exist|MissingCUDAException|"
     r"nvcc was not found|nvcc: (?:command )?not found|No such file or directory: '[^']*nvcc'|"
-    r"(?:cuda_runtime|cuda_runtime_api|cuda|cublas_v2|cusparse)\.h: No such file or directory|"
     r"Could not find (?:any )?(?:CUDA|nvcc)|CUDA toolkit (?:was )?not found|"
     r"Failed to find CUDA|Unable to find (?:the )?CUDA",
     re.IGNORECASE,
+)
+# a header of the CUDA stack the compiler cannot find (the toolkit's own, or cuDNN / NCCL that ship beside it)
+_CUDA_HEADER = re.compile(
+    r"(?P<h>(?:cuda_runtime|cuda_runtime_api|cuda|cuda_fp16|cuda_bf16|cublas_v2|cublasLt|cusparse|cusolverDn|cufft|"
+    r"curand|nvrtc|cudnn|nccl)\.h): No such file or directory"
 )
 
 
 def check_build_missing_cuda(log: Log) -> list[Cause]:
     """A source build needs the CUDA toolkit (nvcc, headers, CUDA_HOME) and the machine has none."""
     hits = log.find(_CUDA_MISSING)
-    if not hits:
+    headers = log.find(_CUDA_HEADER)
+    if not hits and not headers:
         return []
     name, version = _build_for(log)
-    if name is None and not log.builds:
-        # a CUDA_HOME error outside any build (e.g. a JIT extension at run time) is still a toolkit problem
-        name = None
     pkg = name or "the package"
-    label = f"{pkg}=={version}" if version else pkg
-    lines = uniq(m.string.strip() for m in hits)
+    label = _label(name, version)
+    lines = uniq(m.string.strip() for m in (hits or headers))
     ev = uniq([b.line for b in log.builds if b.name == name] + list(lines[-2:]))
     fixes: list[Fix] = []
-    reason = (f"{pkg} compiles CUDA code when built from source, which needs the CUDA toolkit (nvcc and "
-              "headers, found through CUDA_HOME); the NVIDIA driver alone is not enough.")
+    header = headers[0].group("h") if headers and not hits else None
+    if header is None:
+        summary = f"building {label} needs the CUDA toolkit (nvcc / CUDA_HOME), which was not found"
+        reason = (f"{pkg} compiles CUDA code when built from source, which needs the CUDA toolkit (nvcc and "
+                  "headers, found through CUDA_HOME); the NVIDIA driver alone is not enough.")
+    else:
+        summary = f"building {label} cannot find the CUDA header {header}"
+        reason = (f"{pkg}'s CUDA code includes {header}, which is not on the compiler's include path: "
+                  + ("cuDNN's (or NCCL's) development headers are installed separately from the CUDA toolkit "
+                     "and the runtime libraries that torch's wheels bring." if header.startswith(("cudnn", "nccl"))
+                     else "the CUDA toolkit's headers are missing, or CUDA_HOME points elsewhere."))
     since = builds().wheels_since.get(name or "")
     if since is not None and version:
         try:
@@ -1128,35 +1347,56 @@ def check_build_missing_cuda(log: Log) -> list[Cause]:
                                toml.extra_build_variables(pkg, {"BUILD_TARGET": "rocm"})))
     if info is not None and info.prebuilt:
         fixes.append(_fix_cmd(f"Use a prebuilt {pkg} wheel that matches your torch, CUDA and Python", f"llmenv plan {pkg}"))
-    fixes.append(_fix_toml(f"Or install the CUDA toolkit and point {pkg}'s build at it (adjust the path)",
-                           toml.extra_build_variables(pkg if name else "PACKAGE", {"CUDA_HOME": "/usr/local/cuda"})))
-    return [Cause(kind="build-missing-cuda", packages=uniq([pkg]),
-                  summary=f"building {label} needs the CUDA toolkit (nvcc / CUDA_HOME), which was not found",
+    target = pkg if name else "PACKAGE"
+    if header is not None and header.startswith(("cudnn", "nccl")):
+        fixes.append(_fix_toml(f"Or install {header[:-2]}'s development headers and add their folder to the "
+                               "compiler's include path (adjust the path)",
+                               toml.extra_build_variables(target, {"CPATH": f"/usr/local/cuda/include:/path/to/{header[:-2]}/include"})))
+    else:
+        fixes.append(_fix_toml(f"Or install the CUDA toolkit and point {pkg}'s build at it (adjust the path)",
+                               toml.extra_build_variables(target, {"CUDA_HOME": "/usr/local/cuda"})))
+    return [Cause(kind="build-missing-cuda", packages=uniq([name or ""]), summary=summary,
                   chain=uniq([f"{label} is built from source", *lines[-1:]]), reason=reason,
                   fixes=tuple(fixes), evidence=ev)]
 
 
-_CUDA_MISMATCH = re.compile(
-    r"detected CUDA version \((?P<nvcc>[\d.]+)\) mismatches the version that was used to compile\s+PyTorch \((?P<torch>[\d.]+)\)"
+_CUDA_MISMATCH = (
+    # torch.utils.cpp_extension
+    re.compile(r"detected CUDA version \((?P<nvcc>[\d.]+)\) mismatches the version that was used to compile\s+PyTorch \((?P<torch>[\d.]+)\)"),
+    # setup.py checks of their own (apex): "... compiled with a version of Cuda that does not match the version
+    # used to compile Pytorch binaries. Pytorch binaries were compiled with Cuda 10.0.130."
+    re.compile(r"compiled with a version of Cuda that does not match the version used to compile Pytorch binaries\.?"
+               r"(?:\s+Pytorch binaries were compiled with Cuda (?P<torch>\d+\.\d+(?:\.\d+)?))?", re.IGNORECASE),
 )
+_NVCC_RELEASE = re.compile(r"Cuda compilation tools, release (?P<v>\d+\.\d+)")
 
 
 def check_build_cuda_mismatch(log: Log) -> list[Cause]:
-    """nvcc's CUDA differs (in major) from the CUDA torch was built with; torch refuses to build extensions."""
-    m = _CUDA_MISMATCH.search(re.sub(r"\s+", " ", log.text))
+    """nvcc's CUDA differs from the CUDA torch was built with; torch (or the package's setup.py) refuses to
+    build extensions."""
+    flat = re.sub(r"\s+", " ", log.text)
+    m = next((x for rx in _CUDA_MISMATCH if (x := rx.search(flat))), None)
     if not m:
         return []
-    nvcc, tcuda = m.group("nvcc"), m.group("torch")
+    groups = m.groupdict()
+    nvcc_m = _NVCC_RELEASE.search(flat)
+    nvcc = groups.get("nvcc") or (nvcc_m.group("v") if nvcc_m else None)
+    tcuda = groups.get("torch")
     name, _ = _build_for(log)
     pkg = name or "the package"
-    ev = uniq(log.lines_matching(r"detected CUDA version|mismatches the version") + [b.line for b in log.builds if b.name == name])
+    ev = uniq(log.lines_matching(r"detected CUDA version|mismatches the version|does not match the version used to compile"
+                                 r"|binaries were compiled with Cuda|Cuda compilation tools, release")
+              + [b.line for b in log.builds if b.name == name])
     fixes: list[Fix] = []
-    try:
-        cv = CudaVersion(*(int(x) for x in nvcc.split(".")[:2]))
-        found = newest_torch_for_cuda(cv, same_major=True)
-    except (ValueError, TypeError):
-        found = None
-    if found:
+    found = None
+    cv = None
+    if nvcc:
+        try:
+            cv = CudaVersion(*(int(x) for x in nvcc.split(".")[:2]))
+            found = newest_torch_for_cuda(cv, same_major=True)
+        except (ValueError, TypeError):
+            found = None
+    if found and cv is not None:
         rel, backend = found
         fixes.append(_fix_toml(
             f"Use a torch built with CUDA {cv.major}.x like your nvcc {nvcc}: torch {rel.version} ({backend.tag}); "
@@ -1164,13 +1404,18 @@ def check_build_cuda_mismatch(log: Log) -> list[Cause]:
             toml.index(f"pytorch-{backend.tag}", torch_variant_url(backend.tag)) + "\n\n"
             + toml.sources({"torch": [{"index": f"pytorch-{backend.tag}"}]}),
         ))
-    fixes.append(_fix_toml(f"Or point {pkg}'s build at a CUDA {tcuda} toolkit (adjust the path)",
-                           toml.extra_build_variables(pkg if name else "PACKAGE", {"CUDA_HOME": f"/usr/local/cuda-{tcuda}"})))
-    return [Cause(kind="build-cuda-mismatch", packages=uniq([pkg, "torch"]),
-                  summary=f"the CUDA toolkit found (nvcc {nvcc}) differs from the CUDA torch was built with ({tcuda})",
-                  chain=ev, reason=("torch's extension builder refuses to compile against a CUDA toolkit whose "
-                                    "major version differs from the CUDA torch was built with."),
-                  fixes=tuple(fixes), evidence=ev)]
+    toolkit = ".".join((tcuda or "").split(".")[:2])
+    fixes.append(_fix_toml(f"Or point {pkg}'s build at a CUDA {toolkit or '<torch.version.cuda>'} toolkit (adjust the path)",
+                           toml.extra_build_variables(pkg if name else "PACKAGE",
+                                                      {"CUDA_HOME": f"/usr/local/cuda-{toolkit or 'X.Y'}"})))
+    found_s = f"nvcc {nvcc}" if nvcc else "the CUDA toolkit found"
+    torch_s = f" ({tcuda})" if tcuda else ""
+    summary = (f"{found_s} differs from the CUDA torch was built with{torch_s}" if nvcc else
+               f"the CUDA toolkit building {pkg} differs from the CUDA torch was built with{torch_s}")
+    reason = ("Extensions compiled against torch must use the CUDA toolkit torch was built with: torch's extension "
+              "builder refuses a different major version, and some packages' setup.py (apex's) any difference.")
+    return [Cause(kind="build-cuda-mismatch", packages=uniq([name or "", "torch"]), summary=summary,
+                  chain=ev, reason=reason, fixes=tuple(fixes), evidence=ev)]
 
 
 _TOOLCHAIN = re.compile(
@@ -1189,13 +1434,14 @@ def check_build_toolchain(log: Log) -> list[Cause]:
         return []
     name, _ = _build_for(log)
     pkg = name or "the package"
+    label = _label(name, None)
     ev = uniq([h.string.strip() for h in hits] + [b.line for b in log.builds if b.name == name])
     arch = next((h.group("arch") for h in hits if h.group("arch")), None)
     info = builds().build_with_torch.get(name or "")
     archs_var = info.archs_variable if info else "TORCH_CUDA_ARCH_LIST"
     fixes: tuple[Fix, ...]
     if arch:
-        summary = f"nvcc does not know the GPU architecture {arch} that the build of {pkg} asks for"
+        summary = f"nvcc does not know the GPU architecture {arch} that the build of {label} asks for"
         reason = ("Each CUDA toolkit compiles for the GPU architectures it knows; newer architectures need a newer "
                   "nvcc (sm_100/sm_120 need CUDA 12.8 or later).")
         fixes = (
@@ -1205,14 +1451,14 @@ def check_build_toolchain(log: Log) -> list[Cause]:
             _fix_cmd("Or install a newer CUDA toolkit (and point CUDA_HOME at it)", "nvcc --version"),
         )
     else:
-        summary = f"nvcc rejects the host C++ compiler while building {pkg}"
+        summary = f"nvcc rejects the host C++ compiler while building {label}"
         reason = "Each CUDA toolkit supports host compilers (gcc/g++) only up to a certain version."
         fixes = (
             _fix_toml("Build with an older gcc that your CUDA supports (install it first; adjust the version)",
                       toml.extra_build_variables(pkg if name else "PACKAGE",
                                                  {"CC": "gcc-12", "CXX": "g++-12", "NVCC_CCBIN": "g++-12"})),
         )
-    return [Cause(kind="build-toolchain", packages=uniq([pkg]), summary=summary, chain=ev, reason=reason,
+    return [Cause(kind="build-toolchain", packages=uniq([name or ""]), summary=summary, chain=ev, reason=reason,
                   fixes=fixes, evidence=ev)]
 
 
@@ -1234,7 +1480,7 @@ def check_build_oom(log: Log) -> list[Cause]:
     if name is None and not re.search(r"ninja|nvcc|cc1plus|c\+\+|gcc|setup\.py|build", log.text):
         return []
     pkg = name or "the package"
-    label = f"{pkg}=={version}" if version else pkg
+    label = _label(name, version)
     info = builds().build_with_torch.get(name or "")
     variables = {info.jobs_variable if info else "MAX_JOBS": "2"}
     if name == "flash-attn":
@@ -1248,7 +1494,7 @@ def check_build_oom(log: Log) -> list[Cause]:
     if info is not None:
         fixes.append(_fix_toml("And compile only for your GPU's architecture (here 9.0; use yours)",
                                toml.extra_build_variables(pkg, {info.archs_variable: "90" if info.archs_variable == "FLASH_ATTN_CUDA_ARCHS" else "9.0"})))
-    return [Cause(kind="build-oom", packages=uniq([pkg]),
+    return [Cause(kind="build-oom", packages=uniq([name or ""]),
                   summary=f"the compiler was killed (out of memory) while building {label}",
                   chain=ev, reason=("Building CUDA extensions runs many nvcc/cc1plus processes in parallel (ninja "
                                     "starts one per CPU by default); together they exhaust RAM and the kernel kills "
@@ -1280,8 +1526,41 @@ def _dist_of_library(path: str) -> str | None:
     return None
 
 
+# an extension's own report of the torch it was built for: "xFormers was built for:\n PyTorch 2.6.0+cu124 with
+# CUDA None (you have 2.5.1+cu121)"
+_BUILT_FOR = re.compile(
+    r"(?P<pkg>[A-Za-z][A-Za-z0-9_-]*) was built for:? PyTorch (?P<built>[A-Za-z0-9.+]+)(?: with CUDA \S+)? "
+    r"\(you have (?P<have>[A-Za-z0-9.+]+)\)"
+)
+
+
+def _built_for_other_torch(log: Log) -> Cause | None:
+    m = _BUILT_FOR.search(re.sub(r"\s+", " ", log.text))
+    if not m:
+        return None
+    pkg, built, have = canonicalize_name(m.group("pkg")), m.group("built"), m.group("have")
+    ev = uniq([*log.lines_matching(r"was built for|\(you have "), *(x.line for x in log.symbols)])[:4]
+    public = Version(have).public if _is_version(have) else have
+    return Cause(
+        kind="abi-mismatch", packages=(pkg, "torch"),
+        summary=f"{pkg} was built for torch {built}, but torch {have} is installed",
+        chain=ev,
+        reason=(f"{pkg}'s compiled extensions are built against one torch release; with another torch they "
+                "cannot load (undefined symbols), and its pip / uv metadata pins that torch exactly."),
+        fixes=(
+            _fix_cmd(f"Install the {pkg} release built for your torch (the resolver picks it from {pkg}'s exact "
+                     "torch pin)", f"uv pip install \"torch=={public}\" {pkg}"),
+            _fix_cmd(f"Or move torch to the one {pkg} was built for", f"uv pip install \"torch=={Version(built).public if _is_version(built) else built}\""),
+        ),
+        evidence=ev,
+    )
+
+
 def check_abi_mismatch(log: Log) -> list[Cause]:
     """A compiled extension was built against another torch (version or C++ ABI) than the one installed."""
+    own = _built_for_other_torch(log)
+    if own is not None:
+        return [own]
     if not log.symbols:
         return []
     s = log.symbols[0]
@@ -1336,7 +1615,9 @@ def check_driver_too_old(log: Log) -> list[Cause]:
     ev = uniq(h.string.strip() for h in hits)[:2]
     found = next((h.group("found") for h in hits if h.group("found")), None)
     fixes: list[Fix] = []
-    summary = "the NVIDIA driver is too old for the CUDA build of the installed torch"
+    torch = bool(re.search(r"\btorch\b", log.text))
+    summary = ("the NVIDIA driver is too old for the CUDA build of the installed torch" if torch else
+               "the NVIDIA driver is older than the CUDA runtime the program was built with")
     if found:
         n = int(found)
         cuda = CudaVersion(n // 1000, (n % 1000) // 10)
@@ -1357,11 +1638,11 @@ def check_driver_too_old(log: Log) -> list[Cause]:
     else:
         fixes.append(_fix_cmd("Let llmenv plan a torch build this driver can run", "llmenv plan torch"))
         fixes.append(_fix_cmd("Or upgrade the NVIDIA driver (check what it supports)", "nvidia-smi"))
-    reason = ("A CUDA build of torch needs a driver at least as new as its CUDA version (the newest CUDA a "
-              "driver supports is in `nvidia-smi`'s header).")
+    reason = ("A CUDA program (torch's CUDA builds among them) needs a driver at least as new as the CUDA it was "
+              "built with (the newest CUDA a driver supports is in `nvidia-smi`'s header).")
     if found:
         reason += f" `found version {found}` means this driver supports CUDA {int(found) // 1000}.{(int(found) % 1000) // 10}."
-    return [Cause(kind="driver-too-old", packages=("torch",), summary=summary, chain=ev,
+    return [Cause(kind="driver-too-old", packages=("torch",) if torch or found else (), summary=summary, chain=ev,
                   reason=reason,
                   fixes=tuple(fixes), evidence=ev)]
 
@@ -1431,6 +1712,9 @@ def check_network(log: Log) -> list[Cause]:
     host = re.sub(r"^https?://([^/]+).*", r"\1", url) if url else None
     tls = any("CERTIFICATE" in h.string.upper() or "certificate" in h.string for h in hits)
     summary = f"uv/pip could not reach {host or 'a package index'}" + (" (TLS certificate)" if tls else "")
+    if not tls and any(re.search(r"read operation timed out|Read timed out|due to network timeout", h.string, re.IGNORECASE)
+                       for h in hits):
+        summary = f"a download from {host or 'the package index'} timed out"
     fixes = [_fix_cmd("Retry with a longer timeout", "UV_HTTP_TIMEOUT=300 uv lock")]
     if tls:
         fixes.insert(0, _fix_cmd("Use the system's certificate store (corporate proxies)", "uv lock --native-tls"))
@@ -1438,6 +1722,29 @@ def check_network(log: Log) -> list[Cause]:
     return [Cause(kind="network", packages=(), summary=summary, chain=ev,
                   reason="The failure is in reaching the server, not in the packages or their versions.",
                   fixes=tuple(fixes), evidence=ev)]
+
+
+# a failure to reach an index that did not recover: what the resolver then misses follows from it
+_NETWORK_FINAL = re.compile(
+    r"Could not fetch URL|Max retries exceeded|Retry\(total=0|Temporary failure in name resolution|"
+    r"Name or service not known|getaddrinfo failed|error sending request for url|Failed to fetch|dns error|"
+    r"failed to lookup address|due to network timeout|CERTIFICATE_VERIFY_FAILED|invalid peer certificate",
+    re.IGNORECASE,
+)
+# causes that only say a version was not found where the resolver looked
+_NOT_FOUND_KINDS = ("index", "local-version", "no-wheel-for-platform")
+
+
+def rank(log: Log, causes: Sequence[Cause]) -> list[Cause]:
+    """Order causes for people: when the log shows an index could not be reached at all, the network comes
+    before "not found" causes, which are its consequence (pip reports the versions it could not fetch as
+    missing)."""
+    net = [c for c in causes if c.kind == "network"]
+    if not net or not log.find(_NETWORK_FINAL):
+        return list(causes)
+    first = next(i for i, c in enumerate(causes) if c.kind == "network" or c.kind in _NOT_FOUND_KINDS)
+    rest = [c for c in causes[first:] if c.kind != "network"]
+    return [*causes[:first], *net, *rest]
 
 
 RULES: tuple[Rule, ...] = (
@@ -1448,8 +1755,8 @@ RULES: tuple[Rule, ...] = (
     Rule("workspace-extras", check_workspace_extras, "a workspace member's unwanted extra clashes with your pins"),
     Rule("extra-conflict", check_extra_conflict, "two extras/groups pin incompatible versions, not declared as conflicting"),
     Rule("prerelease", check_prerelease, "a pre-release the resolver would not select"),
-    Rule("local-version", check_local_version, "a +local version label the indexes consulted don't carry"),
     Rule("python-version", check_python_version, "the Python version or requires-python is outside a dependency's support"),
+    Rule("local-version", check_local_version, "a +local version label the indexes consulted don't carry"),
     Rule("no-wheel-for-platform", check_no_wheel_for_platform, "no wheel (or sdist) for this platform/Python"),
     Rule("index", check_index, "the package/version is not where the resolver looked"),
     Rule("pin-conflict", check_pin_conflict, "two requirements pin one package to versions that don't overlap"),

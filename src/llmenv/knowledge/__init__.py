@@ -98,6 +98,7 @@ class TorchVariant:
     archs: tuple[tuple[int, int], ...]  # SASS compute capabilities compiled in
     ptx: bool
     status: str
+    cxx11_abi: bool | None = None  # set where it differs from the release's (2.6.0+cu126 is cxx11)
 
     def covers(self, cc: tuple[int, int]) -> bool:
         """Does this build run on a GPU of compute capability ``cc``?
@@ -143,7 +144,11 @@ class TorchRelease:
                 major, minor = a.split(".")
                 archs.append((int(major), int(minor)))
             variants[tag] = TorchVariant(
-                backend=Backend.parse(tag), archs=tuple(archs), ptx=ptx, status=v.get("status", "V")
+                backend=Backend.parse(tag),
+                archs=tuple(archs),
+                ptx=ptx,
+                status=v.get("status", "V"),
+                cxx11_abi=v.get("cxx11_abi"),
             )
         return cls(
             version=Version(d["version"]),
@@ -155,6 +160,11 @@ class TorchRelease:
             torchvision=d.get("torchvision"),
             torchaudio=d.get("torchaudio"),
         )
+
+    def abi_of(self, variant: str | Backend) -> bool:
+        """The C++ ABI (``torch._C._GLIBCXX_USE_CXX11_ABI``) of this release's ``variant`` build."""
+        v = self.variants.get(str(variant))
+        return self.cxx11_abi if v is None or v.cxx11_abi is None else v.cxx11_abi
 
     def has_platform(self, os: str, arch: str) -> bool:
         """Does PyPI carry a wheel of this release for the platform (manylinux / macosx / win tag)?"""
