@@ -381,3 +381,36 @@ def test_target_from_required_environments_or_the_llmenv_record(tmp_path: Path) 
     assert target_from_project(doc2, tmp_path)[0].python == "3.12"
     with pytest.raises(UsageError, match="cannot tell the target platform"):
         target_from_project({"tool": {"uv": {"required-environments": ["sys_platform == 'linux'"]}}}, tmp_path)
+
+
+def test_init_wheelhouse_points_the_planned_flash_attn_and_torch_sources_at_it(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The planned prebuilt flash-attn (one GitHub URL per Python) and torch (the PyTorch index) both come from the
+    wheelhouse once it holds them; what it does not hold keeps its planned source."""
+    wh = tmp_path / "wh"
+    make_wheel(wh, "torch", "2.6.0+cu124", tag="cp312-cp312-manylinux_2_28_x86_64")
+    make_wheel(
+        wh, "flash-attn", "2.7.4.post1", tag="cp312-cp312-linux_x86_64",
+        filename="flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp312-cp312-linux_x86_64.whl",
+    )
+    args = ("init", ".", "torch", "torchvision", "flash-attn", "--driver", "550.54.14", "--gpu", "8.0", "--python", "3.12")
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.code == 0, r.err
+    planned = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()["tool"]["uv"]["sources"]
+    assert all("url" in e for e in planned["flash-attn"])
+    r = run_cli(*args, "--wheelhouse", "wh", cwd=tmp_path)
+    assert r.code == 0, r.err
+    doc = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()
+    sources = doc["tool"]["uv"]["sources"]
+    assert sources["flash-attn"] == {"index": "wheelhouse"} and sources["torch"] == {"index": "wheelhouse"}
+    assert sources["torchvision"] == planned["torchvision"]  # not in the wheelhouse: as planned
+    # Inside the project folder, the wheelhouse is written relative to it.
+    assert doc["tool"]["uv"]["index"][0] == {"name": "wheelhouse", "url": "./wh", "format": "flat"}
+    assert doc["tool"]["llmenv"]["wheelhouse"] == "./wh"
+    # An empty or missing folder is bad input, and nothing is written.
+    before = (tmp_path / "pyproject.toml").read_bytes()
+    (tmp_path / "empty").mkdir()
+    r = run_cli(*args, "--wheelhouse", "empty", cwd=tmp_path)
+    assert r.code == 2 and "no wheels there" in r.err
+    r = run_cli(*args, "--wheelhouse", "nowhere", cwd=tmp_path)
+    assert r.code == 2 and "no such folder" in r.err
+    assert (tmp_path / "pyproject.toml").read_bytes() == before
