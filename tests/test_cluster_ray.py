@@ -58,6 +58,12 @@ print("LLMENV-RESULT " + json.dumps(ray.get(refs, timeout=120)))
 """
 
 
+@pytest.fixture(autouse=True)
+def _ray_hook_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """doctor --ray turns Ray's uv hook off in its process (setdefault); keep that out of the other tests."""
+    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
+
 def _uv() -> str:
     import uv
 

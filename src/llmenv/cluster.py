@@ -480,7 +480,15 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 def require_ray() -> Any:
-    """The ray module, imported only now; a missing Ray is one line (exit 2)."""
+    """The ray module, imported only now; a missing Ray is one line (exit 2).
+
+    Ray >= 2.47 rewrites the runtime environment of a driver started under `uv run` (its uv hook: the driver's
+    `uv run` command becomes every worker's, and the current folder is uploaded). ``llmenv doctor --ray`` run as
+    `uv run llmenv ...` would then probe that environment instead of the one asked for (the workers' default, or
+    ``--runtime-env``): the hook is turned off for this process, before Ray reads its settings at import."""
+    import os
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError:
