@@ -58,6 +58,7 @@ def fake_system(
         python=python,
         cpus=lambda: cpus,
         glibc=lambda: "2.39",
+        run_long=run,
     )
 
 

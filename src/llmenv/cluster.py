@@ -354,9 +354,9 @@ def analyze(
     kb: Knowledge,
 ) -> ClusterReport:
     """Judge every node against the plan and against the rest of the cluster."""
-    from llmenv.doctor.findings import _facts, diagnose
+    from llmenv.doctor.findings import diagnose, machine_facts
 
-    rows = [_row(r, plan, kb, diagnose, _facts) for r in results]
+    rows = [_row(r, plan, kb, diagnose, machine_facts) for r in results]
     reference = _reference(rows) if sum(1 for r in rows if r.values) >= 2 else {}
     out: list[NodeRow] = []
     for row in rows:

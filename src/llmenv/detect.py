@@ -127,6 +127,8 @@ class System:
     python: str = field(default_factory=lambda: f"{sys.version_info.major}.{sys.version_info.minor}")
     cpus: Callable[[], int] = _cpus
     glibc: Callable[[], str | None] = _glibc
+    # Runs long programs (the doctor's probe: a cold torch import can take minutes); None: the real runner.
+    run_long: Runner | None = None
 
 
 # ---------------------------------------------------------------------------------------------- parsers

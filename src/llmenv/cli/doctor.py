@@ -45,7 +45,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         from llmenv.errors import UsageError
 
         raise UsageError("--timeout and --runtime-env go with --ray")
-    from llmenv import detect
     from llmenv.doctor import Environment, doctor, find_environment, load_probe, real_run, save_probe
 
     probe: Mapping[str, Any] | None = None
@@ -56,9 +55,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         runner = None
     else:
         env = find_environment(args.project, cwd=ctx.cwd, environ=ctx.environ)
-        # A fake System (tests) answers for the probe too; the real one's 20 s limit is too short for a cold
-        # torch import on a network filesystem.
-        runner = real_run if ctx.system.run is detect._real_run else ctx.system.run
+        # The probe gets the long-running runner: the 20 s limit of detection's is too short for a cold torch
+        # import on a network filesystem.
+        runner = ctx.system.run_long or real_run
     report, probe = doctor(env, run=runner, probe=probe)
     if args.save_probe and probe is not None:
         save_probe(ctx.cwd / args.save_probe, probe)

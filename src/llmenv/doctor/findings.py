@@ -29,8 +29,10 @@ __all__ = [
     "CHECKS",
     "STATUSES",
     "Finding",
+    "MachineFacts",
     "Report",
     "diagnose",
+    "machine_facts",
     "probe_failed",
 ]
 
@@ -118,7 +120,7 @@ def _list(x: Any) -> list[Any]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Facts:
+class MachineFacts:
     """What the checks share, read once from the probe output."""
 
     python: str | None
@@ -212,7 +214,7 @@ def _driver(probe: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _facts(probe: Mapping[str, Any], kb: Knowledge) -> _Facts:
+def machine_facts(probe: Mapping[str, Any], kb: Knowledge) -> MachineFacts:
     torch = _dict(probe.get("torch"))
     driver, driver_from = _driver(probe)
     gpus, gpus_from = _gpus(probe)
@@ -239,7 +241,7 @@ def _facts(probe: Mapping[str, Any], kb: Knowledge) -> _Facts:
         except InvalidVersion:
             driver_cuda = None
         driver_cuda_from = "the driver's version (CUDA release notes, Table 3)" if driver_cuda else None
-    return _Facts(
+    return MachineFacts(
         python=_dict(probe.get("python")).get("version"),
         torch=torch,
         torch_version=_version(torch.get("version") or torch.get("dist_version")),
@@ -297,7 +299,7 @@ def _tags(strings: Iterable[str]) -> set[Tag]:
     return out
 
 
-def check_python(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_python(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     py = _dict(probe.get("python"))
     version = str(py.get("version") or "")
     if not re.match(r"^\d+\.\d+", version):
@@ -339,7 +341,7 @@ def check_python(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list
     return [Finding(check="python", status="ok", summary=f"Python {version}", evidence=tuple(evidence))]
 
 
-def check_torch(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_torch(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     t = facts.torch
     if not t.get("installed"):
         return [
@@ -394,7 +396,7 @@ def check_torch(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[
     ]
 
 
-def check_torch_cuda(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_torch_cuda(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     if not facts.torch_ok:
         return []
     t = facts.torch
@@ -457,7 +459,7 @@ def check_torch_cuda(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> 
     ]
 
 
-def check_torch_arch(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_torch_arch(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     if not facts.torch_ok or facts.torch_cuda is None:
         return []
     names = [str(a) for a in _list(facts.torch.get("arch_list"))]
@@ -545,7 +547,7 @@ def _coverage(
     )
 
 
-def check_driver(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_driver(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     evidence = []
     if facts.driver:
         evidence.append(f"driver {facts.driver} (from {facts.driver_from})")
@@ -631,7 +633,7 @@ def check_driver(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list
 
 
 def check_nvcc(
-    probe: Mapping[str, Any], facts: _Facts, kb: Knowledge, *, builds_from_source: bool | None
+    probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge, *, builds_from_source: bool | None
 ) -> list[Finding]:
     tk = _dict(probe.get("toolkit"))
     evidence = []
@@ -714,7 +716,7 @@ def check_nvcc(
     ]
 
 
-def check_nccl(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_nccl(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     if not facts.torch_ok or facts.torch_cuda is None:
         return []
     t = facts.torch
@@ -773,7 +775,7 @@ def _glibc_tuple(text: Any) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def check_glibc(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_glibc(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     plat = _dict(probe.get("platform"))
     glibc = _glibc_tuple(plat.get("glibc"))
     if glibc is None:
@@ -886,7 +888,7 @@ def _torch_pins(info: Mapping[str, Any], markers: Mapping[str, str]) -> list[Req
     return pins
 
 
-def _explain_load_error(error: str, facts: _Facts, built: dict[str, str] | None) -> tuple[str, list[str]]:
+def _explain_load_error(error: str, facts: MachineFacts, built: dict[str, str] | None) -> tuple[str, list[str]]:
     """A one-line reason for a failed load, and the evidence behind it."""
     t = facts.torch
     notes = []
@@ -942,7 +944,7 @@ def _explain_load_error(error: str, facts: _Facts, built: dict[str, str] | None)
     return "it cannot be loaded", notes
 
 
-def check_package(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge, name: str) -> list[Finding]:
+def check_package(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge, name: str) -> list[Finding]:
     info = _dict(_dict(probe.get("packages")).get(name))
     if not info:
         return []
@@ -1012,7 +1014,7 @@ def check_package(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge, name: 
     return [Finding(check=name, status="ok", summary=f"{name} {version}", evidence=tuple(evidence))]
 
 
-def _rebuild_fix(name: str, facts: _Facts) -> str:
+def _rebuild_fix(name: str, facts: MachineFacts) -> str:
     t = facts.torch
     if not facts.torch_ok:
         return f"fix torch first (see the torch finding), then reinstall {name}: `uv sync --reinstall-package {name}`"
@@ -1027,7 +1029,7 @@ def _rebuild_fix(name: str, facts: _Facts) -> str:
     return f"reinstall {name} built for the installed torch {t.get('version')}: `uv sync --reinstall-package {name}`"
 
 
-def check_flash_attn_arch(probe: Mapping[str, Any], facts: _Facts, kb: Knowledge) -> list[Finding]:
+def check_flash_attn_arch(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
     info = _dict(_dict(probe.get("packages")).get("flash-attn"))
     if not info:
         return []
@@ -1144,7 +1146,7 @@ def diagnose(
     exe = python or str(_dict(probe.get("python")).get("executable") or "python")
     if probe.get("error") and "torch" not in probe:
         return probe_failed(exe, "the probe failed", str(probe["error"]))
-    facts = _facts(probe, kb)
+    facts = machine_facts(probe, kb)
     findings: list[Finding] = []
     for check in (check_python, check_torch, check_torch_cuda, check_torch_arch, check_driver):
         findings += check(probe, facts, kb)
