@@ -149,6 +149,8 @@ class Target:
         """The PEP 508 marker environment of this target (for ``Marker.evaluate``)."""
         sys_platform = {"linux": "linux", "darwin": "darwin", "windows": "win32"}[self.os]
         machine = {"arm64": "arm64" if self.os == "darwin" else "aarch64"}.get(self.arch, self.arch)
+        if self.os == "windows":
+            machine = {"x86_64": "AMD64", "amd64": "AMD64", "arm64": "ARM64"}.get(self.arch, self.arch)
         return {
             "implementation_name": "cpython",
             "implementation_version": f"{self.python}.0",

@@ -69,24 +69,13 @@ class WheelTarget:
         return f"{self.os} {self.arch}, Python {self.python}{glibc}"
 
     def marker_environment(self) -> dict[str, str]:
+        from llmenv.target import Target
+
         major, minor = self.python_mm
-        full = self.python if self.python.count(".") == 2 else f"{major}.{minor}.0"
-        machine = "aarch64" if (self.os == "linux" and self.arch == "arm64") else self.arch
-        if self.os == "windows":
-            machine = {"x86_64": "AMD64", "amd64": "AMD64", "arm64": "ARM64"}.get(self.arch, self.arch)
-        return {
-            "implementation_name": "cpython",
-            "implementation_version": full,
-            "os_name": "nt" if self.os == "windows" else "posix",
-            "platform_machine": machine,
-            "platform_python_implementation": "CPython",
-            "platform_release": "",
-            "platform_system": {"linux": "Linux", "darwin": "Darwin", "windows": "Windows"}[self.os],
-            "platform_version": "",
-            "python_full_version": full,
-            "python_version": f"{major}.{minor}",
-            "sys_platform": {"linux": "linux", "darwin": "darwin", "windows": "win32"}[self.os],
-        }
+        env = Target(os=self.os, arch=self.arch, python=f"{major}.{minor}").marker_environment()
+        if self.python.count(".") == 2:
+            env["python_full_version"] = env["implementation_version"] = self.python
+        return env
 
     def platforms(self) -> list[str]:
         if self.os == "linux":
