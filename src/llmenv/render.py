@@ -399,7 +399,10 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
         index_specs.append(options.pypi_index)
     index_specs += list(plan.indexes) + list(options.extra_indexes)
     _indexes(
-        uv, index_specs, prev.get("indexes", []), first=options.wheelhouse.name if options.wheelhouse else None
+        uv,
+        index_specs,
+        prev.get("indexes", []),
+        first=options.wheelhouse.name if options.wheelhouse else None,
     )
 
     source_entries = _torch_sources(plan)
@@ -422,6 +425,8 @@ def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocume
                 _set(section, name, value)
             if len(section) == 0:
                 del uv[key]
+            elif key not in prev and not section.as_string().endswith("\n\n"):
+                section.add(tomlkit.nl())  # a blank line before the table that follows a new one
 
     _dependency_metadata(uv, plan.extra.get("dependency-metadata", []), prev.get("dependency-metadata", []))
     conflicts = plan.extra.get("conflicts")
