@@ -322,7 +322,13 @@ def plan_torch(
     chosen = _choose(options)
     r = chosen.release
     reasons: list[str] = []
-    if target.is_cpu:
+    if target.is_cpu and source.is_pypi and target.os == "linux" and target.arch == "x86_64":
+        reasons.append(
+            f"no NVIDIA driver on the target; torch from the default index: PyPI's Linux x86_64 torch {r.version} "
+            f"bundles the CUDA {r.pypi_cuda} libraries (several GB) and also runs on the CPU — the PyTorch cpu "
+            "index (drop --torch-index pypi) gives the small CPU-only build"
+        )
+    elif target.is_cpu:
         reasons.append(
             "no NVIDIA driver on the target: the CPU build of torch"
             + (" from the default index" if source.is_pypi else f" from the {source.label} (cpu)")
