@@ -27,11 +27,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("llmenv.cli.init", "write (or update) the uv project for a plan"),
     "lock": ("llmenv.cli.lock", "run `uv lock` in the project; explain a failure"),
     "sync": ("llmenv.cli.sync", "run `uv sync` in the project; explain a failure"),
+    "explain": ("llmenv.cli.explain", "explain a failed uv/pip run and how to fix it"),
     "override": ("llmenv.cli.override", "relax a package's pins with [[tool.uv.dependency-metadata]]"),
+    "doctor": ("llmenv.cli.doctor", "inspect an installed environment: what will break, and the fix"),
     "check": ("llmenv.cli.check", "lint a pyproject.toml's uv configuration for LLM-stack pitfalls"),
     "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
-    "explain": ("llmenv.cli.explain", "explain a failed uv/pip run and how to fix it"),
-    "doctor": ("llmenv.cli.doctor", "inspect an installed environment: what will break, and the fix"),
     "wheelhouse": ("llmenv.cli.wheelhouse", "fill a folder with every wheel the lock needs (offline nodes)"),
     "ray-env": ("llmenv.cli.ray_env", "print a Ray runtime environment that runs workers in the locked env"),
 }
