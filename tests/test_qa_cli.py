@@ -52,3 +52,15 @@ def test_existing_pyproject_keeps_its_mode(run_cli, tmp_path: Path) -> None:  # 
     r = run_cli("init", ".", "torch", "--cuda", "cpu", cwd=tmp_path)
     assert r.code == 0, r.err
     assert stat.S_IMODE(f.stat().st_mode) == 0o664
+
+
+def test_plan_shows_the_dependencies_it_does_not_plan(run_cli) -> None:  # type: ignore[no-untyped-def]
+    # `llmenv plan requests` printed no package and an empty "why", although init writes "requests".
+    r = run_cli("plan", "requests", "torch", "--cuda", "cpu")
+    assert r.code == 0, r.err
+    rows = r.out.split("\n\n")[1]
+    assert "requests" in rows and "default index" in rows.split("requests", 1)[1].splitlines()[0]
+    r = run_cli("plan", "requests", "--cuda", "cpu")
+    assert r.code == 0, r.err
+    assert "requests" in r.out
+    assert "why" not in r.out.splitlines()
