@@ -79,6 +79,8 @@ def parse_python_version(text: str) -> str:
         v = Version(text.strip())
     except InvalidVersion:
         raise UsageError(f"not a Python version: {text!r} (expected e.g. 3.12)") from None
+    if len(v.release) < 2:
+        raise UsageError(f"not a Python version: {text!r} (expected e.g. 3.12)")
     if v.major != 3 or v.minor > 30:
         raise UsageError(f"not a Python version llmenv can plan for: {text!r}")
     return f"{v.major}.{v.minor}"

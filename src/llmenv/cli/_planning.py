@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from llmenv.cli._context import Context
 from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
 from llmenv.errors import UsageError
@@ -170,7 +173,10 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         if t.gpus:
             where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
     lines = [f"plan for {where}", ""]
-    width = max((len(n) for n in plan.packages), default=8)
+    # Requirements llmenv writes as given (packages it knows nothing special about): shown, not planned.
+    as_given = [Requirement(d) for d in plan.dependencies]
+    as_given = [r for r in as_given if canonicalize_name(r.name) not in plan.packages]
+    width = max((len(n) for n in [*plan.packages, *(r.name for r in as_given)]), default=8)
     for name, c in plan.packages.items():
         detail = c.variant or ""
         src = {
@@ -182,6 +188,8 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
             "path": "editable path source",
         }.get(c.source, c.source)
         lines.append(f"  {name:<{width}}  {c.version:<12} {detail:<6} {src}".rstrip())
+    for r in as_given:
+        lines.append(f"  {r.name:<{width}}  {str(r.specifier) or '(any)':<12} {'':<6} default index")
     lines.append(f"  requires-python {plan.requires_python}")
     if plan.overrides:
         lines += ["", "overrides (written as [[tool.uv.dependency-metadata]])"]
@@ -193,8 +201,9 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         for name, b in plan.build.items():
             env = " ".join(f"{k}={v}" for k, v in b.get("env", {}).items())
             lines.append(f"  {name}: {env}")
-    lines += ["", "why"]
-    lines += [f"  - {r}" for r in plan.reasons]
+    if plan.reasons:
+        lines += ["", "why"]
+        lines += [f"  - {r}" for r in plan.reasons]
     if plan.warnings:
         lines += ["", "warnings"]
         lines += [f"  ! {w}" for w in plan.warnings]

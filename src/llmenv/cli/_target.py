@@ -82,7 +82,18 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         elif b.is_cuda:
             changes["cuda"] = b.cuda_version
             if "driver" not in changes:
-                # The driver we report is the oldest that supports that CUDA (Table 3).
+                # The driver we report is the oldest that supports that CUDA (Table 3); outside that table
+                # no driver can be named, so the target would be wrong.
+                known = [c for c, _ in load().cuda.toolkits]
+                if b.cuda_version < known[0]:
+                    raise UsageError(
+                        f"--cuda {flags['cuda']} is older than any CUDA llmenv knows (oldest: {known[0]})"
+                    )
+                if b.cuda_version > known[-1]:
+                    raise UsageError(
+                        f"--cuda {flags['cuda']} is newer than any CUDA llmenv knows (newest: {known[-1]}); "
+                        "give the target's --driver too"
+                    )
                 floor = load().cuda.min_driver(b.cuda_version)  # type: ignore[arg-type]
                 changes["driver"] = str(floor) if floor else None
         else:
