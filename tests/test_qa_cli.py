@@ -64,3 +64,19 @@ def test_plan_shows_the_dependencies_it_does_not_plan(run_cli) -> None:  # type:
     assert r.code == 0, r.err
     assert "requests" in r.out
     assert "why" not in r.out.splitlines()
+
+
+def test_doctor_in_an_unsynced_llmenv_project_says_sync_first(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Not llmenv's own interpreter, and not "add torch": the project exists, its environment does not yet."""
+    r = run_cli("init", ".", "torch", "--cuda", "cpu", "--python", "3.12", cwd=tmp_path)
+    assert r.code == 0, r.err
+    r = run_cli("doctor", cwd=tmp_path)
+    assert r.code == 1
+    assert "no environment to inspect" in r.err and "llmenv sync" in r.err
+
+
+def test_an_extra_no_release_provides_is_a_typo_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("plan", "verl[vlm]", "--driver", "550.54.14", "--python", "3.12")
+    assert r.code == 2
+    assert "verl has no extra 'vlm'; did you mean verl[vllm]?" in r.err
+    assert len(r.err.strip().splitlines()) == 1

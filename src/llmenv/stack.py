@@ -307,8 +307,14 @@ def plan_stack(
         and uspec.contains(r.version, prereleases=True)
         and (not r.version.is_prerelease or str(uspec))
     ]
+    _check_extras(fname, releases, fextras)
     for rel in candidates:
         v = str(rel.version)
+        provided = {canonicalize_name(e) for e in getattr(rel, "provides_extras", ()) or ()}
+        lacking = [e for e in fextras if provided and canonicalize_name(e) not in provided]
+        if lacking:
+            rejected.append((fname, v, f"has no extra {', '.join(lacking)}"))
+            continue
         if rel.requires_python is not None and not rel.requires_python.contains(
             target.python + ".0", prereleases=True
         ):
@@ -416,6 +422,21 @@ def plan_stack(
             framework_flash_attn=fw_fa,
         )
     raise _no_stack(fname, uspec, rejected)
+
+
+def _check_extras(name: str, releases: Sequence[ReleaseLike], extras: Sequence[str]) -> None:
+    """An extra that no known release provides is a typo, not a planning question: say so (exit 2)."""
+    from llmenv._suggest import closest
+    from llmenv.errors import UsageError
+
+    known = {canonicalize_name(e) for r in releases for e in (getattr(r, "provides_extras", ()) or ())}
+    if not known:
+        return  # metadata without Provides-Extra: nothing to check against
+    for e in extras:
+        if canonicalize_name(e) not in known:
+            guess = closest(canonicalize_name(e), sorted(known), cutoff=0.6)
+            tip = f"; did you mean {name}[{guess}]?" if guess else ""
+            raise UsageError(f"{name} has no extra {e!r}{tip} (its extras: {', '.join(sorted(known))})")
 
 
 def _relax(

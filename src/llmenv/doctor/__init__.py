@@ -88,13 +88,15 @@ def find_environment(
     project: str | None, *, cwd: Path, environ: Mapping[str, str], current: str | None = None
 ) -> Environment:
     """The interpreter to inspect: ``--project``'s environment; else the one of a project in ``cwd`` that has a
-    ``.venv``; else the current interpreter. uv's ``UV_PROJECT_ENVIRONMENT`` is honoured."""
+    ``.venv`` (or that llmenv wrote, synced or not); else the current interpreter. uv's ``UV_PROJECT_ENVIRONMENT``
+    is honoured."""
     current = current or sys.executable
     if project is None:
-        if not (
-            (cwd / "pyproject.toml").is_file()
-            and (cwd / environ.get("UV_PROJECT_ENVIRONMENT", ".venv")).is_dir()
-        ):
+        pyproject = cwd / "pyproject.toml"
+        has_env = (cwd / environ.get("UV_PROJECT_ENVIRONMENT", ".venv")).is_dir()
+        # A project llmenv wrote ([tool.llmenv]) is what the user means even before it is synced: say so,
+        # rather than inspect llmenv's own interpreter.
+        if not (pyproject.is_file() and (has_env or _written_by_llmenv(pyproject))):
             return Environment(python=current, project=None, reason="the current interpreter")
         root = cwd
     else:
@@ -109,6 +111,14 @@ def find_environment(
             hint=f"create it with `llmenv sync --project {root}` (or `uv sync`)",
         )
     return Environment(python=str(python), project=root, reason=f"the environment of the project at {root}")
+
+
+def _written_by_llmenv(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "[tool.llmenv]" in text
 
 
 def builds_from_source(pyproject_text: str) -> bool | None:
