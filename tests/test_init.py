@@ -177,3 +177,12 @@ def test_torch_index_pypi_writes_no_torch_index(run_cli, tmp_path: Path) -> None
     doc = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()
     assert "index" not in doc["tool"]["uv"] and "sources" not in doc["tool"]["uv"]
     assert doc["project"]["dependencies"] == ["torch==2.14.1"]
+
+
+def test_every_table_llmenv_adds_has_a_blank_line_before_it(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("init", ".", "torch", "torchvision", *TARGET, "--groups", "dev,lint", cwd=tmp_path)
+    assert r.code == 0, r.err
+    lines = (tmp_path / "pyproject.toml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("[") and i:
+            assert lines[i - 1] == "", f"no blank line before {line!r}"

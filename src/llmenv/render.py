@@ -10,6 +10,8 @@ inputs is byte-identical.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,9 +248,10 @@ def _optional(project: Table, *, plan: Plan, previously_managed: Iterable[str]) 
 
 def write_dependency_metadata(doc: TOMLDocument, entries: Sequence[Mapping[str, Any]]) -> TOMLDocument:
     """Add or replace (by name) ``[[tool.uv.dependency-metadata]]`` entries, leaving every other byte alone."""
+    before = tomlkit.dumps(doc)
     doc = _ensure_tables(doc, [("tool", "uv")])
     _dependency_metadata(doc["tool"]["uv"], entries, ())
-    return doc
+    return _space_new_tables(before, doc)
 
 
 def _dependency_metadata(
@@ -362,8 +365,42 @@ def _ensure_tables(doc: TOMLDocument, paths: Sequence[tuple[str, ...]]) -> TOMLD
     return tomlkit.parse(text)
 
 
+_HEADER = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def _headers(text: str) -> Counter[str]:
+    return Counter(m.group(0).split("#")[0].strip() for line in text.splitlines() if (m := _HEADER.match(line)))
+
+
+def _space_new_tables(before: str, doc: TOMLDocument) -> TOMLDocument:
+    """A blank line before each table header llmenv added (only at those boundaries: no byte of the user's tables
+    changes), as a person would write the file."""
+    text = tomlkit.dumps(doc)
+    old = _headers(before)
+    seen: Counter[str] = Counter()
+    out: list[str] = []
+    changed = False
+    for line in text.splitlines(keepends=True):
+        m = _HEADER.match(line)
+        if m:
+            h = m.group(0).split("#")[0].strip()
+            seen[h] += 1
+            # Beyond the count the file had: an added table, or an entry appended to an array of tables.
+            new = seen[h] > old[h]
+            if new and out and out[-1].strip() and not out[-1].lstrip().startswith("#"):
+                out.append("\n")
+                changed = True
+        out.append(line)
+    return tomlkit.parse("".join(out)) if changed else doc
+
+
 def render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocument:
     """Apply the plan to ``doc``; returns the edited document (a new object when tables had to be added)."""
+    before = tomlkit.dumps(doc)
+    return _space_new_tables(before, _render(doc, plan, options))
+
+
+def _render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocument:
     paths: list[tuple[str, ...]] = [("project",), ("tool", "uv"), ("tool", "llmenv")]
     if options.groups:
         paths.append(("dependency-groups",))
