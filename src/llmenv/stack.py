@@ -167,12 +167,8 @@ def _engine_options(
             continue
         if rel.version.is_prerelease and not any(str(s) for s in specs):
             continue
-        if rel.requires_python is not None and not rel.requires_python.contains(
-            target.python + ".0", prereleases=True
-        ):
-            rejected.append(
-                (name, v, f"requires Python {rel.requires_python}; the target has {target.python}")
-            )
+        if (why := _python_problem(rel, target)) is not None:
+            rejected.append((name, v, why))
             continue
         reqs = release_requirements(rel, extras, env)
         tspec = _spec(reqs, "torch")
@@ -227,6 +223,13 @@ def _engine_options(
         if len(found) >= limit:
             break
     return found
+
+
+def _python_problem(rel: ReleaseLike, target: Target) -> str | None:
+    """Why the release cannot run on the target's Python, or None."""
+    if rel.requires_python is None or rel.requires_python.contains(target.python + ".0", prereleases=True):
+        return None
+    return f"requires Python {rel.requires_python}; the target has {target.python}"
 
 
 def _conflicts(
@@ -315,12 +318,8 @@ def plan_stack(
         if lacking:
             rejected.append((fname, v, f"has no extra {', '.join(lacking)}"))
             continue
-        if rel.requires_python is not None and not rel.requires_python.contains(
-            target.python + ".0", prereleases=True
-        ):
-            rejected.append(
-                (fname, v, f"requires Python {rel.requires_python}; the target has {target.python}")
-            )
+        if (why := _python_problem(rel, target)) is not None:
+            rejected.append((fname, v, why))
             continue
         freqs = release_requirements(rel, fextras, env)
         # The user's own pins against the framework's.
