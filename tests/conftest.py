@@ -12,6 +12,8 @@ from llmenv.cli import Context, main
 from llmenv.detect import NvmlReading, System
 from llmenv.output import Ui
 
+from .wheelfactory import make_wheel
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -102,3 +104,14 @@ def _no_user_uv_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     monkeypatch.delenv("UV_INDEX_URL", raising=False)
     monkeypatch.delenv("UV_EXTRA_INDEX_URL", raising=False)
     os.environ.pop("LLMENV_DEBUG", None)
+
+
+@pytest.fixture
+def torch_indexes(tmp_path: Path) -> Path:
+    """``<root>/{variant}/`` flat indexes standing in for download.pytorch.org."""
+    root = tmp_path / "whl"
+    make_wheel(root / "cu124", "torch", "2.6.0+cu124", requires=[])
+    make_wheel(root / "cu124", "torchvision", "0.21.0+cu124", requires=["torch==2.6.0"])
+    make_wheel(root / "cpu", "torch", "2.6.0+cpu", requires=[])
+    make_wheel(root / "cpu", "torchvision", "0.21.0+cpu", requires=["torch==2.6.0"])
+    return root

@@ -381,15 +381,13 @@ def release_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_init_and_real_uv_lock_hold_the_release_wheel_with_its_hash(
-    run_cli, tmp_path: Path, release_server: tuple[str, Path]
+    run_cli, torch_indexes: Path, tmp_path: Path, release_server: tuple[str, Path]
 ) -> None:  # type: ignore[no-untyped-def]
     url, assets = release_server
     name = "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp311-cp311-linux_x86_64.whl"
     for py in ("311", "312", "313"):  # the project supports 3.11-3.13: one release asset each
         make_wheel(assets, "flash-attn", "2.7.4.post1", requires=["torch"], filename=name.replace("311", py))
-    whl = tmp_path / "whl"
-    make_wheel(whl / "cu124", "torch", "2.6.0+cu124")
-    make_wheel(whl / "cpu", "torch", "2.6.0+cpu")
+    whl = torch_indexes
     r = run_cli(
         "init",
         ".",
@@ -460,7 +458,7 @@ def test_build_mode_project_locks_against_pypi_without_building(run_cli, tmp_pat
 
 
 def test_a_wheelhouse_with_several_builds_locks_the_one_for_this_torch_and_abi(
-    run_cli, tmp_path: Path
+    run_cli, tmp_path: Path, torch_indexes: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """A wheelhouse (--flash-attn-wheels DIR) often holds builds for several torch / ABI combinations: uv must
     lock the one the plan chose, not the one whose local version label sorts highest."""
@@ -474,9 +472,7 @@ def test_a_wheelhouse_with_several_builds_locks_the_one_for_this_torch_and_abi(
                 requires=["torch"],
                 filename=f"flash_attn-2.7.4.post1+{label}-cp{py}-cp{py}-linux_x86_64.whl",
             )
-    whl = tmp_path / "whl"
-    make_wheel(whl / "cu124", "torch", "2.6.0+cu124")
-    make_wheel(whl / "cpu", "torch", "2.6.0+cpu")
+    whl = torch_indexes
     r = run_cli(
         "init",
         ".",

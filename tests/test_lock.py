@@ -4,23 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import tomlkit
 
-from .wheelfactory import make_wheel
-
 PY = "3.11"  # the machine's own Python: uv cannot download one here
-
-
-@pytest.fixture
-def torch_indexes(tmp_path: Path) -> Path:
-    """``<root>/{variant}/`` flat indexes standing in for download.pytorch.org."""
-    root = tmp_path / "whl"
-    make_wheel(root / "cu124", "torch", "2.6.0+cu124", requires=[])
-    make_wheel(root / "cu124", "torchvision", "0.21.0+cu124", requires=["torch==2.6.0"])
-    make_wheel(root / "cpu", "torch", "2.6.0+cpu", requires=[])
-    make_wheel(root / "cpu", "torchvision", "0.21.0+cpu", requires=["torch==2.6.0"])
-    return root
 
 
 def _lock_packages(project: Path) -> dict[str, list[dict]]:  # type: ignore[type-arg]
