@@ -39,6 +39,12 @@ class Cause:
     ``kind`` is from the documented set (``KINDS``); ``packages`` the distributions involved (normalized names);
     ``summary`` one line; ``chain`` the pins and steps that led there, as the log states them; ``reason`` the
     underlying reason in plain words; ``fixes`` ranked, best first; ``evidence`` the log lines it rests on.
+
+    The structured part the planner's closed loop consumes (a uv failure becomes a rejection of the candidate):
+    ``version`` the version of ``packages[0]`` the failure is about, when the log names one; ``split`` the
+    marker of the resolution fork that failed, as uv prints it (``python_full_version >= '3.13'``), when the
+    failure is confined to one fork; ``python`` the Python bound that removes the failure
+    (``requires-python`` upper bound such as ``<3.13``), when the cause is a Python range.
     """
 
     kind: str
@@ -48,6 +54,9 @@ class Cause:
     reason: str = ""
     fixes: tuple[Fix, ...] = ()
     evidence: tuple[str, ...] = field(default=(), compare=False)
+    version: str | None = None
+    split: str | None = None
+    python: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +67,9 @@ class Cause:
             "reason": self.reason,
             "fixes": [f.to_dict() for f in self.fixes],
             "evidence": list(self.evidence),
+            "version": self.version,
+            "split": self.split,
+            "python": self.python,
         }
 
     @classmethod
@@ -70,6 +82,9 @@ class Cause:
             reason=str(d.get("reason", "")),
             fixes=tuple(Fix.from_dict(f) for f in d.get("fixes", ())),
             evidence=tuple(d.get("evidence", ())),
+            version=d.get("version"),
+            split=d.get("split"),
+            python=d.get("python"),
         )
 
 
