@@ -12,14 +12,28 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from llmenv.cli._context import Context
-from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
+from llmenv.cli._target import (
+    add_target_arguments,
+    described_by_flags,
+    flags_target,
+    resolve_target,
+    target_flags,
+)
 from llmenv.errors import UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
-from llmenv.plan import Plan, Rejection, lazy_pins, make_plan
+from llmenv.plan import Feedback, Plan, lazy_pins, make_plan
+from llmenv.plan.reasons import group_rejections
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
 
-__all__ = ["Inputs", "add_planning_arguments", "add_project_arguments", "build_plan", "render_plan"]
+__all__ = [
+    "Inputs",
+    "add_planning_arguments",
+    "add_project_arguments",
+    "build_plan",
+    "group_rejections",
+    "render_plan",
+]
 
 DEFAULT_SPECS = ("torch",)
 
@@ -30,6 +44,20 @@ def add_planning_arguments(p: argparse.ArgumentParser) -> None:
         "--allow-overrides",
         action="store_true",
         help="keep the newest framework and relax its conflicting pins ([[tool.uv.dependency-metadata]])",
+    )
+    p.add_argument(
+        "--build",
+        action="append",
+        metavar="PKG",
+        default=[],
+        help="build PKG (flash-attn) from source even where a prebuilt wheel fits (repeatable)",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=6,
+        metavar="N",
+        help="with --lock / --verify: lock at most N candidates (default 6; 10 minutes in all)",
     )
 
 
@@ -74,6 +102,28 @@ class Inputs:
     spec_base: Path | None = None
     github_proxy: str | None = None
     flash_attn_wheels: str | None = None
+    python_fixed: bool = True  # --python (or the record) fixed the Python
+    from_machine: bool = False  # the target is this machine (its nvcc, cores, memory are read when needed)
+    builds: tuple[str, ...] = ()
+    system: Any = None
+
+
+def _base_target(ctx: Context, flags: Mapping[str, Any], recorded: Mapping[str, Any]) -> tuple[Target, bool]:
+    """(the target before flags, whether it is this machine): the record, a machine described by flags
+    (nothing of this one), or this machine's GPU side (detected now; what a build needs, later)."""
+    if "target" in recorded:
+        try:
+            base = Target.from_dict(recorded["target"])
+        except (KeyError, TypeError, ValueError, UsageError) as e:
+            raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
+        return base.with_(origins={k: "[tool.llmenv]" for k in ("driver", "cuda", "gpus", "python")}), False
+    if described_by_flags(flags):
+        from llmenv.detect import machine_platform
+
+        return flags_target(*machine_platform(ctx.system), flags).with_(python=ctx.system.python), False
+    from llmenv.detect import detect
+
+    return detect(ctx.system, build=False), True
 
 
 def resolve_inputs(
@@ -87,20 +137,11 @@ def resolve_inputs(
 ) -> Inputs:
     """Merge recorded inputs ([tool.llmenv]), flags and detection. Flags win over the record."""
     recorded = recorded or {}
-    from llmenv.target import Target as _T
-
     flags = target_flags(args)
-    if "target" in recorded:
-        try:
-            base = _T.from_dict(recorded["target"])
-        except (KeyError, TypeError, ValueError, UsageError) as e:
-            raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
-        base = base.with_(origins={k: "[tool.llmenv]" for k in ("driver", "cuda", "gpus")})
-    else:
-        from llmenv.detect import detect
-
-        base = detect(ctx.system)
+    base, from_machine = _base_target(ctx, flags, recorded)
     target = resolve_target(base, flags)
+    if getattr(args, "max_attempts", 6) < 1:
+        raise UsageError(f"--max-attempts must be at least 1, not {args.max_attempts}")
     policy = args.cuda_policy or recorded.get("policy") or "strict"
     mirrors = list(args.mirror if getattr(args, "mirror", None) else recorded.get("mirror", []))
     pypi_index, mirror = parse_mirrors(mirrors)
@@ -126,6 +167,10 @@ def resolve_inputs(
         flash_attn_wheels=_flash_attn_wheels(
             getattr(args, "flash_attn_wheels", None) or recorded.get("flash-attn-wheels"), ctx.cwd
         ),
+        python_fixed="python" in flags or "target" in recorded,
+        from_machine=from_machine,
+        builds=tuple(getattr(args, "build", None) or recorded.get("build", ())),
+        system=ctx.system,
     )
 
 
@@ -139,7 +184,12 @@ def _flash_attn_wheels(value: str | None, cwd: Path) -> str | None:
     return str(path)
 
 
-def build_plan(inputs: Inputs) -> Plan:
+def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
+    def build_facts(t: Target) -> Target:
+        from llmenv.detect import with_build_facts
+
+        return with_build_facts(t, inputs.system)
+
     return make_plan(
         inputs.target,
         inputs.request,
@@ -150,13 +200,18 @@ def build_plan(inputs: Inputs) -> Plan:
         local_release=lambda loc: _local_release(inputs, loc),
         flash_attn_wheels=inputs.flash_attn_wheels,
         github_proxy=inputs.github_proxy,
+        python_fixed=inputs.python_fixed,
+        python_from_machine=True,  # this machine's Python is preferred when the stack works there
+        builds=inputs.builds,
+        feedback=feedback,
+        build_facts=build_facts if inputs.from_machine else None,
     )
 
 
 def _local_release(inputs: Inputs, loc: Any) -> Any:
     """A local framework tree's metadata, read statically (setup.py is parsed, never run)."""
     from llmenv.metadata import from_tree
-    from llmenv.stack import LocalRelease
+    from llmenv.plan import LocalRelease
 
     base = inputs.spec_base or Path.cwd()
     return LocalRelease.from_metadata(from_tree((base / loc.path).expanduser()))
@@ -168,8 +223,10 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     where = f"{t.os} {t.arch}, Python {t.python}"
     if t.is_cpu:
         where += ", no NVIDIA driver (CPU)"
-    else:
+    elif t.driver:
         where += f", driver {t.driver} (CUDA <= {t.cuda})"
+    else:
+        where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
         if t.gpus:
             where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
     lines = [f"plan for {where}", ""]
@@ -207,22 +264,18 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     if plan.warnings:
         lines += ["", "warnings"]
         lines += [f"  ! {w}" for w in plan.warnings]
-    if plan.rejected:
-        groups = group_rejections(plan.rejected)
+    attempts = [a for a in plan.attempts if not a.ok]
+    if plan.rejected or attempts:
+        groups = [f"attempt {a.number}: {a.candidate}: uv lock failed: {a.reason}" for a in attempts]
+        groups += group_rejections([r for r in plan.rejected if r.kind != "uv"])
         lines += ["", "not chosen"]
-        lines += [f"  - {g}" for g in groups[:max_rejected]]
-        if len(groups) > max_rejected:
-            lines.append(f"  ... and {len(groups) - max_rejected} more (--json lists all)")
+        lines += [f"  - {g}" for g in groups[: max_rejected + len(attempts)]]
+        if len(groups) > max_rejected + len(attempts):
+            lines.append(f"  ... and {len(groups) - max_rejected - len(attempts)} more (--json lists all)")
+    lines.append("")
+    if plan.verified:
+        n = len(plan.attempts)
+        lines.append(f"verified: uv lock succeeded ({'first attempt' if n == 1 else f'attempt {n} of {n}'})")
+    else:
+        lines.append("not verified by uv (plan --verify, or init --lock, runs uv lock on it)")
     return lines
-
-
-def group_rejections(rejected: Sequence[Rejection]) -> list[str]:
-    """Consecutive releases rejected for the same reason become one line: ``torch 2.12.0–2.14.1: ...``."""
-    out: list[tuple[str, str, str, str]] = []  # (package, newest, oldest, rest)
-    for r in rejected:
-        rest = f"+{r.variant}: {r.reason}" if r.variant else f": {r.reason}"
-        if out and out[-1][0] == r.package and out[-1][3] == rest and r.version not in r.reason:
-            out[-1] = (r.package, out[-1][1], r.version, rest)
-        else:
-            out.append((r.package, r.version, r.version, rest))
-    return [f"{pkg} {old}–{new}{rest}" if new != old else f"{pkg} {new}{rest}" for pkg, new, old, rest in out]

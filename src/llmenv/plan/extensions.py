@@ -53,7 +53,8 @@ class TorchBuild:
     @property
     def mm(self) -> str:
         """``2.6`` for torch 2.6.0: what extension wheels are built against."""
-        return f"{self.version.major}.{self.version.minor}"
+        release = self.version.release
+        return f"{release[0]}.{release[1] if len(release) > 1 else 0}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,9 +200,16 @@ def official_flash_attn(
 
 
 def _unavailable(base: ExtensionOption, why: str) -> ExtensionOption:
-    from dataclasses import replace
-
-    return replace(base, unavailable=why)
+    return ExtensionOption(
+        package=base.package,
+        version=base.version,
+        kind=base.kind,
+        source=base.source,
+        platform=base.platform,
+        requires_dist=base.requires_dist,
+        fact=base.fact,
+        unavailable=why,
+    )
 
 
 def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider:
@@ -209,32 +217,38 @@ def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider
     one; empty: the release table's ``pypi_sdist`` flags), compiled against the installed torch
     (match-runtime) for the target's GPUs only. Always the last option."""
 
+    made: list[ExtensionOption] = []  # the same for every torch build: made once
+
     def provide(package: str, torch: TorchBuild, target: Target) -> Iterator[ExtensionOption]:
         from llmenv.knowledge.flash_attn import load_flash_attn
 
         if package != "flash-attn":
             return
-        table = load_flash_attn()
-        known = {r.version: r for r in table.releases}
-        newest = table.releases[0]
-        versions = sorted(set(sdists) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True)
-        for v in versions:
-            base = ExtensionOption(
-                package=package,
-                version=v,
-                kind="build",
-                source="pypi-sdist",
-                fact=_FA_FACT,
-                platform="any",
-                requires_dist=table.requires_dist,
+        if not made:
+            table = load_flash_attn()
+            known = {r.version: r for r in table.releases}
+            newest = table.releases[0]
+            versions = sorted(
+                set(sdists) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True
             )
-            facts = known.get(v) or (newest if v > newest.version else None)
-            if facts is None:
-                yield _unavailable(base, "not in llmenv's release table (its build facts are unknown)")
-                continue
-            from dataclasses import replace
-
-            yield replace(base, archs=facts.buildable_archs(None))
+            for v in versions:
+                facts = known.get(v) or (newest if v > newest.version else None)
+                made.append(
+                    ExtensionOption(
+                        package=package,
+                        version=v,
+                        kind="build",
+                        source="pypi-sdist",
+                        fact=_FA_FACT,
+                        platform="any",
+                        requires_dist=table.requires_dist,
+                        archs=facts.buildable_archs(None) if facts else (),
+                        unavailable=None
+                        if facts
+                        else "not in llmenv's release table (its build facts are unknown)",
+                    )
+                )
+        yield from made
 
     return provide
 

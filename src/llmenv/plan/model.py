@@ -120,6 +120,7 @@ class Plan:
     attempts: tuple[Attempt, ...] = ()
     verified: bool = False  # a real `uv lock` of this plan succeeded
     candidate: str = ""  # the chosen candidate in words
+    key: tuple[str, ...] = ()  # its identity (the closed loop's feedback refers to it)
 
     @property
     def python(self) -> str:
