@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -90,9 +91,10 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
         if e.hint:
             ctx.ui.eprint(f"hint: {e.hint}", style="hint")
         return e.exit_code
-    except KeyboardInterrupt:
-        ctx.ui.eprint("llmenv: interrupted")
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C; SIGTERM / SIGHUP arrive as its subclass uvrun.Terminated
+        signum = int(getattr(e, "signum", signal.SIGINT))
+        ctx.ui.eprint("llmenv: interrupted" if signum == signal.SIGINT else f"llmenv: stopped by signal {signum}")
+        return 128 + signum
     except BrokenPipeError:
         return 1
     except Exception as e:  # the last line of defence: one line, never a traceback unless asked for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -166,24 +167,29 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         else:
             ctx.ui.print(d if d else f"{pyproject}: no change")
         return 0
-    if not folder.exists():
-        try:
-            folder.mkdir(parents=True)
-        except OSError as e:
-            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
-    wrote = project.write()
-    if args.json:
-        ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
-    else:
-        for line in render_plan(plan):
-            ctx.ui.print(line)
-        ctx.ui.print("")
-        ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
-    if args.lock:
-        from llmenv.uvrun import run_uv
+    from llmenv.uvrun import checked_uv, deferred_signals, guard, run_uv
 
-        code = run_uv(ctx, ["lock"], folder, restore=project if wrote else None)
-        return code
+    # Everything that can refuse --lock refuses before the first write: a missing or too-old uv, a uv.lock
+    # that is a folder or unreadable. From the write on, the guard restores both files unless the lock succeeds
+    # (failure, Ctrl-C, SIGTERM).
+    binary = checked_uv(ctx.environ) if args.lock else None
+    with guard(pyproject, folder / "uv.lock") if args.lock else contextlib.nullcontext() as held:
+        if not folder.exists():
+            try:
+                folder.mkdir(parents=True)
+            except OSError as e:
+                raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+        with deferred_signals():
+            wrote = project.write()
+        if args.json:
+            ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
+        else:
+            for line in render_plan(plan):
+                ctx.ui.print(line)
+            ctx.ui.print("")
+            ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+        if held is not None:
+            return run_uv(ctx, ["lock"], folder, restore=held, binary=binary)
     return 0
 
 
