@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import InvalidVersion, Version
 
 from llmenv.errors import UsageError
+from llmenv.files import read_regular
 
 if TYPE_CHECKING:
     from llmenv.cli._context import Context
@@ -178,37 +178,6 @@ def deferred_signals() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------- guard
-
-
-def read_regular(path: Path, *, limit: int = 256 << 20) -> bytes | None:
-    """A file's bytes, None when it does not exist. A folder, a FIFO, a device or an unreadable or oversized
-    file is a UsageError (exit 2): nothing blocks on a FIFO (opened non-blocking, checked before reading)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a file") from None
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise UsageError(f"{path} is a folder, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"{path} is not a regular file (a FIFO, socket or device); llmenv reads only files")
-        if st.st_size > limit:
-            raise UsageError(f"{path} is {st.st_size >> 20} MiB: too large to be what llmenv reads")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 class Guard:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import signal
 import sys
@@ -78,8 +79,20 @@ def _dispatch(argv: list[str], ctx: Context) -> int:
     return int(module.run(args, ctx))
 
 
+def _lenient_stdio() -> None:
+    """Whatever encoding the streams have (PYTHONIOENCODING=ascii, a C locale), a character they cannot carry
+    becomes '?' rather than an error; logs piped in are read as UTF-8 (what uv and pip print)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run llmenv; returns the exit code (0 ok, 1 the answer is no, 2 bad usage or input)."""
+    if ctx is None:
+        _lenient_stdio()
     ctx = ctx or Context.default()
     args = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -90,6 +90,7 @@ def _groups(value: str | None, recorded: list[str]) -> tuple[str, ...]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from packaging.utils import canonicalize_name
 
+    from llmenv.indexes import web_url
     from llmenv.project import ProjectFile, diff
     from llmenv.render import ProjectOptions, render
 
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if paths:
         plan = _with_paths(plan, paths)
     github_proxy = inputs.github_proxy
-    python_mirror = args.python_mirror or recorded.get("python-mirror")
+    python_mirror = web_url(args.python_mirror or recorded.get("python-mirror"), "--python-mirror", file=True)
     groups = _groups(args.groups, list(recorded.get("groups", [])))
     wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
     record: dict[str, Any] = {

@@ -61,6 +61,7 @@ def _selection_flags(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from llmenv.errors import UsageError
     from llmenv.lockfile import export_pylock, read_toml
+    from llmenv.shape import check_pyproject
     from llmenv.uvrun import checked_uv
     from llmenv.wheelhouse import cache_wheels, fill, select, target_from_project, uv_cache_dir
 
@@ -78,9 +79,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     dest = (ctx.cwd / args.dir).resolve()
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} is a file, not a folder")
-    target, target_from = target_from_project(
-        read_toml(project / "pyproject.toml"), project, python=args.python, glibc=args.glibc
-    )
+    pyproject = read_toml(project / "pyproject.toml")
+    check_pyproject(pyproject, str(project / "pyproject.toml"))
+    target, target_from = target_from_project(pyproject, project, python=args.python, glibc=args.glibc)
     uv = checked_uv(ctx.environ)
     lock = export_pylock(uv, project, selection=_selection_flags(args), environ=ctx.environ)
     cache = None if args.no_uv_cache else uv_cache_dir(uv, ctx.environ)
