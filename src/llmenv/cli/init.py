@@ -44,8 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--wheelhouse",
         metavar="DIR",
-        help="a folder of wheels (`llmenv wheelhouse DIR`) for nodes without internet: it becomes the first "
-        "index (a flat one), the planned sources of the packages it holds point at it, and the lock covers the "
+        help="a folder of wheels (`llmenv wheelhouse DIR`) for nodes without internet: its hashed index "
+        "(DIR/simple) becomes the first index, so uv.lock records every wheel's sha256 and a node refuses a "
+        "swapped one; the planned sources of the packages it holds point at it, and the lock covers the "
         "target platform only; recorded in [tool.llmenv]",
     )
     g.add_argument("--no-wheelhouse", action="store_true", help="forget a recorded --wheelhouse")
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if groups:
         record["groups"] = list(groups)
     if wheelhouse:
-        record["wheelhouse"] = wheelhouse.url
+        record["wheelhouse"] = wheelhouse.url.removesuffix("/simple")  # the folder; its index is DIR/simple
     if inputs.allow_overrides:
         record["allow-overrides"] = True
     if follow:
@@ -203,6 +204,7 @@ def _wheelhouse(
     mounted at the same path on every node)."""
     from llmenv.indexes import IndexSpec
     from llmenv.wheelhouse import wheel_names
+    from llmenv.wheelindex import INDEX
 
     if args.no_wheelhouse:
         if args.wheelhouse:
@@ -220,14 +222,21 @@ def _wheelhouse(
     if not path.is_dir():
         raise UsageError(f"{what}: no such folder", hint="fill it with `llmenv wheelhouse DIR` first")
     names = wheel_names(path)
+    if names is None:  # wheels without hashes: uv would lock them as bare paths and install a swapped one
+        raise UsageError(
+            f"{what}: no hashed index (simple/) there",
+            hint=f"fill it with `llmenv wheelhouse {path}`, or index the wheels in it as they are now with "
+            f"`llmenv wheelhouse --index-only {path}`",
+        )
     if not names:
         raise UsageError(f"{what}: no wheels there", hint="fill it with `llmenv wheelhouse DIR` first")
+    index = path / INDEX
     try:
-        rel = path.relative_to(folder.resolve())
-        url = f"./{rel.as_posix()}" if str(rel) != "." else "."
+        rel = index.relative_to(folder.resolve())
+        url = f"./{rel.as_posix()}"
     except ValueError:
-        url = str(path)
-    return IndexSpec(name="wheelhouse", url=url, flat=True), names
+        url = str(index)
+    return IndexSpec(name="wheelhouse", url=url), names
 
 
 def _relocate(spec: str, base: Path, folder: Path) -> str:
