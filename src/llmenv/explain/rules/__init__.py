@@ -7,7 +7,7 @@ says; general knowledge (how uv builds, which torch builds exist) goes into ``re
 explained, so the order of ``RULES`` is the order of specificity.
 
 Families (one module each): ``project`` (uv.lock, uv's version, settings, static metadata),
-``resolution_pins`` / ``resolution_python`` / ``resolution_wheels`` (the resolver's failures), ``network``
+``resolution_pins`` / ``resolution_python`` / ``resolution_wheels`` / ``resolution_sources`` (the resolver's failures), ``network``
 (indexes and servers), ``build`` (source builds), ``runtime`` (an installed environment that cannot run).
 """
 
@@ -36,6 +36,7 @@ from llmenv.explain.rules.resolution_pins import (
     check_workspace_extras,
 )
 from llmenv.explain.rules.resolution_python import check_python_version
+from llmenv.explain.rules.resolution_sources import check_conflicting_urls
 from llmenv.explain.rules.resolution_wheels import (
     check_local_version,
     check_no_wheel_for_platform,
@@ -50,6 +51,7 @@ RULES: tuple[Rule, ...] = (
     Rule("uv-version", check_uv_version, "the running uv is older than the project needs"),
     Rule("config", check_config, "pyproject.toml / uv.toml has a setting uv rejects"),
     Rule("no-static-metadata", check_no_static_metadata, "match-runtime needs static metadata the package lacks"),
+    Rule("conflicting-urls", check_conflicting_urls, "one package required from two URLs or indexes in one fork"),
     Rule("workspace-extras", check_workspace_extras, "a workspace member's unwanted extra clashes with your pins"),
     Rule("extra-conflict", check_extra_conflict, "two extras/groups pin incompatible versions, not declared as conflicting"),
     Rule("prerelease", check_prerelease, "a pre-release the resolver would not select"),

@@ -18,6 +18,7 @@ from llmenv.explain._parse import Dep, Derivation, Log, Term, parse_term, uniq
 from llmenv.explain.rules._common import (
     fix_cmd,
     fix_toml,
+    pin_of,
     requirer_text,
     uv_derivations,
 )
@@ -275,6 +276,9 @@ def _rank_contested(contested: list[tuple[str, list[Dep]]]) -> list[tuple[str, l
     return sorted(contested, key=lambda c: (_clash(c[1]) is None, c[0] not in TORCH_FAMILY))
 
 
+_ROOTS = ("your project", "your workspace", "you", "the requirements", "the environment")
+
+
 def check_pin_conflict(log: Log) -> list[Cause]:
     """Two requirements pin one package to versions that do not overlap (an engine's exact torch pin, a
     framework's exact transformers pin, your own pin)."""
@@ -305,9 +309,12 @@ def check_pin_conflict(log: Log) -> list[Cause]:
             reason += (f" (torch {rel.version} is built for " + ", ".join(sorted(rel.variants)) +
                        f"; Python {rel.python[0]}–{rel.python[-1]}.)")
         involved = sides if clash is not None else deps
+        pins = tuple(dict.fromkeys(pin_of(x, d) for x in [*sides, *deps]))
+        exact = next((p.exact for p in pins if p.exact and p.by not in _ROOTS), None)
         out.append(Cause(
             kind="pin-conflict", packages=uniq([name] + [x.src.name for x in involved if x.src]),
-            summary=summary, chain=tuple(chain) + tuple(s for s in d.statements if s not in chain)[:0],
+            summary=summary, chain=tuple(chain),
             reason=reason, fixes=tuple(_pin_fixes(name, deps, log)), evidence=d.statements,
+            version=exact or next((p.exact for p in pins if p.exact), None), pins=pins,
         ))
     return out

@@ -5,22 +5,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from llmenv.explain import _toml as toml
 from llmenv.explain._facts import (
     first_torch_with_python,
     torch_release,
 )
+from llmenv.explain._fork import python_range
 from llmenv.explain._model import Cause, Fix
-from llmenv.explain._parse import Log, Term, parse_term, uniq
+from llmenv.explain._parse import Derivation, Log, Term, parse_term, uniq
 from llmenv.explain.rules._common import (
     fix_cmd,
-    fix_toml,
+    fork_fields,
     is_version,
     major_minor,
+    pins_on,
     python_in,
+    requires_python_fix,
     uv_derivations,
+    version_of,
 )
 
 _PYTHONS = tuple(f"3.{m}" for m in range(8, 15))
@@ -80,9 +84,97 @@ def _python_cause(t: Term, have: str, supported: Sequence[str] | None, ev: list[
                  fixes=tuple(fixes), evidence=uniq(ev))
 
 
+_PY_TAGS = ("Python version tag", "Python ABI tag", "free-threading ABI tag")
+_WHEEL_TAGS = re.compile(
+    r"(?:Wheels are available for|we only found wheels for) `(?P<pkg>[^`]+)` \(v(?P<ver>[^)]+)\) with the following "
+    r"Python (?:ABI|implementation) tags?: (?P<tags>.+)$"
+)
+_EG_TAG = re.compile(r"has no wheels with a matching Python (?:version|ABI) tag \(e\.g\., `(?P<tag>[^`]+)`\)")
+
+
+def _tags_hint(log: Log, name: str) -> tuple[str | None, tuple[str, ...]]:
+    """uv's hint on the wheels a package does have: (the hint, their Python tags)."""
+    for h in log.hints:
+        m = _WHEEL_TAGS.search(h)
+        if m and canonicalize_name(m.group("pkg")) == name:
+            return h, tuple(re.findall(r"`([^`]+)`", m.group("tags")))
+    return None, ()
+
+
+def _newest_cp(tags: Sequence[str]) -> tuple[int, int] | None:
+    found = [(3, int(m.group(1))) for t in tags if (m := re.fullmatch(r"cp3(\d+)[a-z]*", t))]
+    return max(found) if found else None
+
+
+def _fork_desc(split: str | None) -> str | None:
+    """The Python versions of a fork, in the split's own numbers: "3.13 and later", "below 3.11", "3.10"."""
+    r = python_range(split)
+    if r is None:
+        return None
+    clause = re.search(r"python_(?:full_)?version\s*(?P<op>>=|<|==)\s*'(?P<v>\d+\.\d+)", split or "")
+    if clause and r.upper is None:
+        return f"{clause.group('v')} and later" if clause.group("op") == ">=" else None
+    if clause and r.lower is None and clause.group("op") == "<":
+        return f"below {clause.group('v')}"
+    if clause and clause.group("op") == "==":
+        return clause.group("v")
+    return f"in the fork {split}"
+
+
+def _fork_python(log: Log) -> Cause | None:
+    """A package has no usable wheel for some of the Pythons requires-python allows: uv's "no wheels with a
+    matching Python version tag", or "no Linux-compatible wheels" in a fork that is a Python range."""
+    for d in uv_derivations(log):
+        rng = python_range(d.split)
+        tagged = [(t, w) for t, w in d.no_wheels if w in _PY_TAGS]
+        env = [(t, w) for t, w in d.no_wheels if w not in _PY_TAGS and w != "platform tag"] if rng else []
+        if not (tagged or env):
+            continue
+        t, what = (tagged or env)[0]
+        version = version_of(t, d)
+        label = f"{t.display} {version}" if version else t.display
+        split, python = fork_fields(d, log)
+        hint, tags = _tags_hint(log, t.name)
+        eg = _EG_TAG.search(d.text)
+        newest = _newest_cp(tags)
+        desc = _fork_desc(split)
+        if desc is None and eg and re.fullmatch(r"cp3\d+", eg.group("tag")):
+            desc = f"{eg.group('tag')[2]}.{eg.group('tag')[3:]} (`{eg.group('tag')}`)"
+        if python is None and newest is not None:
+            python = f"<{newest[0]}.{newest[1] + 1}"
+        if python is None and eg and re.fullmatch(r"cp3\d+", eg.group("tag")):
+            python = f"<3.{eg.group('tag')[3:]}"
+        kind = "" if what in _PY_TAGS else f"{what}-compatible " if not what.count(" ") else f"`{what}`-compatible "
+        summary = f"{label} has no {kind}wheels for Python {desc or 'versions requires-python allows'}"
+        if split and rng is not None:
+            summary += f" (uv's fork {split})"
+        have = f" (its wheels: {', '.join(tags)})" if tags else ""
+        reason = (f"uv locks every Python that requires-python allows, forking the resolution by Python version. "
+                  f"For Python {desc or 'in this range'}, {label} has no wheel uv can use{have} and no source "
+                  "distribution, so the lock fails there even when the Python you run resolves. A requires-python "
+                  "bound that leaves those Pythons out removes the failure.")
+        fixes: list[Fix] = []
+        if python:
+            fixes.append(requires_python_fix(log, python, f"Leave Python {desc or 'versions without wheels'} out "
+                                             f"of the lock: requires-python {python}"))
+        low = f"{rng.lower[0]}.{rng.lower[1]}" if rng is not None and rng.lower is not None else None
+        first = first_torch_with_python(low) if low and t.name == "torch" else None
+        if first is not None and (t.pinned is None or first.version > Version(t.pinned.public)):
+            fixes.append(fix_cmd(f"Or move to a torch with wheels for Python {low} (from {first.version})",
+                                 f"uv add \"torch>={first.version}\""))
+        fixes.append(fix_cmd(f"Or let llmenv pick versions of {t.display} with wheels for every Python you allow",
+                             f"llmenv plan {t.name}"))
+        disjoint = next((h for h in log.hints if "the resolution failed for other Python versions" in h), None)
+        ev = uniq([*d.statements, *(x for x in (disjoint, hint) if x)])
+        return Cause(kind="python-version", packages=(t.name,), summary=summary, chain=tuple(d.statements),
+                     reason=reason, fixes=tuple(fixes), evidence=ev, version=version, split=split, python=python,
+                     pins=pins_on(d, [t.name]))
+    return None
+
+
 def check_python_version(log: Log) -> list[Cause]:
     """The Python version (or the project's requires-python range) is outside what a dependency supports."""
-    pip_torch = _pip_torch_python(log)
+    pip_torch = _pip_torch_python(log) or _fork_python(log)
     if pip_torch is not None:
         return [pip_torch]
     ev: list[str] = []
@@ -90,7 +182,9 @@ def check_python_version(log: Log) -> list[Cause]:
     pkg: Term | None = None
     have: str | None = None
     which: str | None = None
+    found: Derivation | None = None
     for d in uv_derivations(log):
+        found = d
         if d.python:
             which, have, need = d.python[0]
             pkg = d.python_deps[0][0] if d.python_deps else None
@@ -107,6 +201,7 @@ def check_python_version(log: Log) -> list[Cause]:
             if split_py:
                 have = split_py.group("v").rstrip(".*")
             break
+        found = None
     hint = log.hint(r"The `requires-python` value \((?P<rp>[^)]*)\) includes Python versions that are not supported by your dependencies \(e\.g\., (?P<pkg>\S+) only supports (?P<sup>[^)]*)\)(?:\. Consider using a more restrictive `requires-python` value \(like (?P<like>[^)]*)\))?")
     interp = log.hint(r"The Python interpreter uses a Python version that is not supported by your dependencies \(e\.g\., (?P<pkg>\S+) only supports (?P<sup>[^)]*)\)")
     pip_py = log.first(r"(?:requires a different Python: (?P<have>\S+) not in '(?P<need>[^']+)'|Ignored the following versions that require a different python version)")
@@ -138,8 +233,8 @@ def check_python_version(log: Log) -> list[Cause]:
         reason = ("A project's lock must work for every Python its `requires-python` allows; a dependency that "
                   "supports fewer Python versions makes the lock fail for the rest.")
         if like:
-            fixes.append(fix_toml("Narrow the project's supported Python versions",
-                                   f"[project]\nrequires-python = {toml.q(like.replace(' ', ''))}"))
+            fixes.append(requires_python_fix(log, like.replace(" ", ""), "Narrow the project's supported Python "
+                                             "versions to what it supports"))
     else:
         summary = f"the Python in use ({have or 'this interpreter'}) is outside what {label} supports ({need})"
         reason = "Every version of the requirement that could be used declares a Requires-Python that excludes this Python."
@@ -152,8 +247,12 @@ def check_python_version(log: Log) -> list[Cause]:
         if first:
             fixes.append(fix_cmd(f"Or move to a torch that supports Python {major_minor(have)} (from {first.version})",
                                   f"uv add \"torch>={first.version}\""))
+    split, _ = fork_fields(found, log)
+    bound = (like.replace(" ", "") if like else None) or (_lower_bound(need) if need else None)
     return [Cause(kind="python-version", packages=(pkg.name,) if pkg else (), summary=summary,
-                  chain=tuple(uniq(ev))[:4], reason=reason, fixes=tuple(fixes), evidence=uniq(ev))]
+                  chain=tuple(uniq(ev))[:4], reason=reason, fixes=tuple(fixes), evidence=uniq(ev),
+                  version=version_of(pkg, found) if pkg else None, split=split, python=bound,
+                  pins=pins_on(found, [pkg.name]) if pkg else ())]
 
 
 def _lower_bound(spec: str) -> str | None:

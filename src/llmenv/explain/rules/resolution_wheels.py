@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -17,7 +18,7 @@ from llmenv.explain._facts import (
     torch_variant_url,
 )
 from llmenv.explain._model import Cause, Fix
-from llmenv.explain._parse import Log, Term, parse_term, uniq
+from llmenv.explain._parse import Derivation, Log, Term, parse_term, uniq
 from llmenv.explain.rules._common import (
     fix_cmd,
     fix_toml,
@@ -25,9 +26,11 @@ from llmenv.explain.rules._common import (
     local_label,
     major_minor,
     next_minor,
+    pins_on,
     platform_marker,
     requirer_text,
     uv_derivations,
+    version_of,
     wheel_name,
 )
 
@@ -78,11 +81,29 @@ def check_prerelease(log: Log) -> list[Cause]:
                   reason=reason, fixes=tuple(fixes), evidence=uniq(ev))]
 
 
-def _torch_index_fixes(name: str, version: Version, local: str) -> list[Fix]:
+def _project_torch_index(log: Log, tag: str) -> str | None:
+    """The name of an index the project already has for this variant (PyTorch's, or a mirror of it)."""
+    if log.project is None:
+        return None
+    for ix in log.project.indexes:
+        if ix.name and (ix.url.rstrip("/").rsplit("/", 1)[-1].lower() == tag or ix.name.lower().endswith(tag)):
+            return ix.name
+    return None
+
+
+def _torch_index_fixes(log: Log, name: str, version: Version, local: str) -> list[Fix]:
     """Route a torch-family package to the PyTorch index of its variant instead of pinning ``+local``."""
     fixes: list[Fix] = []
     public = version.public
     tag = local.lower()
+    own = _project_torch_index(log, tag)
+    if own is not None:
+        assert log.project is not None
+        return [fix_toml(
+            f"Route {name} to the index {own!r} that {log.project.path} already has for {tag} builds (an "
+            "explicit index serves only the packages routed to it)",
+            toml.sources({name: [{"index": own}]}),
+        )]
     try:
         backend = Backend.parse(tag)
     except Exception:
@@ -126,7 +147,7 @@ def check_local_version(log: Log) -> list[Cause]:
     reason = (f"`+{local}` is a local version label: such builds are published only on the index of that "
               "build (PyTorch's per-variant indexes, for torch), never on PyPI. The resolver looked where "
               f"{t.display} {ver.public}+{local} does not exist.")
-    fixes = _torch_index_fixes(t.name, ver, local) if t.name in TORCH_FAMILY else []
+    fixes = _torch_index_fixes(log, t.name, ver, local) if t.name in TORCH_FAMILY else []
     pinner = next((dep.src for d in log.derivations for dep in d.deps if dep.dst.name == t.name and dep.src), None)
     if not fixes and pinner is not None:
         fixes.append(fix_cmd(f"{pinner.text} pins this exact build: add the index that publishes it (for builds made "
@@ -136,8 +157,10 @@ def check_local_version(log: Log) -> list[Cause]:
         fixes.append(fix_cmd(f"Require {t.display}=={ver.public} and add the index that publishes +{local} builds",
                               f"uv add \"{t.display}=={ver.public}\" --index <URL of the index with +{local} builds>"))
     ev = uniq([line] + [x[1] for x in found[1:]])
+    at = next((x for x in uv_derivations(log) if t in x.no_version), None)
     return [Cause(kind="local-version", packages=uniq(x[0].name for x in found), summary=summary,
-                  chain=(line,), reason=reason, fixes=tuple(fixes), evidence=ev)]
+                  chain=(line,), reason=reason, fixes=tuple(fixes), evidence=ev, version=version_of(t),
+                  pins=pins_on(at, [t.name]))]
 
 # ------------------------------------------------------------------------------------------------------------
 # no-wheel-for-platform
@@ -173,10 +196,12 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
               "matches this machine. Binary packages publish wheels per platform and Python; when the chosen "
               "version has none for this machine, and no source distribution, it cannot be installed here.")
     t: Term | None = None
+    version: str | None = None
     if dist:
         ev.append(dist.string.strip())
         t = parse_term(dist.group("dist"))
         name = t.name if t else dist.group("dist")
+        version = version_of(t) if t else None
         summary = f"{dist.group('dist')} has no wheel (and no source distribution) for this platform"
         src = re.sub(r"^(?:registry\+)?(https?):/+", r"\1://", dist.group("src") or "")
         if hp:
@@ -232,23 +257,12 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
                 arch = "aarch64" if "aarch64" in plat else "arm64" if "arm64" in plat else "x86_64"
                 if rel.has_platform(os_, arch):
                     reason += f" PyPI's torch {rel.version} does have a wheel for this platform."
-    for lt, what, d in lock_time:
+    for lt, what, d in lock_time[:1]:
         ev += list(d.statements)
         name = name or lt.name
-        eg = re.search(re.escape(lt.text) + r" has no wheels with a matching [^(]*\(e\.g\., (?P<eg>`[^`]+`)\)", d.text)
-        summary = summary or (f"{lt.text} has no wheels with a matching {what}" + (f" (e.g. {eg.group('eg')})" if eg else "")
-                              if what.endswith("tag") else f"{lt.text} has no wheels for {what}")
-        marker = _exclude_marker(eg.group("eg")) if eg else None
-        marker = marker or "platform_machine == 'x86_64'"
-        fixes.append(fix_toml(
-            f"Pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that "
-            f"have them (add a marker to it, e.g. \"{lt.text}; {marker}\")",
-            "# in [project] dependencies (or the extra that requires it):\n# "
-            + toml.q(f"{lt.text}; {marker}"),
-        ))
-        fixes.append(fix_cmd("Or drop that environment from tool.uv.required-environments / environments",
-                              "llmenv check pyproject.toml"))
-        break
+        version = version or version_of(lt, d)
+        summary, lt_fixes = _lock_time(log, lt, what, d)
+        fixes += lt_fixes
     for wm in (url_wheel, pip_wheel):
         if wm is None:
             continue
@@ -280,8 +294,81 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
         break
     if not fixes:
         fixes.append(fix_cmd("Let llmenv pick versions that have wheels for your target", f"llmenv plan {name or ''}".strip()))
+    if hp and version is None:
+        version = hp.group("ver")
     return [Cause(kind="no-wheel-for-platform", packages=uniq([name or ""]), summary=summary, chain=tuple(uniq(ev))[:3],
-                  reason=reason, fixes=tuple(fixes), evidence=uniq(ev))]
+                  reason=reason, fixes=tuple(fixes), evidence=uniq(ev), version=version)]
+
+
+_ENV_OF = {"linux": "linux", "macos": "darwin", "windows": "win32", "android": "android", "ios": "ios",
+           "freebsd": "freebsd"}
+_FLIP = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", "<=": ">", ">": "<="}
+
+
+def _negate(marker: str) -> str | None:
+    """The marker of every environment outside ``marker`` (a conjunction of simple clauses)."""
+    if re.search(r"\bor\b|[()]", marker):
+        return None
+    out = []
+    for clause in re.split(r"\s+and\s+", marker.strip()):
+        m = re.fullmatch(r"(?P<k>[a-z_]+)\s*(?P<op>==|!=|<=|>=|<|>)\s*(?P<v>'[^']*'|\"[^\"]*\")", clause.strip())
+        if not m:
+            return None
+        out.append(f"{m.group('k')} {_FLIP[m.group('op')]} {m.group('v')}")
+    return " or ".join(out)
+
+
+def _outside(what: str, split: str | None) -> str | None:
+    """A marker for the environments that have wheels: outside the fork, or outside the platform uv names."""
+    env = _ENV_OF.get(what.lower())
+    if env:
+        return f"sys_platform != '{env}'"
+    if split and not re.search(r"python_(?:full_)?version", split):
+        return _negate(split)
+    return _negate(what) if " " in what else None
+
+
+def _keep_envs(envs: Sequence[str], what: str, split: str | None) -> list[str]:
+    """The project's environments that do not name the failing one (by its platform or fork marker)."""
+    env = _ENV_OF.get(what.lower())
+    needle = f"'{env}'" if env else (split or what)
+    return [e for e in envs if needle not in e]
+
+
+def _lock_time(log: Log, lt: Term, what: str, d: Derivation) -> tuple[str, list[Fix]]:
+    """A version uv chose has no wheel for one of the environments the lock must cover (uv's "no
+    Windows-compatible wheels", "no wheels with a matching platform tag"): the summary and fixes."""
+    eg = re.search(re.escape(lt.text) + r" has no wheels with a matching [^(]*\(e\.g\., (?P<eg>`[^`]+`)\)", d.text)
+    summary = (f"{lt.text} has no wheels with a matching {what}" + (f" (e.g. {eg.group('eg')})" if eg else "")
+               if what.endswith("tag") else f"{lt.text} has no wheels for {what}")
+    if d.split:
+        summary += f" (uv's fork {d.split})"
+    marker = (_exclude_marker(eg.group("eg")) if eg else None) or _outside(what, d.split)
+    fixes: list[Fix] = []
+    p = log.project
+    if p is not None and (p.environments or p.required_environments):
+        key, envs = ("environments", p.environments) if p.environments else ("required-environments",
+                                                                               p.required_environments)
+        keep = _keep_envs(envs, what, d.split)
+        if keep and len(keep) < len(envs):
+            fixes.append(fix_toml(f"Leave that environment out of {key} in {p.path} (now "
+                                  + ", ".join(toml.q(e) for e in envs) + ")",
+                                  toml.tool_uv(**{key.replace("-", "_"): keep})))
+    elif marker and log.hint(r"The resolution failed for an environment that is not the current one"):
+        fixes.append(fix_toml("Lock only the environments that have wheels (uv's own suggestion: "
+                              "tool.uv.environments)", toml.tool_uv(environments=[marker])))
+    req = p.requirement_for(lt.name) if p is not None else None
+    limited = f"{req or lt.text}; {marker or 'platform_machine == ' + repr('x86_64')}"
+    if req and ";" in req:
+        limited = f"{req} and ({marker})" if marker else req
+    fixes.append(fix_toml(
+        f"Or pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that "
+        f"have them: {limited!r}",
+        "# in [project] dependencies (or the extra that requires it):\n# " + toml.q(limited),
+    ))
+    fixes.append(fix_cmd("Or drop that environment from tool.uv.required-environments / environments",
+                         "llmenv check pyproject.toml"))
+    return summary, fixes
 
 
 
