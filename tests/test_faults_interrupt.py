@@ -146,7 +146,7 @@ def test_a_signal_while_uv_locks_restores_the_file_and_ends_uv(
         if p.poll() is None:
             p.kill()
     assert p.returncode == 128 + signum, err
-    assert took < 5, f"{took:.1f} s after the signal"
+    assert took < 8, f"{took:.1f} s after the signal"  # uv alone would wait 10 s on the stalled index
     assert {q.name: q.read_bytes() for q in proj.iterdir()} == before
     assert "Traceback" not in err
     uv_pids = [int(x) for x in pids.read_text().split()]
@@ -247,7 +247,7 @@ def test_run_child_ends_the_whole_group_on_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     r = run_child([sys.executable, "-c", script], cwd=tmp_path, timeout=1.0, grace=0.5)
     assert r.timed_out and r.code != 0
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # the child would sleep 60 s
     grandchild = int(r.output.split()[0])
     wait_until(lambda: not alive(grandchild), 5, "the grandchild to end")
 
@@ -257,7 +257,7 @@ def test_run_child_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     started = time.monotonic()
     r = run_child([sys.executable, "-c", script], cwd=tmp_path, timeout=1.0, grace=0.3)
     assert r.timed_out and r.code == -signal.SIGKILL
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # the child would sleep 60 s
 
 
 def test_run_child_reports_output_and_exit_code(tmp_path: Path) -> None:

@@ -228,7 +228,7 @@ def test_ctrl_c_stops_a_download_at_once_and_leaves_no_partial_file(tmp_path: Pa
         fill(Selection(picks=(pick,), missing=(), local=()), wh)
     took = time.monotonic() - started
     timer.cancel()
-    assert took < 3, f"{took:.1f} s"
+    assert took < 6, f"{took:.1f} s"  # the stalled server answers after 10 s
     assert [p.name for p in wh.iterdir()] == []
 
 
