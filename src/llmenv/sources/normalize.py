@@ -175,13 +175,15 @@ def implied_cxx11_abi(torch: str, *, cuda: CudaVersion | None, arch: str = "x86_
     """The C++ ABI of PyTorch's own wheel of ``torch`` (major.minor) for that CUDA and arch (facts D4, F9 #3).
 
     TRUE from 2.7; for 2.6 only the cu126 build (and every linux-aarch64 build); FALSE before. What mjun0812 and
-    Astral wheels follow, since they build against those torch wheels and do not say their ABI.
+    Astral wheels follow, since they build against those torch wheels and do not say their ABI. ``cuda`` is the
+    wheel's: an Astral wheel's is its torch's; an mjun0812 wheel's is its nvcc, whose nearest same-major torch 2.6
+    variant at or above 12.6 is cu126 (``get_torch_cuda_version.py``).
     """
     v = Version(torch)
     if v >= Version("2.7"):
         return True
     if v >= Version("2.6"):
-        return arch == "aarch64" or cuda == CudaVersion(12, 6)
+        return arch == "aarch64" or (cuda is not None and cuda.major == 12 and cuda.minor >= 6)
     return False
 
 
