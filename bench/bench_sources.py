@@ -3,8 +3,8 @@ flash-attn wheel, against `llmenv plan torch flash-attn` itself in the same run.
 
 Usage: python bench/bench_sources.py [--runs N] [--json OUT]
 
-* listings (new process): import + load_listings() + wheels("flash-attn") with every file name normalized
-  (parse_wheel) — the most a provider pays for flash-attn from the snapshot, cold.
+* listings (new process): import + load_listings() + wheels("flash-attn", torch_minor="2.8") with those file
+  names normalized (parse_wheel) — what a provider pays for flash-attn from the snapshot, cold.
 * plan (new process): `llmenv plan torch flash-attn --driver 580.65.06 --gpu 9.0 --python 3.12` — the baseline.
 Each figure is the median of its runs; the ratio listings / plan is printed too.
 """
@@ -26,7 +26,7 @@ t0 = time.perf_counter()
 from llmenv.sources.listing import load_listings
 ls = load_listings({"LLMENV_DATA_DIR": sys.argv[1]})
 t1 = time.perf_counter()
-ws = ls.wheels("flash-attn")
+ws = ls.wheels("flash-attn", torch_minor="2.8")
 builds = [w.build for w in ws]
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t0, len(ws), sum(b is not None for b in builds))
@@ -63,12 +63,12 @@ def main() -> int:
     ]
     result = {
         "runs": args.runs,
-        "flash-attn wheels listed": n,
+        "flash-attn wheels for torch 2.8 (or any torch)": n,
         "import+load_listings (s)": round(statistics.median(loads), 4),
-        "import+load_listings+normalize flash-attn (s)": round(statistics.median(totals), 4),
+        "import+load_listings+normalize (s)": round(statistics.median(totals), 4),
         "plan torch flash-attn (s)": round(statistics.median(plan), 4),
     }
-    result["listings / plan"] = round(result["import+load_listings+normalize flash-attn (s)"] / result["plan torch flash-attn (s)"], 3)
+    result["listings / plan"] = round(result["import+load_listings+normalize (s)"] / result["plan torch flash-attn (s)"], 3)
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -297,3 +297,12 @@ def test_catalog_urls() -> None:
 
     assert a.vllm_channel(Version("0.15.0")) == "cu129" and a.vllm_channel(Version("0.30.0")) is None
     assert v.pypi_cuda(Version("0.25.0")) == ("13.0", "V (checked through 0.33.0)")
+
+
+def test_the_torch_minor_filter_keeps_exactly_what_parsing_would() -> None:
+    ls = load_listings({"LLMENV_DATA_DIR": "/nonexistent"})
+    every = ls.wheels("flash-attn")
+    for minor in ("2.1", "2.8", "2.10"):
+        fast = ls.wheels("flash-attn", torch_minor=minor)
+        slow = [w for w in every if w.build is not None and w.build.local.torch in (None, minor)]
+        assert list(fast) == slow and 0 < len(fast) < len(every) / 5

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,16 @@ class ListingsError(Exception):
 
 def _package_of(filename: str) -> str:
     return canonicalize_name(filename.split("-", 1)[0])
+
+
+_TORCH_IN_NAME = re.compile(r"torch\.?(\d+\.\d+)(?!\d)")
+
+
+def _for_torch(filename: str, minor: str) -> bool:
+    """Is the file for torch ``minor`` by its local version, or does the name tie it to no torch minor?"""
+    _, _, local = filename.split("-", 2)[1].partition("+")
+    m = _TORCH_IN_NAME.search(local)
+    return m is None or m.group(1) == minor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,26 +150,33 @@ class Listings:
     ignored: str | None = None  # why a user snapshot was not used
     _by_package: dict[str, tuple[ListedWheel, ...]] = field(default_factory=dict, repr=False, compare=False)
 
-    def wheels(self, package: str, *, source: str | None = None) -> tuple[ListedWheel, ...]:
-        """Every listed wheel of ``package`` (sources in catalog order), or of one ``source``."""
-        name = canonicalize_name(package)
-        if name not in self._by_package:
-            self._by_package[name] = self._collect(name)
-        got = self._by_package[name]
-        return got if source is None else tuple(w for w in got if w.source == source)
+    def wheels(
+        self, package: str, *, source: str | None = None, torch_minor: str | None = None
+    ) -> tuple[ListedWheel, ...]:
+        """Every listed wheel of ``package`` (sources in catalog order), or of one ``source``.
 
-    def _collect(self, name: str) -> tuple[ListedWheel, ...]:
+        ``torch_minor`` (``2.8``) keeps only the wheels whose name is for that torch minor or names none — a
+        text test before any parsing, so a provider normalizes a few hundred names, not thousands.
+        """
+        if not self._by_package:
+            self._by_package.update(self._collect())
+        got = self._by_package.get(canonicalize_name(package), ())
+        if source is not None:
+            got = tuple(w for w in got if w.source == source)
+        if torch_minor is not None:
+            got = tuple(w for w in got if _for_torch(w.filename, torch_minor))
+        return got
+
+    def _collect(self) -> dict[str, tuple[ListedWheel, ...]]:
         catalog = {s.id: s for s in load_sources()}
         order = {sid: i for i, sid in enumerate(catalog)}
-        out: list[ListedWheel] = []
+        out: dict[str, list[ListedWheel]] = {}
         for sid in sorted(self.sources, key=lambda s: order.get(s, len(order))):
             index = sid in catalog and catalog[sid].is_index
             for f in self.sources[sid].files:
                 fn = str(f["file"])
-                if _package_of(fn) != name:
-                    continue
                 at = str(f.get("at", ""))
-                out.append(
+                out.setdefault(_package_of(fn), []).append(
                     ListedWheel(
                         source=sid,
                         at=at,
@@ -170,7 +188,7 @@ class Listings:
                         channel=at.rsplit("/", 1)[-1] if index and at else None,
                     )
                 )
-        return tuple(out)
+        return {name: tuple(ws) for name, ws in out.items()}
 
     def listing(self, source: str) -> SourceListing | None:
         return self.sources.get(source)
