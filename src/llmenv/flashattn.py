@@ -214,21 +214,10 @@ def plan_flash_attn(
         reasons.append("--build flash-attn: the tuned source build was asked for; no prebuilt wheel is considered")
         candidates = []
     elif user_wheels:
-        for user in user_wheels:
-            got = _from_user(
-                user,
-                target=target,
-                torch_version=torch_version,
-                torch_cuda=torch_cuda,
-                cxx11_abi=cxx11_abi,
-                pythons=pythons,
-                main_py=main_py,
-                specifier=specifier,
-                reasons=reasons,
-            )
-            if isinstance(got, FlashAttnPlan):
-                return got
-            rejected += got
+        got = _from_users(user_wheels, target, torch_version, torch_cuda, cxx11_abi, pythons, main_py, specifier, reasons)
+        if isinstance(got, FlashAttnPlan):
+            return got
+        rejected += got
         wheels = None  # their listings are known and nothing there fits: do not route flash-attn to them
     partial: tuple[FlashAttnRelease, dict[str, str], str] | None = None
     for rel in candidates:
@@ -272,9 +261,8 @@ def plan_flash_attn(
     )
 
 
-def _from_user(
-    user: UserWheels,
-    *,
+def _from_users(
+    users: Sequence[UserWheels],
     target: Target,
     torch_version: Version,
     torch_cuda: CudaVersion,
@@ -284,8 +272,8 @@ def _from_user(
     specifier: SpecifierSet,
     reasons: list[str],
 ) -> FlashAttnPlan | list[tuple[str, str]]:
-    """The newest flash-attn wheel of the user's source that fits (llmenv.sources.match), or why none does."""
-    from llmenv.sources.match import TorchBuild, best_fits
+    """The first --wheels source with a fitting flash-attn wheel gives the plan; else every wheel's reason."""
+    from llmenv.sources.match import TorchBuild
 
     tb = TorchBuild(
         version=torch_version,
@@ -296,6 +284,27 @@ def _from_user(
         glibc=target.glibc,
         driver_cuda=target.cuda,
     )
+    rejected: list[tuple[str, str]] = []
+    for user in users:
+        got = _from_user(user, tb, pythons, main_py, specifier, reasons)
+        if isinstance(got, FlashAttnPlan):
+            return got
+        rejected += got
+    return rejected
+
+
+def _from_user(
+    user: UserWheels,
+    tb: Any,
+    pythons: Sequence[str],
+    main_py: str,
+    specifier: SpecifierSet,
+    reasons: list[str],
+) -> FlashAttnPlan | list[tuple[str, str]]:
+    """The newest flash-attn wheel of the user's source that fits (llmenv.sources.match), or why none does."""
+    from llmenv.sources.match import best_fits
+
+    torch_version, torch_cuda, cxx11_abi = tb.version, tb.cuda, tb.cxx11_abi
     mine = [w for w in user.of("flash-attn") if w.build and specifier.contains(w.build.public, prereleases=True)]
     fits, rejected = best_fits(mine, tb, [main_py, *(py for py in pythons if py != main_py)])
     if main_py not in fits:
@@ -406,7 +415,6 @@ def _build(
         set(sdist_versions) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True
     )
     need = _needed_archs(target)
-    nvcc = Version(target.nvcc) if target.nvcc else None
     chosen: tuple[Version, FlashAttnRelease] | None = None
     why_not: list[str] = []
     for v in versions:
@@ -447,32 +455,7 @@ def _build(
         reasons.append(
             f"flash-attn {version} is newer than llmenv's release table: its build facts are {facts.version}'s"
         )
-    if not _planned_here(target):
-        warnings.append(
-            f"the machine that runs `uv sync` builds flash-attn {version}: it needs nvcc >= {facts.min_nvcc} of CUDA "
-            f"{torch_cuda.major}.x (torch's CUDA major)"
-            + ("" if need <= {"80", "90"} else " and >= 12.8 for Blackwell")
-        )
-    elif nvcc is None:
-        warnings.append(
-            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds flash-attn"
-        )
-    else:
-        if nvcc.major != torch_cuda.major:
-            warnings.append(
-                f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will fail "
-                f"or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
-            )
-        if nvcc < facts.min_nvcc:
-            warnings.append(
-                f"flash-attn {version} needs nvcc >= {facts.min_nvcc}; the target has {target.nvcc}"
-            )
-        short = need - set(facts.buildable_archs(nvcc))
-        if short:
-            warnings.append(
-                f"compiling {_sm(short)} needs nvcc >= 12.8; the target has {target.nvcc}: "
-                "install a newer CUDA toolkit before `uv sync`, or the module has no code for these GPUs"
-            )
+    warnings += _nvcc_warnings(target, version, facts, torch_cuda, need)
     archs = env.get("FLASH_ATTN_CUDA_ARCHS", "80;90 (fixed in this release)")
     reasons.append(
         f"no prebuilt flash-attn wheel fits torch {torch_version} (cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}, "
@@ -488,6 +471,41 @@ def _build(
         rejected=tuple(rejected),
         warnings=tuple(warnings),
     )
+
+
+def _nvcc_warnings(
+    target: Target, version: Version, facts: FlashAttnRelease, torch_cuda: CudaVersion, need: set[str]
+) -> list[str]:
+    """What the build needs of nvcc: this machine's, when it is the target; else the building machine's."""
+    nvcc = Version(target.nvcc) if target.nvcc else None
+    out: list[str] = []
+    if not _planned_here(target):
+        out.append(
+            f"the machine that runs `uv sync` builds flash-attn {version}: it needs nvcc >= {facts.min_nvcc} of CUDA "
+            f"{torch_cuda.major}.x (torch's CUDA major)"
+            + ("" if need <= {"80", "90"} else " and >= 12.8 for Blackwell")
+        )
+    elif nvcc is None:
+        out.append(
+            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds flash-attn"
+        )
+    else:
+        if nvcc.major != torch_cuda.major:
+            out.append(
+                f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will fail "
+                f"or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
+            )
+        if nvcc < facts.min_nvcc:
+            out.append(
+                f"flash-attn {version} needs nvcc >= {facts.min_nvcc}; the target has {target.nvcc}"
+            )
+        short = need - set(facts.buildable_archs(nvcc))
+        if short:
+            out.append(
+                f"compiling {_sm(short)} needs nvcc >= 12.8; the target has {target.nvcc}: "
+                "install a newer CUDA toolkit before `uv sync`, or the module has no code for these GPUs"
+            )
+    return out
 
 
 def _planned_here(target: Target) -> bool:
