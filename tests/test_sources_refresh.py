@@ -306,3 +306,14 @@ def test_the_torch_minor_filter_keeps_exactly_what_parsing_would() -> None:
         fast = ls.wheels("flash-attn", torch_minor=minor)
         slow = [w for w in every if w.build is not None and w.build.local.torch in (None, minor)]
         assert list(fast) == slow and 0 < len(fast) < len(every) / 5
+
+
+def test_an_index_source_refreshed_through_a_mirror(astral: SimpleIndex) -> None:
+    with httpx.Client(timeout=5) as http:  # no rewrite: the mirror's own URL is read
+        r = refresh_listings(
+            http, sources=["astral"], mirrors={"astral": astral.url("simple") + "{channel}/"}, sleep=no_sleep
+        )
+    assert r.ok and {f["file"] for f in r.snapshot["sources"]["astral"]["files"]} == {FA_CU128, FA3_CU130}
+    assert r.snapshot["sources"]["astral"]["from"].startswith(astral.base)
+    with httpx.Client() as http, pytest.raises(ValueError, match="same placeholders"):
+        refresh_listings(http, sources=["vllm"], mirrors={"vllm": "https://m.example/{channel}/"})

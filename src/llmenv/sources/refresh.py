@@ -22,7 +22,7 @@ import email.policy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -188,17 +188,28 @@ def refresh_listings(
     previous: Mapping[str, Any] | None = None,
     facts: Path | None = None,
     versions: Iterable[str] | None = None,
+    mirrors: Mapping[str, str] | None = None,
     retries: int = 3,
     sleep: Callable[[float], None] | None = None,
     jobs: int = 8,
     now: Callable[[], datetime] = _now,
 ) -> ListingsRefresh:
-    """Refresh the listings of ``sources`` (default: all). Unknown source ids raise KeyError."""
+    """Refresh the listings of ``sources`` (default: all). Unknown source ids raise KeyError.
+
+    ``mirrors``: source id -> a mirror of its index, as a URL template like the source's own
+    (``https://mirror.example/astral/{channel}/``): the listing is read there, under the source's id.
+    """
     catalog = {s.id: s for s in load_sources()}
     wanted = list(catalog) if sources is None else list(sources)
-    for sid in wanted:
+    for sid in [*wanted, *(mirrors or {})]:
         if sid not in catalog:
             raise KeyError(sid)
+    for sid, url in (mirrors or {}).items():
+        if not catalog[sid].is_index or ("{version}" in (catalog[sid].index or "")) != ("{version}" in url):
+            raise ValueError(
+                f"{sid}: a mirror must be an index URL with the same placeholders as {catalog[sid].index}"
+            )
+        catalog[sid] = replace(catalog[sid], index=url)
     requests = 0
     prev = dict((previous or {}).get("sources", {}))
     out: dict[str, Any] = dict(prev)
