@@ -340,24 +340,19 @@ def machine_platform(sys_: System) -> tuple[str, str]:
 
 
 def with_build_facts(target: Target, sys_: System | None = None) -> Target:
-    """Fill in what a source build needs from this machine: nvcc (and CUDA_HOME), cores and memory. Only the
-    facts the target does not have yet (a flag gave them, or they were detected) are probed."""
-    sys_ = sys_ or System()
-    changes: dict[str, Any] = {}
-    if target.nvcc is None:
-        nvcc, home = _nvcc(sys_)
-        changes.update(nvcc=nvcc, cuda_home=home)
-    if target.cpus is None:
-        changes["cpus"] = sys_.cpus()
-    if target.memory_gib is None:
-        changes["memory_gib"] = _memory(sys_)
-    return target.with_(**changes)
+    """Fill in what a source build on this machine is checked against: its nvcc (and CUDA_HOME), probed only
+    now that a build is planned. Cores and memory are not: MAX_JOBS is sized only from what was said of the
+    build machine (``--cpus`` / ``--memory``); without them flash-attn's setup.py sizes it when it builds."""
+    if target.nvcc is not None:
+        return target
+    nvcc, home = _nvcc(sys_ or System())
+    return target.with_(nvcc=nvcc, cuda_home=home)
 
 
 def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) -> Target:
     """Detect this machine (or the one ``sys_`` fakes). ``gpu=False`` skips the driver / GPU probes (the
-    target's GPU side comes from flags); ``build=False`` skips what only a source build needs (nvcc, cores,
-    memory: ``with_build_facts`` probes them later, when a build is planned)."""
+    target's GPU side comes from flags); ``build=False`` skips what only ``detect`` shows and a source build
+    checks (nvcc, cores, memory: ``with_build_facts`` probes nvcc later, when a build is planned)."""
     sys_ = sys_ or System()
     values, origins = _gpu_values(sys_) if gpu else ({}, {})
     driver = values.get("driver")
@@ -384,4 +379,6 @@ def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) 
         gpus=tuple(values.get("gpus", ())),
         origins=origins,
     )
-    return with_build_facts(target, sys_) if build else target
+    if not build:
+        return target
+    return with_build_facts(target, sys_).with_(cpus=sys_.cpus(), memory_gib=_memory(sys_))

@@ -20,7 +20,7 @@ from llmenv.cli._target import (
     target_flags,
 )
 from llmenv.errors import UsageError
-from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
+from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source, web_url
 from llmenv.plan import Feedback, Plan, lazy_pins, make_plan
 from llmenv.plan.reasons import group_rejections
 from llmenv.request import Request, parse_specs
@@ -41,16 +41,16 @@ DEFAULT_SPECS = ("torch",)
 def add_planning_arguments(p: argparse.ArgumentParser) -> None:
     add_target_arguments(p)
     p.add_argument(
-        "--allow-overrides",
-        action="store_true",
-        help="keep the newest framework and relax its conflicting pins ([[tool.uv.dependency-metadata]])",
-    )
-    p.add_argument(
         "--build",
         action="append",
         metavar="PKG",
-        default=[],
-        help="build PKG (flash-attn) from source even where a prebuilt wheel fits (repeatable)",
+        help="build PKG from source with llmenv's tuned recipe (the target's architectures only; jobs sized "
+        "from --cpus / --memory when given) even when a prebuilt wheel exists; repeatable (flash-attn)",
+    )
+    p.add_argument(
+        "--allow-overrides",
+        action="store_true",
+        help="keep the newest framework and relax its conflicting pins ([[tool.uv.dependency-metadata]])",
     )
     p.add_argument(
         "--max-attempts",
@@ -81,9 +81,15 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
         help="prefix for GitHub release downloads (flash-attn wheels, managed Pythons)",
     )
     g.add_argument(
-        "--flash-attn-wheels",
+        "--wheels",
+        action="append",
+        dest="wheels",
         metavar="URL|DIR",
-        help="a mirror or local wheelhouse of flash-attn wheels (a flat index), instead of GitHub releases",
+        help="a mirror, an index or a local folder of prebuilt wheels, searched before the known sources "
+        "(repeatable; a folder's wheels are read, a URL's page is listed)",
+    )
+    g.add_argument(
+        "--flash-attn-wheels", action="append", dest="wheels", metavar="URL|DIR", help="same as --wheels"
     )
 
 
@@ -101,11 +107,16 @@ class Inputs:
     environ: Mapping[str, str] | None = None
     spec_base: Path | None = None
     github_proxy: str | None = None
-    flash_attn_wheels: str | None = None
+    wheels: tuple[str, ...] = ()  # --wheels locations (folders made absolute)
+    build: frozenset[str] = frozenset()  # --build PKG
     python_fixed: bool = True  # --python (or the record) fixed the Python
-    from_machine: bool = False  # the target is this machine (its nvcc, cores, memory are read when needed)
-    builds: tuple[str, ...] = ()
+    from_machine: bool = False  # the target is this machine (its nvcc is read when a build is planned)
     system: Any = None
+
+    @property
+    def flash_attn_wheels(self) -> str | None:
+        """The first --wheels location (what the old --flash-attn-wheels recorded)."""
+        return self.wheels[0] if self.wheels else None
 
 
 def _base_target(ctx: Context, flags: Mapping[str, Any], recorded: Mapping[str, Any]) -> tuple[Target, bool]:
@@ -116,7 +127,9 @@ def _base_target(ctx: Context, flags: Mapping[str, Any], recorded: Mapping[str, 
             base = Target.from_dict(recorded["target"])
         except (KeyError, TypeError, ValueError, UsageError) as e:
             raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
-        return base.with_(origins={k: "[tool.llmenv]" for k in ("driver", "cuda", "gpus", "python")}), False
+        sized = recorded["target"].get("sized") or []  # cpus / memory that were said of the build machine
+        keys = ("driver", "cuda", "gpus", "python", *(k for k in ("cpus", "memory_gib") if k in sized))
+        return base.with_(origins={k: "[tool.llmenv]" for k in keys}), False
     if described_by_flags(flags):
         from llmenv.detect import machine_platform
 
@@ -163,25 +176,78 @@ def resolve_inputs(
         ),
         environ=ctx.environ,
         spec_base=spec_base or ctx.cwd,
-        github_proxy=getattr(args, "github_proxy", None) or recorded.get("github-proxy"),
-        flash_attn_wheels=_flash_attn_wheels(
-            getattr(args, "flash_attn_wheels", None) or recorded.get("flash-attn-wheels"), ctx.cwd
+        github_proxy=web_url(
+            getattr(args, "github_proxy", None) or recorded.get("github-proxy"), "--github-proxy"
         ),
+        wheels=tuple(_wheels_location(v, ctx.cwd) for v in _wheels_given(args, recorded)),
+        build=_build_given(args, recorded),
         python_fixed="python" in flags or "target" in recorded,
         from_machine=from_machine,
-        builds=tuple(getattr(args, "build", None) or recorded.get("build", ())),
         system=ctx.system,
     )
 
 
-def _flash_attn_wheels(value: str | None, cwd: Path) -> str | None:
-    if value is None or "://" in value:
+def _wheels_given(args: argparse.Namespace, recorded: Mapping[str, Any]) -> list[str]:
+    given = getattr(args, "wheels", None)
+    if given:
+        return list(given)
+    rec = recorded.get("wheels") or (
+        [recorded["flash-attn-wheels"]] if recorded.get("flash-attn-wheels") else []
+    )
+    if isinstance(rec, str) or not all(isinstance(v, str) for v in rec):
+        raise UsageError("[tool.llmenv] wheels must be a list of URLs or folders")
+    return list(rec)
+
+
+def _wheels_location(value: str, cwd: Path) -> str:
+    if "://" in value and not value.startswith("file://"):
+        if not value.startswith(("http://", "https://")):
+            raise UsageError(f"--wheels {value}: give an http(s) URL or a folder")
         return value
-    path = Path(value).expanduser()
+    path = Path(value.removeprefix("file://")).expanduser()
     path = path if path.is_absolute() else cwd / path
     if not path.is_dir():
-        raise UsageError(f"--flash-attn-wheels {value}: no such folder (give a folder of wheels or a URL)")
+        raise UsageError(f"--wheels {value}: no such folder (give a folder of wheels or a URL)")
     return str(path)
+
+
+BUILDABLE = ("flash-attn",)  # packages with a tuned source-build recipe
+
+
+def _build_given(args: argparse.Namespace, recorded: Mapping[str, Any]) -> frozenset[str]:
+    given = getattr(args, "build", None) or recorded.get("build") or []
+    if isinstance(given, str) or not all(isinstance(p, str) for p in given):
+        raise UsageError("[tool.llmenv] build must be a list of package names")
+    out = set()
+    for pkg in given:
+        name = canonicalize_name(str(pkg))
+        if name not in BUILDABLE:
+            raise UsageError(
+                f"--build {pkg}: llmenv has a tuned source build for {', '.join(BUILDABLE)} only"
+            )
+        out.add(name)
+    return frozenset(out)
+
+
+def _read_wheels(inputs: Inputs) -> list[Any]:
+    """Read every --wheels location: a folder directly, a URL's page over HTTP."""
+    if not inputs.wheels:
+        return []
+    import httpx
+
+    from llmenv.sources.fetch import Fetcher, FetchError
+    from llmenv.sources.user import read_user_wheels
+
+    out = []
+    with httpx.Client(timeout=30, follow_redirects=True, headers={"User-Agent": "llmenv"}) as http:
+        fetcher = Fetcher(http, retries=2)
+        for loc in inputs.wheels:
+            try:
+                out.append(read_user_wheels(loc, fetcher=fetcher, packages=("flash-attn",)))
+            except FetchError as e:
+                raise UsageError(f"--wheels {loc}: cannot read it ({e})") from None
+            fetcher.failed = None
+    return out
 
 
 def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
@@ -190,7 +256,7 @@ def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
 
         return with_build_facts(t, inputs.system)
 
-    return make_plan(
+    plan = make_plan(
         inputs.target,
         inputs.request,
         policy=inputs.policy,
@@ -202,10 +268,15 @@ def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
         github_proxy=inputs.github_proxy,
         python_fixed=inputs.python_fixed,
         python_from_machine=True,  # this machine's Python is preferred when the stack works there
-        builds=inputs.builds,
+        builds=sorted(inputs.build),
         feedback=feedback,
         build_facts=build_facts if inputs.from_machine else None,
+        user_wheels=_read_wheels(inputs) or None,
     )
+    for pkg in sorted(inputs.build):
+        if pkg not in plan.packages:
+            raise UsageError(f"--build {pkg}: the plan has no {pkg} (add it to the SPECs)")
+    return plan
 
 
 def _local_release(inputs: Inputs, loc: Any) -> Any:

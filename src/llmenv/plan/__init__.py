@@ -158,12 +158,14 @@ def make_plan(
     providers: Mapping[str, Sequence[ExtensionProvider]] | None = None,
     feedback: Feedback | None = None,
     build_facts: Callable[[Target], Target] | None = None,
+    user_wheels: Sequence[Any] | None = None,
 ) -> Plan:
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work, UsageError (exit 2) for
     a typo. ``python_fixed``: the target's Python is the user's (--python), else the search may choose another
     (``python_from_machine``: the target's Python is this machine's, preferred when it works). ``builds``:
     packages to build from source (--build). ``constraints``: the project's own requirements (not written, but
-    held). ``feedback``: what uv said of earlier candidates (the closed loop)."""
+    held). ``feedback``: what uv said of earlier candidates (the closed loop). ``user_wheels``: the listings
+    of --wheels sources (``llmenv.sources.user.UserWheels``), searched first."""
     kb = kb or load()
     pins = pins or lazy_pins()
     check_names(request, pins)
@@ -195,6 +197,7 @@ def make_plan(
                 providers=providers,
                 feedback=feedback,
                 build_facts=build_facts,
+                user_wheels=user_wheels,
             )
             _ = _replace
             return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))  # type: ignore[arg-type]
@@ -208,7 +211,10 @@ def make_plan(
         allow_overrides=allow_overrides,
         providers=providers
         or default_providers(
-            github_proxy=github_proxy, wheelhouse=_wheelhouse(flash_attn_wheels), sdists=_sdists(pins)
+            github_proxy=github_proxy,
+            wheelhouse=_wheelhouse(flash_attn_wheels),
+            sdists=_sdists(pins),
+            users=user_wheels or (),
         ),
         python_fixed=python_fixed,
         python_from_machine=python_from_machine,
@@ -224,6 +230,7 @@ def plan_problem(
     *,
     feedback: Feedback | None = None,
     build_facts: Callable[[Target], Target] | None = None,
+    user_wheels: Sequence[Any] | None = None,
 ) -> Plan:
     from llmenv.plan.answer import no_plan
     from llmenv.plan.assemble import assemble

@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
-from llmenv.plan.build import build_settings, release_facts, sized_build_env
+from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
 from llmenv.plan.candidates import Candidate, spec_of
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
@@ -122,7 +122,7 @@ def _indexes(problem: Problem, cand: Candidate) -> list[IndexSpec]:
                 out.append(cpu)
     for opt in cand.options.values():
         if opt.index:
-            out.append(IndexSpec(name=FA_INDEX, url=opt.index, explicit=True, flat=True))
+            out.append(IndexSpec(name=FA_INDEX, url=opt.index, explicit=True, flat=opt.index_flat))
     return out
 
 
@@ -156,8 +156,18 @@ def _extension_sections(
 
 
 def _nvcc_warnings(target: Target, cand: Candidate, opt: ExtensionOption) -> list[str]:
+    """What the build needs of nvcc: this machine's, when it is the target; else the building machine's."""
     facts = release_facts(str(opt.version))
     torch_cuda = cand.torch.variant.cuda_version if cand.torch else None
+    if not planned_here(target):
+        from llmenv.knowledge.flash_attn import arch_for
+
+        need = {arch_for(cc) for cc in target.capabilities}
+        major = f" of CUDA {torch_cuda.major}.x (torch's CUDA major)" if torch_cuda else ""
+        return [
+            f"the machine that runs `uv sync` builds {opt.package} {opt.version}: it needs nvcc >= "
+            f"{facts.min_nvcc}{major}" + ("" if need <= {"80", "90"} else " and >= 12.8 for Blackwell")
+        ]
     if target.nvcc is None:
         return [
             "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds "

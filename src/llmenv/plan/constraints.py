@@ -156,6 +156,8 @@ def wheel_python(
 
 
 def _span(pythons: Sequence[str]) -> str:
+    if not pythons:
+        return "none"
     ordered = sorted(pythons, key=lambda p: Version(p))
     return ordered[0] if len(ordered) == 1 else f"{ordered[0]}–{ordered[-1]}"
 
@@ -290,6 +292,8 @@ def option_platform(opt: ExtensionOption, target: Target) -> str | None:
 def option_python(opt: ExtensionOption, python: str) -> str | None:
     if not opt.prebuilt or python in opt.pythons:
         return None
+    if not opt.pythons and opt.fits is not None:
+        return None  # no wheel of it fits this torch: the provider's own test says why
     return f"no prebuilt wheel for Python {python} (has {_span(opt.pythons)})"
 
 
@@ -309,6 +313,8 @@ def option_archs(opt: ExtensionOption, target: Target) -> str | None:
     """The option must carry (a build: be able to compile) code for every target GPU."""
     from llmenv.knowledge.flash_attn import arch_for
 
+    if opt.archs is None:
+        return None  # the source does not say: no claim either way
     need = {arch_for(g.capability) for g in target.gpus}
     missing = need - set(opt.archs)
     if not missing:
@@ -379,3 +385,4 @@ def _option_rules(
     yield option_driver(kb, target, opt, policy)
     yield option_archs(opt, target)
     yield option_known_bad(opt, torch)
+    yield opt.fits(torch, target, python) if opt.fits is not None else None

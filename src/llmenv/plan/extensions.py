@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -33,6 +34,7 @@ __all__ = [
     "default_providers",
     "flash_attn_source_build",
     "official_flash_attn",
+    "user_wheels",
 ]
 
 OPTION_KINDS = ("prebuilt", "build")
@@ -71,6 +73,7 @@ class ExtensionOption:
     ``"80"``, ``"90"``, ...) and ``ptx``; ``requires_dist`` static metadata (written for a build, so that
     ``uv lock`` needs no build). ``unavailable`` is set when the provider knows this release has no option for
     the torch build, and why (the reason is shown under "not chosen"). ``fact`` names where the facts are from.
+    ``fits``: the provider's own per-Python test, when it knows more than these fields say.
     """
 
     package: str
@@ -86,11 +89,20 @@ class ExtensionOption:
     cxx11_abi: bool | None = None
     pythons: tuple[str, ...] = ()
     platform: str = "linux-x86_64"
-    archs: tuple[str, ...] = ()
+    archs: tuple[str, ...] | None = ()  # None: unknown (a listing does not say which SASS a wheel carries)
     ptx: bool = False
     requires_dist: tuple[str, ...] = ()
     unavailable: str | None = None
     fact: str = ""
+    index_flat: bool = True  # ``index`` is a flat folder or page (False: a PEP 503/691 simple index)
+    priority: int = (
+        0  # lower first, before the version: sources you named (--wheels) come before the known ones
+    )
+    # A provider's own test of the option for (torch build, target, Python): None fits, else why not. For facts
+    # the fields above cannot carry (a listing's glibc, a wheel's tags).
+    fits: Callable[[TorchBuild, Target, str], str | None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.kind not in OPTION_KINDS:
@@ -99,6 +111,12 @@ class ExtensionOption:
     @property
     def prebuilt(self) -> bool:
         return self.kind == "prebuilt"
+
+    @property
+    def shown(self) -> str:
+        """The version as "not chosen" names it: a source you named shows its local label (several builds of
+        one version sit side by side there)."""
+        return f"{self.version}+{self.local}" if self.priority < 0 and self.local else str(self.version)
 
     @property
     def label(self) -> str:
@@ -253,13 +271,84 @@ def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider
     return provide
 
 
+def user_wheels(users: Sequence[Any]) -> ExtensionProvider:
+    """The wheels of the sources you named (``--wheels``: ``llmenv.sources.user.UserWheels``), tested by
+    ``llmenv.sources.match`` (platform and glibc, Python tags, torch minor, CUDA major, C++ ABI, driver). They
+    rank before the known sources (``priority``); the GPU architectures they carry are unknown."""
+
+    def provide(package: str, torch: TorchBuild, target: Target) -> Iterator[ExtensionOption]:
+        from llmenv.sources.match import TorchBuild as Fit
+        from llmenv.sources.match import why_not
+
+        def fit_for(t: TorchBuild, tg: Target) -> Fit:
+            return Fit(
+                version=t.version,
+                cuda=t.cuda,
+                cxx11_abi=t.cxx11_abi,
+                os=tg.os,
+                arch=tg.arch,
+                glibc=tg.glibc,
+                driver_cuda=tg.cuda,
+            )
+
+        for user in users:
+            groups: dict[tuple[str, str], list[Any]] = {}
+            for w in user.of(package):
+                if w.build is not None:
+                    groups.setdefault((w.build.public, w.build.local.label), []).append(w)
+            source = f"--wheels {user.location}"
+            for (public, label), wheels in groups.items():
+
+                def fits(
+                    t: TorchBuild, tg: Target, py: str, wheels: list[Any] = wheels, source: str = source
+                ) -> str | None:
+                    whys = [why_not(w, fit_for(t, tg), py) for w in wheels]
+                    return None if any(w is None for w in whys) else f"in {source}: {whys[0]}"
+
+                fb = fit_for(torch, target)
+                pythons = tuple(py for py in _PYTHONS if any(why_not(w, fb, py) is None for w in wheels))
+                urls = {
+                    py: next(w.url for w in wheels if w.url and why_not(w, fb, py) is None)
+                    for py in pythons
+                    if any(w.url and why_not(w, fb, py) is None for w in wheels)
+                }
+                yield ExtensionOption(
+                    package=package,
+                    version=Version(public),
+                    kind="prebuilt",
+                    source=source,
+                    index=user.location,
+                    index_flat=user.kind != "index",
+                    urls=urls,
+                    local=label or None,
+                    pythons=pythons,
+                    platform="any",
+                    archs=None,
+                    priority=-1,
+                    fits=fits,
+                    fact=f"the listing of {source}",
+                )
+
+    return provide
+
+
+_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+
+
 def default_providers(
-    *, github_proxy: str | None = None, wheelhouse: str | None = None, sdists: Sequence[Version] = ()
+    *,
+    github_proxy: str | None = None,
+    wheelhouse: str | None = None,
+    sdists: Sequence[Version] = (),
+    users: Sequence[Any] = (),
 ) -> Mapping[str, tuple[ExtensionProvider, ...]]:
-    """package -> its providers, in order: the official wheels first, the source build always last."""
+    """package -> its providers, in order: the sources you named (``users``, read from --wheels), the official
+    wheels (through ``wheelhouse``, a mirror of them, when no listing of it was read), the source build last."""
+    first = (user_wheels(users),) if users else ()
     return {
         "flash-attn": (
-            official_flash_attn(github_proxy=github_proxy, wheelhouse=wheelhouse),
+            *first,
+            official_flash_attn(github_proxy=github_proxy, wheelhouse=None if users else wheelhouse),
             flash_attn_source_build(sdists),
         )
     }

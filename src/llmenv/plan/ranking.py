@@ -68,6 +68,8 @@ class _Option(Protocol):
     def version(self) -> Version: ...
     @property
     def prebuilt(self) -> bool: ...
+    @property
+    def priority(self) -> int: ...
 
 
 class _Ranked(Protocol):
@@ -146,5 +148,6 @@ OptionT = TypeVar("OptionT", bound=_Option)
 
 
 def order_options(options: Sequence[OptionT]) -> list[OptionT]:
-    """Prebuilt before build, then the newest version; equal ones keep their provider order (sort is stable)."""
-    return sorted(options, key=lambda o: (not o.prebuilt, Desc(o.version)))
+    """Prebuilt before build, then the sources you named (``priority``), then the newest version; equal ones
+    keep their provider order (sort is stable)."""
+    return sorted(options, key=lambda o: (not o.prebuilt, o.priority, Desc(o.version)))

@@ -178,10 +178,10 @@ def option_rejections(
             why = option_problem(
                 problem, opt, build, winner.python, winner.framework_requirements, winner.engine_requirements
             )
-            if why is None or (str(opt.version), why) in seen:
-                continue
-            seen.add((str(opt.version), why))
-            out.append(Rejection(package=pkg, version=str(opt.version), reason=why))
+            if why is None or (opt.shown, why) in seen or why.startswith("--build"):
+                continue  # a forced build considers no wheel: none is listed
+            seen.add((opt.shown, why))
+            out.append(Rejection(package=pkg, version=opt.shown, reason=why))
     return out
 
 

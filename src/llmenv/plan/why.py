@@ -108,14 +108,27 @@ def _engine_line(problem: Problem, cand: Candidate, t: Target) -> list[str]:
     ]
 
 
-def _option_line(opt: ExtensionOption, cand: Candidate, env_note: str = "") -> str:
+def _option_line(opt: ExtensionOption, cand: Candidate, forced: frozenset[str], env_note: str = "") -> str:
     assert cand.torch is not None
     tb = cand.torch.build
+    if opt.prebuilt and opt.source.startswith("--wheels"):
+        url = opt.url_for(cand.python)
+        name = url.rsplit("/", 1)[-1].replace("%2B", "+") if url else (opt.local or "no local label")
+        return (
+            f"{opt.package} {opt.shown} from {opt.source} ({name}) fits torch "
+            f"{tb.version} (CUDA {tb.cuda}, cxx11abi{'TRUE' if tb.cxx11_abi else 'FALSE'}): the sources you "
+            "name come first"
+        )
     if opt.prebuilt:
-        archs = ", ".join(f"sm_{a}" for a in opt.archs)
+        archs = ", ".join(f"sm_{a}" for a in opt.archs or ())
         return (
             f"{opt.package} {opt.version} is the newest release with a prebuilt wheel for torch {tb.mm} "
             f"({opt.local or tb.variant}), built with nvcc {opt.cuda}, carrying {archs} code ({opt.source})"
+        )
+    if opt.package in forced:
+        return (
+            f"--build {opt.package}: the tuned source build was asked for; no prebuilt wheel is considered — "
+            f"build {opt.version} from its PyPI sdist against the installed torch (match-runtime)"
         )
     return (
         f"no prebuilt {opt.package} wheel fits torch {tb.version}+{tb.variant} (cxx11abi"
@@ -167,7 +180,7 @@ def reasons(problem: Problem, cand: Candidate, target: Target) -> list[str]:
     for opt in cand.options.values():
         if opt.package == "flash-attn":
             out += _successors(target)
-        out.append(_option_line(opt, cand))
+        out.append(_option_line(opt, cand, problem.builds))
     out.append(_python_line(problem, cand))
     for loc in problem.request.locals:
         local = cand.framework is not None and cand.framework.local and cand.framework.name == loc.name
