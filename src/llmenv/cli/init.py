@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llmenv import uvrun
 from llmenv.cli._context import Context
 from llmenv.cli._planning import (
     add_planning_arguments,
@@ -17,6 +18,7 @@ from llmenv.cli._planning import (
     resolve_inputs,
 )
 from llmenv.errors import UsageError
+from llmenv.uvrun import checked_uv, deferred_signals, guard
 
 HELP = (
     "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR in place, "
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from packaging.utils import canonicalize_name
 
     from llmenv.indexes import web_url
-    from llmenv.project import ProjectFile, diff
+    from llmenv.project import ProjectFile, diff, parse_toml
     from llmenv.render import ProjectOptions, render
 
     folder, specs = split_dir(list(args.args), ctx.cwd)
@@ -115,19 +117,170 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     inputs, follow = _with_companions(inputs, project.doc, recorded)
     plan = build_plan(inputs)
+    base = ctx.cwd if specs else folder
     paths = {}
     for loc in inputs.request.locals:
-        base = ctx.cwd if specs else folder
         rel = os.path.relpath((base / loc.path).resolve(), folder.resolve())
         paths[loc.name] = rel if rel.startswith(".") else f"./{rel}"
-    if paths:
-        plan = _with_paths(plan, paths)
-    github_proxy = inputs.github_proxy
     python_mirror = web_url(args.python_mirror or recorded.get("python-mirror"), "--python-mirror", file=True)
     groups = _groups(args.groups, list(recorded.get("groups", [])))
     wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
+
+    def rendered(p: Any) -> tuple[Any, str]:
+        """The plan with its path sources, and the pyproject text written for it (the user's bytes kept)."""
+        if paths:
+            p = _with_paths(p, paths)
+        record = _record(inputs, p, args, base, folder, python_mirror, groups, wheelhouse, follow)
+        options = ProjectOptions(
+            name=args.name or recorded.get("name") or canonicalize_name(folder.resolve().name) or "project",
+            pypi_index=inputs.pypi_index,
+            python_mirror=python_mirror,
+            github_proxy=inputs.github_proxy,
+            groups=groups,
+            record=record,
+            user_owned=follow,
+            wheelhouse=wheelhouse,
+            wheelhouse_names=wheelhouse_names,
+        )
+        project.doc = render(parse_toml(project.original_text, str(pyproject)), p, options)
+        return p, project.text()
+
+    plan, new_text = rendered(plan)
+    if args.dry_run:
+        d = diff(project.original_text, new_text, "pyproject.toml")
+        if args.json:
+            ctx.ui.json({"plan": plan.to_dict(), "diff": d, "path": str(pyproject)})
+        else:
+            ctx.ui.print(d if d else f"{pyproject}: no change")
+        return 0
+    if args.lock:
+        return _lock(ctx, args, inputs, plan, project, folder, rendered)
+    _mkdir(folder)
+    with deferred_signals():
+        wrote = project.write()
+        _python_version(folder, plan.python)
+    _report(ctx, args, plan, pyproject, wrote)
+    return 0
+
+
+def _mkdir(folder: Path) -> None:
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True)
+        except OSError as e:
+            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+
+
+def _python_version(folder: Path, python: str) -> bool:
+    """``.python-version`` with the planned Python, so uv uses that interpreter (written only when it differs)."""
+    from llmenv.project import atomic_write
+
+    path = folder / ".python-version"
+    want = f"{python}\n"
+    try:
+        if path.read_text(encoding="utf-8") == want:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, want.encode("utf-8"))
+    return True
+
+
+def _report(ctx: Context, args: argparse.Namespace, plan: Any, pyproject: Path, wrote: bool) -> None:
+    if args.json:
+        ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
+        return
+    for line in render_plan(plan):
+        ctx.ui.print(line)
+    ctx.ui.print("")
+    ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+
+
+def _lock(
+    ctx: Context,
+    args: argparse.Namespace,
+    inputs: Any,
+    first: Any,
+    project: Any,
+    folder: Path,
+    rendered: Callable[[Any], tuple[Any, str]],
+) -> int:
+    """``--lock``: the closed loop in place. Everything that can refuse does so before the first write (a missing
+    or too-old uv, a uv.lock or .python-version that is a folder); from the write on, the guard restores the
+    files between attempts and unless a lock succeeds (failure, Ctrl-C, SIGTERM)."""
+    from llmenv.verify import LockFailed, LockRun, lock_loop
+
+    binary = checked_uv(ctx.environ)
+    pyproject = folder / "pyproject.toml"
+    env = dict(ctx.environ)
+    if not ctx.environ.get("FORCE_COLOR"):
+        env.setdefault("UV_NO_PROGRESS", "1")
+    plans = iter([first])
+
+    def plan_for(fb: Any) -> Any:
+        got = next(plans, None)  # the plan already made is the first candidate
+        return got if got is not None else rendered(build_plan(inputs, fb))[0]
+
+    def write(p: Any) -> None:
+        rendered(p)
+        _mkdir(folder)
+        with deferred_signals():
+            project.write()
+            _python_version(folder, p.python)
+
+    def lock(timeout: float) -> LockRun:
+        r = uvrun.run_child([binary, "lock"], cwd=folder, env=env, timeout=timeout)
+        return LockRun(code=r.code, output=r.output, timed_out=r.timed_out)
+
+    with guard(pyproject, folder / "uv.lock", folder / ".python-version") as held:
+        try:
+            plan = lock_loop(
+                plan_for=plan_for,
+                write=write,
+                lock=lock,
+                restore=held.restore,
+                allow_overrides=inputs.allow_overrides,
+                max_attempts=args.max_attempts,
+                progress=lambda line: ctx.ui.eprint(f"llmenv: {line}"),
+            )
+        except LockFailed as e:
+            held.restore()
+            ctx.ui.eprint(f"llmenv: restored {pyproject} to its previous bytes", style="error")
+            for a in e.attempts:
+                ctx.ui.eprint(f"  attempt {a.number}: {a.candidate}: {a.reason or 'locked'}")
+            _explain_log(ctx, e.log)
+            raise
+        held.keep()
+    _report(ctx, args, plan, pyproject, True)
+    if not args.json:
+        ctx.ui.print(f"locked {folder / 'uv.lock'}")
+    return 0
+
+
+def _explain_log(ctx: Context, log: str) -> None:
+    from llmenv.explain import explain, render_lines
+
+    if not log.strip():
+        return
+    ctx.ui.eprint("")
+    for line in render_lines(explain(log)):
+        ctx.ui.eprint(line)
+
+
+def _record(
+    inputs: Any,
+    plan: Any,
+    args: argparse.Namespace,
+    base: Path,
+    folder: Path,
+    python_mirror: str | None,
+    groups: tuple[str, ...],
+    wheelhouse: Any,
+    follow: tuple[str, ...],
+) -> dict[str, Any]:
+    """``[tool.llmenv]``: the inputs, so that a re-run reproduces the same file."""
     record: dict[str, Any] = {
-        "specs": [_relocate(s, ctx.cwd if specs else folder, folder) for s in inputs.specs],
+        "specs": [_relocate(s, base, folder) for s in inputs.specs],
         "policy": inputs.policy,
         "target": _record_target(plan.target),
     }
@@ -135,8 +288,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["mirror"] = list(inputs.flags["mirror"])
     if inputs.flags.get("torch-index"):
         record["torch-index"] = inputs.flags["torch-index"]
-    if github_proxy:
-        record["github-proxy"] = github_proxy
+    if inputs.github_proxy:
+        record["github-proxy"] = inputs.github_proxy
     if inputs.wheels:
         record["wheels"] = list(inputs.wheels)
     if inputs.build:
@@ -151,50 +304,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
-    options = ProjectOptions(
-        name=args.name or recorded.get("name") or canonicalize_name(folder.resolve().name) or "project",
-        pypi_index=inputs.pypi_index,
-        python_mirror=python_mirror,
-        github_proxy=github_proxy,
-        groups=groups,
-        record=record,
-        user_owned=follow,
-        wheelhouse=wheelhouse,
-        wheelhouse_names=wheelhouse_names,
-    )
-    project.doc = render(project.doc, plan, options)
-    new_text = project.text()
-    if args.dry_run:
-        d = diff(project.original_text, new_text, "pyproject.toml")
-        if args.json:
-            ctx.ui.json({"plan": plan.to_dict(), "diff": d, "path": str(pyproject)})
-        else:
-            ctx.ui.print(d if d else f"{pyproject}: no change")
-        return 0
-    from llmenv.uvrun import checked_uv, deferred_signals, guard, run_uv
-
-    # Everything that can refuse --lock refuses before the first write: a missing or too-old uv, a uv.lock
-    # that is a folder or unreadable. From the write on, the guard restores both files unless the lock succeeds
-    # (failure, Ctrl-C, SIGTERM).
-    binary = checked_uv(ctx.environ) if args.lock else None
-    with guard(pyproject, folder / "uv.lock") if args.lock else contextlib.nullcontext() as held:
-        if not folder.exists():
-            try:
-                folder.mkdir(parents=True)
-            except OSError as e:
-                raise UsageError(f"cannot create {folder}: {e.strerror}") from None
-        with deferred_signals():
-            wrote = project.write()
-        if args.json:
-            ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
-        else:
-            for line in render_plan(plan):
-                ctx.ui.print(line)
-            ctx.ui.print("")
-            ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
-        if held is not None:
-            return run_uv(ctx, ["lock"], folder, restore=held, binary=binary)
-    return 0
+    return record
 
 
 def _wheelhouse(

@@ -17,6 +17,7 @@ from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
 from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
 from llmenv.plan.candidates import Candidate, spec_of
+from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
 from llmenv.plan.overrides import dependency_metadata
@@ -239,7 +240,14 @@ def assemble(
         extra=extra,
         candidate=cand.describe(),
         key=cand.key,
+        related=_related(cand, choices),
+        framework=cand.framework.name if cand.framework else None,
+        framework_pins=frozenset(
+            n for n in cand.framework_requirements if exact_pin(spec_of(cand.framework_requirements, n))
+        ),
     )
 
 
-_ = (spec_of,)
+def _related(cand: Candidate, choices: dict[str, Choice]) -> frozenset[str]:
+    names = set(choices) | set(cand.framework_requirements) | set(cand.engine_requirements)
+    return frozenset(canonicalize_name(n) for n in names)

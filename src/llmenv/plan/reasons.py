@@ -141,13 +141,14 @@ def option_problem(
     opt: ExtensionOption,
     torch: TorchBuild,
     py: str,
-    fw_reqs: Requirements,
+    fw_pin: SpecifierSet,
     engine_reqs: Requirements,
 ) -> str | None:
-    """The first constraint an extension option fails for this torch build and Python, or None."""
+    """The first constraint an extension option fails for this torch build and Python, or None (``fw_pin``:
+    the framework's requirement on the package, empty when relaxed)."""
     pins: list[tuple[SpecifierSet, str]] = [(problem.extensions.get(opt.package, SpecifierSet()), "your")]
-    if not problem.allow_overrides and problem.framework is not None:
-        pins.append((spec_of(fw_reqs, opt.package), f"{problem.framework.name}'s"))
+    if problem.framework is not None and str(fw_pin):
+        pins.append((fw_pin, f"{problem.framework.name}'s"))
     if problem.engine is not None:
         pins.append((spec_of(engine_reqs, opt.package), f"{problem.engine.name}'s"))
     return c.option_checks(
@@ -175,9 +176,9 @@ def option_rejections(
         for opt in options(pkg, build):
             if opt is chosen or opt == chosen:
                 break
-            why = option_problem(
-                problem, opt, build, winner.python, winner.framework_requirements, winner.engine_requirements
-            )
+            relaxed = {r.package for r in winner.relaxed}
+            fw_pin = SpecifierSet() if pkg in relaxed else spec_of(winner.framework_requirements, pkg)
+            why = option_problem(problem, opt, build, winner.python, fw_pin, winner.engine_requirements)
             if why is None or (opt.shown, why) in seen or why.startswith("--build"):
                 continue  # a forced build considers no wheel: none is listed
             seen.add((opt.shown, why))

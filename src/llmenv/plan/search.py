@@ -101,6 +101,9 @@ class _Search:
         self.p = problem
         self.fb = feedback
         self.allow_builds = allow_builds
+        self.relaxing = (
+            False  # --allow-overrides: a framework release's pins are relaxed only when they block
+        )
         self.rejected: list[Rejection] = []
         self._envs: dict[str, dict[str, str]] = {}
         self._narrowed: dict[tuple[int, tuple[str, ...]], tuple[str, ...] | Rejection] = {}
@@ -203,9 +206,19 @@ class _Search:
                 out.append(((py,), reqs))
         return out
 
+    def banned(self, name: str, version: object) -> Rejection | None:
+        """A release uv failed on (the closed loop's feedback): no candidate takes it again."""
+        why = self.fb.banned.get((name, str(version)))
+        if why is None:
+            return None
+        return Rejection(package=name, version=str(version), reason=f"uv lock failed: {why}", kind="uv")
+
     def pin(self, reqs: Requirements, name: str) -> SpecifierSet:
-        """A framework's requirement on ``name``; empty under --allow-overrides (it is relaxed instead)."""
-        return SpecifierSet() if self.p.allow_overrides else spec_of(reqs, name)
+        """A framework's requirement on ``name``; empty while its pins are being relaxed (--allow-overrides,
+        when no candidate honours them) or when uv named that pin in a conflict."""
+        if self.relaxing or name in self.fb.relax:
+            return SpecifierSet()
+        return spec_of(reqs, name)
 
     # ----------------------------------------------------------------------------------------- the levels
 
@@ -243,7 +256,7 @@ class _Search:
                     )
                 )
                 continue
-            pythons = self.narrow(ask.name, rel, ctx.pythons)
+            pythons = self.banned(ask.name, rel.version) or self.narrow(ask.name, rel, ctx.pythons)
             if isinstance(pythons, Rejection):
                 self.rejected.append(pythons)
                 continue
@@ -265,12 +278,19 @@ class _Search:
         winners: list[Candidate] = []
         fails: list[_Fail] = []
         saved = len(self.rejected)
-        for group, reqs in self.groups(pick.release, extras, pythons):
-            got = self.framework_group(replace(ctx, pythons=group, framework=pick, fw_reqs=reqs))
-            if isinstance(got, Candidate):
-                winners.append(got)
-            else:
-                fails.append(got)
+        for relaxing in (False, True) if self.p.allow_overrides else (False,):
+            self.relaxing = relaxing
+            for group, reqs in self.groups(pick.release, extras, pythons):
+                got = self.framework_group(replace(ctx, pythons=group, framework=pick, fw_reqs=reqs))
+                if isinstance(got, Candidate):
+                    winners.append(got)
+                else:
+                    fails.append(got)
+            if winners:
+                break
+            if not relaxing:
+                del self.rejected[saved:]
+        self.relaxing = False
         if winners:
             return min(winners, key=lambda w: rank_key(w, self.p.preferred_python))
         del self.rejected[saved:]  # the children's lines fold into this release's one line
@@ -295,18 +315,13 @@ class _Search:
     def framework_group(self, ctx: _Ctx) -> Candidate | _Fail:
         assert ctx.framework is not None
         name, v = ctx.framework.name, str(ctx.framework.version)
-        if not self.p.allow_overrides:
+        if not self.relaxing:
             theirs = {n: spec_of(ctx.fw_reqs, n) for n in ctx.fw_reqs if n != name}
             clash = c.pin_clash(name, v, theirs, self.p.user)
             if clash is not None:
                 return _Fail(rejection=clash)
         engine = self.p.engine
-        if (
-            engine is not None
-            and engine.name not in ctx.fw_reqs
-            and not engine.given
-            and not self.p.allow_overrides
-        ):
+        if engine is not None and engine.name not in ctx.fw_reqs and not engine.given and not self.relaxing:
             why = f"has no {engine.name} dependency for extras {list(ctx.framework.extras)}"
             return _Fail(rejection=Rejection(package=name, version=v, reason=why))
         pythons = self.dep_pythons(ctx.fw_reqs, ctx.pythons)
@@ -357,7 +372,7 @@ class _Search:
 
     def engine_release(self, ctx: _Ctx, ask: EngineAsk, rel: ReleaseLike) -> Candidate | _Fail:
         v = str(rel.version)
-        pythons = self.narrow(ask.name, rel, ctx.pythons)
+        pythons = self.banned(ask.name, v) or self.narrow(ask.name, rel, ctx.pythons)
         if isinstance(pythons, Rejection):
             return _Fail(rejection=pythons)
         extras = ask.extras or tuple(sorted({e for r in ctx.fw_reqs.get(ask.name, ()) for e in r.extras}))
@@ -393,7 +408,7 @@ class _Search:
         problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy)
         if problem is not None:
             return _Fail(rejection=problem)
-        if ctx.framework is not None and not self.p.allow_overrides:
+        if ctx.framework is not None and not self.relaxing:
             for n in sorted(set(ctx.fw_reqs) & set(reqs) - {"torch"}):
                 a, b = spec_of(ctx.fw_reqs, n), spec_of(reqs, n)
                 if not c.compatible(a, b):
@@ -432,6 +447,9 @@ class _Search:
     def torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
         """The first constraint ``opt`` fails, or the Pythons it leaves."""
         r, var = opt.release, opt.variant
+        ban = self.banned("torch", r.version)
+        if ban is not None:
+            return TorchFail(variant=var, code="uv", reason=ban.reason)
         for name in TORCH_FAMILY[1:]:
             spec = self.p.companions.get(name, SpecifierSet()) & spec_of(ctx.engine_reqs, name)
             spec &= self.pin(ctx.fw_reqs, name)
@@ -561,7 +579,8 @@ class _Search:
 
     def option_problem(self, ctx: _Ctx, opt: ExtensionOption, torch: TorchPick, py: str) -> str | None:
         """The first constraint an option fails (the same test ``reasons.option_rejections`` reports with)."""
-        return option_problem(self.p, opt, torch.build, py, ctx.fw_reqs, ctx.engine_reqs)
+        fw_pin = self.pin(ctx.fw_reqs, opt.package) if ctx.framework is not None else SpecifierSet()
+        return option_problem(self.p, opt, torch.build, py, fw_pin, ctx.engine_reqs)
 
     def extension(self, ctx: _Ctx, pkg: str, torch: TorchPick | None, py: str) -> ExtensionOption | _Fail:
         refusal = c.extension_target(pkg, self.p.target, torch.build if torch else None)
@@ -572,7 +591,8 @@ class _Search:
         build_fact = False
         build: ExtensionOption | None = None
         for opt in self.option_list(pkg, torch.build):
-            problem = self.option_problem(ctx, opt, torch, py)
+            ban = self.banned(pkg, opt.version)
+            problem = ban.reason if ban is not None else self.option_problem(ctx, opt, torch, py)
             if problem is not None:
                 kind = "pin" if problem.startswith(("excluded by", "--build")) else "fact"
                 a_build = not opt.prebuilt and kind == "fact"
