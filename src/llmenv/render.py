@@ -421,7 +421,10 @@ def _render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocum
     tool = _table(doc, "tool", super_table=True)
     uv = _table(tool, "uv")
     _set(uv, "required-version", f">={MIN_UV}")
-    _set(uv, "environments", [platform_marker(plan.target) if options.wheelhouse else os_marker(plan.target)])
+    # The planner narrows the lock to the architectures every chosen part has wheels (or an sdist) for.
+    narrowed = plan.extra.get("environments")
+    envs = [platform_marker(plan.target)] if options.wheelhouse else narrowed or [os_marker(plan.target)]
+    _set(uv, "environments", list(envs))
     _set(uv, "required-environments", [platform_marker(plan.target)])
     mirror = options.python_mirror or (
         f"{options.github_proxy.rstrip('/')}/{PBS_RELEASES}" if options.github_proxy else None

@@ -244,7 +244,7 @@ def plan_problem(
     outcome = search(problem, feedback)
     if outcome.winner is None:
         raise no_plan(problem, outcome)
-    return assemble(problem, outcome.winner, outcome.rejected, build_facts=build_facts)
+    return assemble(problem, outcome.winner, outcome.rejected, build_facts=build_facts, feedback=feedback)
 
 
 def _wheelhouse(wheels: str | None) -> str | None:

@@ -6,7 +6,7 @@ A renderer never decides a version: everything ``render.py`` writes comes from h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -16,12 +16,12 @@ from packaging.version import Version
 from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
 from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
-from llmenv.plan.candidates import Candidate, spec_of
+from llmenv.plan.candidates import Candidate, installable_pythons, other_arches, spec_of
 from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
 from llmenv.plan.overrides import dependency_metadata
-from llmenv.plan.problem import Problem
+from llmenv.plan.problem import Feedback, Problem
 from llmenv.target import Target
 
 __all__ = ["assemble"]
@@ -197,12 +197,69 @@ def _nvcc_warnings(target: Target, cand: Candidate, opt: ExtensionOption) -> lis
     return out
 
 
+def _required(lines: Sequence[Requirement], env: Mapping[str, str], extras: Sequence[str]) -> bool:
+    return any(r.marker is None or any(r.marker.evaluate({**env, "extra": e}) for e in extras) for r in lines)
+
+
+def _blocked(problem: Problem, cand: Candidate, there: Target, unless: Target | None = None) -> str | None:
+    """The first chosen release (framework, engine, or an exact pin of theirs) required on ``there``'s platform
+    with neither a wheel nor an sdist for it. ``unless``: skip releases also required on that platform (uv's
+    fork of "every other machine" is satisfied by their wheels there)."""
+    for pick in (cand.framework, cand.engine):
+        if (
+            unless is None
+            and pick is not None
+            and not installable_pythons(pick.release, there, (cand.python,))
+        ):
+            return f"{pick.name} {pick.version}"
+    env = there.marker_environment()
+    other = unless.marker_environment() if unless is not None else None
+    extras = ["", *(cand.framework.extras if cand.framework else ())]
+    for reqs in (cand.framework_requirements, cand.engine_requirements):
+        for name, lines in reqs.items():
+            if not _required(lines, env, extras) or (other is not None and _required(lines, other, extras)):
+                continue
+            pinned = exact_pin(spec_of(reqs, name))
+            rel = next((r for r in problem.pins(name) if r.version == pinned), None) if pinned else None
+            if (
+                rel is not None
+                and getattr(rel, "files_known", False)
+                and not installable_pythons(rel, there, (cand.python,))
+            ):
+                return f"{name} {pinned}"
+    return None
+
+
+def platform_gap(
+    problem: Problem, cand: Candidate, target: Target, feedback: Feedback | None
+) -> tuple[str, tuple[str, ...]] | None:
+    """(why, the architectures the lock covers) when ``sys_platform == 'linux'`` alone cannot lock: uv resolves
+    a fork for the machines other than the target's, and a chosen release required there has no wheel (and no
+    sdist) for the other main architecture, or — required only on the rarer machines (ppc64le, s390x) by its
+    markers — none for them (or uv said so). None: the OS alone is fine."""
+    if target.os != "linux":
+        return None
+    why = f"uv: {feedback.platform_only}" if feedback is not None and feedback.platform_only else None
+    other = next(iter(other_arches(target)), None)
+    main = _blocked(problem, cand, target.with_(arch=other)) if other else None
+    rare = _blocked(
+        problem, cand, target.with_(arch="ppc64le"), unless=target.with_(arch=other or target.arch)
+    )
+    if why is None and main is None and rare is None:
+        return None
+    arches = (target.arch,) if main is not None or other is None else (target.arch, other)
+    if main is not None:
+        why = why or f"{main} has no wheel (and no sdist) for linux {other}"
+    return why or f"{rare} has wheels for some Linux machines only (no sdist)", arches
+
+
 def assemble(
     problem: Problem,
     cand: Candidate,
     rejected: tuple[Rejection, ...],
     *,
     build_facts: Callable[[Target], Target] | None = None,
+    feedback: Feedback | None = None,
 ) -> Plan:
     """The plan for the winning candidate. ``build_facts`` fills in the target's nvcc, cores and memory when a
     source build is planned (detection of this machine runs only then)."""
@@ -215,6 +272,12 @@ def assemble(
     extra: dict[str, Any] = {}
     warnings: list[str] = []
     build = _extension_sections(problem, cand, target, extra, warnings)
+    gap = platform_gap(problem, cand, target, feedback)
+    if gap:
+        why, arches = gap
+        extra["platform-only"] = why
+        extra["environments"] = [target.with_(arch=a).platform_marker() for a in arches]
+        warnings.append(f"{why}: the lock covers {', '.join(f'{target.os} {a}' for a in arches)} only")
     overrides: list[dict[str, Any]] = []
     if cand.relaxed and cand.framework is not None:
         fw = cand.framework

@@ -313,3 +313,10 @@ def constraint_extras(
 def python_markers_split(release: ReleaseLike) -> bool:
     """Does any requirement's marker depend on the Python version (then requirements differ per Python)?"""
     return any(r.marker is not None and "python" in str(r.marker) for r in release.requires_dist)
+
+
+def other_arches(target: Target) -> tuple[str, ...]:
+    """The architectures of the target's OS that a lock for ``sys_platform`` alone also covers."""
+    if target.os != "linux":
+        return ()
+    return tuple(a for a in ("x86_64", "aarch64") if a != target.arch)

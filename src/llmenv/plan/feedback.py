@@ -97,6 +97,14 @@ def learn(causes: Iterable[Any], plan: Plan, fb: Feedback, *, allow_overrides: b
         pkg = _relaxable(cause, plan)
         if pkg is not None and pkg not in fb.relax:
             return Learnt(feedback=replace(fb, relax={**fb.relax, pkg: cause.summary}), reason=reason)
+    if (
+        cause is not None
+        and cause.kind == "no-wheel-for-platform"
+        and "platform_machine" in str(cause.split or "")
+        and fb.platform_only is None
+        and not plan.extra.get("platform-only")
+    ):
+        return Learnt(feedback=replace(fb, platform_only=cause.summary), reason=reason)
     cap = _cap_of(cause) if cause is not None else None
     narrows = cap is not None and Version(plan.python) <= Version(cap) < Version(plan.python_cap)
     if (

@@ -58,6 +58,7 @@ class Feedback:
     python_caps: Mapping[tuple[str, ...], str] = field(default_factory=dict)
     relax: Mapping[str, str] = field(default_factory=dict)
     banned: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (package, version) -> uv's reason
+    platform_only: str | None = None  # uv failed a fork of another architecture: lock the target's only (why)
 
 
 @dataclass(frozen=True, kw_only=True)
