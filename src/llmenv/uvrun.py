@@ -99,12 +99,26 @@ def uv_version(binary: str) -> Version:
         raise UsageError(f"{binary} printed an unreadable version: {m.group(1)!r}") from None
 
 
+def _bundled_version(binary: str) -> Version | None:
+    """The version of the uv binary the PyPI ``uv`` package installed (its metadata says it: no process)."""
+    try:
+        import importlib.metadata
+
+        import uv
+
+        if os.path.realpath(binary) != os.path.realpath(uv.find_uv_bin()):
+            return None
+        return Version(importlib.metadata.version("uv"))
+    except (ImportError, FileNotFoundError, InvalidVersion, importlib.metadata.PackageNotFoundError):
+        return None
+
+
 def checked_uv(environ: Mapping[str, str]) -> str:
     """The uv binary, checked to be new enough for what llmenv writes. Call it before writing anything."""
     from llmenv.render import MIN_UV
 
     binary = find_uv(environ)
-    v = uv_version(binary)
+    v = _bundled_version(binary) or uv_version(binary)
     if v < Version(MIN_UV):
         raise UsageError(
             f"uv {v} at {binary} is too old: llmenv writes settings that need uv >= {MIN_UV}",

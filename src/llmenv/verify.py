@@ -72,10 +72,6 @@ def lock_loop(
     """Lock the best candidate, learning from each failure; the verified plan, or LockFailed (exit 1)."""
     from llmenv.plan.feedback import learn
 
-    if explain is None:
-        from llmenv.explain import explain as _explain
-
-        explain = _explain
     fb = Feedback()
     attempts: list[Attempt] = []
     deadline = clock() + budget_s
@@ -111,6 +107,10 @@ def lock_loop(
             )
             restore()
             break
+        if explain is None:  # read only when a lock failed (the parser's rules take a while to load)
+            from llmenv.explain import explain as _explain
+
+            explain = _explain
         learnt = learn(
             explain(run.output).causes,
             plan,

@@ -216,13 +216,18 @@ def _lock(
     if not ctx.environ.get("FORCE_COLOR"):
         env.setdefault("UV_NO_PROGRESS", "1")
     plans = iter([first])
+    done: list[Any] = [first]  # the plan the document was last rendered for
 
     def plan_for(fb: Any) -> Any:
-        got = next(plans, None)  # the plan already made is the first candidate
-        return got if got is not None else rendered(build_plan(inputs, fb))[0]
+        got = next(plans, None)  # the plan already made (and rendered) is the first candidate
+        if got is None:
+            got = rendered(build_plan(inputs, fb))[0]
+            done.append(got)
+        return got
 
     def write(p: Any) -> None:
-        rendered(p)
+        if p is not done[-1]:
+            done.append(rendered(p)[0])
         _mkdir(folder)
         with deferred_signals():
             project.write()
@@ -314,10 +319,6 @@ def _wheelhouse(
 
     Written relative to the project (``./wheels``) when inside it, else as an absolute path (a shared filesystem
     mounted at the same path on every node)."""
-    from llmenv.indexes import IndexSpec
-    from llmenv.wheelhouse import wheel_names
-    from llmenv.wheelindex import INDEX
-
     if args.no_wheelhouse:
         if args.wheelhouse:
             raise UsageError("--wheelhouse and --no-wheelhouse contradict each other")
@@ -333,6 +334,10 @@ def _wheelhouse(
         return None, frozenset()
     if not path.is_dir():
         raise UsageError(f"{what}: no such folder", hint="fill it with `llmenv wheelhouse DIR` first")
+    from llmenv.indexes import IndexSpec
+    from llmenv.wheelhouse import wheel_names
+    from llmenv.wheelindex import INDEX
+
     names = wheel_names(path)
     if names is None:  # wheels without hashes: uv would lock them as bare paths and install a swapped one
         raise UsageError(

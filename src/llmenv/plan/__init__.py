@@ -213,7 +213,7 @@ def make_plan(
         or default_providers(
             github_proxy=github_proxy,
             wheelhouse=_wheelhouse(flash_attn_wheels),
-            sdists=_sdists(pins),
+            sdists=lambda: _sdists(pins),
             users=user_wheels or (),
         ),
         python_fixed=python_fixed,

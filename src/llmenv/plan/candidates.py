@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from packaging.requirements import Requirement
@@ -179,7 +180,7 @@ class TorchPick:
     def version(self) -> Version:
         return self.release.version
 
-    @property
+    @cached_property
     def build(self) -> TorchBuild:
         return TorchBuild(
             version=self.version, variant=self.variant, cxx11_abi=self.release.abi_of(self.variant)
