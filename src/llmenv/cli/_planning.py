@@ -298,8 +298,8 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         where += f", driver {t.driver} (CUDA <= {t.cuda})"
     else:
         where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
-        if t.gpus:
-            where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
+    if t.gpus:
+        where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
     lines = [f"plan for {where}", ""]
     # Requirements llmenv writes as given (packages it knows nothing special about): shown, not planned.
     as_given = [Requirement(d) for d in plan.dependencies]
