@@ -46,8 +46,16 @@ def test_set_keeps_the_marker_and_drop_removes() -> None:
     assert e["provides-extras"] == ["vllm"] and e["requires-python"] == ">=3.10"
 
 
-def test_set_of_a_new_package_adds_it_and_bad_input_is_usage_error() -> None:
-    o = apply_override(META, name="openrlhf", version="0.8.11", sets=parse_sets(["numpy<2"]), drops=[])
+def test_set_of_a_new_package_is_a_typo_unless_added_and_bad_input_is_usage_error() -> None:
+    with pytest.raises(UsageError, match="does not require numpy"):
+        apply_override(META, name="openrlhf", version="0.8.11", sets=parse_sets(["numpy<2"]), drops=[])
+    with pytest.raises(UsageError, match="did you mean transformers"):
+        apply_override(
+            META, name="openrlhf", version="0.8.11", sets=parse_sets(["transformer==4.57.1"]), drops=[]
+        )
+    o = apply_override(
+        META, name="openrlhf", version="0.8.11", sets=[], drops=[], adds=parse_sets(["numpy<2"])
+    )
     assert o.requires_dist[-1] == "numpy<2"
     with pytest.raises(UsageError):
         apply_override(META, name="openrlhf", version="0.8.11", sets=[], drops=["nope"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,20 +88,44 @@ def _groups(value: str | None, recorded: list[str]) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from packaging.utils import canonicalize_name
-
-    from llmenv.project import ProjectFile, diff
-    from llmenv.render import ProjectOptions, render
+    from llmenv.project import locked
 
     folder, specs = split_dir(list(args.args), ctx.cwd)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file, not a folder (DIR must be a folder)")
+    if args.dry_run:
+        return _init(args, ctx, folder, specs)
+    # Two runs on one project take turns: the lock is held from reading the file to the last write (--lock too).
+    anchor = folder
+    while not anchor.exists() and anchor.parent != anchor:
+        anchor = anchor.parent
+    where = folder / "pyproject.toml"
+    with locked(
+        anchor / "pyproject.toml",
+        on_wait=lambda: ctx.ui.eprint(f"waiting for another llmenv run editing {where} ..."),
+    ):
+        return _init(args, ctx, folder, specs)
+
+
+def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]) -> int:
+    from dataclasses import replace
+
+    from llmenv.errors import NoAnswer
+    from llmenv.intent import ProjectConstraints, incompatibilities, narrow_request, target_envs
+    from llmenv.project import ProjectFile, diff
+    from llmenv.render import edit
+
     pyproject = folder / "pyproject.toml"
     project = ProjectFile.open(pyproject)
     recorded: dict[str, Any] = {}
     tool = project.doc.get("tool")
     if isinstance(tool, dict) and isinstance(tool.get("llmenv"), dict):
         recorded = tool["llmenv"].unwrap() if hasattr(tool["llmenv"], "unwrap") else dict(tool["llmenv"])
+    build_script = "setup.py" if (folder / "setup.py").is_file() else None
+    constraints = ProjectConstraints.read(
+        project.doc.unwrap(), new_file=project.original is None, build_script=build_script
+    )
+    _refuse_shadowing(constraints, folder)
     # Local SPECs are written relative to the current folder; they are recorded relative to the project.
     inputs = resolve_inputs(
         ctx,
@@ -110,8 +135,25 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         spec_base=ctx.cwd if specs else folder,
         project_dir=folder,
     )
-    inputs, follow = _with_companions(inputs, project.doc, recorded)
-    plan = build_plan(inputs)
+    inputs, follow = _with_companions(inputs, constraints, recorded)
+    request, narrowed_by = narrow_request(inputs.request, constraints, target_envs(inputs.target))
+    try:
+        plan = _within_routing(replace(inputs, request=request), constraints)
+    except NoAnswer as e:
+        if narrowed_by:
+            e.message += "; the project's own requirements narrowed the request: " + ", ".join(
+                dict.fromkeys(str(r) for r in narrowed_by)
+            )
+            e.hint = "those are the project's requirements: change them, or plan for a target that runs them"
+        raise
+    problems = incompatibilities(plan, constraints, target_envs(plan.target, plan.pythons))
+    if problems:
+        raise NoAnswer(
+            "the plan does not fit the project's own requirements: "
+            + "; ".join(problems)
+            + " (pyproject.toml unchanged)",
+            hint="ask for versions the project allows (e.g. SPEC torch==X), or change those requirements",
+        )
     paths = {}
     for loc in inputs.request.locals:
         base = ctx.cwd if specs else folder
@@ -119,12 +161,183 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         paths[loc.name] = rel if rel.startswith(".") else f"./{rel}"
     if paths:
         plan = _with_paths(plan, paths)
+    options = _options(
+        args, ctx, folder, inputs, plan, recorded, follow, project.original is None, build_script, bool(specs)
+    )
+    result = edit(project.doc, plan, options, constraints)
+    project.doc = result.doc
+    new_text = project.text()
+    _check_after(project.original_text, new_text, pyproject)
+    if args.dry_run:
+        d = diff(project.original_text, new_text, "pyproject.toml")
+        if args.json:
+            ctx.ui.json(
+                {"plan": plan.to_dict(), "diff": d, "notes": list(result.notes), "path": str(pyproject)}
+            )
+        else:
+            ctx.ui.print(d if d else f"{pyproject}: no change")
+            for n in result.notes:
+                ctx.ui.print(f"  {n}")
+        return 0
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True)
+        except OSError as e:
+            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+    wrote = project.write()
+    if args.json:
+        ctx.ui.json(
+            {"plan": plan.to_dict(), "path": str(pyproject), "written": wrote, "notes": list(result.notes)}
+        )
+    else:
+        for line in render_plan(plan):
+            ctx.ui.print(line)
+        if result.notes:
+            ctx.ui.print("")
+            ctx.ui.print("project (your file is the constraint: kept, or narrowed / extended where said)")
+            for n in result.notes:
+                ctx.ui.print(f"  - {n}")
+        ctx.ui.print("")
+        ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+    if args.lock:
+        from llmenv.uvrun import run_uv
+
+        code = run_uv(ctx, ["lock"], folder, restore=project if wrote else None)
+        return code
+    return 0
+
+
+def _within_routing(inputs: Any, constraints: Any) -> Any:
+    """The plan, kept to the torch variant the project's own routing gives the target when the driver runs it.
+
+    An interim step until the planner takes ProjectConstraints: when the user routes torch to, say, cu128 and the
+    driver would also run cu130, planning for a target capped at CUDA 12.8 (strict) yields the cu128 plan; its
+    reasons say the real driver and why the variant is the project's. Any other case keeps the first plan (and
+    routing then refuses, naming the entry)."""
+    from dataclasses import replace
+
+    from llmenv.backend import Backend
+    from llmenv.errors import NoAnswer
+    from llmenv.intent import target_envs
+    from llmenv.plan import Rejection
+    from llmenv.routing import routed_variants
+
+    plan = build_plan(inputs)
+    torch = plan.packages.get("torch")
+    t = inputs.target
+    offered = routed_variants(constraints, target_envs(t, plan.pythons))
+    if torch is None or not torch.variant or not offered or t.cuda is None:
+        return plan
+    chosen = Backend.parse(torch.variant)
+    if any(v == chosen for v, _ in offered):
+        return plan
+    runnable = [
+        (v, e) for v, e in offered if v.is_cuda and v.cuda_version is not None and v.cuda_version <= t.cuda
+    ]
+    if not runnable:
+        return plan
+    best, entry = max(runnable, key=lambda ve: ve[0])
+    try:
+        capped = build_plan(replace(inputs, target=t.with_(cuda=best.cuda_version), policy="strict"))
+    except NoAnswer:
+        return plan
+    ct = capped.packages.get("torch")
+    if ct is None or ct.variant != best.tag:
+        return plan
+    where = f"{entry.location} ({entry.scope[0]} {entry.scope[1]!r})" if entry.scope else entry.location
+    real = next((r for r in plan.reasons if r.startswith("driver ")), None)
+    cap_text = f"supports CUDA <= {best.cuda_version}"
+    reasons = [real if (real and r.startswith("driver ") and cap_text in r) else r for r in capped.reasons]
+    reasons.insert(
+        0, f"torch stays on {best}: the project routes it there ({where}), and driver {t.driver} runs it"
+    )
+    rejected = [r for r in capped.rejected if cap_text not in r.reason]
+    rejected.insert(
+        0,
+        Rejection(
+            package="torch",
+            version=torch.version,
+            variant=torch.variant,
+            reason=f"the project's torch routing ({where}) serves {best}",
+        ),
+    )
+    return replace(capped, target=t, reasons=tuple(reasons), rejected=tuple(rejected))
+
+
+def _refuse_shadowing(constraints: Any, folder: Path) -> None:
+    """A setup.py project with no [project] table: uv would lock none of its requirements; llmenv will not add a
+    [project] table over setup.py."""
+    from llmenv.errors import NoAnswer
+
+    if constraints.has_project or constraints.build_script is None:
+        return
+    raise NoAnswer(
+        f"{folder} is built by its {constraints.build_script} and has no [project] table: uv does not read "
+        "setup.py for a project (its lock would hold none of your requirements), and llmenv will not add a "
+        "[project] table over setup.py (it would shadow it); nothing written",
+        hint='add [project] with name and dynamic = ["version", "dependencies"] to pyproject.toml (setuptools then '
+        "reads them from setup.py), and run llmenv init again",
+    )
+
+
+def _check_after(before: str, after: str, path: Path) -> None:
+    """`llmenv check` on what init would write: an error the file did not have is init's, so nothing is
+    written (the file keeps its bytes) and the answer is no, naming the finding."""
+    from collections import Counter
+
+    from llmenv.check import check_text
+    from llmenv.errors import NoAnswer
+
+    if after == before:
+        return
+    had: Counter[str] = Counter()
+    if before:
+        try:
+            had = Counter(
+                f.code for f in check_text(before, file=str(path)).findings if f.severity == "error"
+            )
+        except UsageError:
+            had = Counter()
+    report = check_text(after, file=str(path))
+    new = []
+    seen: Counter[str] = Counter()
+    for f in report.findings:
+        if f.severity != "error":
+            continue
+        seen[f.code] += 1
+        if seen[f.code] > had[f.code]:
+            new.append(f)
+    if new:
+        f = new[0]
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        raise NoAnswer(
+            f"llmenv's edit would bring `llmenv check` error {f.code} at {f.location}: {f.message}{more}; "
+            f"{path} left unchanged",
+            hint=f.fix.splitlines()[0] if f.fix else None,
+        )
+
+
+def _options(
+    args: argparse.Namespace,
+    ctx: Context,
+    folder: Path,
+    inputs: Any,
+    plan: Any,
+    recorded: dict[str, Any],
+    follow: tuple[str, ...],
+    new_file: bool,
+    build_script: str | None,
+    specs_given: bool,
+) -> Any:
+    from llmenv.render import ProjectOptions
+
+    base = ctx.cwd if specs_given else folder
     github_proxy = inputs.github_proxy
     python_mirror = args.python_mirror or recorded.get("python-mirror")
     groups = _groups(args.groups, list(recorded.get("groups", [])))
     wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
     record: dict[str, Any] = {
-        "specs": [_relocate(s, ctx.cwd if specs else folder, folder) for s in inputs.specs],
+        "specs": [_relocate(s, base, folder) for s in inputs.specs],
         "policy": inputs.policy,
         "target": _record_target(plan.target),
     }
@@ -146,8 +359,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
-    options = ProjectOptions(
-        name=args.name or recorded.get("name") or canonicalize_name(folder.resolve().name) or "project",
+    overrides = recorded.get("overrides")
+    if isinstance(overrides, dict) and overrides:
+        record["overrides"] = overrides  # `llmenv override`'s: kept, and applied last
+    return ProjectOptions(
+        name=args.name or recorded.get("name") or project_name(folder),
         pypi_index=inputs.pypi_index,
         python_mirror=python_mirror,
         github_proxy=github_proxy,
@@ -156,35 +372,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         user_owned=follow,
         wheelhouse=wheelhouse,
         wheelhouse_names=wheelhouse_names,
+        requested=tuple(inputs.specs),
+        overrides=overrides if isinstance(overrides, dict) else {},
+        build_script=build_script,
+        new_file=new_file,
     )
-    project.doc = render(project.doc, plan, options)
-    new_text = project.text()
-    if args.dry_run:
-        d = diff(project.original_text, new_text, "pyproject.toml")
-        if args.json:
-            ctx.ui.json({"plan": plan.to_dict(), "diff": d, "path": str(pyproject)})
-        else:
-            ctx.ui.print(d if d else f"{pyproject}: no change")
-        return 0
-    if not folder.exists():
-        try:
-            folder.mkdir(parents=True)
-        except OSError as e:
-            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
-    wrote = project.write()
-    if args.json:
-        ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
-    else:
-        for line in render_plan(plan):
-            ctx.ui.print(line)
-        ctx.ui.print("")
-        ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
-    if args.lock:
-        from llmenv.uvrun import run_uv
 
-        code = run_uv(ctx, ["lock"], folder, restore=project if wrote else None)
-        return code
-    return 0
+
+def project_name(folder: Path) -> str:
+    """A valid project name from a folder name: ``My Project (v2)`` -> ``my-project-v2`` (PEP 508 names are
+    letters, digits and ``-_.``, starting and ending with a letter or digit)."""
+    from packaging.utils import canonicalize_name
+
+    raw = folder.resolve().name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-_.")
+    return canonicalize_name(cleaned) if cleaned else "project"
 
 
 def _wheelhouse(
@@ -264,22 +466,17 @@ def _with_paths(plan: Any, paths: dict[str, str]) -> Any:
     return replace(plan, extra=extra)
 
 
-def _with_companions(inputs: Any, doc: Any, recorded: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
-    """torchvision / torchaudio that the user has in the project follow the planned torch (same release, same
-    index). They stay the user's: recorded under ``follow``, never dropped by a later run with other SPECs."""
+def _with_companions(inputs: Any, constraints: Any, recorded: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """torchvision / torchaudio that the user has in the project (its dependencies, an extra or a group) follow
+    the planned torch (same release, same index). They stay the user's: recorded under ``follow``, never dropped
+    by a later run with other SPECs."""
     from dataclasses import replace
 
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
+    from packaging.requirements import Requirement
 
-    managed = set(recorded.get("managed", {}).get("dependencies", []))
     follow = set(recorded.get("follow", []))
-    for line in doc.get("project", {}).get("dependencies", []) or []:
-        try:
-            n = canonicalize_name(Requirement(str(line)).name)
-        except InvalidRequirement:
-            continue
-        if n in ("torchvision", "torchaudio") and n not in managed:
+    for n in ("torchvision", "torchaudio"):
+        if constraints.requiring(n):
             follow.add(n)
     names = inputs.request.names()
     if "torch" not in names or not follow:
