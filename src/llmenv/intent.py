@@ -93,10 +93,10 @@ class Recorded:
             return frozenset(str(x) for x in v) if isinstance(v, list) else frozenset()
 
         narrowed = {k: dict(v) for k, v in _table(record.get("narrowed")).items() if isinstance(v, Mapping)}
-        scope = _table(managed.get("scope"))
+        scope = managed.get("scope")
         entries: dict[str, tuple[Mapping[str, Any], ...]] = {
             str(canonicalize_name(k)): tuple(dict(e) for e in v if isinstance(e, Mapping))
-            for k, v in _table(managed.get("source-entries")).items()
+            for k, v in _table(record.get("added-sources")).items()
             if isinstance(v, list)
         }
         return cls(
@@ -105,8 +105,8 @@ class Recorded:
             sources=frozenset(canonicalize_name(n) for n in names("sources")),
             indexes=names("indexes"),
             narrowed=narrowed,
-            scope=(str(scope["kind"]), canonicalize_name(str(scope["name"])))
-            if isinstance(scope.get("kind"), str) and isinstance(scope.get("name"), str)
+            scope=(str(scope[0]), canonicalize_name(str(scope[1])))
+            if isinstance(scope, list) and len(scope) == 2 and scope[0] in ("extra", "group")
             else None,
             source_entries=entries,
         )

@@ -333,7 +333,9 @@ class _Editor:
         prev = (
             plain(doc.get("tool", {}).get("llmenv", {})) if isinstance(doc.get("tool"), (dict, Table)) else {}
         )
-        self.prev: Mapping[str, Any] = prev.get("managed", {}) if isinstance(prev, Mapping) else {}
+        self.prev_record: Mapping[str, Any] = prev if isinstance(prev, Mapping) else {}
+        self.prev: Mapping[str, Any] = self.prev_record.get("managed", {})
+        self.added_sources: dict[str, list[dict[str, str]]] = {}
         self.pythons = list(plan.pythons)
 
     # ---- the whole edit --------------------------------------------------------------------------------
@@ -526,7 +528,7 @@ class _Editor:
 
     def _prev_scope_name(self, kind: str) -> str | None:
         s = self.prev.get("scope")
-        return str(s["name"]) if isinstance(s, Mapping) and s.get("kind") == kind else None
+        return str(s[1]) if isinstance(s, list) and len(s) == 2 and s[0] == kind else None
 
     def _scope(self, project: Table, route: Route) -> None:
         """The extra or group llmenv adds for the planned variant (the user routes torch per extra / group)."""
@@ -542,7 +544,7 @@ class _Editor:
                 del parent[old]
         if scope is None:
             return
-        self.managed["scope"] = {"kind": scope.kind, "name": scope.name}
+        self.managed["scope"] = [scope.kind, scope.name]
         if scope.kind == "extra":
             if "optional-dependencies" in self.project.dynamic:
                 raise NoAnswer(
@@ -678,9 +680,9 @@ class _Editor:
         entries = self._source_values(route)
         appended = {n: [dict(e) for e in v] for n, v in route.appended.items()}
         prev_whole = set(self.prev.get("sources", []))
-        prev_appended: Mapping[str, list[Any]] = self.prev.get("source-entries", {}) or {}
+        prev_appended: Mapping[str, list[Any]] = self.prev_record.get("added-sources", {}) or {}
         self.managed["sources"] = sorted(entries)
-        self.managed["source-entries"] = appended
+        self.added_sources = {n: v for n, v in appended.items() if v}
         if not entries and not appended and "sources" not in uv and not prev_whole and not prev_appended:
             return
         sources = _table(uv, "sources")
@@ -718,7 +720,11 @@ class _Editor:
 
     # ---- the exact plan ---------------------------------------------------------------------------------
     def _pin_lines(self) -> list[str]:
-        marker = platform_marker(self.plan.target)
+        """``name==X`` for each package the plan pins: unscoped, like a pin in the dependencies, so that uv does
+        not split the lock on it; scoped to the target's platform when the project pins that package otherwise
+        for another platform (``torch==2.2.2 ; sys_platform == 'darwin'``), and to the dependency's own marker
+        when the plan's line has one (flash-attn only on GPU machines)."""
+        target = platform_marker(self.plan.target)
         out: list[str] = []
         for line in self.plan.dependencies:
             req = Requirement(line)
@@ -743,7 +749,12 @@ class _Editor:
                     "alternatives with its own pin, which a project-wide pin would break"
                 )
                 continue
-            out.append(f"{req.name}=={version} ; {marker}")
+            elsewhere = any(
+                not u.applies(self.envs) and not u.requirement.specifier.contains(v, prereleases=True)
+                for u in users
+            )
+            marker = str(req.marker) if req.marker is not None else (target if elsewhere else None)
+            out.append(f"{req.name}=={version}" + (f" ; {marker}" if marker else ""))
         return out
 
     def _constraints(self, uv: Table) -> None:
@@ -862,7 +873,7 @@ class _Editor:
         old = self.prev.get("scope")
         scope = route.scope
         new_member = {scope.kind: scope.name} if scope else None
-        old_member = {str(old["kind"]): str(old["name"])} if isinstance(old, Mapping) else None
+        old_member = {str(old[0]): str(old[1])} if isinstance(old, list) and len(old) == 2 else None
         current = uv.get("conflicts")
         if current is not None and not isinstance(current, Array):
             raise UsageError("tool.uv.conflicts in pyproject.toml is not an array; llmenv cannot edit it")
@@ -903,10 +914,10 @@ class _Editor:
             record["managed"] = managed
         if self.narrowed:
             record["narrowed"] = self.narrowed
+        if self.added_sources:
+            record["added-sources"] = self.added_sources
         llm = _table(tool, "llmenv")
-        _set_table(
-            llm, record, inline=("narrowed", "source-entries", "scope", "overrides"), spaced=self.spaced
-        )
+        _set_table(llm, record, inline=("narrowed", "added-sources", "overrides"), spaced=self.spaced)
 
 
 def edit(
