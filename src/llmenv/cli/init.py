@@ -293,7 +293,8 @@ def _refuse_shadowing(constraints: Any, folder: Path) -> None:
 
 def _check_after(before: str, after: str, path: Path) -> None:
     """`llmenv check` on what init would write: an error the file did not have is init's, so nothing is
-    written (the file keeps its bytes) and the answer is no, naming the finding."""
+    written (the file keeps its bytes) and the answer is no, naming the finding. (The file as it was is only
+    checked when the new one has errors.)"""
     from collections import Counter
 
     from llmenv.check import check_text
@@ -301,20 +302,18 @@ def _check_after(before: str, after: str, path: Path) -> None:
 
     if after == before:
         return
+    errors = [f for f in check_text(after, file=str(path)).findings if f.severity == "error"]
+    if not errors:
+        return
     had: Counter[str] = Counter()
     if before:
         try:
-            had = Counter(
-                f.code for f in check_text(before, file=str(path)).findings if f.severity == "error"
-            )
+            had = Counter(f.code for f in check_text(before, file=str(path)).findings if f.severity == "error")
         except UsageError:
             had = Counter()
-    report = check_text(after, file=str(path))
     new = []
     seen: Counter[str] = Counter()
-    for f in report.findings:
-        if f.severity != "error":
-            continue
+    for f in errors:
         seen[f.code] += 1
         if seen[f.code] > had[f.code]:
             new.append(f)
