@@ -348,6 +348,8 @@ class _Editor:
         self.notes += route.notes
         self._ensure_tables(route)
         project = _table(self.doc, "project")
+        # Comments that end a table head the table after it: sub-tables llmenv adds go above them.
+        project_tail = detach_trailing(project) if isinstance(project, Table) else []
         if "name" not in project and "dynamic" not in project:
             _set(project, "name", self.options.name)
             _set(project, "version", "0.1.0")
@@ -355,8 +357,10 @@ class _Editor:
         self._dependencies(project, route)
         self._optional(project)
         self._scope(project, route)
+        attach_trailing(project, project_tail)
         tool = _table(self.doc, "tool", super_table=True)
         uv = _table(tool, "uv")
+        uv_tail = detach_trailing(uv) if isinstance(uv, Table) else []
         self._uv_settings(uv)
         self._indexes(uv, route)
         self._sources(uv, route)
@@ -364,6 +368,7 @@ class _Editor:
         self._build_settings(uv)
         self._dependency_metadata(uv)
         self._conflicts(uv, route)
+        attach_trailing(uv, uv_tail)
         _groups(self.doc, self.options.groups)
         self._record(tool)
         return self.doc

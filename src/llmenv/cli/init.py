@@ -20,10 +20,12 @@ from llmenv.cli._planning import (
 from llmenv.errors import UsageError
 
 HELP = (
-    "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR in place, "
-    "keeping every byte llmenv does not manage. DIR is the first argument when it is an existing folder or "
-    "looks like a path (., ./x, /x, ~/x, x/); otherwise it is the current folder. Without SPECs, the ones "
-    "recorded in [tool.llmenv] are used (or torch)."
+    "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR with the "
+    "project as the constraint: its requirements, requires-python, environments and torch routing are kept "
+    "(narrowed or extended only where said), or init refuses naming what stops it. DIR is the first argument "
+    "when it is an existing folder, looks like a path (., ./x, /x, ~/x, x/), or is a bare name that is not a "
+    "package llmenv plans (like `uv init NAME`: `llmenv init myproj vllm` creates ./myproj); otherwise it is "
+    "the current folder. Without SPECs, the ones recorded in [tool.llmenv] are used (or torch)."
 )
 
 
@@ -70,10 +72,38 @@ def _looks_like_dir(arg: str, cwd: Path) -> bool:
     return arg in (".", "..") or arg.startswith(("./", "../", "/", "~")) or arg.endswith("/")
 
 
+def _new_project_name(arg: str) -> bool:
+    """``uv init NAME``'s habit: a first argument that is no requirement llmenv plans names the new project's
+    folder. A bare name llmenv knows (torch, vllm, verl, flash-attn, ... — the packages of its knowledge) is a
+    SPEC; any other bare name, or a name that is no requirement at all (``my project``), is the folder."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    if not arg or arg.startswith("-") or "/" in arg or "\\" in arg:
+        return False
+    try:
+        req = Requirement(arg)
+    except InvalidRequirement:
+        return "[" not in arg and ";" not in arg and "@" not in arg and not any(c in arg for c in "<>=!~")
+    if req.extras or req.specifier or req.marker or req.url:
+        return False
+    return canonicalize_name(req.name) not in _known_packages()
+
+
+def _known_packages() -> set[str]:
+    from packaging.utils import canonicalize_name
+
+    from llmenv.knowledge.pins import load_pins
+
+    return {canonicalize_name(n) for n in load_pins().names()} | {"torch", "torchvision", "torchaudio", "flash-attn"}
+
+
 def split_dir(args: list[str], cwd: Path) -> tuple[Path, list[str]]:
     if args and _looks_like_dir(args[0], cwd):
         p = Path(args[0]).expanduser()
         return (p if p.is_absolute() else cwd / p), args[1:]
+    if args and _new_project_name(args[0]):
+        return cwd / args[0], args[1:]
     return cwd, list(args)
 
 
