@@ -1026,21 +1026,14 @@ def write_dependency_metadata(doc: TOMLDocument, entries: Sequence[Mapping[str, 
 
 def write_override(doc: TOMLDocument, entry: Mapping[str, Any], ops: Mapping[str, Any]) -> TOMLDocument:
     """``llmenv override``: the package's ``[[tool.uv.dependency-metadata]]`` entry, and its overrides recorded in
-    ``[tool.llmenv.overrides]`` (``llmenv init`` applies them again, last). The entry becomes the user's: a later
-    ``init`` no longer counts it among the entries it manages."""
+    ``[tool.llmenv.overrides]``. ``llmenv init`` applies them again, last, over an entry it writes itself (the
+    metadata of a flash-attn build, a relaxed framework), and leaves any other entry alone."""
     before = tomlkit.dumps(doc)
     spaced = spaced_inline_tables(before)
     doc = _ensure_tables(doc, [("tool", "uv"), ("tool", "llmenv")])
     name = str(entry["name"])
     _managed_aot(doc["tool"]["uv"], "dependency-metadata", {name: entry}, (), spaced=spaced)
-    llm = doc["tool"]["llmenv"]
-    managed = llm.get("managed")
-    if isinstance(managed, (dict, Table)) and isinstance(managed.get("dependency-metadata"), Array):
-        arr = managed["dependency-metadata"]
-        for i in reversed(range(len(arr))):
-            if str(arr[i]) == name:
-                del arr[i]
-    overrides = _table(llm, "overrides")
+    overrides = _table(doc["tool"]["llmenv"], "overrides")
     _set(overrides, name, dict(ops), spaced=spaced)
     return _space_new_tables(before, doc)
 
