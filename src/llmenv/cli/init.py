@@ -140,10 +140,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]) -> int:
-    from dataclasses import replace
-
-    from llmenv.errors import NoAnswer
-    from llmenv.intent import ProjectConstraints, incompatibilities, narrow_request, target_envs
+    from llmenv.intent import ProjectConstraints
     from llmenv.project import ProjectFile, diff
     from llmenv.render import edit
 
@@ -168,24 +165,7 @@ def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]
         project_dir=folder,
     )
     inputs, follow = _with_companions(inputs, constraints, recorded)
-    request, narrowed_by = narrow_request(inputs.request, constraints, target_envs(inputs.target))
-    try:
-        plan = _within_routing(replace(inputs, request=request), constraints)
-    except NoAnswer as e:
-        if narrowed_by:
-            e.message += "; the project's own requirements narrowed the request: " + ", ".join(
-                dict.fromkeys(str(r) for r in narrowed_by)
-            )
-            e.hint = "those are the project's requirements: change them, or plan for a target that runs them"
-        raise
-    problems = incompatibilities(plan, constraints, target_envs(plan.target, plan.pythons))
-    if problems:
-        raise NoAnswer(
-            "the plan does not fit the project's own requirements: "
-            + "; ".join(problems)
-            + " (pyproject.toml unchanged)",
-            hint="ask for versions the project allows (e.g. SPEC torch==X), or change those requirements",
-        )
+    plan = _plan_within(inputs, constraints)
     paths = {}
     for loc in inputs.request.locals:
         base = ctx.cwd if specs else folder
@@ -246,6 +226,36 @@ def _print_result(ctx: Context, plan: Any, notes: Any, wrote: bool, pyproject: P
             ctx.ui.print(f"  - {n}")
     ctx.ui.print("")
     ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+
+
+def _plan_within(inputs: Any, constraints: Any) -> Any:
+    """The plan, within the project's own requirements: they narrow the request, and a plan that still breaks
+    one of them is refused naming it (exit 1, the file unchanged). Interim, until the planner takes
+    ProjectConstraints as constraint functions (see /work/coord/project.md)."""
+    from dataclasses import replace
+
+    from llmenv.errors import NoAnswer
+    from llmenv.intent import incompatibilities, narrow_request, target_envs
+
+    request, narrowed_by = narrow_request(inputs.request, constraints, target_envs(inputs.target))
+    try:
+        plan = _within_routing(replace(inputs, request=request), constraints)
+    except NoAnswer as e:
+        if narrowed_by:
+            e.message += "; the project's own requirements narrowed the request: " + ", ".join(
+                dict.fromkeys(str(r) for r in narrowed_by)
+            )
+            e.hint = "those are the project's requirements: change them, or plan for a target that runs them"
+        raise
+    problems = incompatibilities(plan, constraints, target_envs(plan.target, plan.pythons))
+    if problems:
+        raise NoAnswer(
+            "the plan does not fit the project's own requirements: "
+            + "; ".join(problems)
+            + " (pyproject.toml unchanged)",
+            hint="ask for versions the project allows (e.g. SPEC torch==X), or change those requirements",
+        )
+    return plan
 
 
 def _within_routing(inputs: Any, constraints: Any) -> Any:
