@@ -166,6 +166,18 @@ def _exact(spec: SpecifierSet) -> str | None:
     return None
 
 
+def _extras(req: Requirement) -> str:
+    return f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+
+
+def _marker_text(line: str) -> str | None:
+    """The marker of a requirement line as it is written there (``sys_platform == 'linux'``)."""
+    if ";" not in line:
+        return None
+    text = line.split(";", 1)[1].strip()
+    return text or None
+
+
 def _set_list(container: Any, key: str, want: list[Any], *, spaced: bool) -> None:
     """Make ``container[key]`` hold ``want``: items appended to (or removed from the end of) the user's array in
     its own layout when one is a prefix of the other, else the value replaced."""
@@ -426,28 +438,30 @@ class _Editor:
         self.narrowed[key] = entry
 
     # ---- dependencies -------------------------------------------------------------------------------------
-    def _requested(self) -> dict[str, Requirement]:
-        out: dict[str, Requirement] = {}
+    def _requested(self) -> dict[str, str]:
+        out: dict[str, str] = {}
         for s in self.options.requested:
             try:
                 r = Requirement(s)
             except InvalidRequirement:
                 continue  # a local ./tree[extras]
-            out[canonicalize_name(r.name)] = r
+            out[canonicalize_name(r.name)] = s
         return out
 
-    def _intent_text(self, planned: Requirement, given: Requirement | None) -> str:
-        """The line llmenv adds: the SPEC as given (with the plan's marker when it has none), else the name."""
+    def _intent_text(self, line: str, given: str | None) -> str:
+        """The line llmenv adds: the SPEC as the user typed it (with the plan's extras, and its marker when the
+        SPEC has none), else the plan's line without its exact pin — in the spelling it was written in."""
+        planned = Requirement(line)
         if given is not None:
-            r = Requirement(str(given))
-            r.extras = set(planned.extras)  # the plan's (an engine alternative's extra goes to its own extra)
-            if r.marker is None and planned.marker is not None:
-                r.marker = planned.marker
-            return str(r)
-        r = Requirement(str(planned))
-        if _exact(r.specifier):
-            r.specifier = SpecifierSet()
-        return str(r)
+            r = Requirement(given)
+            if set(r.extras) == set(planned.extras) and (r.marker is not None or planned.marker is None):
+                return given.strip()
+            spec = f"{r.name}{_extras(planned)}{r.specifier}"
+            marker = _marker_text(given) or _marker_text(line)
+            return f"{spec} ; {marker}" if marker else spec
+        head = f"{planned.name}{_extras(planned)}" + ("" if _exact(planned.specifier) else str(planned.specifier))
+        marker = _marker_text(line)
+        return f"{head} ; {marker}" if marker else head
 
     def _base_lines(self, route: Route) -> dict[str, str]:
         """Planned requirements that go into the base dependencies (name -> line)."""
@@ -462,7 +476,7 @@ class _Editor:
                 continue  # the user requires it already, where they chose to (base, an extra, a group)
             if n in in_scope and not users:
                 continue
-            wanted[n] = self._intent_text(req, requested.get(n))
+            wanted[n] = self._intent_text(line, requested.get(n))
         return wanted
 
     def _dependencies(self, project: Table, route: Route) -> None:
@@ -758,7 +772,7 @@ class _Editor:
                 not u.applies(self.envs) and not u.requirement.specifier.contains(v, prereleases=True)
                 for u in users
             )
-            marker = str(req.marker) if req.marker is not None else (target if elsewhere else None)
+            marker = _marker_text(line) if req.marker is not None else (target if elsewhere else None)
             out.append(f"{req.name}=={version}" + (f" ; {marker}" if marker else ""))
         return out
 
