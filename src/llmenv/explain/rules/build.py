@@ -49,15 +49,13 @@ def _build_fixes_torch(pkg: str, version: str | None) -> list[Fix]:
     info = builds().build_with_torch.get(pkg)
     fixes: list[Fix] = []
     if info is not None and info.requires_dist:
+        # No build variable goes with it: flash-attn's FLASH_ATTENTION_SKIP_CUDA_BUILD=TRUE, once recommended
+        # to "fetch the prebuilt wheel", yields a wheel without the CUDA extension whenever that download
+        # fails (its setup.py falls back silently). Its setup.py tries the prebuilt wheel by itself.
         edit = toml.extra_build_dependencies(pkg, "torch", match_runtime=True) + "\n\n" + toml.dependency_metadata(
             pkg, version, info.requires_dist)
-        if info.build_variables:
-            edit += "\n\n" + toml.extra_build_variables(pkg, info.build_variables)
         title = (f"Give {pkg}'s isolated build the torch of your lock (match-runtime), with its metadata declared "
                  "statically as match-runtime requires")
-        if info.build_variables:
-            title += (" and fetch the prebuilt wheel instead of compiling (" + ", ".join(info.build_variables)
-                      + ", as uv's maintainers recommend in astral-sh/uv#6437)")
         fixes.append(fix_toml(title, edit))
     fixes.append(fix_toml(f"Add torch to {pkg}'s build environment (uv's own suggestion; needs uv >= 0.8)",
                            toml.extra_build_dependencies(pkg, "torch")))
