@@ -55,6 +55,8 @@ def test_real_uv_failure_is_explained_and_fixed(scenario: Scenario, tmp_path: Pa
         assert argv[0] == "uv", fix.edit
         code, out = run_uv([*argv[1:], "--no-index", "--find-links", str(r.index)], r.project, tmp_path)
         assert code == 0, out
+        if argv[1] == r.args[0]:
+            return  # the fix is the command itself, run another way (`uv lock --no-sources-package x`)
     if scenario.after_fix:
         scenario.after_fix(r.project)
     code, out = run_uv(r.args, r.project, tmp_path)

@@ -79,9 +79,8 @@ _TORCH_MISSING = re.compile(
 def check_build_needs_torch(log: Log) -> list[Cause]:
     """An sdist's build imports torch, but its isolated build environment has no torch."""
     hint = log.hint(r"`(?P<pkg>[A-Za-z0-9._-]+)(?:@(?P<ver>[^`]+))?` depends on `torch`, but doesn't declare it as a build dependency")
-    if not hint:
-        flat = re.sub(r"\s+", " ", log.text)
-        hint = re.search(r"indicates that `?(?P<pkg>[A-Za-z0-9._-]+)(?:(?:==|@)(?P<ver>[^`\s,]+))?`? depends on `?torch`?, but doesn't declare it as a build dependency", flat)
+    if not hint:  # the hint wrapped by a terminal
+        hint = log.flat("declare", r"indicates that `?(?P<pkg>[A-Za-z0-9._-]{1,100})(?:(?:==|@)(?P<ver>[^`\s,]{1,100}))?`? depends on `?torch`?, but doesn't declare it as a build dependency", before=500)
     torch_lines = log.lines_matching(_TORCH_MISSING)
     if not hint and not (torch_lines and log.builds):
         return []
@@ -219,12 +218,11 @@ _NVCC_RELEASE = re.compile(r"Cuda compilation tools, release (?P<v>\d+\.\d+)")
 def check_build_cuda_mismatch(log: Log) -> list[Cause]:
     """nvcc's CUDA differs from the CUDA torch was built with; torch (or the package's setup.py) refuses to
     build extensions."""
-    flat = re.sub(r"\s+", " ", log.text)
-    m = next((x for rx in _CUDA_MISMATCH if (x := rx.search(flat))), None)
+    m = log.flat("mismatches", _CUDA_MISMATCH[0], before=200) or log.flat("binaries", _CUDA_MISMATCH[1], before=300)
     if not m:
         return []
     groups = m.groupdict()
-    nvcc_m = _NVCC_RELEASE.search(flat)
+    nvcc_m = log.first(_NVCC_RELEASE)
     nvcc = groups.get("nvcc") or (nvcc_m.group("v") if nvcc_m else None)
     tcuda = groups.get("torch")
     name, _ = _build_for(log)
@@ -309,7 +307,8 @@ def check_build_toolchain(log: Log) -> list[Cause]:
 
 _OOM = re.compile(
     r"Killed signal terminated program|fatal error: Killed|^\s*Killed\s*$|died due to signal 9|"
-    r"(?:exit (?:code|status)|code=|returned non-zero exit status)[:\s]*(?:137|-9)\b|"
+    r"exit code[:\s]*(?:137|-9)\b|exit status[:\s]*(?:137|-9)\b|code=(?:137|-9)\b|"
+    r"returned non-zero exit status[:\s]*(?:137|-9)\b|"
     r"virtual memory exhausted|std::bad_alloc|out of memory allocating|Cannot allocate memory|"
     r"c\+\+: fatal error: Killed|oom-kill",
     re.IGNORECASE,
@@ -322,7 +321,7 @@ def check_build_oom(log: Log) -> list[Cause]:
     if not hits:
         return []
     name, version = _build_for(log)
-    if name is None and not re.search(r"ninja|nvcc|cc1plus|c\+\+|gcc|setup\.py|build", log.text):
+    if name is None and not any(k in log.text for k in ("ninja", "nvcc", "cc1plus", "c++", "gcc", "setup.py", "build")):
         return []
     pkg = name or "the package"
     label = _label(name, version)

@@ -118,7 +118,7 @@ def check_uv_version(log: Log) -> list[Cause]:
             evidence=ev,
         )]
     unk = log.first(r"unknown field `(?P<field>[A-Za-z0-9_-]+)`")
-    if unk and _too_new_for_uv(unk.string, unk.group("field")) and re.search(r"tool\.uv|pyproject\.toml|uv\.toml", log.text):
+    if unk and _too_new_for_uv(unk.string, unk.group("field")) and any(k in log.text for k in ("tool.uv", "pyproject.toml", "uv.toml")):
         field = unk.group("field")
         ev2 = uniq([unk.string.strip(), *log.lines_matching(r"Failed to parse|TOML parse error")])
         return [Cause(
@@ -182,8 +182,7 @@ def check_no_static_metadata(log: Log) -> list[Cause]:
     m = log.first(r"declared with `match-runtime\s*=\s*true`, but `(?P<pkg>[^`]+)` does not declare static metadata")
     if not m:
         # the message wraps mid-phrase in old terminal output
-        flat = re.sub(r"\s+", " ", log.text)
-        m = re.search(r"declared with `match-runtime ?= ?true`, but `(?P<pkg>[^`]+)` does not declare static metadata", flat)
+        m = log.flat("match-runtime", r"declared with `match-runtime ?= ?true`, but `(?P<pkg>[^`]{1,200})` does not declare static metadata")
         if not m:
             return []
     pkg = canonicalize_name(m.group("pkg"))

@@ -183,8 +183,8 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     hp = log.hint(_HINT_PLATFORMS.pattern)
     hy = log.hint(_HINT_PY.pattern)
     lock_time = [(t, what, d) for d in uv_derivations(log) for t, what in d.no_wheels]
-    pip_wheel = log.first(r"(?P<whl>\S+\.whl) is not a supported wheel on this platform")
-    url_wheel = log.first(r"A URL dependency is incompatible with the current platform: (?P<whl>\S+\.whl)")
+    pip_wheel = log.first(r"(?P<whl>\S{1,300}\.whl) is not a supported wheel on this platform")
+    url_wheel = log.first(r"A URL dependency is incompatible with the current platform: (?P<whl>\S{1,1000}\.whl)")
     pip_none = [m for m in log.missing if not m.available and not local_label(m.term)]
     if not (dist or lock_time or pip_wheel or url_wheel or pip_none):
         return []
