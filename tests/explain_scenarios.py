@@ -620,6 +620,20 @@ PYPI_SCENARIOS: tuple[PypiScenario, ...] = (
 )
 
 
+def static_and_dynamic_project(d: Path) -> list[str]:
+    """A setuptools project (from PyPI) whose `dependencies` is both given and listed in `project.dynamic`."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = ["packaging"]\n'
+        'dynamic = ["dependencies"]\n\n[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n',
+        encoding="utf-8",
+    )
+    (d / "demo").mkdir(exist_ok=True)
+    (d / "demo" / "__init__.py").write_text("")
+    return ["lock"]
+
+
 def run_pip_compile(s: PypiScenario, base: Path) -> tuple[int, str]:
     base.mkdir(parents=True, exist_ok=True)
     (base / "requirements.in").write_text("\n".join(s.requirements) + "\n", encoding="utf-8")
@@ -820,6 +834,14 @@ def write_fixtures(base: Path) -> None:
 
 def write_pypi_fixtures(base: Path) -> None:
     version = subprocess.run([_uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    d = base / "static_and_dynamic" / "project"
+    code, out = run_uv(static_and_dynamic_project(d), d, base / "static_and_dynamic")
+    assert code != 0, out
+    (PRODUCED / "pypi_static_and_dynamic_dependencies.txt").write_text(
+        f"# produced by tests/explain_scenarios.py --network with {version} against PyPI (setuptools): "
+        "`dependencies` both given and in project.dynamic\n" + mask(out, base / "static_and_dynamic"),
+        encoding="utf-8",
+    )
     for s in PYPI_SCENARIOS:
         code, out = run_pip_compile(s, base / s.name)
         assert code != 0, f"{s.name}: uv unexpectedly succeeded:\n{out}"

@@ -112,6 +112,11 @@ def run_uv(
         code = proc.wait()
     if code == 0:
         return 0
+    # the file uv failed on (before a restore puts the previous one back): explain's fixes build on it
+    try:
+        failed_on: str | None = (project_dir / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        failed_on = None
     if restore is not None:
         restore.restore()
         if lock_before is None:
@@ -123,18 +128,19 @@ def run_uv(
         )
     else:
         ctx.ui.eprint(f"llmenv: uv {' '.join(args)} failed (exit {code})", style="error")
-    _explain(ctx, "".join(captured))
+    _explain(ctx, "".join(captured), failed_on)
     return 1
 
 
-def _explain(ctx: Context, log: str) -> None:
+def _explain(ctx: Context, log: str, pyproject: str | None = None) -> None:
     import importlib
 
     try:
         explain: Any = importlib.import_module("llmenv.explain")
     except ImportError:
         return
-    diagnosis = explain.explain(log)
+    project = explain.read_project(pyproject) if pyproject is not None else None
+    diagnosis = explain.explain(log, project)
     ctx.ui.eprint("")
     for line in explain.render_lines(diagnosis):
         ctx.ui.eprint(line)

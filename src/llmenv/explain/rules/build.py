@@ -19,6 +19,8 @@ from llmenv.explain._parse import Log, uniq
 from llmenv.explain.rules._common import (
     fix_cmd,
     fix_toml,
+    requirement_fix,
+    with_floor,
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -178,9 +180,9 @@ def check_build_missing_cuda(log: Log) -> list[Cause]:
             reason += (f" {label} is older than every {pkg} release llmenv knows to ship wheels ({since} and "
                        f"later): if you did not ask for {version}, the resolver backtracked to an old "
                        "source-only release.")
-            fixes.append(fix_toml(f"Give {pkg} a version floor so the resolver cannot fall back to {version}",
-                                   f"# wherever {pkg} is required ([project] dependencies or an extra):\n"
-                                   f"# \"{pkg}>={since}\""))
+            title = f"Give {pkg} a version floor so the resolver cannot fall back to {version}"
+            fixes.append(requirement_fix(log, pkg, lambda r: with_floor(r, str(since)), title) or fix_toml(
+                title, f"# wherever {pkg} is required ([project] dependencies or an extra):\n# \"{pkg}>={since}\""))
             fixes.append(fix_cmd("And commit uv.lock, so the resolution is not repeated on every clone", "uv lock"))
     info = builds().build_with_torch.get(name or "")
     rocm = log.first(r"torch\.__version__\s*=\s*(?P<v>\S+\+rocm[\d.]+)")

@@ -28,10 +28,12 @@ from llmenv.explain.rules._common import (
     next_minor,
     pins_on,
     platform_marker,
+    requirement_fix,
     requirer_text,
     uv_derivations,
     version_of,
     wheel_name,
+    with_marker,
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -357,14 +359,12 @@ def _lock_time(log: Log, lt: Term, what: str, d: Derivation) -> tuple[str, list[
     elif marker and log.hint(r"The resolution failed for an environment that is not the current one"):
         fixes.append(fix_toml("Lock only the environments that have wheels (uv's own suggestion: "
                               "tool.uv.environments)", toml.tool_uv(environments=[marker])))
-    req = p.requirement_for(lt.name) if p is not None else None
-    limited = f"{req or lt.text}; {marker or 'platform_machine == ' + repr('x86_64')}"
-    if req and ";" in req:
-        limited = f"{req} and ({marker})" if marker else req
-    fixes.append(fix_toml(
-        f"Or pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that "
-        f"have them: {limited!r}",
-        "# in [project] dependencies (or the extra that requires it):\n# " + toml.q(limited),
+    where = marker or "platform_machine == 'x86_64'"
+    title = f"Or limit the requirement on {lt.display} to the platforms that have its wheels ({where})"
+    fixes.append(requirement_fix(log, lt.name, lambda r: with_marker(r, where), title) or fix_toml(
+        f"Or pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that have "
+        f"them: {with_marker(lt.text, where)!r}",
+        "# in [project] dependencies (or the extra that requires it):\n# " + toml.q(with_marker(lt.text, where)),
     ))
     fixes.append(fix_cmd("Or drop that environment from tool.uv.required-environments / environments",
                          "llmenv check pyproject.toml"))
