@@ -40,7 +40,8 @@ __all__ = [
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 # uv's old report tree and pip's subprocess box: "  × ", "╰─▶ ", "├─▶ ", "│ ", "╰─> "
-_TREE = re.compile(r"^(\s*)(?:×|│|├─+▶|╰─+▶|├─+>|╰─+>|└─+>)\s?")
+# ... and its ASCII form (Windows consoles): "  x ", "  | ", "  `-> ", "  |-> "
+_TREE = re.compile(r"^(\s*)(?:×|│|├─+▶|╰─+▶|├─+>|╰─+>|└─+>|x(?= [A-Z])|\|(?= |$)|`-+>|\|-+>)\s?")
 # "#24 5.773 " (BuildKit), "54.11 " (docker build --progress=plain), "2025-01-01T00:00:00.1234567Z " (CI)
 _PREFIXES = (
     re.compile(r"^#\d+ \d+(?:\.\d+)? ?"),

@@ -215,7 +215,7 @@ def _fixes(log: Log, f: Failure) -> list[Fix]:
     fixes = _host_fixes(log, f)
     if f.what == "tls":
         return [fix_cmd("Use the system's certificate store (corporate proxies)", "uv lock --native-tls"), *fixes]
-    if f.what == "timeout":
+    if f.what == "timeout" and not f.git:  # git has its own timeouts: UV_HTTP_TIMEOUT does not reach it
         return [*fixes[:1], fix_cmd("Or retry with a longer timeout", "UV_HTTP_TIMEOUT=300 uv lock"), *fixes[1:]]
     if f.what == "server":
         return [*fixes, fix_cmd("Or retry later; the server may be down for a while", "uv lock")]

@@ -14,6 +14,7 @@ from llmenv.explain._facts import (
     TORCH_FAMILY,
     builds,
     first_torch_with_python,
+    last_torch_with_python,
     torch_release,
     torch_variant_url,
 )
@@ -25,11 +26,11 @@ from llmenv.explain.rules._common import (
     is_pre,
     local_label,
     major_minor,
-    next_minor,
     pins_on,
     platform_marker,
     requirement_fix,
     requirer_text,
+    requires_python_fix,
     uv_derivations,
     version_of,
     wheel_name,
@@ -199,6 +200,7 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
               "version has none for this machine, and no source distribution, it cannot be installed here.")
     t: Term | None = None
     version: str | None = None
+    python: str | None = None
     if dist:
         ev.append(dist.string.strip())
         t = parse_term(dist.group("dist"))
@@ -230,16 +232,8 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
             ev.append(next(h for h in log.hints if hy.group(0) in h))
             summary = (f"{hy.group('pkg')} {hy.group('ver')} has no wheel for {hy.group('impl')} {hy.group('py')} "
                        f"(only {hy.group('have').strip()})")
-            if canonicalize_name(hy.group("pkg")) == "torch":
-                first = first_torch_with_python(major_minor(hy.group("py")) or "")
-                if first:
-                    fixes.append(fix_cmd(f"Use a torch that has wheels for Python {major_minor(hy.group('py'))}",
-                                          f"uv add \"torch>={first.version}\""))
-            older = _older_python(hy.group("have"))
-            if older:
-                fixes.append(fix_cmd("Or use a Python that has wheels", f"uv python pin {older}"))
-                fixes.append(fix_toml(f"And keep the project below Python {next_minor(older)} (keep your lower bound)",
-                                       f"# in [project]: add \",<{next_minor(older)}\" to requires-python"))
+            py_fixes, python = _python_tag_fixes(log, hy)
+            fixes += py_fixes
         if "download.pytorch.org" in src and not hp and not hy:
             tag = src.rstrip("/").rsplit("/", 1)[-1]
             idx = f"pytorch-{tag}" if tag != "whl" else "pytorch"
@@ -299,7 +293,32 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     if hp and version is None:
         version = hp.group("ver")
     return [Cause(kind="no-wheel-for-platform", packages=uniq([name or ""]), summary=summary, chain=tuple(uniq(ev))[:3],
-                  reason=reason, fixes=tuple(fixes), evidence=uniq(ev), version=version)]
+                  reason=reason, fixes=tuple(fixes), evidence=uniq(ev), version=version, python=python)]
+
+
+def _python_tag_fixes(log: Log, hy: re.Match[str]) -> tuple[list[Fix], str | None]:
+    """uv installs for a Python the chosen version has no wheel for ("You're using CPython 3.8 (`cp38`), but
+    `torch` (v2.5.1) only has wheels with ... `cp39`, ..."): the Python bound that avoids it, and a release that
+    has wheels for this Python. Older than every wheel: raise the floor; newer: cap below it."""
+    here = major_minor(hy.group("py")) or ""
+    tags = sorted(int(m) for m in re.findall(r"cp3(\d+)", hy.group("have")))
+    fixes: list[Fix] = []
+    python: str | None = None
+    if not tags or not here:
+        return fixes, None
+    minor = int(here.split(".")[1])
+    older = minor < tags[0]
+    python = f">=3.{tags[0]}" if older else f"<3.{tags[-1] + 1}" if minor > tags[-1] else None
+    if python:
+        fixes.append(requires_python_fix(log, python, "Keep the project on Pythons this release has wheels for"))
+        fixes.append(fix_cmd("And use such a Python here", f"uv python pin 3.{tags[0] if older else tags[-1]}"))
+    if canonicalize_name(hy.group("pkg")) == "torch":
+        rel = last_torch_with_python(here) if older else first_torch_with_python(here)
+        if rel is not None:
+            bound = f"<={rel.version}" if older else f">={rel.version}"
+            fixes.append(fix_cmd(f"Or use a torch that has wheels for Python {here} (torch{bound})",
+                                 f"uv add \"torch{bound}\""))
+    return fixes, python
 
 
 _ENV_OF = {"linux": "linux", "macos": "darwin", "windows": "win32", "android": "android", "ios": "ios",
