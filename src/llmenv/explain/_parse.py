@@ -688,7 +688,7 @@ _BUILD_KEYS = ("failed to ", "building wheel for", "failed building", "could not
 def _builds(ix: LineIndex) -> list[BuildFailure]:
     out: list[BuildFailure] = []
     last_collected: tuple[str, str | None] | None = None
-    for n in ix.hits(_BUILD_KEYS):
+    for n in bounded(ix.hits(_BUILD_KEYS)):
         ln, low = ix.lines[n], ix.lower[n]
         c = search(_CACHED_SDIST, ln, low)
         if c:
@@ -789,7 +789,7 @@ _UNDEF_BARE = re.compile(r"undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
 
 def _symbols(ix: LineIndex) -> list[Symbol]:
     out: list[Symbol] = []
-    for n in ix.hits(("undefined symbol",)):
+    for n in bounded(ix.hits(("undefined symbol",))):
         ln = ix.lines[n]
         m = search(_UNDEF_RE, ln, ix.lower[n])
         if m:
@@ -805,6 +805,15 @@ def _symbols(ix: LineIndex) -> list[Symbol]:
             seen.add((s.library, s.symbol))
             uniq.append(s)
     return uniq
+
+
+_HEAD_HITS, _TAIL_HITS = 500, 1500
+
+
+def bounded(found: Sequence[int]) -> Sequence[int]:
+    if len(found) <= _HEAD_HITS + _TAIL_HITS:
+        return found
+    return [*found[:_HEAD_HITS], *found[-_TAIL_HITS:]]
 
 
 class LineIndex:
@@ -849,8 +858,11 @@ class LineIndex:
         return got
 
     def candidates(self, rx: re.Pattern[str], keys: Sequence[str] | None = None) -> Sequence[int]:
+        """The lines a pattern is tried on: those holding one of its literals; of a great many, the first and the
+        last ones (a log that repeats one message fifty thousand times says it in those too)."""
         k = keys if keys is not None else needles(rx)
-        return self.hits(k) if k is not None else range(len(self.lines))
+        found: Sequence[int] = self.hits(k) if k is not None else range(len(self.lines))
+        return bounded(found)
 
     def search(self, rx: re.Pattern[str], keys: Sequence[str] | None = None) -> Iterator[tuple[int, re.Match[str]]]:
         """(line number, match) for each line where ``rx`` matches, in bounded time per line."""
@@ -923,7 +935,7 @@ class Log:
         """The lines that matter when nothing else is known: errors, causes, hints, the last exceptions."""
         out: list[str] = []
         ix = self._index()
-        for n in ix.hits(_ERROR_KEYS):
+        for n in bounded(ix.hits(_ERROR_KEYS)):
             s = ix.lines[n].strip()
             if not s or s.startswith(("File \"", "^", "~")):
                 continue
@@ -937,7 +949,7 @@ _ERROR_KEYS = ("error", "fatal", "cause", "×", "exception", "failed", "killed",
 
 def _exceptions(ix: LineIndex) -> list[tuple[str, str, str]]:
     out = []
-    for ln in (ix.lines[n] for n in ix.hits(("error", "exception", "exit", "interrupt"))):
+    for ln in (ix.lines[n] for n in bounded(ix.hits(("error", "exception", "exit", "interrupt")))):
         m = _EXC_RE.match(ln)
         if m and (m.group("msg") is not None or m.group("exc").endswith(("Error", "Exception"))):
             out.append((m.group("exc"), (m.group("msg") or "").strip(), ln.strip()))
