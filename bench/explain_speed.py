@@ -127,8 +127,9 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=120.0, help="seconds one case may take (per process)")
     ap.add_argument("--baseline", type=Path, help="another source tree (its src/ folder) to measure alike")
     ap.add_argument("--only", help="run only the cases whose name contains this")
+    ap.add_argument("--tree", type=Path, help="the source tree to measure (default: this checkout's src/)")
     a = ap.parse_args()
-    src = ROOT / "src"
+    src = a.tree or ROOT / "src"
     trees = [("this tree", src)] + ([("baseline", a.baseline)] if a.baseline else [])
 
     fx = {name: _run(tree, _FIXTURES_RUNNER, [str(FIXTURES), str(a.runs)], a.limit) for name, tree in trees}
