@@ -20,13 +20,14 @@ _NETWORK = re.compile(
     r"Max retries exceeded|CERTIFICATE_VERIFY_FAILED|invalid peer certificate|certificate verify failed|"
     r"HTTP status server error \(5\d\d|Network is unreachable|Temporary failure in name resolution|"
     r"Name or service not known|nodename nor servname provided|getaddrinfo failed|Could not resolve host|"
-    r"Retrying \(Retry\(total=|due to network timeout|Failed to fetch: `https?://",
+    r"Retrying \(Retry\(total=|due to network timeout|Failed to fetch: `https?://|tls handshake|No such host is known|"
+    r"Name does not resolve",
     re.IGNORECASE,
 )
-_DNS = re.compile(r"dns error|failed to lookup address|Temporary failure in name resolution|Name or service not known|"
+_DNS = re.compile(r"dns error|failed to lookup address|No such host is known|Name does not resolve|Temporary failure in name resolution|Name or service not known|"
                   r"nodename nor servname|getaddrinfo failed|Could not resolve host|No address associated with hostname|"
                   r"Failed to resolve '", re.IGNORECASE)
-_TLS = re.compile(r"CERTIFICATE_VERIFY_FAILED|invalid peer certificate|certificate verify failed|SSLError|"
+_TLS = re.compile(r"CERTIFICATE_VERIFY_FAILED|invalid peer certificate|certificate verify failed|SSLError|tls handshake|"
                   r"UnknownIssuer|self[- ]signed certificate", re.IGNORECASE)
 _TIMEOUT = re.compile(r"timed out|ConnectTimeoutError|due to network timeout|operation timed out", re.IGNORECASE)
 _REFUSED = re.compile(r"Connection refused|Connection reset|Network is unreachable|Connection aborted", re.IGNORECASE)
@@ -75,7 +76,8 @@ def _failure(log: Log) -> Failure | None:
     url = next((u for u in urls if "/simple/" in u or "/whl/" in u or u.endswith(".whl")), urls[0] if urls else None)
     host = (urlparse(url.removeprefix("git+")).hostname if url else None) or (
         m.group("host") if (m := _HOST_ARG.search(text)) else None)
-    git = bool(re.search(r"Git operation failed|git fetch|git clone|git\+https?://", text)) or (
+    # a git remote only when git itself failed (a git+https requirement elsewhere in the chain may be fine)
+    git = bool(re.search(r"Git operation failed|git fetch|git clone|unable to access '", text)) or (
         url is not None and url.startswith("git+"))
     pkg = re.search(r"Failed to (?:download and build|download|build) `(?P<p>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"
                     r"(?: @ |==|`)", text)

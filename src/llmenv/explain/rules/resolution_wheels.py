@@ -131,6 +131,36 @@ def _torch_index_fixes(log: Log, name: str, version: Version, local: str) -> lis
     return fixes
 
 
+# pip (24.1 and later) rejects a wheel whose file name and metadata disagree on the version:
+# "Requested flash-attn==2.6.3+cu123torch2.4cxx11abifalse from file:///...whl has inconsistent version: expected
+# '2.6.3+cu123torch2.4cxx11abifalse', but metadata has '2.6.3'"
+_INCONSISTENT = re.compile(
+    r"Requested (?P<req>[A-Za-z0-9][A-Za-z0-9._-]{0,100}==[^\s]{1,200}) from .{1,1000}? has inconsistent version: "
+    r"expected '(?P<want>[^']{1,200})', but metadata has '(?P<have>[^']{1,200})'"
+)
+
+
+def _inconsistent_version(log: Log, m: re.Match[str]) -> Cause:
+    t = parse_term(m.group("req"))
+    name = t.name if t else m.group("req").split("==")[0].lower()
+    want, have = m.group("want").replace(" ", ""), m.group("have").replace(" ", "")  # a terminal wrapped them
+    ev = uniq(log.lines_matching(r"inconsistent version|Discarding|No matching distribution"))[:3]
+    return Cause(
+        kind="local-version", packages=(name,),
+        summary=f"the {name} wheel's file name says {want}, its metadata says {have}: pip discards it",
+        chain=ev,
+        reason=("A wheel's file name carries a local version label (`+...`) that its own metadata does not. pip 24.1 "
+                "and later check that the two agree and refuse the wheel (older pip installed it anyway); uv "
+                "releases of March 2025 did the same (astral-sh/uv#12282)."),
+        fixes=(
+            fix_cmd("Require the version the metadata states, from that wheel", f"pip install \"{name}=={have}\" "
+                    "--find-links <the folder or page with the wheel>"),
+            fix_cmd("Or use a pip that still accepts such wheels", "pip install \"pip<24.1\""),
+        ),
+        evidence=ev, version=want,
+    )
+
+
 def check_local_version(log: Log) -> list[Cause]:
     """A requirement pins a local version label (``+cu121``, ``+cpu``) that the indexes consulted don't carry."""
     found: list[tuple[Term, str]] = []
@@ -141,6 +171,9 @@ def check_local_version(log: Log) -> list[Cause]:
     for m in log.missing:
         if local_label(m.term):
             found.append((m.term, m.line))
+    inconsistent = log.flat("inconsistent version", _INCONSISTENT, before=400, after=200)
+    if inconsistent is not None:
+        return [_inconsistent_version(log, inconsistent)]
     if not found:
         return []
     t, line = found[0]
