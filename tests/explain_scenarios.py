@@ -452,6 +452,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "no-wheel-for-platform",
         ("torchaudio",),
         _wheel_missing_required_env,
+        fix=1,
     ),
     Scenario(
         "match_runtime_no_metadata",
@@ -555,6 +556,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "pin-conflict",
         ("torch", "vllm"),
         _pin_in_python_fork,
+        fix=1,
         fields={"version": "2.6.0", "split": "python_full_version >= '3.12'", "python": "<3.12"},
     ),
     Scenario(

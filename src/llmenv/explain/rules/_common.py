@@ -277,6 +277,26 @@ def with_floor(req: str, floor: str) -> str:
     return f"{head}{',' if has_spec else ''}>={floor}" + (f"{sep}{marker}" if sep else "")
 
 
+def with_spec(req: str, spec: str) -> str:
+    """The requirement with ``spec`` (``==2.6.0``) in place of a version range that excludes it; extras, a URL and
+    the marker kept. A requirement that already allows it is returned as is."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier
+
+    try:
+        r, want = Requirement(req), SpecifierSet(spec)
+    except (InvalidRequirement, InvalidSpecifier):
+        return req
+    if r.url:
+        return req
+    pinned = next((Version(c.version) for c in want if c.operator in ("==", "===") and "*" not in c.version), None)
+    if pinned is not None and (not r.specifier or r.specifier.contains(pinned, prereleases=True)):
+        return req
+    extras = f"[{','.join(sorted(r.extras))}]" if r.extras else ""
+    marker = f"; {r.marker}" if r.marker else ""
+    return f"{r.name}{extras}{spec}{marker}"
+
+
 def with_marker(req: str, marker: str) -> str:
     """The requirement limited to ``marker`` (and-ed with a marker it already has)."""
     head, sep, old = req.partition(";")
