@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from llmenv.check import _envs
@@ -29,14 +30,17 @@ _ALL = ("3.6", "3.7", *MINORS)
 
 
 def _checked_deps(project: Project) -> list[Dep]:
+    """Requirements the index's releases answer for: not URLs, not the project itself, not overridden, and not
+    packages that a git / URL / path / workspace source takes from elsewhere."""
     overridden = {d.name for d in project.deps if d.scope == "override"}
+    elsewhere = {n for n, ss in project.sources.items() if any(s.index is None for s in ss)}
     return [
         d
         for d in project.deps
         if d.scope in ("base", "extra", "group")
         and not d.requirement.url
         and d.name != project.name
-        and d.name not in overridden
+        and d.name not in overridden | elsewhere
     ]
 
 
@@ -228,6 +232,30 @@ def _label(plat: tuple[str, str]) -> str:
     return f"{plat[0]} {plat[1]}"
 
 
+_PLATFORMS = (
+    ("linux", "x86_64"),
+    ("linux", "aarch64"),
+    ("darwin", "arm64"),
+    ("darwin", "x86_64"),
+    ("windows", "x86_64"),
+)
+
+
+def _checked_envs(project: Project, rp: SpecifierSet) -> tuple[_envs.Env, ...]:
+    """The machines whose Python gaps are reported: those ``environments`` admits, or (none declared) Linux
+    only, where an LLM project runs; cuda-project-without-environments speaks for the rest."""
+    envs = _envs.sample(project, minors(rp))
+    return envs if project.environments is not None else tuple(e for e in envs if e.sys_platform == "linux")
+
+
+def _gaps(missing: dict[tuple[str, str], list[str]]) -> str:
+    """``3.15 on linux x86_64, linux aarch64; 3.13, 3.14, 3.15 on windows x86_64``."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for plat, ms in missing.items():
+        groups.setdefault(tuple(ms), []).append(_label(plat))
+    return "; ".join(f"{', '.join(ms)} on {', '.join(plats)}" for ms, plats in groups.items())
+
+
 @rule(
     "python-without-wheels",
     "warning",
@@ -237,23 +265,22 @@ def python_without_wheels(project: Project) -> Iterator[Hit]:
     rp = project.requires_python
     if rp is None or lower_bound(rp) is None:
         return
-    envs = _envs.sample(project, minors(rp))
+    envs = _checked_envs(project, rp)
     boundaries = marker_boundaries([d.requirement.marker for d in _checked_deps(project)], envs)
     for p in pinned_releases(project):
         cov = coverage(p, envs)
-        if cov is None or not cov.missing:
+        if cov is None or not cov.missing or p.release is None:
             continue
-        missing = cov.missing
-        shown = sorted({m for ms in missing.values() for m in ms}, key=Version)
-        plats = ", ".join(_label(x) for x in missing)
-        never = all(not cov.covered[x] for x in cov.wanted)
+        shown = sorted({m for ms in cov.missing.values() for m in ms}, key=Version)
+        # uv's lock fails when no wheel (on any platform) fits a Python of the range
+        never = not any(p.release.pythons(*plat, minors(rp)) for plat in _PLATFORMS)
         splits = _failing_splits(cov, boundaries)
         severity = "error" if never or (project.environments is not None and splits) else None
         good = set.intersection(*(set(c) for c in cov.covered.values())) if cov.covered else set()
         floor, cap = python_plan(sorted({m for ms in cov.wanted.values() for m in ms}, key=Version), good)
         yield Hit(
             location=p.location,
-            message=f'"{p.text}" has no wheel for Python {", ".join(shown)} ({plats}) and no sdist, but '
+            message=f'"{p.text}" has no wheel (and no sdist) for Python {_gaps(cov.missing)}, but '
             f"{_written(project)} admits {'them' if len(shown) > 1 else 'it'}",
             why=_wheels_why(project, never, splits, shown),
             fix=_wheels_fix(project, p, floor, cap),
