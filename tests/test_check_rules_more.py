@@ -11,7 +11,7 @@ from llmenv.check import Catalog, Finding, Project, check_text, parse, rule_for
 from llmenv.check._python import lower_bound, marker_boundaries, minors, rewrite
 from llmenv.check._releases import installs_on, url_wheel
 from llmenv.check._rules_python import environments_fix, python_plan
-from llmenv.knowledge.pins import load_pins
+from llmenv.knowledge.pins import load_pins, read_pins
 
 from .check_index import catalog
 
@@ -181,9 +181,11 @@ def test_environments_fix_needs_no_cap_when_the_wheels_cover_the_range() -> None
 
 def test_offline_untracked_pins_are_named_not_guessed() -> None:
     (f,) = run("python-not-checked", project('"math-verify==0.6.0", "ray==2.10.0"'), Catalog(pins=PINS))
-    assert "math-verify==0.6.0 (not in the pins snapshot" in f.message
-    assert "ray==2.10.0 (the pins snapshot does not record its wheels)" in f.message
+    assert "math-verify==0.6.0 (not in the pins snapshot" in f.message and "ray" not in f.message
     assert f.fix.startswith("llmenv check --online")
+    old = read_pins(Path(__file__).parent / "fixtures" / "pins" / "snapshot.json")  # written before wheel tags
+    (f,) = run("python-not-checked", project('"vllm==0.8.5"'), Catalog(pins=old))
+    assert "vllm==0.8.5 (the pins snapshot does not record its wheels)" in f.message
 
 
 # ---- wrong-type / dynamic-field-also-static / deprecated-dev-dependencies ----------------------------------------
@@ -292,3 +294,8 @@ def test_python_boundaries_come_from_direct_markers() -> None:
     p = Project.from_dict(parse(project(""), file="x"))
     envs = _envs.sample(p, minors(parse_spec(">=3.10")))
     assert marker_boundaries([Marker("python_version >= '3.12'"), None], envs) == {"3.12"}
+
+
+def test_environments_fix_keeps_aarch64_when_the_x86_only_wheel_is_marked_so() -> None:
+    fix = _fix(project(f"\"flash-attn @ {FA} ; platform_machine == 'x86_64'\"", rp="==3.11.*"))
+    assert "platform_machine == 'aarch64'" in fix

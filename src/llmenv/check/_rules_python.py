@@ -357,10 +357,17 @@ def environments_fix(project: Project) -> str:
     rp = project.requires_python
     envs = tuple(e for e in _envs.sample(project, minors(rp)) if e.sys_platform == "linux")
     pinned = pinned_releases(project)
-    wheel_only = [p.release for p in pinned if p.release is not None and p.release.sdist is False]
-    platforms = [
-        plat for plat in _LINUX if plat == _LINUX[0] or all(r.pythons(*plat, _ALL) for r in wheel_only)
-    ]
+
+    def has_wheels(plat: tuple[str, str]) -> bool:
+        """Does every wheel-only pin that applies on ``plat`` have a wheel for it?"""
+        on = tuple(e for e in envs if e.platform == plat)
+        return all(
+            p.release.pythons(*plat, _ALL)
+            for p in pinned
+            if p.release is not None and p.release.sdist is False and _envs.mask(p.marker, on)
+        )
+
+    platforms = [plat for plat in _LINUX if plat == _LINUX[0] or has_wheels(plat)]
     lines = ["[tool.uv]", "environments = ["]
     lines += [f"    \"sys_platform == 'linux' and platform_machine == '{arch}'\"," for _, arch in platforms]
     lines.append("]")

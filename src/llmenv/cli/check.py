@@ -43,7 +43,7 @@ def render_finding(f: Finding) -> list[str]:
     for label, text in (("location", f.location), ("message", f.message), ("why", f.why), ("fix", f.fix)):
         first, *rest = text.splitlines() or [""]
         lines.append(f"  {label + ':':<10}{first}")
-        lines.extend(f"  {'':<10}{line}" for line in rest)
+        lines.extend(f"  {'':<10}{line}".rstrip() for line in rest)
     return lines
 
 
