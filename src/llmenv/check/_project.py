@@ -151,6 +151,8 @@ class Project:
     conflicts: tuple[frozenset[tuple[str, str]], ...]
     problems: tuple[Problem, ...] = field(default=())
     catalog: Catalog = field(default_factory=Catalog.bundled, repr=False, compare=False)
+    # Results several rules ask for (the items of each install set, the URL claims), computed once per check.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ---- construction ------------------------------------------------------------------------------------
     @classmethod
@@ -282,7 +284,7 @@ class Project:
             environments=tuple(environments) if environments is not None else None,
             conflicts=tuple(conflicts),
             problems=tuple(problems),
-            **({"catalog": catalog} if catalog is not None else {}),
+            catalog=catalog if catalog is not None else Catalog.bundled(),
         )
 
     # ---- queries -----------------------------------------------------------------------------------------

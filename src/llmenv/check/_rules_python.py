@@ -126,7 +126,14 @@ class Pinned:
 
 
 def pinned_releases(project: Project) -> list[Pinned]:
-    """Every exact pin (``ray[default]==2.10.0``) and URL wheel of the base, extras and groups."""
+    """Every exact pin (``ray[default]==2.10.0``) and URL wheel of the base, extras and groups (kept in
+    ``project.memo``: three rules ask)."""
+    if "pinned" not in project.memo:
+        project.memo["pinned"] = _pinned_releases(project)
+    return list(project.memo["pinned"])
+
+
+def _pinned_releases(project: Project) -> list[Pinned]:
     out = []
     for dep in _checked_deps(project):
         version = exact_version(dep.requirement)

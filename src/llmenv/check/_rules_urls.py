@@ -31,10 +31,7 @@ class Claim:
     marker: Marker | None
     from_source: bool
 
-    @property
-    def version(self) -> Version | None:
-        got = url_wheel(self.written)
-        return got[1].version if got else None
+    version: Version | None  # the wheel's, from its file name (None: not a wheel)
 
     @property
     def where(self) -> str:
@@ -65,7 +62,18 @@ def _source_url(table: object) -> str | None:
 
 def claims(project: Project) -> list[Claim]:
     """Every direct URL of the project: ``name @ url`` requirements, and url / path / git sources (a package with
-    sources takes them instead of its ``name @ url`` requirements)."""
+    sources takes them instead of its ``name @ url`` requirements). Kept in ``project.memo``."""
+    if "claims" not in project.memo:
+        project.memo["claims"] = _claims(project)
+    return list(project.memo["claims"])
+
+
+def _version(url: str) -> Version | None:
+    got = url_wheel(url)
+    return got[1].version if got else None
+
+
+def _claims(project: Project) -> list[Claim]:
     out: list[Claim] = []
     for name, sources in project.sources.items():
         for src in sources:
@@ -82,6 +90,7 @@ def claims(project: Project) -> list[Claim]:
                     scope=source_scope(src),
                     marker=src.marker,
                     from_source=True,
+                    version=_version(url),
                 )
             )
     for dep in project.deps:
@@ -97,6 +106,7 @@ def claims(project: Project) -> list[Claim]:
                 scope=dep_scope(dep),
                 marker=dep.requirement.marker,
                 from_source=False,
+                version=_version(url),
             )
         )
     return out
@@ -200,10 +210,13 @@ def url_version_mismatch(project: Project) -> Iterator[Hit]:
         return
     pins = _pins_by_scope(project, {c.package for c in wheels})
     reported: set[tuple[str, Version | None]] = set()
+    tried: set[tuple[str, Version | None, Scope, int]] = set()
     for claim in wheels:
         key = (claim.package, claim.version)
-        if key in reported:
+        where = (*key, claim.scope, _envs.mask(claim.marker, envs))
+        if key in reported or where in tried:
             continue
+        tried.add(where)
         bad = _bad_pins(project, claim, pins, envs)
         if not bad:
             continue

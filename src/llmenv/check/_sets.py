@@ -48,29 +48,45 @@ def markers_meet(a: Marker | None, b: Marker | None, envs: Sequence[Env]) -> boo
 
 def set_deps(project: Project, scope: Scope, _seen: frozenset[tuple[str, str]] = frozenset()) -> list[Dep]:
     """The direct requirements of one install: the base, or the base plus one extra or group (self-references
-    such as ``proj[a,b]`` and ``{include-group = ...}`` followed)."""
-    out: list[Dep] = []
-    seen = _seen | ({scope} if scope is not None else set())
-    for dep in project.deps:
-        if dep.scope not in ("base", "extra", "group"):
-            continue
-        if dep.scope == "base" or dep_scope(dep) == scope:
-            if project.name is not None and dep.name == project.name:
-                from packaging.utils import canonicalize_name
+    such as ``proj[a,b]`` and ``{include-group = ...}`` followed). Kept in ``project.memo``."""
+    if not _seen:
+        key = ("set_deps", scope)
+        if key not in project.memo:
+            project.memo[key] = _set_deps(project, scope, _seen)
+        return list(project.memo[key])
+    return _set_deps(project, scope, _seen)
 
-                for extra in sorted(canonicalize_name(e) for e in dep.requirement.extras):
-                    if ("extra", extra) not in seen:
-                        out.extend(d for d in set_deps(project, ("extra", extra), seen) if d.scope != "base")
-                continue
-            out.append(dep)
+
+def _by_scope(project: Project) -> dict[Scope, list[Dep]]:
+    """The requirements of the base, each extra and each group, indexed once per project."""
+    if "by_scope" not in project.memo:
+        index: dict[Scope, list[Dep]] = {}
+        for dep in project.deps:
+            if dep.scope in ("base", "extra", "group"):
+                index.setdefault(dep_scope(dep), []).append(dep)
+        project.memo["by_scope"] = index
+    by: dict[Scope, list[Dep]] = project.memo["by_scope"]
+    return by
+
+
+def _set_deps(project: Project, scope: Scope, _seen: frozenset[tuple[str, str]]) -> list[Dep]:
+    from packaging.utils import canonicalize_name
+
+    index = _by_scope(project)
+    seen = _seen | ({scope} if scope is not None else set())
+    out: list[Dep] = []
+    for dep in index.get(None, []) + (index.get(scope, []) if scope is not None else []):
+        if project.name is not None and dep.name == project.name:
+            for extra in sorted(canonicalize_name(e) for e in dep.requirement.extras):
+                if ("extra", extra) not in seen:
+                    out.extend(d for d in _set_deps(project, ("extra", extra), seen) if d.scope != "base")
+            continue
+        out.append(dep)
     if scope is not None and scope[0] == "group":
         for inc in project.group_includes.get(scope[1], ()):
             if ("group", inc) not in seen:
-                out.extend(d for d in set_deps(project, ("group", inc), seen) if d.scope != "base")
-    seen_ids: set[int] = set()
-    unique = []
+                out.extend(d for d in _set_deps(project, ("group", inc), seen) if d.scope != "base")
+    unique: dict[int, Dep] = {}
     for d in out:
-        if id(d) not in seen_ids:
-            seen_ids.add(id(d))
-            unique.append(d)
-    return unique
+        unique.setdefault(id(d), d)
+    return list(unique.values())
