@@ -118,10 +118,49 @@ directory = { path = "verl", editable = true }
     report = analyze([node(1, good, head=True), node(2, bad), node(3, probe())], plan, KB)
     assert report.rows[0].status == "ok", issues(report, 0)
     got = issues(report, 1)
-    assert "fail lock: flash-attn 2.7.4.post1 installed, the lock has 2.8.3+cu13torch2.11cxx11abitrue" in got
-    assert "fail lock: numpy 2.4.0 installed, the lock has 2.5.2" in got
-    assert "warn lock: 1 locked package(s) not installed: flash-attn" in issues(report, 2)
+    assert (
+        "fail lock: 2 package(s) at another version than the lock: numpy 2.4.0 (locked: 2.5.2), "
+        "flash-attn 2.7.4.post1 (locked: 2.8.3+cu13torch2.11cxx11abitrue)"
+    ) in got
+    # Without the export of what the project's own dependencies need, every locked package is needed.
+    assert "fail lock: 1 locked package(s) not installed: flash-attn" in issues(report, 2)
     assert not any("only-on-arm" in i or "verl" in i for r in range(3) for i in issues(report, r))
+
+
+def test_the_lock_severity_is_the_doctors_own_rule() -> None:
+    """A missing torch the project needs fails; setuptools at another version, or a package only a dependency
+    group needs, does not; a package installed by hand that the lock does not have warns."""
+    known = parse_pylock(
+        """lock-version = "1.0"
+[[packages]]
+name = "torch"
+version = "2.11.0+cu130"
+[[packages]]
+name = "numpy"
+version = "2.5.2"
+[[packages]]
+name = "setuptools"
+version = "75.1.0"
+[[packages]]
+name = "pytest"
+version = "8.3.0"
+""",
+        base=Path("/"),
+    )
+    required = parse_pylock(
+        'lock-version = "1.0"\n[[packages]]\nname = "torch"\nversion = "2.11.0+cu130"\n'
+        '[[packages]]\nname = "numpy"\nversion = "2.5.2"\n[[packages]]\nname = "setuptools"\nversion = "75.1.0"\n',
+        base=Path("/"),
+    )
+    plan = PlanContext(lock=known, lock_required=required)
+    p = probe(setuptools="80.9.0", requests="2.32.3", pip="25.0")
+    del p["distributions"]["torch"]
+    report = analyze([node(1, p, head=True)], plan, KB)
+    assert issues(report, 0) == [
+        "fail lock: 1 locked package(s) not installed: torch",
+        "warn lock: 1 package(s) at another version than the lock: setuptools 80.9.0 (locked: 75.1.0)",
+        "warn lock: 1 installed package(s) the lock does not have: requests 2.32.3",
+    ]  # pytest (the dev group only) is not installed: not a problem; pip (tooling) is not reported
 
 
 def test_a_node_that_did_not_answer_fails_and_the_rest_is_still_judged() -> None:
@@ -169,6 +208,7 @@ def test_cli_table_json_and_exit_codes(tmp_path: Path) -> None:
         p.add_argument("--json", action="store_true")
         p.add_argument("--from-probe")
         p.add_argument("--save-probe")
+        p.add_argument("--timeout", type=float)
         add_ray_arguments(p)
         out = io.StringIO()
         env = {"NO_COLOR": "1"}
@@ -198,8 +238,10 @@ def test_cli_table_json_and_exit_codes(tmp_path: Path) -> None:
 
 def test_cli_usage_errors(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", raising=False)  # restored after the test
-    r = run_cli("doctor", "--timeout", "5")
-    assert r.code == 2 and "go with --ray" in r.err
+    r = run_cli("doctor", "--runtime-env", "{}")
+    assert r.code == 2 and "goes with --ray" in r.err
+    r = run_cli("doctor", "--ray", "127.0.0.1:1", "--python", sys.executable)
+    assert r.code == 2 and "--python does not go with --ray" in r.err
     r = run_cli("doctor", "--ray", "127.0.0.1:1", "--timeout", "0")
     assert r.code == 2 and "--timeout must be a positive" in r.err
     r = run_cli("doctor", "--ray", "127.0.0.1:1", "--runtime-env", "{nope")
@@ -212,10 +254,12 @@ def test_cli_usage_errors(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import os
 
     assert os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] == "0"  # Ray's uv hook is off before Ray is imported
-    # Ray missing: one line.
+    # Ray missing: one line, which says where to install it, even before any address is known.
     monkeypatch.setitem(sys.modules, "ray", None)
-    r = run_cli("doctor", "--ray", "127.0.0.1:1")
-    assert r.code == 2 and "needs Ray in this environment" in r.err and "Traceback" not in r.err
+    for argv in (("--ray", "127.0.0.1:1"), ("--ray",)):
+        r = run_cli("doctor", *argv, environ={"RAY_ADDRESS": ""})
+        assert r.code == 2 and "install Ray next to llmenv" in r.err and "Traceback" not in r.err, r.err
+        assert sys.prefix in r.err and "no Ray cluster to connect to" not in r.err
 
 
 def test_the_remote_task_is_sent_by_value_without_llmenv() -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from llmenv.cuda_arch import ArchCode, covers
 from llmenv.errors import UsageError
@@ -157,7 +157,8 @@ class PlanContext:
     policy: str = "strict"
     archs: tuple[ArchCode, ...] = ()  # what the build was compiled for (flash-attn build variables)
     archs_from: str | None = None
-    lock: Pylock | None = None
+    lock: Pylock | None = None  # every group and extra (uv export --all-groups --all-extras)
+    lock_required: Pylock | None = None  # what the project's own dependencies need (--no-default-groups)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.target
@@ -198,18 +199,6 @@ def build_archs(variables: Mapping[str, str]) -> tuple[tuple[ArchCode, ...], str
 
 
 # ---------------------------------------------------------------------------------------------- analysis
-
-
-def _same_version(a: str, b: str) -> bool:
-    """Equal versions; a local label on one side only is ignored (a flat index names flash-attn's release wheel
-    ``2.7.4.post1+cu12torch2.6...`` while its metadata says ``2.7.4.post1``)."""
-    try:
-        va, vb = Version(a), Version(b)
-    except InvalidVersion:
-        return a == b
-    if va == vb:
-        return True
-    return va.public == vb.public and (va.local is None or vb.local is None)
 
 
 def _dict(x: Any) -> dict[str, Any]:
@@ -297,25 +286,14 @@ def _row(
                     f"{' '.join(c.name for c in codes)})",
                 )
             )
-    # The lock: every locked package for this node's platform, at the locked version.
+    # The lock: every locked package for this node's platform, at the locked version (the doctor's own rule).
     if plan.lock is not None:
+        from llmenv.doctor.findings.lock import LockedSets, drift_issues, lock_drift
+
         markers = {str(k): str(v) for k, v in _dict(probe.get("markers")).items()}
-        missing: list[str] = []
-        for p in plan.lock.for_environment(markers) if markers else ():
-            if p.version is None or p.kind == "directory":
-                continue
-            have = installed.get(p.name)
-            if have is None:
-                missing.append(p.name)
-            elif not _same_version(have, p.version):
-                issues.append(
-                    Issue(status="fail", check="lock", text=f"{p.name} {have} installed, the lock has {p.version}")
-                )
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            issues.append(
-                Issue(status="warn", check="lock", text=f"{len(missing)} locked package(s) not installed: {shown}")
-            )
+        if markers:
+            drifts = lock_drift(LockedSets(known=plan.lock, required=plan.lock_required), installed, markers)
+            issues += [Issue(status=status, check="lock", text=text) for status, text in drift_issues(drifts)]
     fa_text = str(fa) if fa else "not installed"
     return NodeRow(
         node=result,
@@ -492,8 +470,12 @@ def require_ray() -> Any:
     try:
         import ray
     except ImportError:
+        import sys
+
         raise UsageError(
-            "doctor --ray needs Ray in this environment: pip install 'ray[default]' (the cluster's version)"
+            f"doctor --ray needs Ray: install Ray next to llmenv (in {sys.prefix}), at the cluster's Ray version: "
+            f"`{sys.executable} -m pip install 'ray[default]==VERSION'` (or `uv tool install llmenv --with "
+            "'ray[default]==VERSION'`)"
         ) from None
     return ray
 

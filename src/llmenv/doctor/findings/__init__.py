@@ -16,6 +16,7 @@ from typing import Any
 from llmenv.doctor.findings.arch import check_flash_attn_arch, check_torch_arch
 from llmenv.doctor.findings.extensions import check_flash_attn
 from llmenv.doctor.findings.facts import MachineFacts, as_dict, machine_facts
+from llmenv.doctor.findings.lock import LockedSets, check_lock
 from llmenv.doctor.findings.model import STATUSES, Finding, Report
 from llmenv.doctor.findings.packages import check_package
 from llmenv.doctor.findings.system import check_glibc, check_nvcc, check_python
@@ -59,6 +60,7 @@ CHECKS = (
     "flash-attn",
     "flash-attn.arch",
     *PACKAGES[1:],
+    "lock",
 )
 
 
@@ -81,26 +83,56 @@ def probe_failed(python: str, why: str, detail: str = "") -> Report:
     )
 
 
+# The probe's sections each check reads: a partial probe output (the interpreter crashed or hung half-way) is
+# judged only by the checks whose sections were read, so that nothing absent is reported as "not installed".
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "python": ("python", "binaries"),
+    "torch": ("torch", "driver"),
+    "nvcc": ("toolkit", "torch"),
+    "glibc": ("platform", "binaries"),
+    "packages": ("packages", "torch", "driver"),
+    "lock": ("distributions", "markers"),
+}
+
+
 def diagnose(
     probe: Mapping[str, Any],
     *,
     kb: Knowledge,
     python: str | None = None,
     builds_from_source: bool | None = None,
+    lock: LockedSets | None = None,
+    lock_error: str | None = None,
 ) -> Report:
     """Every finding for one probe output, in report order."""
     exe = python or str(as_dict(probe.get("python")).get("executable") or "python")
     if probe.get("error") and "torch" not in probe:
         return probe_failed(exe, "the probe failed", str(probe["error"]))
+    partial = bool(probe.get("partial"))
+
+    def runs(area: str) -> bool:
+        return not partial or all(k in probe for k in _NEEDS[area])
+
     facts = machine_facts(probe, kb)
     findings: list[Finding] = []
-    for check in (check_python, check_torch, check_torch_cuda, check_torch_arch, check_driver):
-        findings += check(probe, facts, kb)
-    findings += check_nvcc(probe, facts, kb, builds_from_source=builds_from_source)
-    findings += check_nccl(probe, facts, kb)
-    findings += check_glibc(probe, facts, kb)
-    findings += check_flash_attn(probe, facts, kb)
-    findings += check_flash_attn_arch(probe, facts, kb)
-    for name in PACKAGES[1:]:
-        findings += check_package(probe, facts, kb, name)
+    if runs("python"):
+        findings += check_python(probe, facts, kb)
+    if runs("torch"):
+        for check in (check_torch, check_torch_cuda, check_torch_arch, check_driver):
+            findings += check(probe, facts, kb)
+    if runs("nvcc"):
+        findings += check_nvcc(probe, facts, kb, builds_from_source=builds_from_source)
+    if runs("torch"):
+        findings += check_nccl(probe, facts, kb)
+    if runs("glibc"):
+        findings += check_glibc(probe, facts, kb)
+    if runs("packages"):
+        findings += check_flash_attn(probe, facts, kb)
+        findings += check_flash_attn_arch(probe, facts, kb)
+        for name in PACKAGES[1:]:
+            findings += check_package(probe, facts, kb, name)
+    if runs("lock"):
+        installed = {str(k): str(v) for k, v in as_dict(probe.get("distributions")).items()}
+        markers = {str(k): str(v) for k, v in as_dict(probe.get("markers")).items()}
+        findings += check_lock(lock, installed, markers, error=lock_error)
     return Report(python=exe, findings=tuple(findings))

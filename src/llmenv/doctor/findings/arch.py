@@ -8,6 +8,7 @@ from typing import Any
 from llmenv.cuda_arch import ArchCode, covers, parse_arch_list
 from llmenv.doctor.findings.facts import (
     MachineFacts,
+    amd_list,
     as_dict,
     as_list,
     codes_text,
@@ -23,6 +24,8 @@ FA2_MIN_CC = (8, 0)
 
 
 def check_torch_arch(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -> list[Finding]:
+    if facts.torch_ok and facts.torch_hip:
+        return [_rocm_arch(facts)]
     if not facts.torch_ok or facts.torch_cuda is None:
         return []
     names = [str(a) for a in as_list(facts.torch.get("arch_list"))]
@@ -62,6 +65,53 @@ def check_torch_arch(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledg
             ),
         )
     ]
+
+
+def _rocm_arch(facts: MachineFacts) -> Finding:
+    """A ROCm torch carries code for a list of gfx targets (``torch.cuda.get_arch_list()``, e.g. gfx90a gfx942):
+    every AMD GPU must be one of them, exactly (no cross-target compatibility as between CUDA minors), or the one
+    HSA_OVERRIDE_GFX_VERSION makes the runtime take it for."""
+    names = sorted(
+        {str(a).split(":")[0] for a in as_list(facts.torch.get("arch_list")) if str(a).startswith("gfx")}
+    )
+    evidence = [f"compiled for: {codes_text(names)}"]
+    if not facts.amd_gpus:
+        summary = f"torch is compiled for {codes_text(names)}; no AMD GPU here to check against"
+        return Finding(check="torch.arch", status="ok", summary=summary, evidence=tuple(evidence))
+    if not names:
+        return Finding(
+            check="torch.arch",
+            status="warn",
+            summary="torch reports no compiled GPU architectures (gfx targets)",
+            evidence=tuple(evidence),
+        )
+    missing = []
+    for g in facts.amd_gpus:
+        runs_as = facts.gfx_override or g.gfx
+        note = f" (as {runs_as}, HSA_OVERRIDE_GFX_VERSION)" if facts.gfx_override else ""
+        if runs_as in names:
+            evidence.append(f"{g.name} ({g.gfx}){note}: code for {runs_as}")
+        else:
+            missing.append(g)
+            evidence.append(f"{g.name} ({g.gfx}){note}: no code for {runs_as}")
+    if missing:
+        gfx = sorted({facts.gfx_override or g.gfx for g in missing})
+        return Finding(
+            check="torch.arch",
+            status="fail",
+            summary=f"torch has no code for {', '.join(gfx)} ({amd_list(missing)})",
+            evidence=tuple(evidence),
+            fix=f"install a torch ROCm variant built for {', '.join(gfx)} (each ROCm release of torch lists its gfx "
+            "targets; newer ROCm variants add targets), or build torch with PYTORCH_ROCM_ARCH="
+            + ";".join(gfx),
+        )
+    targets = ", ".join(sorted({facts.gfx_override or g.gfx for g in facts.amd_gpus}))
+    return Finding(
+        check="torch.arch",
+        status="ok",
+        summary=f"torch has code for every GPU ({targets})",
+        evidence=tuple(evidence),
+    )
 
 
 def coverage(

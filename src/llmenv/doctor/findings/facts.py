@@ -1,4 +1,5 @@
-"""What the checks share, read once from the probe's JSON: the torch build, the GPUs, the driver and its CUDA.
+"""What the checks share, read once from the probe's JSON: the torch build, the GPUs (NVIDIA, with their compute
+capability; AMD, with their gfx target), the driver and its CUDA, the CPU architecture.
 
 The readers here never fail: a missing or malformed reading is ``None`` / empty, and the checks say so."""
 
@@ -28,6 +29,12 @@ def as_list(x: Any) -> list[Any]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AmdGpu:
+    name: str
+    gfx: str  # the LLVM target, e.g. gfx942 (feature suffixes such as ":sramecc+:xnack-" removed)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MachineFacts:
     """What the checks share, read once from the probe output."""
 
@@ -42,6 +49,11 @@ class MachineFacts:
     driver_from: str | None
     driver_cuda: CudaVersion | None
     driver_cuda_from: str | None
+    torch_hip: str | None = None  # torch.version.hip of a ROCm build
+    amd_gpus: tuple[AmdGpu, ...] = ()
+    amd_gpus_from: str | None = None
+    gfx_override: str | None = None  # HSA_OVERRIDE_GFX_VERSION as a target name, e.g. gfx1100
+    machine: str | None = None  # platform.machine(): x86_64, aarch64
 
 
 def parse_version(text: Any) -> Version | None:
@@ -87,7 +99,8 @@ def _gpus(probe: Mapping[str, Any]) -> tuple[tuple[Gpu, ...], str | None]:
             continue
     if found:
         return tuple(found), "libcuda"
-    for g in as_list(as_dict(probe.get("torch")).get("devices")):
+    torch = as_dict(probe.get("torch"))
+    for g in as_list(torch.get("devices")) if not torch.get("hip") else ():  # a ROCm torch's devices are AMD
         try:
             cap = tuple(int(x) for x in g["capability"])
             found.append(Gpu(name=str(g.get("name") or "GPU"), capability=(cap[0], cap[1])))
@@ -124,10 +137,51 @@ def _driver(probe: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def gfx_name(target_version: int) -> str:
+    """KFD's ``gfx_target_version`` as the LLVM target: 90010 -> gfx90a, 90402 -> gfx942, 110501 -> gfx1151 (major
+    = v // 10000, minor = v // 100 % 100, stepping = v % 100 as one hex digit; facts H2)."""
+    major, minor, stepping = target_version // 10000, target_version // 100 % 100, target_version % 100
+    return f"gfx{major}{minor}{stepping:x}"
+
+
+def gfx_from_override(text: str) -> str | None:
+    """``HSA_OVERRIDE_GFX_VERSION=11.0.0`` -> gfx1100, ``9.4.2`` -> gfx942 (the runtime then treats the GPU as that
+    target)."""
+    try:
+        major, minor, stepping = (int(x) for x in text.strip().split("."))
+    except ValueError:
+        return None
+    return gfx_name(major * 10000 + minor * 100 + stepping)
+
+
+def _amd_gpus(probe: Mapping[str, Any]) -> tuple[tuple[AmdGpu, ...], str | None]:
+    torch = as_dict(probe.get("torch"))
+    if torch.get("hip"):
+        found = [
+            AmdGpu(name=str(d.get("name") or "AMD GPU"), gfx=str(d["gcn_arch"]).split(":")[0])
+            for d in as_list(torch.get("devices"))
+            if isinstance(d, dict) and d.get("gcn_arch")
+        ]
+        if found:
+            return tuple(found), "torch.cuda.get_device_properties().gcnArchName"
+    found = []
+    for node in as_list(as_dict(as_dict(probe.get("driver")).get("amd")).get("kfd")):
+        try:
+            target = int(as_dict(node)["gfx_target_version"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        found.append(AmdGpu(name=str(node.get("name") or "AMD GPU"), gfx=gfx_name(target)))
+    return (tuple(found), "KFD topology (gfx_target_version)") if found else ((), None)
+
+
 def machine_facts(probe: Mapping[str, Any], kb: Knowledge) -> MachineFacts:
     torch = as_dict(probe.get("torch"))
     driver, driver_from = _driver(probe)
     gpus, gpus_from = _gpus(probe)
+    amd_gpus, amd_from = _amd_gpus(probe)
+    override = as_dict(as_dict(probe.get("driver")).get("amd")).get("hsa_override_gfx_version") or as_dict(
+        probe.get("environ")
+    ).get("HSA_OVERRIDE_GFX_VERSION")
     driver_cuda, driver_cuda_from = None, None
     raw = as_dict(as_dict(probe.get("driver")).get("libcuda")).get("cuda_driver_version")
     forced_cuda = _override(probe, "cuda")
@@ -163,6 +217,11 @@ def machine_facts(probe: Mapping[str, Any], kb: Knowledge) -> MachineFacts:
         driver_from=driver_from,
         driver_cuda=driver_cuda,
         driver_cuda_from=driver_cuda_from,
+        torch_hip=str(torch["hip"]) if torch.get("hip") else None,
+        amd_gpus=amd_gpus,
+        amd_gpus_from=amd_from,
+        gfx_override=gfx_from_override(str(override)) if override else None,
+        machine=str(as_dict(probe.get("platform")).get("machine") or "") or None,
     )
 
 
@@ -178,6 +237,10 @@ def driver_str(v: Version | str | None) -> str:
 
 def gpu_list(gpus: Sequence[Gpu]) -> str:
     return ", ".join(f"{g.name} (cc {g.cc})" for g in gpus)
+
+
+def amd_list(gpus: Sequence[AmdGpu]) -> str:
+    return ", ".join(f"{g.name} ({g.gfx})" for g in gpus)
 
 
 def codes_text(names: Iterable[str]) -> str:

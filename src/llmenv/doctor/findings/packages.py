@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.markers import InvalidMarker
@@ -92,7 +93,7 @@ def _explain_load_error(
                 notes,
             )
         return f"built against another torch than {t.get('version')} (undefined symbol `{sym}`)", notes
-    m = re.search(r"(lib[\w.+-]+\.so[\d.]*): cannot open shared object file", error)
+    m = _MISSING_LIBRARY.search(error)
     if m:
         lib = m.group(1)
         cm = re.fullmatch(r"libcudart\.so\.(\d+)", lib)
@@ -105,6 +106,203 @@ def _explain_load_error(
     if not facts.torch_ok:
         return "it cannot be loaded, and torch itself cannot be imported (see the torch finding)", notes
     return "it cannot be loaded", notes
+
+
+# The NVIDIA driver's own libraries (installed with the kernel module, never by a wheel): a package that needs one
+# cannot load where there is no driver, and that says nothing about the package.
+DRIVER_LIBRARY = re.compile(r"lib(cuda|nvidia-ml|nvidia-ptxjitcompiler|nvcuvid|nvidia-encode)\.so(\.\d+)*")
+_MISSING_LIBRARY = re.compile(r"(lib[\w.+-]+\.so[\d.]*): cannot open shared object file")
+
+
+@dataclass
+class _Part:
+    """What one part of a package's check found: evidence, and problems as (status, text) with their fixes."""
+
+    evidence: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+    def add(self, other: _Part) -> None:
+        self.evidence += other.evidence
+        self.problems += other.problems
+        self.fixes += other.fixes
+
+
+def _loaded(load: Mapping[str, Any], name: str) -> str:
+    module = load.get("module")
+    if load.get("loader") == "torch.ops.load_library":
+        return f"torch.ops.load_library({module}: a torch operator library, no Python module, as {name} loads it)"
+    return f"import {module}"
+
+
+def _failed_load(
+    load: Mapping[str, Any], facts: MachineFacts, name: str, built: dict[str, str] | None
+) -> _Part:
+    part = _Part()
+    err = str(load.get("error") or "failed")
+    module = load.get("module")
+    part.evidence.append(f"{_loaded(load, name)}: {err}")
+    missing = _MISSING_LIBRARY.search(err)
+    if missing and DRIVER_LIBRARY.fullmatch(missing.group(1)):
+        lib = missing.group(1)
+        if not facts.driver and not facts.gpus:
+            part.problems.append(
+                (
+                    "warn",
+                    f"{module} needs {lib}, the NVIDIA driver's library, and this machine has no driver: it "
+                    "cannot be loaded here (a login or build node); the rest of its checks hold",
+                )
+            )
+            part.fixes.append(
+                "nothing to do on a login or build node: it loads on a GPU node with the driver"
+            )
+            return part
+        part.problems.append(
+            (
+                "fail",
+                f"{module} fails to load: the NVIDIA driver's {lib} cannot be found, although a driver "
+                f"({facts.driver or 'GPUs'}) is present",
+            )
+        )
+        part.fixes.append(
+            "a container needs the NVIDIA runtime's driver libraries (`--gpus all` / NVIDIA Container Toolkit); "
+            "elsewhere, check that the driver's libraries are in the loader's path (`ldconfig -p | grep libcuda`)"
+        )
+        return part
+    if "timed out" in err:
+        part.problems.append(("fail", f"{module} did not load: loading it hung ({err})"))
+        part.fixes.append(
+            f"load it by hand to see where it hangs: `python -X faulthandler -c 'import {name.replace('-', '_')}'`"
+        )
+        return part
+    reason, notes = _explain_load_error(err, facts, built)
+    if isinstance(load.get("signal"), int):
+        reason = f"loading it crashed the process ({_signal(int(load['signal']))})"
+    part.evidence += notes
+    part.problems.append(("fail", f"{module} fails to load: {reason}"))
+    part.fixes.append(rebuild_fix(name, facts))
+    return part
+
+
+def _signal(number: int) -> str:
+    import signal
+
+    try:
+        return f"{signal.Signals(number).name}, signal {number}"
+    except ValueError:
+        return f"signal {number}"
+
+
+def _missing_extension(
+    info: Mapping[str, Any], probe: Mapping[str, Any], facts: MachineFacts, name: str
+) -> _Part:
+    """The package's compiled extension is not among its files: what ``import <package>`` does then decides."""
+    part = _Part()
+    load = as_dict(info.get("load"))
+    module = load.get("module")
+    part.evidence.append(f"{module}: not among the package's files (its RECORD)")
+    imp = as_dict(info.get("import"))
+    environ = as_dict(probe.get("environ"))
+    triton_amd = (
+        name == "flash-attn"
+        and bool(facts.torch_hip)
+        and environ.get("FLASH_ATTENTION_TRITON_AMD_ENABLE") == "TRUE"
+    )
+    if imp:
+        part.evidence.append(f"import {imp.get('module')}: {'ok' if imp.get('ok') else imp.get('error')}")
+    if triton_amd and imp.get("ok") is not False:
+        part.evidence.append(
+            "FLASH_ATTENTION_TRITON_AMD_ENABLE=TRUE: FlashAttention's Triton backend on ROCm"
+        )
+        return part
+    if imp.get("ok"):
+        part.problems.append(
+            (
+                "warn",
+                f"built without its compiled extension ({module}): it imports, but its compiled kernels are missing",
+            )
+        )
+        part.fixes.append(missing_extension_fix(name, facts))
+    elif (
+        imp or name == "flash-attn"
+    ):  # flash_attn_interface imports flash_attn_2_cuda (unless Triton on ROCm)
+        how = f"`import {imp.get('module')}` fails" if imp else "`import flash_attn` fails without it"
+        part.problems.append(("fail", f"installed without its compiled extension ({module}): {how}"))
+        part.fixes.append(missing_extension_fix(name, facts))
+    else:
+        part.problems.append(("warn", f"installed without its compiled extension ({module})"))
+        part.fixes.append(missing_extension_fix(name, facts))
+    return part
+
+
+def missing_extension_fix(name: str, facts: MachineFacts) -> str:
+    if name == "flash-attn" and facts.torch_hip:
+        return (
+            "on ROCm, set FLASH_ATTENTION_TRITON_AMD_ENABLE=TRUE where it runs (its Triton backend), or build the CK "
+            "backend: GPU_ARCHS=<gfx> `uv pip install flash-attn --no-build-isolation`"
+        )
+    if name == "flash-attn":
+        return (
+            "this is the wheel flash-attn's setup.py builds when FLASH_ATTENTION_SKIP_CUDA_BUILD=TRUE and its "
+            "prebuilt wheel cannot be downloaded: Python files only. " + rebuild_fix(name, facts)
+        )
+    return f"reinstall {name} from a wheel that has it: `uv sync --reinstall-package {name}`"
+
+
+def _extension(
+    info: Mapping[str, Any],
+    probe: Mapping[str, Any],
+    facts: MachineFacts,
+    name: str,
+    built: dict[str, str] | None,
+) -> _Part:
+    load = as_dict(info.get("load"))
+    if not load:
+        return _Part()
+    if load.get("ok"):
+        return _Part(evidence=[f"{_loaded(load, name)}: ok"])
+    if load.get("ok") is None:
+        return _missing_extension(info, probe, facts, name)
+    return _failed_load(load, facts, name, built)
+
+
+def _runtime(info: Mapping[str, Any], facts: MachineFacts, name: str) -> _Part:
+    """The CUDA runtime its binaries link, against torch's."""
+    part = _Part()
+    cudart = _cudart(info)
+    for major, files in sorted(cudart.items()):
+        part.evidence.append(
+            f"links libcudart.so.{major}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+        )
+    if facts.torch_cuda and cudart and facts.torch_cuda.major not in cudart:
+        majors = "/".join(str(m) for m in sorted(cudart))
+        part.problems.append(
+            ("fail", f"its binaries link the CUDA {majors} runtime, torch uses CUDA {facts.torch_cuda}")
+        )
+        part.fixes.append(
+            f"install the {name} build for CUDA {facts.torch_cuda.major} (or the torch build for CUDA {majors})"
+        )
+    return part
+
+
+def _pins(info: Mapping[str, Any], probe: Mapping[str, Any], facts: MachineFacts, name: str) -> _Part:
+    part = _Part()
+    version = info.get("version")
+    for req in _torch_pins(info, as_dict(probe.get("markers"))):
+        part.evidence.append(f"requires {req}")
+        if (
+            facts.torch_version
+            and req.specifier
+            and not req.specifier.contains(facts.torch_version, prereleases=True)
+        ):
+            part.problems.append(
+                ("fail", f"{name} {version} requires {req}, but torch {facts.torch_version} is installed")
+            )
+            part.fixes.append(
+                f"let uv resolve them together (`uv sync`; `llmenv plan {name}=={version}` shows the torch it "
+                "needs) or pick the release built for the installed torch"
+            )
+    return part
 
 
 def check_package(
@@ -120,68 +318,38 @@ def check_package(
     if not info:
         return []
     version = info.get("version")
-    evidence: list[str] = []
-    problems: list[str] = []
-    fixes: list[str] = []
+    part = _Part()
     if info.get("error"):
-        problems.append(f"the probe could not read it: {info['error']}")
+        part.problems.append(("fail", f"the probe could not read it: {info['error']}"))
     if built:
         b, where = built
-        evidence.append(
+        part.evidence.append(
             f"built for torch {b['torch']}, CUDA {b['cuda']}, cxx11abi{b['cxx11_abi']} (from {where})"
         )
-    # the extension module, loaded in a separate process
-    load = as_dict(info.get("load"))
-    if load:
-        if load.get("ok"):
-            evidence.append(f"import {load.get('module')}: ok")
-        elif load.get("ok") is None:
-            evidence.append(f"import {load.get('module')}: {load.get('error')}")
-        else:
-            err = str(load.get("error") or "failed")
-            evidence.append(f"import {load.get('module')}: {err}")
-            reason, notes = _explain_load_error(err, facts, built[0] if built else None)
-            evidence += notes
-            problems.append(f"{load.get('module')} fails to load: {reason}")
-            fixes.append(rebuild_fix(name, facts))
-    # the CUDA runtime its binaries link
-    cudart = _cudart(info)
-    for major, files in sorted(cudart.items()):
-        evidence.append(
-            f"links libcudart.so.{major}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+    build_info = as_dict(info.get("build_info"))
+    if build_info.get("torch"):
+        part.evidence.append(
+            f"built for torch {build_info.get('torch')}, Python {build_info.get('python')} ({build_info.get('file')})"
         )
-    if facts.torch_cuda and cudart and facts.torch_cuda.major not in cudart:
-        majors = "/".join(str(m) for m in sorted(cudart))
-        problems.append(f"its binaries link the CUDA {majors} runtime, torch uses CUDA {facts.torch_cuda}")
-        if not fixes:
-            fixes.append(
-                f"install the {name} build for CUDA {facts.torch_cuda.major} (or the torch build for CUDA {majors})"
-            )
-    # its torch pin
-    pins = _torch_pins(info, as_dict(probe.get("markers")))
-    for req in pins:
-        evidence.append(f"requires {req}")
-        if (
-            facts.torch_version
-            and req.specifier
-            and not req.specifier.contains(facts.torch_version, prereleases=True)
-        ):
-            problems.append(f"{name} {version} requires {req}, but torch {facts.torch_version} is installed")
-            fixes.append(
-                f"let uv resolve them together (`uv sync`; `llmenv plan {name}=={version}` shows the torch it "
-                "needs) or pick the release built for the installed torch"
-            )
-    if problems:
+    fixes_before = len(part.fixes)
+    part.add(_extension(info, probe, facts, name, built[0] if built else None))
+    runtime = _runtime(info, facts, name)
+    if len(part.fixes) > fixes_before:  # a load failure's fix covers the runtime too
+        runtime.fixes = []
+    part.add(runtime)
+    part.add(_pins(info, probe, facts, name))
+    if part.problems:
+        status = "fail" if any(st == "fail" for st, _ in part.problems) else "warn"
         return [
             Finding(
                 check=name,
-                status="fail",
-                summary=f"{name} {version}: " + "; ".join(problems),
-                evidence=tuple(evidence),
-                fix=" — ".join(dict.fromkeys(fixes)) or None,
+                status=status,
+                summary=f"{name} {version}: " + "; ".join(text for _, text in part.problems),
+                evidence=tuple(part.evidence),
+                fix=" — ".join(dict.fromkeys(part.fixes)) or None,
             )
         ]
-    return [Finding(check=name, status="ok", summary=f"{name} {version}", evidence=tuple(evidence))]
+    return [Finding(check=name, status="ok", summary=f"{name} {version}", evidence=tuple(part.evidence))]
 
 
 def rebuild_fix(name: str, facts: MachineFacts) -> str:
