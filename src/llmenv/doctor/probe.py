@@ -616,7 +616,7 @@ def _build_info(path: str, rel: str) -> dict[str, Any]:
         return {"file": rel, "error": _err(e)}
 
 
-def _loader(lib: dict[str, Any], name: str) -> str:
+def loader_for(lib: dict[str, Any], name: str) -> str:
     """How the package loads this file: as a Python module when it exports PyInit_<name>, else (a torch operator
     library) with torch.ops.load_library. Unreadable: as a module, the usual case."""
     pyinit = lib.get("pyinit")
@@ -670,7 +670,7 @@ def package_info(dist: Any, module: str | None, package: str | None, cuobjdump: 
                 out["import"] = _load_in_child("import", package, "")
         else:
             lib = next((x for x in out["libraries"] if x.get("file") == target[0]), {})
-            out["load"] = _load_in_child(_loader(lib, last), module, target[1])
+            out["load"] = _load_in_child(loader_for(lib, last), module, target[1])
             if cuobjdump:
                 out["cuobjdump"] = _cuobjdump(cuobjdump, target[1])
     return out

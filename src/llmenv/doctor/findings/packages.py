@@ -94,6 +94,18 @@ def _explain_load_error(
             )
         return f"built against another torch than {t.get('version')} (undefined symbol `{sym}`)", notes
     m = _MISSING_LIBRARY.search(error)
+    if (
+        m
+        and facts.torch_ok
+        and facts.torch_cuda is None
+        and not facts.torch_hip
+        and _TORCH_CUDA_LIBRARY.fullmatch(m.group(1))
+    ):
+        return (
+            f"built for a CUDA build of torch, but torch {t.get('version')} is a CPU-only build ({m.group(1)} is not "
+            "there)",
+            notes,
+        )
     if m:
         lib = m.group(1)
         cm = re.fullmatch(r"libcudart\.so\.(\d+)", lib)
@@ -111,6 +123,10 @@ def _explain_load_error(
 # The NVIDIA driver's own libraries (installed with the kernel module, never by a wheel): a package that needs one
 # cannot load where there is no driver, and that says nothing about the package.
 DRIVER_LIBRARY = re.compile(r"lib(cuda|nvidia-ml|nvidia-ptxjitcompiler|nvcuvid|nvidia-encode)\.so(\.\d+)*")
+# What a CUDA build of torch brings (torch/lib, the nvidia-* wheels) and a CPU-only build does not.
+_TORCH_CUDA_LIBRARY = re.compile(
+    r"lib(c10_cuda|torch_cuda|cudart|cublas|cublasLt|cudnn|cusparse|nccl)\.so(\.\d+)*"
+)
 _MISSING_LIBRARY = re.compile(r"(lib[\w.+-]+\.so[\d.]*): cannot open shared object file")
 
 
