@@ -158,7 +158,7 @@ version = "8.3.0"
     report = analyze([node(1, p, head=True)], plan, KB)
     assert issues(report, 0) == [
         "fail lock: 1 locked package(s) not installed: torch",
-        "warn lock: 1 package(s) at another version than the lock: setuptools 80.9.0 (locked: 75.1.0)",
+        "warn lock: 1 installer or build tool(s) at another version than the lock: setuptools 80.9.0 (locked: 75.1.0)",
         "warn lock: 1 installed package(s) the lock does not have: requests 2.32.3",
     ]  # pytest (the dev group only) is not installed: not a problem; pip (tooling) is not reported
 

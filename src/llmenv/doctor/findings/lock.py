@@ -104,6 +104,9 @@ def _names(drifts: Sequence[Drift], *, versions: bool = False) -> str:
     return shown + (f" and {len(drifts) - SHOWN} more" if len(drifts) > SHOWN else "")
 
 
+_KINDS = ("missing", "version", "extra")
+
+
 def drift_issues(drifts: Sequence[Drift]) -> list[tuple[str, str]]:
     """(status, text) per kind of difference that is not ok, worst first: the lines both doctors print."""
     groups: dict[tuple[str, str], list[Drift]] = {}
@@ -112,16 +115,21 @@ def drift_issues(drifts: Sequence[Drift]) -> list[tuple[str, str]]:
         if status != "ok":
             groups.setdefault((d.kind, status), []).append(d)
     out = []
-    for (kind, status), ds in groups.items():
+    for (kind, status), ds in sorted(
+        groups.items(), key=lambda kv: (-STATUSES.index(kv[0][1]), _KINDS.index(kv[0][0]))
+    ):
         n = len(ds)
+        tools = all(d.name in TOOLING for d in ds)
         if kind == "missing":
             text = f"{n} locked package(s) not installed: {_names(ds)}"
+        elif kind == "version" and tools:
+            text = f"{n} installer or build tool(s) at another version than the lock: {_names(ds)}"
         elif kind == "version":
             text = f"{n} package(s) at another version than the lock: {_names(ds)}"
         else:
             text = f"{n} installed package(s) the lock does not have: {_names(ds, versions=True)}"
         out.append((status, text))
-    return sorted(out, key=lambda st: -STATUSES.index(st[0]))
+    return out
 
 
 def check_lock(
