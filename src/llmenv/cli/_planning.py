@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from llmenv.cli._context import Context
 from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
 from llmenv.errors import UsageError
-from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
+from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source, web_url
 from llmenv.plan import Plan, Rejection, lazy_pins, make_plan
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
@@ -122,7 +122,7 @@ def resolve_inputs(
         ),
         environ=ctx.environ,
         spec_base=spec_base or ctx.cwd,
-        github_proxy=getattr(args, "github_proxy", None) or recorded.get("github-proxy"),
+        github_proxy=web_url(getattr(args, "github_proxy", None) or recorded.get("github-proxy"), "--github-proxy"),
         flash_attn_wheels=_flash_attn_wheels(
             getattr(args, "flash_attn_wheels", None) or recorded.get("flash-attn-wheels"), ctx.cwd
         ),
