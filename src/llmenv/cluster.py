@@ -489,7 +489,22 @@ def probe_nodes(
     ray_module: Any = None,
 ) -> list[NodeResult]:
     """Run the probe once on every alive node of the cluster at ``address`` (see :func:`resolve_address`)."""
+    import signal
+
     ray = ray_module if ray_module is not None else require_ray()
+    # ray.init() installs its own SIGTERM handler (sys.exit) in this process: llmenv's are put back afterwards.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _probe_nodes(ray, address, timeout=timeout, runtime_env=runtime_env, probe_source=probe_source)
+    finally:
+        for sig, handler in handlers.items():
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(sig, handler)
+
+
+def _probe_nodes(
+    ray: Any, address: str | None, *, timeout: float, runtime_env: Mapping[str, Any] | None, probe_source: str
+) -> list[NodeResult]:
     import logging
 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
