@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,8 @@ def healthy(torch_site: Path, torch_lib: list[str], tmp_path_factory: pytest.Tem
         check=True, timeout=120,
     )
     stub = compile_so(d / "stub" / "libcuda.so.1", "libcuda_stub.c", "-Wl,-soname,libcuda.so.1")
-    vllm_c = compile_so(d / "vllm_C.so", "fake_vllm_driver.c", libs=[f"-L{stub.parent}", "-l:libcuda.so.1"])
+    include = f"-I{sysconfig.get_paths()['include']}"
+    vllm_c = compile_so(d / "vllm_C.so", "fake_vllm_driver.c", include, libs=[f"-L{stub.parent}", "-l:libcuda.so.1"])
     install(
         site,
         "vllm",

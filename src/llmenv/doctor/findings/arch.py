@@ -164,6 +164,8 @@ def check_flash_attn_arch(probe: Mapping[str, Any], facts: MachineFacts, kb: Kno
     info = as_dict(as_dict(probe.get("packages")).get("flash-attn"))
     if not info:
         return []
+    if as_dict(info.get("load")).get("ok") is None and "cuobjdump" not in info:
+        return []  # no compiled extension to look into: the flash-attn finding says so
     dump = as_dict(info.get("cuobjdump"))
     gpus = facts.gpus
     old = [g for g in gpus if g.capability < FA2_MIN_CC]

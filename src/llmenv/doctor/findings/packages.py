@@ -260,7 +260,7 @@ def missing_extension_fix(name: str, facts: MachineFacts) -> str:
     if name == "flash-attn":
         return (
             "this is the wheel flash-attn's setup.py builds when FLASH_ATTENTION_SKIP_CUDA_BUILD=TRUE and its "
-            "prebuilt wheel cannot be downloaded: Python files only. " + rebuild_fix(name, facts)
+            "prebuilt wheel cannot be downloaded (Python files only); " + rebuild_fix(name, facts)
         )
     return f"reinstall {name} from a wheel that has it: `uv sync --reinstall-package {name}`"
 
@@ -372,6 +372,12 @@ def rebuild_fix(name: str, facts: MachineFacts) -> str:
     t = facts.torch
     if not facts.torch_ok:
         return f"fix torch first (see the torch finding), then reinstall {name}: `uv sync --reinstall-package {name}`"
+    if name == "flash-attn" and facts.torch_cuda is None and not facts.torch_hip:
+        return (
+            f"flash-attn runs on a CUDA (or ROCm) build of torch, and torch {t.get('version')} is CPU-only: install "
+            "the GPU build of torch first (see torch.cuda), then the flash-attn wheel built for it "
+            "(`llmenv plan flash-attn` finds it)"
+        )
     if name == "flash-attn" and facts.torch_version:
         abi = "TRUE" if t.get("cxx11_abi") else "FALSE"
         cu = facts.torch_cuda.major if facts.torch_cuda else "?"
