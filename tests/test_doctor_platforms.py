@@ -212,3 +212,22 @@ def test_aarch64_sass_lists(name: str, cc: tuple[int, int], status: str, sass: s
     assert f.status == status, f
     if sass:
         assert f"{name} (cc {cc[0]}.{cc[1]}): SASS {sass}" in f.evidence
+
+
+def test_the_cuda_build_of_vllm_beside_a_rocm_torch_fails() -> None:
+    """vLLM's ROCm wheels are for Python 3.12 only; with another Python the installer falls back to PyPI's CUDA
+    wheel (facts H5)."""
+    p = amd(amd_machine(), rocm_torch())
+    p["packages"]["vllm"] = {
+        "version": "0.8.5.post1",
+        "requires": ["torch==2.5.1"],
+        "tags": ["cp38-abi3-manylinux1_x86_64"],
+        "libraries": [{"file": "vllm/_C.abi3.so", "needed": ["libcudart.so.12", "libc10.so"]}],
+        "load": {"module": "vllm._C", "loader": "module", "ok": False,
+                 "error": "ImportError: libcudart.so.12: cannot open shared object file: No such file or directory"},
+    }
+    f = by_check(p)["vllm"]
+    assert f.status == "fail"
+    assert f.summary.startswith("vllm 0.8.5.post1: the CUDA build of vllm (its binaries link libcudart.so.12) beside "
+                                "torch's ROCm build (HIP 6.2.41133-dd7f95766)")
+    assert "https://wheels.vllm.ai/rocm/" in (f.fix or "") and "Python 3.12 only" in (f.fix or "")

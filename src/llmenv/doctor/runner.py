@@ -104,41 +104,16 @@ def run_process(
         )
     except OSError as e:
         return ProbeRun(returncode=None, stdout="", stderr=str(e), started=False)
-    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
     assert p.stdout is not None and p.stderr is not None
+    watch = _Watch(started=started, deadline=started + timeout, progress=progress, tick=tick)
     readers = [
-        threading.Thread(target=_reader, args=(p.stdout, lines, "out"), daemon=True),
-        threading.Thread(target=_reader, args=(p.stderr, lines, "err"), daemon=True),
+        threading.Thread(target=_reader, args=(p.stdout, watch.lines, "out"), daemon=True),
+        threading.Thread(target=_reader, args=(p.stderr, watch.lines, "err"), daemon=True),
     ]
     for r in readers:
         r.start()
-    out: list[str] = []
-    err = _Tail(STDERR_KEEP)
-    open_streams, current, timed_out = 2, "starting the interpreter", False
-    deadline = started + timeout
     try:
-        while open_streams:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            try:
-                name, line = lines.get(timeout=min(tick, left))
-            except queue.Empty:
-                if progress:
-                    progress(current, time.monotonic() - started)
-                continue
-            if line is None:
-                open_streams -= 1
-            elif name == "err":
-                err.add(line)
-            else:
-                out.append(line)
-                now = _step(line)
-                if now is not None:
-                    current = now
-                    if progress:
-                        progress(current, time.monotonic() - started)
+        timed_out = not watch.until_closed()
     except BaseException:  # Ctrl-C, SIGTERM turned into an exception: the probe must not outlive us
         _end_group(p)
         raise
@@ -146,7 +121,7 @@ def run_process(
         _end_group(p)
     else:
         try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            p.wait(timeout=max(0.1, watch.deadline - time.monotonic()))
         except subprocess.TimeoutExpired:  # it closed its streams but does not exit
             timed_out = True
             _end_group(p)
@@ -155,18 +130,71 @@ def run_process(
     for stream in (p.stdout, p.stderr):
         with contextlib.suppress(OSError):
             stream.close()
-    while not lines.empty():  # what the readers got before the end
-        name, line = lines.get_nowait()
-        if line is not None:
-            (out.append(line) if name == "out" else err.add(line))
+    watch.drain()
     return ProbeRun(
         returncode=None if timed_out else p.returncode,
-        stdout="".join(out),
-        stderr=err.text(),
+        stdout="".join(watch.out),
+        stderr=watch.err.text(),
         timed_out=timed_out,
         timeout=timeout,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+@dataclass
+class _Watch:
+    """What the readers hand over, until both streams close or the deadline passes; the current step, shown."""
+
+    started: float
+    deadline: float
+    progress: Progress | None
+    tick: float
+    lines: queue.Queue[tuple[str, str | None]] = field(default_factory=queue.Queue)
+    out: list[str] = field(default_factory=list)
+    err: _Tail = field(default_factory=lambda: _Tail(STDERR_KEEP))
+    current: str = "starting the interpreter"
+
+    def _show(self) -> None:
+        if self.progress:
+            self.progress(self.current, time.monotonic() - self.started)
+
+    def _take(self, name: str, line: str) -> None:
+        if name == "err":
+            self.err.add(line)
+            return
+        self.out.append(line)
+        now = _step(line)
+        if now is not None:
+            self.current = now
+            self._show()
+
+    def until_closed(self) -> bool:
+        """True when both streams closed before the deadline."""
+        open_streams = 2
+        while open_streams:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                name, line = self.lines.get(timeout=min(self.tick, left))
+            except queue.Empty:
+                self._show()
+                continue
+            if line is None:
+                open_streams -= 1
+            else:
+                self._take(name, line)
+        return True
+
+    def drain(self) -> None:
+        """What the readers got after the watch ended (the probe was ended, or exited as the watch stopped)."""
+        while not self.lines.empty():
+            name, line = self.lines.get_nowait()
+            if line is not None:
+                if name == "err":
+                    self.err.add(line)
+                else:
+                    self.out.append(line)
 
 
 @dataclass

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmenv.doctor.findings.arch import check_flash_attn_arch, check_torch_arch
-from llmenv.doctor.findings.extensions import check_flash_attn
+from llmenv.doctor.findings.engines import ENGINES, check_engine
+from llmenv.doctor.findings.extensions import EXTENSIONS, check_extension, check_flash_attn
 from llmenv.doctor.findings.facts import MachineFacts, as_dict, machine_facts
 from llmenv.doctor.findings.lock import LockedSets, check_lock
 from llmenv.doctor.findings.model import STATUSES, Finding, Report
-from llmenv.doctor.findings.packages import check_package
 from llmenv.doctor.findings.system import check_glibc, check_nvcc, check_python
 from llmenv.doctor.findings.torch_cuda import check_driver, check_nccl, check_torch, check_torch_cuda
 from llmenv.knowledge import Knowledge
@@ -36,17 +36,7 @@ __all__ = [
 ]
 
 # Packages checked for the CUDA runtime they link and their torch pin, in report order.
-PACKAGES = (
-    "flash-attn",
-    "vllm",
-    "sglang",
-    "sgl-kernel",
-    "xformers",
-    "flashinfer-python",
-    "flashinfer-jit-cache",
-)
-
-# ---------------------------------------------------------------------------------------------- all
+PACKAGES = ("flash-attn", *ENGINES, *EXTENSIONS)
 
 CHECKS = (
     "python",
@@ -129,8 +119,10 @@ def diagnose(
     if runs("packages"):
         findings += check_flash_attn(probe, facts, kb)
         findings += check_flash_attn_arch(probe, facts, kb)
-        for name in PACKAGES[1:]:
-            findings += check_package(probe, facts, kb, name)
+        for name in ENGINES:
+            findings += check_engine(probe, facts, kb, name)
+        for name in EXTENSIONS:
+            findings += check_extension(probe, facts, kb, name)
     if runs("lock"):
         installed = {str(k): str(v) for k, v in as_dict(probe.get("distributions")).items()}
         markers = {str(k): str(v) for k, v in as_dict(probe.get("markers")).items()}

@@ -1,4 +1,5 @@
-"""flash-attn and the other attention extensions: what they were built for."""
+"""flash-attn and the other compiled kernel packages (xformers, sgl-kernel, flashinfer): what they were built for,
+and the checks every compiled package gets."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from llmenv.doctor.findings.model import Finding
 from llmenv.doctor.findings.packages import check_package
 from llmenv.knowledge import Knowledge
 
+EXTENSIONS = ("sgl-kernel", "xformers", "flashinfer-python", "flashinfer-jit-cache")
 _FA_LOCAL = re.compile(r"cu(\d+)torch(\d+\.\d+)cxx11abi(TRUE|FALSE)", re.IGNORECASE)
 
 
@@ -48,3 +50,8 @@ def check_flash_attn(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledg
     if not info:
         return []
     return check_package(probe, facts, kb, "flash-attn", built=flash_attn_build(info))
+
+
+def check_extension(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge, name: str) -> list[Finding]:
+    """xformers (its build info, cpp_lib.json, is read by the probe), sgl-kernel, flashinfer: the common checks."""
+    return check_package(probe, facts, kb, name)

@@ -20,7 +20,7 @@ from llmenv.doctor.findings.model import Finding
 from llmenv.knowledge import Knowledge
 
 
-def _cudart(info: Mapping[str, Any]) -> dict[int, list[str]]:
+def cudart(info: Mapping[str, Any]) -> dict[int, list[str]]:
     """CUDA runtime major -> the package's libraries that link it (DT_NEEDED libcudart.so.N)."""
     out: dict[int, list[str]] = {}
     for lib in as_list(info.get("libraries")):
@@ -285,13 +285,13 @@ def _extension(
 def _runtime(info: Mapping[str, Any], facts: MachineFacts, name: str) -> _Part:
     """The CUDA runtime its binaries link, against torch's."""
     part = _Part()
-    cudart = _cudart(info)
-    for major, files in sorted(cudart.items()):
+    links = cudart(info)
+    for major, files in sorted(links.items()):
         part.evidence.append(
             f"links libcudart.so.{major}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
         )
-    if facts.torch_cuda and cudart and facts.torch_cuda.major not in cudart:
-        majors = "/".join(str(m) for m in sorted(cudart))
+    if facts.torch_cuda and links and facts.torch_cuda.major not in links:
+        majors = "/".join(str(m) for m in sorted(links))
         part.problems.append(
             ("fail", f"its binaries link the CUDA {majors} runtime, torch uses CUDA {facts.torch_cuda}")
         )

@@ -230,28 +230,7 @@ def check_driver(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -
     if torch_cuda:
         evidence.append(f"torch.version.cuda = {torch_cuda}")
     if not facts.driver and not facts.driver_cuda:
-        evidence += errors
-        amd = as_dict(as_dict(probe.get("driver")).get("amd"))
-        if amd and (facts.amd_gpus or facts.torch_hip):
-            return [_amd_driver(amd, facts, evidence)]
-        if torch_cuda:
-            return [
-                Finding(
-                    check="driver",
-                    status="warn",
-                    summary=f"no NVIDIA driver found: torch's CUDA {torch_cuda} build cannot use a GPU here",
-                    evidence=tuple(evidence),
-                    fix="on a GPU node install the NVIDIA driver (or run the container with the NVIDIA runtime)",
-                )
-            ]
-        return [
-            Finding(
-                check="driver",
-                status="ok",
-                summary="no NVIDIA driver (nothing to check)",
-                evidence=tuple(evidence),
-            )
-        ]
+        return [_no_nvidia_driver(probe, facts, evidence + errors)]
     if facts.driver_cuda is None:
         return [
             Finding(
@@ -301,6 +280,23 @@ def check_driver(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge) -
             f"upgrade the driver to >= {need}",
         )
     ]
+
+
+def _no_nvidia_driver(probe: Mapping[str, Any], facts: MachineFacts, evidence: list[str]) -> Finding:
+    amd = as_dict(as_dict(probe.get("driver")).get("amd"))
+    if amd and (facts.amd_gpus or facts.torch_hip):
+        return _amd_driver(amd, facts, evidence)
+    if facts.torch_cuda:
+        return Finding(
+            check="driver",
+            status="warn",
+            summary=f"no NVIDIA driver found: torch's CUDA {facts.torch_cuda} build cannot use a GPU here",
+            evidence=tuple(evidence),
+            fix="on a GPU node install the NVIDIA driver (or run the container with the NVIDIA runtime)",
+        )
+    return Finding(
+        check="driver", status="ok", summary="no NVIDIA driver (nothing to check)", evidence=tuple(evidence)
+    )
 
 
 def _amd_driver(amd: Mapping[str, Any], facts: MachineFacts, evidence: list[str]) -> Finding:
