@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,24 @@ def test_auto_address_is_ray_address_else_the_last_cluster_started_here(tmp_path
         resolve_address("auto", {}, temp_dir=str(tmp_path))
     (tmp_path / "ray_current_cluster").write_text("127.0.0.2:40001\n")
     assert resolve_address(None, {}, temp_dir=str(tmp_path)) == "127.0.0.2:40001"
+
+
+def test_a_node_whose_probe_crashes_fails_with_what_it_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remote task run for real in this interpreter, with a torch that crashes it, then at exit only."""
+    ray = pytest.importorskip("ray")
+    from llmenv.cluster import _make_task, _parse_answer
+    from llmenv.doctor import PROBE
+
+    fixtures = Path(__file__).parent / "fixtures" / "doctor"
+    task = _make_task(ray)._function
+    monkeypatch.setenv("PYTHONPATH", str(fixtures / "segv_torch"))
+    probe, why = _parse_answer(task(PROBE.read_text(), 60.0))
+    assert probe is not None and probe["partial"] is True and "torch" not in probe
+    assert why is not None and why.startswith("the interpreter was killed by SIGSEGV (signal 11) while probing: import torch")
+    monkeypatch.setenv("PYTHONPATH", f"{fixtures / 'crash_at_exit'}:{fixtures / 'fake_torch'}")
+    probe, why = _parse_answer(task(PROBE.read_text(), 60.0))
+    assert probe is not None and probe["torch"]["version"] == "2.6.0+cu124"
+    assert why is not None and "after printing its result (at exit)" in why
+    crashed = replace(node(2, probe), error=why)
+    report = analyze([node(1, h200(), head=True), crashed], PlanContext(), KB)
+    assert report.rows[1].status == "fail" and issues(report, 1)[0].startswith("fail probe: the interpreter was killed")

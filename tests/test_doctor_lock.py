@@ -94,6 +94,14 @@ def test_the_environment_against_its_lock(run_cli: RunCli, synced: tuple[Path, P
     assert lock["status"] == "ok", lock
     assert "1 package(s) only dependency groups or extras need are not installed: devtool" in lock["evidence"]
 
+    # a saved probe is compared with a project's lock only when the project is named
+    system = replace(fake_system(), run_long=None)
+    run_cli("doctor", "--project", str(proj), "--save-probe", "probe.json", system=system)
+    r = run_cli("doctor", "--from-probe", "probe.json", "--project", str(proj), "--json")
+    assert [f["status"] for f in json.loads(r.out)["findings"] if f["check"] == "lock"] == ["ok"]
+    r = run_cli("doctor", "--from-probe", "probe.json", "--json")
+    assert "lock" not in [f["check"] for f in json.loads(r.out)["findings"]]
+
 
 def test_a_lock_that_cannot_be_exported_is_a_warning_not_a_crash(run_cli: RunCli, tmp_path: Path) -> None:
     proj = tmp_path / "proj"

@@ -16,7 +16,6 @@ Two halves:
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -225,7 +224,8 @@ def _row(
     probe = result.probe
     f = facts(probe, kb)
     report = diagnose(probe, kb=kb, python=str(_dict(probe.get("python")).get("executable") or "python"))
-    issues: list[Issue] = []
+    # It answered, but crashed or hung on the way: judged on what it read, and failed.
+    issues: list[Issue] = [Issue(status="fail", check="probe", text=result.error)] if result.error else []
     if probe.get("error"):
         issues.append(Issue(status="fail", check="probe", text=f"the probe failed: {probe['error']}"))
     for finding in report.findings:
@@ -380,6 +380,7 @@ def _make_task(ray: Any) -> Any:
                 text=True,
                 timeout=timeout,
                 check=False,
+                env={**os.environ, "LLMENV_PROBE_TIMEOUT": str(timeout)},  # bounds the probe's own children
             )
             rc, out, err = p.returncode, p.stdout, p.stderr
         except subprocess.TimeoutExpired:
@@ -399,17 +400,26 @@ def _make_task(ray: Any) -> Any:
 
 
 def _parse_answer(answer: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    lines = [line for line in str(answer.get("stdout") or "").splitlines() if line.startswith("{")]
-    if lines:
-        try:
-            data = json.loads(lines[-1])
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data, None
-    err = str(answer.get("stderr") or "").strip().splitlines()
-    why = err[-1] if err else f"exit code {answer.get('returncode')}"
-    return None, f"the probe printed no result ({why}) in {answer.get('executable')}"
+    """The probe output a node's task returned and, when the probe did not end well (it crashed, even after printing
+    its result; it hung; it printed nothing), why: the doctor's own reading (``doctor.runner.read_run``)."""
+    from llmenv.doctor.runner import ProbeRun, read_run
+
+    code = answer.get("returncode")
+    stderr = str(answer.get("stderr") or "")
+    run = ProbeRun(
+        returncode=code if isinstance(code, int) else None,
+        stdout=str(answer.get("stdout") or ""),
+        stderr=stderr,
+        timed_out=code is None and "did not finish" in stderr,
+        started=not (code is None and stderr.startswith("cannot run")),
+    )
+    executable = str(answer.get("executable") or "python")
+    probe, problem = read_run(run, executable)
+    if problem is None:
+        return probe, None
+    seen = [e for e in problem.evidence if e.startswith(("last step:", "stderr:"))][-2:]
+    why = f"{problem.summary} in {executable}" + (f" ({'; '.join(seen)})" if seen else "")
+    return probe, why
 
 
 def _one_line(e: BaseException) -> str:

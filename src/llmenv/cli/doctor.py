@@ -104,6 +104,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         runner_from,
         save_probe,
     )
+    from llmenv.doctor.environment import project_root
 
     timeout = parse_timeout(args.timeout, DEFAULT_TIMEOUT)
     probe: Mapping[str, Any] | None = None
@@ -112,9 +113,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             raise UsageError("--python does not go with --from-probe (nothing is run)")
         probe = load_probe(ctx.cwd / args.from_probe)
         exe = probe.get("python", {}).get("executable") if isinstance(probe.get("python"), dict) else None
-        root = (
-            find_environment(args.project, cwd=ctx.cwd, environ=ctx.environ).project if args.project else None
-        )
+        root = project_root(args.project, ctx.cwd, ctx.environ) if args.project else None
         env = Environment(python=str(exe or "python"), project=root, reason=f"as saved in {args.from_probe}")
     else:
         env = find_environment(args.project, cwd=ctx.cwd, environ=ctx.environ, python=args.python)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from llmenv.errors import NoAnswer, UsageError
 
-__all__ = ["Environment", "builds_from_source", "find_environment", "venv_python"]
+__all__ = ["Environment", "builds_from_source", "find_environment", "project_root", "venv_python"]
 
 Which = Callable[[str], "str | None"]
 
@@ -71,7 +71,9 @@ def _explicit(python: str, cwd: Path, which: Which) -> str:
     return str(path)
 
 
-def _project_root(project: str | None, cwd: Path, environ: Mapping[str, str]) -> Path | None:
+def project_root(project: str | None, cwd: Path, environ: Mapping[str, str]) -> Path | None:
+    """``--project``'s folder (UsageError when there is none), else the working directory when it holds a project
+    with an environment or one llmenv wrote, else None."""
     if project is not None:
         root = (cwd / project).resolve()
         if not root.is_dir():
@@ -103,7 +105,7 @@ def find_environment(
         def which(name: str) -> str | None:
             return shutil.which(name, path=environ.get("PATH"))
 
-    root = _project_root(project, cwd, environ)
+    root = project_root(project, cwd, environ)
     if python is not None:
         exe = _explicit(python, cwd, which)
         where = f" (the project at {root})" if root else ""
