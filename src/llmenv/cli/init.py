@@ -137,8 +137,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["torch-index"] = inputs.flags["torch-index"]
     if github_proxy:
         record["github-proxy"] = github_proxy
-    if inputs.flash_attn_wheels:
-        record["flash-attn-wheels"] = inputs.flash_attn_wheels
+    if inputs.wheels:
+        record["wheels"] = list(inputs.wheels)
+    if inputs.build:
+        record["build"] = sorted(inputs.build)
     if python_mirror:
         record["python-mirror"] = python_mirror
     if groups:
@@ -269,6 +271,9 @@ def _record_target(t: Any) -> dict[str, Any]:
         d["gpus"] = [{"name": g.name, "compute_capability": g.cc} for g in t.gpus]
     if t.nvcc:
         d["nvcc"] = t.nvcc
+    sized = [k for k in ("cpus", "memory_gib") if t.origins.get(k, "").startswith(("--", "[tool.llmenv]"))]
+    if sized:
+        d["sized"] = sized  # said of the build machine: a re-plan sizes MAX_JOBS from them again
     return d
 
 
