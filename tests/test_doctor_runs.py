@@ -145,3 +145,33 @@ def test_reading_a_run_that_printed_nothing_useful() -> None:
     assert finding.evidence == ("stderr: boom",)
     probe, finding = read_run(None, "/x/python")
     assert finding is not None and "could not be started" in finding.summary
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_llmenv_stopped_while_the_probe_hangs_ends_the_probe_too(tmp_path: Path, sig: str) -> None:
+    import signal
+    import subprocess
+
+    pidfile = tmp_path / "pid"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), str(FIXTURES / "hang_torch")]),
+           "LLMENV_TEST_PIDFILE": str(pidfile), "NO_COLOR": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "llmenv", "doctor", "--python", sys.executable, "--timeout", "60"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        p.kill()
+        pytest.fail("the probe never reached import torch")
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 128 + getattr(signal, sig), err
+    probe_pid = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(probe_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the probe {probe_pid} outlived llmenv")

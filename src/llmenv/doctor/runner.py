@@ -88,7 +88,8 @@ def run_process(
     tick: float = 1.0,
 ) -> ProbeRun:
     """Run ``argv`` for at most ``timeout`` seconds, calling ``progress(step, seconds)`` at every new step and
-    every ``tick`` seconds. Ctrl-C ends the probe's whole process group before it is passed on."""
+    every ``tick`` seconds. Ctrl-C, SIGTERM and SIGHUP end the probe's whole process group before they are passed
+    on (llmenv then exits 130 / 143 / 129)."""
     env = {**(environ if environ is not None else os.environ), "LLMENV_PROBE_TIMEOUT": f"{timeout:g}"}
     started = time.monotonic()
     try:
@@ -112,9 +113,12 @@ def run_process(
     ]
     for r in readers:
         r.start()
+    from llmenv.uvrun import _terminating  # SIGTERM / SIGHUP raise uvrun.Terminated meanwhile, as Ctrl-C does
+
     try:
-        timed_out = not watch.until_closed()
-    except BaseException:  # Ctrl-C, SIGTERM turned into an exception: the probe must not outlive us
+        with _terminating():
+            timed_out = not watch.until_closed()
+    except BaseException:  # Ctrl-C, SIGTERM, SIGHUP: the probe (in a session of its own) must not outlive us
         _end_group(p)
         raise
     if timed_out:
