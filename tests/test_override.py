@@ -199,7 +199,7 @@ def test_set_of_a_name_the_package_does_not_require_is_a_typo_unless_add(run_cli
 
 def test_an_override_of_what_init_writes_survives_init(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """flash-attn built from source: init writes its static metadata; the user drops einops from it."""
-    target = ["--driver", "580.159.04", "--gpu", "9.0", "--python", "3.12"]
+    target = ["--driver", "580.159.04", "--gpu", "9.0", "--python", "3.12", "--build", "flash-attn"]
     assert run_cli("init", ".", "torch", "flash-attn", *target, cwd=tmp_path).code == 0
     version = _entry(tmp_path, "flash-attn")["version"]
     assert "einops" in _entry(tmp_path, "flash-attn")["requires-dist"]

@@ -239,8 +239,10 @@ def test_per_extra_routing_gets_one_more_extra_in_its_style_and_locks(run_cli, t
     proj.mkdir()
     original = _extras_project(whl, kind)
     path = _write(proj, original)
-    r = run_cli("init", str(proj), "torch", *CUDA12_8, "--torch-index", f"{whl}/{{variant}}", "--json", cwd=tmp_path)
+    spec = "torch==2.11.0"  # the release the local index holds (its newest CUDA 12 build the driver runs: cu128)
+    r = run_cli("init", str(proj), spec, *CUDA12_8, "--torch-index", f"{whl}/{{variant}}", "--json", cwd=tmp_path)
     assert r.code == 0, r.err
+    assert json.loads(r.out)["plan"]["packages"]["torch"]["variant"] == "cu128"
     doc = _doc(path)
     table = doc["project"]["optional-dependencies"] if kind == "extra" else doc["dependency-groups"]
     assert table["cu128"] == ["torch>=2.11.0", "torchvision>=0.26.0"]  # the user's text, from the siblings
@@ -263,7 +265,7 @@ def test_per_extra_routing_gets_one_more_extra_in_its_style_and_locks(run_cli, t
     }
     # Again, and with no arguments: byte-identical.
     after = path.read_text()
-    assert run_cli("init", str(proj), "torch", *CUDA12_8, "--torch-index", f"{whl}/{{variant}}", cwd=tmp_path).code == 0
+    assert run_cli("init", str(proj), spec, *CUDA12_8, "--torch-index", f"{whl}/{{variant}}", cwd=tmp_path).code == 0
     assert run_cli("init", str(proj), cwd=tmp_path).code == 0
     assert path.read_text() == after
 

@@ -43,6 +43,7 @@ __all__ = [
     "applies",
     "incompatibilities",
     "narrow_request",
+    "releases_with_variant",
     "target_envs",
 ]
 
@@ -354,6 +355,13 @@ def _engine_torch(req: Requirement) -> set[str] | None:
         and (t := engine_torch_pin(req.name, str(v), extras)) is not None
     }
     return torches or None
+
+
+def releases_with_variant(tag: str) -> SpecifierSet:
+    """The torch releases the knowledge has a ``tag`` (``cu128``) build of, as a specifier."""
+    from llmenv.knowledge import load
+
+    return _as_specifier({str(r.version) for r in load().torch if tag in r.variants} or {"0"})
 
 
 def _as_specifier(torches: set[str]) -> SpecifierSet:

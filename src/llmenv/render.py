@@ -260,9 +260,10 @@ def python_range(user: str | None, plan: Plan) -> tuple[str, list[str], bool]:
             f"{where} allows none of the Pythons the plan covers ({lo}–{hi}); pyproject.toml unchanged",
             hint="plan for a Python the project allows (--python X.Y)",
         )
-    if plan.target.python not in kept:
+    python = getattr(plan, "python", None) or plan.target.python  # the planned Python (the target's by default)
+    if python not in kept:
         raise NoAnswer(
-            f"{where} excludes the target's Python {plan.target.python}; pyproject.toml unchanged",
+            f"{where} excludes the target's Python {python}; pyproject.toml unchanged",
             hint=f"plan for a Python it allows: --python {kept[0]}",
         )
     below = any(_allows(spec, p) for p in _minors("3.0", lo)[:-1]) or _allows(spec, "2.7")

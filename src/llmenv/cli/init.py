@@ -288,8 +288,21 @@ def _within_routing(inputs: Any, constraints: Any) -> Any:
     if not runnable:
         return plan
     best, entry = max(runnable, key=lambda ve: ve[0])
+    request = inputs.request
+    torch_req = request.get("torch")
+    if torch_req is not None:  # only the releases that have a build for the user's variant
+        from packaging.requirements import Requirement
+
+        from llmenv.intent import releases_with_variant
+
+        kept = Requirement(str(torch_req))
+        kept.specifier &= releases_with_variant(best.tag)
+        others = tuple(r for r in request.requirements if r is not torch_req)
+        request = replace(request, requirements=(kept, *others))
     try:
-        capped = build_plan(replace(inputs, target=t.with_(cuda=best.cuda_version), policy="strict"))
+        capped = build_plan(
+            replace(inputs, request=request, target=t.with_(cuda=best.cuda_version), policy="strict")
+        )
     except NoAnswer:
         return plan
     ct = capped.packages.get("torch")
@@ -501,13 +514,11 @@ def _relocate(spec: str, base: Path, folder: Path) -> str:
 
 
 def _record_target(t: Any) -> dict[str, Any]:
-    d = {
-        "os": t.os,
-        "arch": t.arch,
-        "python": t.python,
-        "cpus": t.cpus,
-        "memory_gib": round(t.memory_gib, 1),
-    }
+    d: dict[str, Any] = {"os": t.os, "arch": t.arch, "python": t.python}
+    if t.cpus is not None:
+        d["cpus"] = t.cpus
+    if t.memory_gib is not None:
+        d["memory_gib"] = round(t.memory_gib, 1)
     if t.driver:
         d["driver"] = t.driver
     if t.cuda:

@@ -53,7 +53,7 @@ def _version_in_project(doc: object, name: str) -> str | None:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    from llmenv.stack import exact_pin
+    from llmenv.plan import exact_pin
 
     deps = doc.get("project", {}).get("dependencies", []) if isinstance(doc, dict) else []
     for line in deps or []:
@@ -129,9 +129,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from packaging.utils import canonicalize_name
 
     from llmenv.override import Ops, apply_override, check_names, parse_sets
+    from llmenv.plan import exact_pin
     from llmenv.project import ProjectFile, diff, locked
     from llmenv.render import write_override
-    from llmenv.stack import exact_pin
 
     try:
         req = Requirement(args.package)
