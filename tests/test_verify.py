@@ -88,7 +88,7 @@ def test_a_torch_the_index_lacks_is_dropped_and_the_next_one_locks(run_cli, tmp_
         in r.out
     )
     doc = tomlkit.parse((tmp_path / "p" / "pyproject.toml").read_text()).unwrap()
-    assert "torch==2.14.1" in doc["project"]["dependencies"]
+    assert "torch" in doc["project"]["dependencies"] and "torch==2.14.1" in doc["tool"]["uv"]["constraint-dependencies"]
     lock = tomlkit.parse((tmp_path / "p" / "uv.lock").read_text()).unwrap()
     assert [p["version"] for p in lock["package"] if p["name"] == "torch"] == ["2.14.1+cpu"]
     assert (tmp_path / "p" / ".python-version").read_text() == "3.11\n"

@@ -16,7 +16,7 @@ from packaging.version import Version
 from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
 from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
-from llmenv.plan.candidates import Candidate, installable_pythons, other_arches, spec_of
+from llmenv.plan.candidates import Candidate, installable_pythons, spec_of
 from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
@@ -230,27 +230,39 @@ def _blocked(problem: Problem, cand: Candidate, there: Target, unless: Target | 
     return None
 
 
+# The platforms a lock without ``environments`` covers, as uv forks it: each main one, and "every other
+# machine" (ppc64le, s390x, ...), where a release installs only from a pure wheel or an sdist.
+_MAIN_PLATFORMS = (("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64"), ("windows", "x86_64"))
+
+
 def platform_gap(
     problem: Problem, cand: Candidate, target: Target, feedback: Feedback | None
 ) -> tuple[str, tuple[str, ...]] | None:
-    """(why, the architectures the lock covers) when ``sys_platform == 'linux'`` alone cannot lock: uv resolves
-    a fork for the machines other than the target's, and a chosen release required there has no wheel (and no
-    sdist) for the other main architecture, or — required only on the rarer machines (ppc64le, s390x) by its
-    markers — none for them (or uv said so). None: the OS alone is fine."""
-    if target.os != "linux":
-        return None
-    why = f"uv: {feedback.platform_only}" if feedback is not None and feedback.platform_only else None
-    other = next(iter(other_arches(target)), None)
-    main = _blocked(problem, cand, target.with_(arch=other)) if other else None
+    """(why, the platform markers the lock can cover) when a chosen release (the framework, the engine, an exact
+    pin of theirs) has neither a wheel nor an sdist for one of the platforms a universal lock forks on — uv would
+    fail that fork — or when uv said so. None: nothing narrows the lock."""
+    if feedback is not None and feedback.platform_only:
+        return f"uv: {feedback.platform_only}", (target.platform_marker(),)
+    why: str | None = None
+    supported: list[str] = [target.platform_marker()]
+    for os_, arch in _MAIN_PLATFORMS:
+        there = target.with_(os=os_, arch=arch)
+        if (os_, arch) == (target.os, target.arch):
+            continue
+        stop = _blocked(problem, cand, there)
+        if stop is None:
+            supported.append(there.platform_marker())
+        else:
+            why = why or f"{stop} has no wheel (and no sdist) for {os_} {arch}"
     rare = _blocked(
-        problem, cand, target.with_(arch="ppc64le"), unless=target.with_(arch=other or target.arch)
+        problem,
+        cand,
+        target.with_(os="linux", arch="ppc64le"),
+        unless=target.with_(os="linux", arch="aarch64"),
     )
-    if why is None and main is None and rare is None:
-        return None
-    arches = (target.arch,) if main is not None or other is None else (target.arch, other)
-    if main is not None:
-        why = why or f"{main} has no wheel (and no sdist) for linux {other}"
-    return why or f"{rare} has wheels for some Linux machines only (no sdist)", arches
+    if why is None and rare is not None:
+        why = f"{rare} has wheels for some Linux machines only (no sdist)"
+    return (why, tuple(supported)) if why is not None else None
 
 
 def assemble(
@@ -274,10 +286,10 @@ def assemble(
     build = _extension_sections(problem, cand, target, extra, warnings)
     gap = platform_gap(problem, cand, target, feedback)
     if gap:
-        why, arches = gap
+        why, markers = gap
         extra["platform-only"] = why
-        extra["environments"] = [target.with_(arch=a).platform_marker() for a in arches]
-        warnings.append(f"{why}: the lock covers {', '.join(f'{target.os} {a}' for a in arches)} only")
+        extra["environments"] = list(markers)
+        warnings.append(f"{why}: the lock covers {len(markers)} platform(s) only ({'; '.join(markers)})")
     overrides: list[dict[str, Any]] = []
     if cand.relaxed and cand.framework is not None:
         fw = cand.framework
