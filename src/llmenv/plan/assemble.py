@@ -16,7 +16,7 @@ from packaging.version import Version
 from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
 from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
-from llmenv.plan.candidates import Candidate, installable_pythons, spec_of
+from llmenv.plan.candidates import Candidate, installable_pythons, release_of, spec_of
 from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
@@ -220,7 +220,7 @@ def _blocked(problem: Problem, cand: Candidate, there: Target, unless: Target | 
             if not _required(lines, env, extras) or (other is not None and _required(lines, other, extras)):
                 continue
             pinned = exact_pin(spec_of(reqs, name))
-            rel = next((r for r in problem.pins(name) if r.version == pinned), None) if pinned else None
+            rel = release_of(problem.pins, name, pinned) if pinned else None
             if (
                 rel is not None
                 and getattr(rel, "files_known", False)

@@ -321,3 +321,12 @@ def other_arches(target: Target) -> tuple[str, ...]:
     if target.os != "linux":
         return ()
     return tuple(a for a in ("x86_64", "aarch64") if a != target.arch)
+
+
+def release_of(pins: PinSource, name: str, version: Version) -> ReleaseLike | None:
+    """One release of ``name`` (through the source's ``release`` when it has one: no whole history parsed)."""
+    one = getattr(pins, "release", None)
+    if callable(one):
+        got = one(name, version)
+        return got  # type: ignore[no-any-return]
+    return next((r for r in pins(name) if r.version == version), None)

@@ -13,7 +13,7 @@ Feedback from uv (``problem.Feedback``) excludes candidates, lowers their Python
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from packaging.specifiers import SpecifierSet
@@ -35,6 +35,7 @@ from llmenv.plan.candidates import (
     framework_releases,
     installable_pythons,
     python_markers_split,
+    release_of,
     release_requirements,
     spec_of,
 )
@@ -178,17 +179,22 @@ class _Search:
         """The Pythons some release of ``name`` within ``spec`` installs on — read newest first, only as far as
         ``needed`` asks (the set found so far is kept for the next question); None when the files are unknown."""
         key = (name, str(spec))
-        state = self._dep.get(key)
-        if state is None:
-            releases = self.p.pins(name)
-            if not releases or not getattr(releases[0], "files_known", False):
+        if key not in self._dep:
+            pinned = c.exact_pin(spec)
+            releases: Iterable[ReleaseLike]
+            if pinned is not None:  # one exact pin: that release alone, without the package's history
+                one = release_of(self.p.pins, name, pinned)
+                releases = [one] if one is not None else []
+            else:
+                releases = self.p.pins(name)
+            first = next(iter(releases), None)
+            if first is None or not getattr(first, "files_known", False):
                 self._dep[key] = None
-                return None
-            state = self._dep[key] = (
-                set(),
-                iter(r for r in releases if not r.yanked and spec.contains(r.version, prereleases=True)),
-            )
-        elif state is None:
+            else:
+                wanted = (r for r in releases if not r.yanked and spec.contains(r.version, prereleases=True))
+                self._dep[key] = (set(), iter(wanted))
+        state = self._dep[key]
+        if state is None:
             return None
         covered, rest = state
         while not set(needed) <= covered:
