@@ -837,12 +837,13 @@ class _Editor:
                 section.add(tomlkit.nl())  # a blank line before the table that follows a new one
 
     def _dependency_metadata(self, uv: Table) -> None:
-        from llmenv.override import reapply
+        planned = self.plan.extra.get("dependency-metadata", [])
+        if planned:  # llmenv.override reads metadata over HTTP: imported only when there is metadata to write
+            from llmenv.override import reapply
 
-        entries = [
-            reapply(e, self.options.overrides.get(e["name"]))
-            for e in self.plan.extra.get("dependency-metadata", [])
-        ]
+            entries = [reapply(e, self.options.overrides.get(e["name"])) for e in planned]
+        else:
+            entries = []
         prev = set(self.prev.get("dependency-metadata", []))
         users = uv.get("dependency-metadata")
         theirs = {str(t.get("name")): plain(t) for t in users} if isinstance(users, AoT) else {}

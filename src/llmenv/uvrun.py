@@ -100,16 +100,17 @@ def uv_version(binary: str) -> Version:
 
 
 def _bundled_version(binary: str) -> Version | None:
-    """The version of the uv binary the PyPI ``uv`` package installed (its metadata says it: no process)."""
+    """The version of the uv binary the PyPI ``uv`` package installed, from its dist-info folder's name next
+    to the package (no process, no metadata import)."""
     try:
-        import importlib.metadata
-
         import uv
 
         if os.path.realpath(binary) != os.path.realpath(uv.find_uv_bin()):
             return None
-        return Version(importlib.metadata.version("uv"))
-    except (ImportError, FileNotFoundError, InvalidVersion, importlib.metadata.PackageNotFoundError):
+        site = Path(uv.__file__).resolve().parent.parent
+        found = sorted(site.glob("uv-*.dist-info"))
+        return Version(found[0].name.removeprefix("uv-").removesuffix(".dist-info")) if len(found) == 1 else None
+    except (ImportError, FileNotFoundError, InvalidVersion, OSError):
         return None
 
 
