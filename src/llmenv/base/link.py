@@ -24,6 +24,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
@@ -42,14 +43,18 @@ PTH_NAME = "_llmenv_base.pth"
 _ADDSITEDIR = re.compile(r"^import site; site\.addsitedir\((.+)\)\s*$")
 
 
-def exclusions(names: Iterable[str], existing: Sequence[str] = ()) -> list[str]:
-    """``exclude-dependencies``: the user's entries as they are, then every base distribution not yet there."""
-    out = list(existing)
-    have = {canonicalize_name(n) for n in existing if isinstance(n, str)}
-    for name in sorted({canonicalize_name(n) for n in names}):
-        if name not in have:
-            out.append(name)
-    return out
+def exclusions(names: Iterable[str], existing: Sequence[Any] = (), managed: Iterable[str] = ()) -> list[Any]:
+    """``exclude-dependencies``: the entries there (the user's, in their order; those llmenv added before and
+    the base no longer has are dropped), then every base distribution not yet listed, sorted."""
+    wanted = {canonicalize_name(n) for n in names}
+    before = {canonicalize_name(n) for n in managed}
+    out = [
+        e
+        for e in existing
+        if not isinstance(e, str) or canonicalize_name(e) in wanted or canonicalize_name(e) not in before
+    ]
+    have = {canonicalize_name(e) for e in out if isinstance(e, str)}
+    return out + sorted(wanted - have)
 
 
 def pth_text(site: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -21,7 +22,9 @@ from llmenv.errors import UsageError
 __all__ = [
     "BaseEnvironment",
     "BasePackage",
+    "BaseRecord",
     "BaseTorch",
+    "admits",
     "nvidia_build",
     "nvidia_release",
     "torch_linked",
@@ -61,6 +64,27 @@ def nvidia_build(version: str) -> bool:
     except InvalidVersion:
         return False
     return bool(_NGC_VERSION.match(str(v))) or nvidia_release(version) is not None
+
+
+def admits(spec: SpecifierSet, installed: str) -> tuple[bool, str | None]:
+    """Does a requirement's specifier admit the base's installed version? (ok, why it was relaxed).
+
+    PEP 440 orders NVIDIA's ``2.6.0a0+…`` before ``2.6.0``, so an engine's ``torch==2.6.0`` rejects it although
+    it is NVIDIA's build of 2.6. For an NVIDIA build the release it is of (``2.6.0``) is tested too, and when
+    only that fits the pin is said to be relaxed."""
+    try:
+        v = Version(installed)
+    except InvalidVersion:
+        return False, None
+    if spec.contains(v, prereleases=True):
+        return True, None
+    release = Version(v.base_version)
+    if nvidia_build(installed) and spec.contains(release, prereleases=True):
+        return True, (
+            f"{spec} is relaxed for the base's {installed}: NVIDIA's pre-release build of {release} "
+            f"(PEP 440 orders {v.public} before {release})"
+        )
+    return False, None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,26 +195,44 @@ class BaseEnvironment:
     def record(self) -> dict[str, Any]:
         """What a project keeps of its base (``[tool.llmenv.base]``): enough for ``llmenv sync`` to link a new
         environment to it and for ``doctor`` to notice that the image changed, without reading it again."""
-        out: dict[str, Any] = {"python": self.python, "site": list(self.site)}
+        out: dict[str, Any] = {"python": self.python, "python-version": self.minor, "site": list(self.site)}
         if self.torch:
             out["torch"] = self.torch.version
+        if self.image:
+            out["image"] = self.image
         return out
 
 
-def parse_record(
-    record: Mapping[str, Any], where: str = "[tool.llmenv.base]"
-) -> tuple[str, tuple[str, ...], str | None]:
-    """``[tool.llmenv.base]`` -> (python, site folders, torch version); UsageError for a malformed one."""
-    python = record.get("python")
-    site = record.get("site")
-    torch = record.get("torch")
-    if not isinstance(python, str) or not python:
-        raise UsageError(f"{where}.python must be the path of the base interpreter")
-    if not isinstance(site, list) or not all(isinstance(s, str) and s for s in site):
-        raise UsageError(f"{where}.site must be a list of folders")
-    if torch is not None and not isinstance(torch, str):
-        raise UsageError(f"{where}.torch must be a version string")
-    return python, tuple(site), torch
+@dataclass(frozen=True, kw_only=True)
+class BaseRecord:
+    """``[tool.llmenv.base]`` of a project, read back."""
+
+    python: str
+    python_version: str
+    site: tuple[str, ...]
+    torch: str | None = None
+    image: str | None = None
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any], where: str = "[tool.llmenv.base]") -> BaseRecord:
+        """UsageError (one line, naming the key) for a malformed record."""
+        python, minor, site = record.get("python"), record.get("python-version"), record.get("site")
+        if not isinstance(python, str) or not python:
+            raise UsageError(f"{where}.python must be the path of the base interpreter")
+        if not isinstance(minor, str) or not re.fullmatch(r"3\.\d+", minor):
+            raise UsageError(f'{where}.python-version must be the base\'s Python, e.g. "3.12"')
+        if not isinstance(site, list) or not all(isinstance(s, str) and s for s in site):
+            raise UsageError(f"{where}.site must be a list of folders")
+        torch, image = record.get("torch"), record.get("image")
+        if torch is not None and not isinstance(torch, str):
+            raise UsageError(f"{where}.torch must be a version string")
+        return cls(
+            python=python,
+            python_version=minor,
+            site=tuple(site),
+            torch=torch,
+            image=image if isinstance(image, str) else None,
+        )
 
 
 def cuda_or_none(text: str | None) -> CudaVersion | None:

@@ -201,4 +201,17 @@ def doctor(
             builds = builds_from_source((env.project / "pyproject.toml").read_text(encoding="utf-8"))
         except OSError:
             builds = None
-    return diagnose(probe, kb=kb, python=env.python, builds_from_source=builds), probe
+    report = diagnose(probe, kb=kb, python=env.python, builds_from_source=builds)
+    return Report(python=report.python, findings=(*report.findings, *_base_findings(env, probe))), probe
+
+
+def _base_findings(env: Environment, probe: Mapping[str, Any]) -> list[Finding]:
+    """The ``base`` check, for a project that reuses a base interpreter (``[tool.llmenv.base]``)."""
+    from llmenv.base.project import read_record
+
+    record = read_record(env.project) if env.project is not None else None
+    if record is None:
+        return []
+    from llmenv.doctor.base import check_base
+
+    return check_base(Path(env.python).parent.parent, record, probe)
