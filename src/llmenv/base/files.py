@@ -40,6 +40,24 @@ class Files:
         except (OSError, ValueError):
             return None
 
+    def read_head(self, path: str, limit: int = 1 << 20) -> str | None:
+        """The text up to the first blank line (a METADATA's headers, not its long description)."""
+        try:
+            with open(self.real(path), "rb") as f:
+                data = b""
+                while len(data) < limit:
+                    chunk = f.read(16384)
+                    if not chunk:
+                        break
+                    data += chunk
+                    end = data.find(b"\n\n")
+                    if end >= 0:
+                        data = data[: end + 1]
+                        break
+        except (OSError, ValueError):
+            return None
+        return data.decode("utf-8", errors="replace")
+
     def listdir(self, path: str) -> list[str]:
         try:
             return sorted(os.listdir(self.real(path)))

@@ -53,7 +53,7 @@ def _system_torch(files: Files) -> tuple[str, str] | None:
     ):
         for folder in files.glob(pattern):
             if files.is_dir(f"{folder}/torch"):
-                pkg = read_packages([folder], files).get("torch")
+                pkg = read_packages([folder], files, only="torch").get("torch")
                 if pkg:
                     return folder, pkg.version
     return None

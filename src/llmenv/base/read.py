@@ -58,18 +58,24 @@ def _metadata(text: str) -> tuple[str, str, tuple[str, ...]] | None:
 
 def _dist_metadata(site: str, entry: str, files: Files) -> str | None:
     if entry.endswith(".dist-info"):
-        return files.read_text(f"{site}/{entry}/METADATA")
+        return files.read_head(f"{site}/{entry}/METADATA")
     if entry.endswith(".egg-info"):  # a folder (setup.py install / develop) or a single PKG-INFO file
-        return files.read_text(f"{site}/{entry}/PKG-INFO") or files.read_text(f"{site}/{entry}")
+        return files.read_head(f"{site}/{entry}/PKG-INFO") or files.read_head(f"{site}/{entry}")
     return None
 
 
-def read_packages(site: Iterable[str], files: Files | None = None) -> dict[str, BasePackage]:
-    """Every distribution installed in the ``site`` folders: normalized name -> package (the first one wins)."""
+def read_packages(
+    site: Iterable[str], files: Files | None = None, *, only: str | None = None
+) -> dict[str, BasePackage]:
+    """Every distribution installed in the ``site`` folders: normalized name -> package (the first one wins).
+    ``only``: just that one (its metadata folders are found by name, nothing else is read)."""
     files = files or Files()
     out: dict[str, BasePackage] = {}
+    prefix = canonicalize_name(only).replace("-", "_") if only else None
     for folder in site:
         for entry in files.listdir(folder):
+            if prefix is not None and canonicalize_name(entry.split("-")[0]).replace("-", "_") != prefix:
+                continue
             text = _dist_metadata(folder, entry, files)
             meta = _metadata(text) if text else None
             if meta is None:
