@@ -129,7 +129,11 @@ def test_doctor_sees_the_base_torch_and_the_relaxed_pin(
     base = found["base"]
     assert base["status"] == "ok", base
     assert base["summary"] == f"uses the base's torch {NGC_TORCH}; nothing in the environment shadows it"
-    assert any("vllm 0.8.4: torch==2.6.0 is relaxed for the base's" in e for e in base["evidence"])
+    assert any("vllm 0.8.4 requires torch==2.6.0, relaxed for the base's" in e for e in base["evidence"])
+    # The package check holds vLLM's pin against the same rule (NVIDIA's 2.6.0a0+… is its build of 2.6.0).
+    vllm = found["vllm"]
+    assert vllm["status"] == "ok", vllm
+    assert any("torch==2.6.0 is relaxed for torch 2.6.0a0+ecf3bae40a.nv25.1: NVIDIA's" in e for e in vllm["evidence"])
 
 
 def test_doctor_fails_a_missing_link_a_shadow_and_an_unmet_pin(

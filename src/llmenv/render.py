@@ -254,6 +254,19 @@ def write_dependency_metadata(doc: TOMLDocument, entries: Sequence[Mapping[str, 
     return _space_new_tables(before, doc)
 
 
+def _exclusions(uv: Table, names: Sequence[str], previously_managed: Iterable[str]) -> None:
+    """``exclude-dependencies``: every distribution of the base the plan reuses (uv never installs them); the
+    user's own entries are kept, the ones an earlier run added for a base no longer planned are dropped."""
+    from llmenv.base.link import exclusions
+
+    have = _plain(uv.get("exclude-dependencies", []))
+    wanted = exclusions(names, have if isinstance(have, list) else [], previously_managed)
+    if wanted:
+        _set(uv, "exclude-dependencies", wanted)
+    elif "exclude-dependencies" in uv:
+        _delete(uv, "exclude-dependencies")
+
+
 def _dependency_metadata(
     uv: Table, entries: Sequence[Mapping[str, Any]], previously_managed: Iterable[str]
 ) -> None:
@@ -466,6 +479,7 @@ def _render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocum
                 section.add(tomlkit.nl())  # a blank line before the table that follows a new one
 
     _dependency_metadata(uv, plan.extra.get("dependency-metadata", []), prev.get("dependency-metadata", []))
+    _exclusions(uv, plan.extra.get("exclude-dependencies", []), prev.get("exclude-dependencies", []))
     conflicts = plan.extra.get("conflicts")
     if conflicts:
         _set(uv, "conflicts", conflicts)
@@ -484,6 +498,7 @@ def _render(doc: TOMLDocument, plan: Plan, options: ProjectOptions) -> TOMLDocum
         "dependency-metadata": sorted(m["name"] for m in plan.extra.get("dependency-metadata", [])),
         "optional-dependencies": sorted(plan.extra.get("optional-dependencies", {})),
         "conflicts": ["conflicts"] if plan.extra.get("conflicts") else [],
+        "exclude-dependencies": list(plan.extra.get("exclude-dependencies", [])),
     }
     if mirror:
         managed["python-install-mirror"] = [mirror]

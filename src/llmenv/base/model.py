@@ -71,7 +71,7 @@ def admits(spec: SpecifierSet, installed: str) -> tuple[bool, str | None]:
 
     PEP 440 orders NVIDIA's ``2.6.0a0+…`` before ``2.6.0``, so an engine's ``torch==2.6.0`` rejects it although
     it is NVIDIA's build of 2.6. For an NVIDIA build the release it is of (``2.6.0``) is tested too, and when
-    only that fits the pin is said to be relaxed."""
+    only that fits, the pin is relaxed, and the second value says why."""
     try:
         v = Version(installed)
     except InvalidVersion:
@@ -80,10 +80,7 @@ def admits(spec: SpecifierSet, installed: str) -> tuple[bool, str | None]:
         return True, None
     release = Version(v.base_version)
     if nvidia_build(installed) and spec.contains(release, prereleases=True):
-        return True, (
-            f"{spec} is relaxed for the base's {installed}: NVIDIA's pre-release build of {release} "
-            f"(PEP 440 orders {v.public} before {release})"
-        )
+        return True, f"NVIDIA's pre-release build of {release} (PEP 440 orders {v.public} before {release})"
     return False, None
 
 
@@ -110,6 +107,10 @@ class BaseTorch:
     abi_fact: str  # where the ABI comes from
     cuda_fact: str  # where the CUDA comes from
     location: str  # the torch package folder
+    # The GPU architectures it was compiled for ("8.0", "9.0", "12.0+PTX"), when the image says so (NGC's
+    # TORCH_CUDA_ARCH_LIST); () unknown.
+    archs: tuple[str, ...] = ()
+    archs_fact: str | None = None
 
     @property
     def parsed(self) -> Version:
@@ -145,7 +146,8 @@ class BaseTorch:
             "cxx11_abi": self.cxx11_abi,
             "nvidia_build": self.nvidia,
             "location": self.location,
-            "facts": {"cuda": self.cuda_fact, "cxx11_abi": self.abi_fact},
+            "archs": list(self.archs),
+            "facts": {"cuda": self.cuda_fact, "cxx11_abi": self.abi_fact, "archs": self.archs_fact},
         }
 
 

@@ -166,6 +166,23 @@ def read_nccl(
     return None, None
 
 
+_ARCH = re.compile(r"^(\d{1,2})\.(\d)(\+PTX)?$")
+
+
+def _with_archs(torch: BaseTorch, environ: Mapping[str, str]) -> BaseTorch:
+    """NGC sets ``TORCH_CUDA_ARCH_LIST`` to the architectures its torch was built for (facts J1, 25.04:
+    ``7.5 8.0 8.6 9.0 10.0 12.0+PTX``); it describes the image's torch only inside NGC."""
+    text = environ.get("TORCH_CUDA_ARCH_LIST", "")
+    if not environ.get("NVIDIA_PYTORCH_VERSION") or not nvidia_build(torch.version) or not text.strip():
+        return torch
+    items = text.replace(";", " ").split()
+    if not items or not all(_ARCH.match(i) for i in items):
+        return torch
+    from dataclasses import replace
+
+    return replace(torch, archs=tuple(items), archs_fact=f"TORCH_CUDA_ARCH_LIST={text.strip()} (NGC)")
+
+
 def read_base(
     interp: Interpreter,
     *,
@@ -178,6 +195,8 @@ def read_base(
     files = files or Files()
     packages = read_packages(interp.site, files)
     torch = read_torch(packages["torch"], files) if "torch" in packages else None
+    if torch is not None and torch.cuda is not None:
+        torch = _with_archs(torch, environ)
     nccl, nccl_fact = read_nccl(packages, environ, files)
     if image is None and torch is not None and nvidia_release(torch.version):
         image = f"NGC {nvidia_release(torch.version)}"

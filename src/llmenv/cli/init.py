@@ -151,6 +151,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
+    if plan.extra.get("base"):
+        record["base"] = dict(plan.extra["base"])  # [tool.llmenv.base]: what `llmenv sync` and doctor read
     options = ProjectOptions(
         name=args.name or recorded.get("name") or canonicalize_name(folder.resolve().name) or "project",
         pypi_index=inputs.pypi_index,
@@ -193,7 +195,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             ctx.ui.print("")
             ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
         if held is not None:
-            return run_uv(ctx, ["lock"], folder, restore=held, binary=binary)
+            # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
+            python = ["--python", plan.target.base.python] if plan.target.base is not None else []
+            return run_uv(ctx, ["lock", *python], folder, restore=held, binary=binary)
     return 0
 
 

@@ -69,7 +69,10 @@ def _unmet(
                 line = f"{pkg.name} {pkg.version} requires {req.name}{req.specifier}; the base has {base[name].version}"
                 unmet.append((line, torch_linked(name)))
             elif why:
-                relaxed.append(f"{pkg.name} {pkg.version}: {req.name}{why}")
+                relaxed.append(
+                    f"{pkg.name} {pkg.version} requires {req.name}{req.specifier}, relaxed for the base's "
+                    f"{base[name].version}: {why}"
+                )
     return unmet, relaxed
 
 

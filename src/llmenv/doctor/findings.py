@@ -989,13 +989,14 @@ def check_package(probe: Mapping[str, Any], facts: MachineFacts, kb: Knowledge, 
             )
     # its torch pin
     pins = _torch_pins(info, _dict(probe.get("markers")))
+    from llmenv.base.model import admits
+
     for req in pins:
         evidence.append(f"requires {req}")
-        if (
-            facts.torch_version
-            and req.specifier
-            and not req.specifier.contains(facts.torch_version, prereleases=True)
-        ):
+        fits, relaxed = admits(req.specifier, str(facts.torch_version)) if facts.torch_version else (True, None)
+        if relaxed:  # NVIDIA's torch 2.6.0a0+… is its build of 2.6.0
+            evidence.append(f"{req} is relaxed for torch {facts.torch_version}: {relaxed}")
+        if facts.torch_version and req.specifier and not fits:
             problems.append(f"{name} {version} requires {req}, but torch {facts.torch_version} is installed")
             fixes.append(
                 f"let uv resolve them together (`uv sync`; `llmenv plan {name}=={version}` shows the torch it "
