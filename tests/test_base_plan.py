@@ -203,3 +203,96 @@ def test_a_base_torch_without_code_for_the_gpu_is_no_plan(run_cli: RunCli, tmp_p
     )
     r = run_cli("plan", "torch", system=system)
     assert r.code == 1 and "has no code for sm_120" in r.err
+
+
+# ------------------------------------------------------------------------------------------ the rules, pure
+
+from llmenv.backend import parse_cuda_version  # noqa: E402
+from llmenv.base.model import BaseEnvironment, BasePackage, BaseTorch  # noqa: E402
+from llmenv.errors import NoAnswer  # noqa: E402
+from llmenv.indexes import torch_source  # noqa: E402
+from llmenv.plan import Plan, make_plan  # noqa: E402
+from llmenv.request import parse_specs  # noqa: E402
+from llmenv.target import Target, gpus_from_capabilities  # noqa: E402
+
+SITE = "/usr/local/lib/python3.12/dist-packages"
+
+
+def _base(torch: str, cuda: str, abi: bool, **more: str) -> BaseEnvironment:
+    pkgs = {n: BasePackage(name=n, version=v, location=SITE) for n, v in {"torch": torch, **more}.items()}
+    t = BaseTorch(
+        version=torch,
+        cuda=parse_cuda_version(cuda),
+        cxx11_abi=abi,
+        abi_fact="f",
+        cuda_fact="f",
+        location=SITE,
+    )
+    return BaseEnvironment(
+        python="/usr/bin/python3", python_version="3.12", site=(SITE,), packages=pkgs, torch=t
+    )
+
+
+def _plan(base: BaseEnvironment, *specs: str, driver: str = "570.86.10", cuda: str = "12.8") -> Plan:
+    t = Target(
+        python="3.12", driver=driver, cuda=parse_cuda_version(cuda), gpus=gpus_from_capabilities(["9.0"])
+    )
+    return make_plan(
+        t.with_(base=base), parse_specs(specs, Path.cwd()), source=torch_source(None, None, None)
+    )
+
+
+@pytest.mark.parametrize(
+    ("torch", "cuda", "abi", "local"),
+    [
+        ("2.6.0a0+ecf3bae40a.nv25.01", "12.8", True, "cu12torch2.6cxx11abiTRUE"),  # NGC 25.01
+        ("2.5.1+cu124", "12.4", False, "cu12torch2.5cxx11abiFALSE"),  # pytorch/pytorch 2.5.1 (conda)
+    ],
+)
+def test_a_prebuilt_extension_wheel_fits_the_base_torch(torch: str, cuda: str, abi: bool, local: str) -> None:
+    plan = _plan(_base(torch, cuda, abi), "torch", "flash-attn")
+    fa = plan.packages["flash-attn"]
+    assert fa.source == "prebuilt" and fa.url is not None and f"+{local}-cp312" in fa.url
+    assert plan.packages["torch"].source == "base" and plan.packages["torch"].version == torch
+
+
+def test_an_extension_the_base_has_is_the_base_s() -> None:
+    base = _base("2.6.0a0+ecf3bae40a.nv25.01", "12.8", True, **{"flash-attn": "2.7.3"})
+    plan = _plan(base, "torch", "flash-attn")
+    assert plan.packages["flash-attn"].source == "base" and plan.packages["flash-attn"].version == "2.7.3"
+    assert (
+        "flash-attn" not in plan.extra.get("sources", {})
+        and "flash-attn" in plan.extra["exclude-dependencies"]
+    )
+    assert "flash-attn 2.7.3 is the base's" in plan.reasons
+    assert "flash-attn" in plan.dependencies  # as you wrote it: uv drops it (excluded)
+    with pytest.raises(NoAnswer, match=r"flash-attn 2\.7\.3: excluded by your flash-attn>=2\.8"):
+        _plan(base, "torch", "flash-attn>=2.8")
+
+
+def test_no_source_build_against_a_base_torch() -> None:
+    """No flash-attn wheel is built for a CUDA 11 torch 2.6: elsewhere the answer is a source build (with
+    match-runtime); against a base torch it is not planned, and the reason says why."""
+    with pytest.raises(NoAnswer, match=r"a source build against the base.s torch needs --no-build-isolation"):
+        _plan(_base("2.6.0+cu118", "11.8", False), "torch", "flash-attn")
+
+
+def test_the_base_torch_is_held_to_your_pins_and_the_engine_s() -> None:
+    base = _base("2.6.0a0+ecf3bae40a.nv25.01", "12.8", True, torchaudio="2.5.0a0+1c4ab2b")
+    with pytest.raises(
+        NoAnswer, match=r"the base's torch 2.6.0a0\+ecf3bae40a.nv25.01 .* is fixed, and torch>=2.7"
+    ):
+        _plan(base, "torch>=2.7")
+    plan = _plan(base, "torch==2.6.0")
+    assert plan.packages["torch"].version == "2.6.0a0+ecf3bae40a.nv25.01"
+    # vLLM 0.8.4 pins torchaudio==2.6.0, another than the base's: none other can be installed, so it is refused.
+    with pytest.raises(
+        NoAnswer, match=r"vllm 0.8.4 pins torchaudio==2.6.0; the base's torchaudio 2.5.0a0\+1c4ab2b is fixed"
+    ):
+        _plan(base, "vllm==0.8.4")
+
+
+def test_a_driver_older_than_the_base_cuda_is_a_warning() -> None:
+    plan = _plan(_base("2.6.0a0+ecf3bae40a.nv25.01", "12.8", True), "torch", driver="550.54.14", cuda="12.4")
+    assert any("built with CUDA 12.8; the driver supports CUDA <= 12.4" in w for w in plan.warnings)
+    assert plan.packages["torch"].source == "base"
