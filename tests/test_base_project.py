@@ -132,7 +132,9 @@ def test_doctor_sees_the_base_torch_and_the_relaxed_pin(
     # The package check holds vLLM's pin against the same rule (NVIDIA's 2.6.0a0+… is its build of 2.6.0).
     vllm = found["vllm"]  # a stub without vllm._C: a warning for that, nothing about its torch pin
     assert vllm["status"] != "fail" and "requires torch" not in vllm["summary"], vllm
-    assert any("torch==2.6.0 is relaxed for torch 2.6.0a0+ecf3bae40a.nv25.1: NVIDIA's" in e for e in vllm["evidence"])
+    assert any(
+        "torch==2.6.0 is relaxed for torch 2.6.0a0+ecf3bae40a.nv25.1: NVIDIA's" in e for e in vllm["evidence"]
+    )
 
 
 def test_doctor_fails_a_missing_link_a_shadow_and_an_unmet_pin(
@@ -184,3 +186,33 @@ def test_a_malformed_record_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     assert read_record(tmp_path) is None
     assert os.path.exists(tmp_path / "pyproject.toml")
+
+
+def test_a_module_the_base_has_under_another_name_is_a_shadow_too(tmp_path: Path) -> None:
+    """xgrammar pulls PyPI's ``triton``; a base whose triton module comes from ``pytorch-triton`` (or any other
+    name) is shadowed all the same: the check goes by the modules, not only the names."""
+    from llmenv.base.project import shadows
+
+    base_site = tmp_path / "base"
+    make_wheel(
+        tmp_path / "w", "pytorch-triton", "3.1.0+cf34004b8", module=False, files={"triton/__init__.py": ""}
+    )
+    make_wheel(tmp_path / "w", "triton", "3.2.0")  # a package named triton: triton/__init__.py
+    make_wheel(tmp_path / "w", "nvidia-cudnn-cu12", "9.1.0.70", module=False, files={"nvidia/cudnn/x.so": ""})
+    make_wheel(tmp_path / "w", "nvidia-nccl-cu12", "2.21.5", module=False, files={"nvidia/nccl/y.so": ""})
+    import zipfile
+
+    def install(name: str, site: Path) -> None:
+        with zipfile.ZipFile(next((tmp_path / "w").glob(f"{name}-*.whl"))) as z:
+            z.extractall(site)
+
+    install("pytorch_triton", base_site)
+    install("nvidia_cudnn_cu12", base_site)
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.12" / "site-packages"
+    install("triton", site)
+    install("nvidia_nccl_cu12", site)  # the nvidia/ namespace merges: not a shadow of the base's cuDNN
+    record = BaseRecord(python="/usr/bin/python3", python_version="3.12", site=(str(base_site),))
+    [s] = shadows(venv, record)
+    assert (s.name, s.version, s.where, s.fatal) == ("triton", "3.2.0", "module triton", True)
+    assert s.base_version == str(base_site / "triton")

@@ -168,3 +168,22 @@ def test_torch_linked_names() -> None:
         torch_linked(n) for n in ("torch", "TorchVision", "triton", "nvidia-nccl-cu12", "nvidia_cudnn_cu12")
     )
     assert not any(torch_linked(n) for n in ("numpy", "vllm", "transformers"))
+
+
+def test_a_torch_module_from_another_distribution_excludes_its_other_names(tmp_path: Path) -> None:
+    """NGC's triton may come as ``pytorch-triton``: PyPI's ``triton`` (xgrammar requires it) must be excluded
+    too, or uv installs a second triton module over the base's."""
+    from llmenv.base.interpreter import Interpreter
+
+    site = tmp_path / "site"
+    (site / "pytorch_triton-3.1.0+cf34004b8.dist-info").mkdir(parents=True)
+    (site / "pytorch_triton-3.1.0+cf34004b8.dist-info" / "METADATA").write_text(
+        "Name: pytorch-triton\nVersion: 3.1.0+cf34004b8\n"
+    )
+    (site / "triton").mkdir()
+    (site / "triton" / "__init__.py").write_text("")
+    (site / "nvidia" / "cudnn").mkdir(parents=True)  # a namespace package: not a module of its own
+    interp = Interpreter(python="/usr/bin/python3", version="3.12", prefix="/usr", site=(str(site),), how="x")
+    base = read_base(interp, environ={}, origin="test")
+    assert base.modules == ("triton",)
+    assert {"pytorch-triton", "triton", "pytorch-triton-rocm", "triton-rocm"} <= set(base.names())

@@ -22,18 +22,22 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from llmenv.base.files import Files
+
 __all__ = [
     "PTH_NAME",
+    "base_modules",
     "environment_python_minor",
     "exclusions",
     "link_environment",
     "linked_site",
+    "module_shadowing",
     "pth_text",
     "shadowing",
     "site_packages",
@@ -132,3 +136,49 @@ def shadowing(venv_site: Path, base_names: Iterable[str]) -> dict[str, tuple[str
     wanted = {canonicalize_name(n) for n in base_names}
     own = read_packages([str(venv_site)])
     return {n: (p.version, f"{p.location}/{p.dist}") for n, p in sorted(own.items()) if n in wanted}
+
+
+def _module(entry: str) -> str | None:
+    """The importable top-level name of a site folder's entry (``torch``, ``six.py``, ``_C.cpython-312….so``)."""
+    if entry.endswith((".dist-info", ".egg-info", ".pth", ".egg-link")) or entry in ("__pycache__", ".."):
+        return None
+    if entry.endswith(".py"):
+        return entry[:-3]
+    if entry.endswith((".so", ".pyd")):
+        return entry.split(".", 1)[0]
+    return entry if "." not in entry else None
+
+
+def base_modules(site: Sequence[str], files: Files | None = None) -> dict[str, str]:
+    """Top-level modules and regular packages in the base's folders: name -> path (namespace packages such as
+    ``nvidia/``, shared by many wheels, are left out: they merge rather than shadow)."""
+    files = files or Files()
+    out: dict[str, str] = {}
+    for folder in site:
+        for entry in files.listdir(folder):
+            name = _module(entry)
+            path = f"{folder}/{entry}"
+            if name is None or name in out:
+                continue
+            if files.is_dir(path) and not files.is_file(f"{path}/__init__.py"):
+                continue
+            out[name] = path
+    return out
+
+
+def module_shadowing(venv_site: Path, modules: Mapping[str, str]) -> dict[str, tuple[str, str, str]]:
+    """Distributions of the environment that install a module the base has under another name (``triton`` over
+    the base's ``pytorch-triton``): name -> (version, the module, the base's copy of it)."""
+    from llmenv.base.read import read_packages
+
+    out: dict[str, tuple[str, str, str]] = {}
+    for name, pkg in sorted(read_packages([str(venv_site)]).items()):
+        try:
+            record = (venv_site / pkg.dist / "RECORD").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        tops = {line.split(",", 1)[0].split("/", 1)[0] for line in record.splitlines() if line}
+        hit = sorted(m for m in (_module(t) for t in tops) if m is not None and m in modules)
+        if hit:
+            out[name] = (pkg.version, hit[0], modules[hit[0]])
+    return out

@@ -40,6 +40,16 @@ _NV_LOCAL = re.compile(r"(?:^|\.)nv(\d{2})\.(\d{1,2})(?:\.\d+)?$")
 _NGC_VERSION = re.compile(r"^\d+\.\d+\.\d+a0\+[0-9a-f]{7,}(?:\.nv\d+\.\d+(?:\.\d+)?)?$")
 
 
+# The distributions that install each torch-linked module: a base with the module from any of them must get
+# none of the others (PyPI's ``triton`` over NGC's or the PyTorch index's ``pytorch-triton``).
+MODULE_DISTS: dict[str, tuple[str, ...]] = {
+    "torch": ("torch",),
+    "torchvision": ("torchvision",),
+    "torchaudio": ("torchaudio",),
+    "triton": ("triton", "pytorch-triton", "pytorch-triton-rocm", "triton-rocm"),
+}
+
+
 def torch_linked(name: str) -> bool:
     """Is ``name`` torch, part of its family, its triton or one of the CUDA library wheels it loads?"""
     n = canonicalize_name(name)
@@ -165,6 +175,9 @@ class BaseEnvironment:
     nccl_fact: str | None = None
     origin: str = ""
     image: str | None = None  # e.g. "NGC 25.01", "pytorch/pytorch"
+    modules: tuple[
+        str, ...
+    ] = ()  # the torch-linked modules it has (MODULE_DISTS keys), whatever installed them
 
     @property
     def minor(self) -> str:
@@ -179,8 +192,10 @@ class BaseEnvironment:
         return p.version if p else None
 
     def names(self) -> tuple[str, ...]:
-        """Every distribution the base has, normalized and sorted: what the project must not install again."""
-        return tuple(sorted(self.packages))
+        """Every distribution the base has, and every other distribution that installs a torch-linked module
+        it has, normalized and sorted: what the project must not install again."""
+        aliases = {d for m in self.modules for d in MODULE_DISTS.get(m, ())}
+        return tuple(sorted(set(self.packages) | aliases))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmenv.base.link import environment_python_minor, link_environment, shadowing, site_packages
+from llmenv.base.link import (
+    base_modules,
+    environment_python_minor,
+    link_environment,
+    module_shadowing,
+    shadowing,
+    site_packages,
+)
 from llmenv.base.model import BaseRecord, torch_linked
 from llmenv.errors import NoAnswer, UsageError
 from llmenv.files import read_regular
@@ -49,6 +56,8 @@ def environment_of(project_dir: Path, environ: Mapping[str, str]) -> Path:
 
 
 Runner = Callable[[list[str], Path], int]
+# Modules whose second copy breaks the base torch (whatever distribution installs them).
+TORCH_MODULES = frozenset({"torch", "triton", "torchvision", "torchaudio", "torchgen", "functorch"})
 
 
 def prepare_environment(
@@ -90,12 +99,18 @@ def shadows(venv: Path, record: BaseRecord) -> list[Shadow]:
 
     if not venv.is_dir():
         return []
+    site = site_packages(venv, record.python_version)
     base = read_packages(record.site)
-    found = shadowing(site_packages(venv, record.python_version), base)
-    return [
+    out = [
         Shadow(name=n, version=v, where=w, base_version=base[n].version, fatal=torch_linked(n))
-        for n, (v, w) in found.items()
+        for n, (v, w) in shadowing(site, base).items()
     ]
+    named = {s.name for s in out}
+    for n, (v, module, theirs) in module_shadowing(site, base_modules(record.site)).items():
+        if n not in named:  # another distribution installing a module the base has (triton / pytorch-triton)
+            fatal = torch_linked(n) or module in TORCH_MODULES
+            out.append(Shadow(name=n, version=v, where=f"module {module}", base_version=theirs, fatal=fatal))
+    return out
 
 
 def check_usage(record: BaseRecord | None, uv_args: list[str]) -> None:

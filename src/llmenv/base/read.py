@@ -198,6 +198,10 @@ def read_base(
     if torch is not None and torch.cuda is not None:
         torch = _with_archs(torch, environ)
     nccl, nccl_fact = read_nccl(packages, environ, files)
+    from llmenv.base.link import base_modules
+    from llmenv.base.model import MODULE_DISTS
+
+    modules = tuple(sorted(m for m in base_modules(interp.site, files) if m in MODULE_DISTS))
     if image is None and torch is not None and nvidia_release(torch.version):
         image = f"NGC {nvidia_release(torch.version)}"
     return BaseEnvironment(
@@ -210,4 +214,5 @@ def read_base(
         nccl_fact=nccl_fact,
         origin=origin,
         image=image,
+        modules=modules,
     )
