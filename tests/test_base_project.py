@@ -216,3 +216,14 @@ def test_a_module_the_base_has_under_another_name_is_a_shadow_too(tmp_path: Path
     [s] = shadows(venv, record)
     assert (s.name, s.version, s.where, s.fatal) == ("triton", "3.2.0", "module triton", True)
     assert s.base_version == str(base_site / "triton")
+
+
+def test_llmenv_lock_uses_the_base_interpreter(
+    world: tuple[FakeBase, BaseEnvironment, Path], tmp_path: Path, run_cli: RunCli
+) -> None:
+    """uv lock needs an interpreter; on a base it gets the base's (none else may exist: uv would download one)."""
+    _, base, index = world
+    project = _write(tmp_path / "app", base, index, ["vllm==0.8.4"])
+    r = run_cli("lock", "--project", str(project), environ=_env())
+    assert r.code == 0, r.err
+    assert f"Using CPython {base.python_version} interpreter at: {base.python}" in r.err
