@@ -328,8 +328,8 @@ def option_archs(opt: ExtensionOption, target: Target) -> str | None:
 
 def option_known_bad(opt: ExtensionOption, torch: TorchBuild) -> str | None:
     """Combinations known to break for reasons the matrix does not show (data with sources)."""
-    if opt.package != "flash-attn":
-        return None
+    if opt.package != "flash-attn" or opt.source == "base":
+        return None  # the base's own build is none of the release wheels the data speaks of
     from llmenv.knowledge.flash_attn import load_flash_attn
 
     for bad in load_flash_attn().known_bad:
