@@ -109,6 +109,18 @@ class _Bar:
         self._p.advance(self._task, n)
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Bad numbers are bad input (exit 2): ``--timeout nan`` used to reach httpx and fail inside it."""
+    import math
+
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: at least 1 request at once is needed")
+    if args.retries < 0:
+        raise UsageError(f"--retries {args.retries}: give 0 or more")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise UsageError(f"--timeout {args.timeout}: give a number of seconds above 0 (e.g. 30)")
+
+
 def _refresh(args: argparse.Namespace, ctx: Context) -> int:
     from contextlib import nullcontext
 
@@ -116,8 +128,7 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
     from llmenv.knowledge.pins import user_data_dir, user_snapshot_path
     from llmenv.pypi import DEFAULT_INDEX, Cache, PyPIClient
 
-    if args.jobs < 1 or args.retries < 0 or args.timeout <= 0:
-        raise UsageError("--jobs must be >= 1, --retries >= 0 and --timeout > 0")
+    _check_numbers(args)
     index = (args.index or DEFAULT_INDEX).rstrip("/")
     if not index.startswith(("http://", "https://")):
         raise UsageError(f"--index {index!r}: an http(s) URL of a PEP 691 simple index is needed")
