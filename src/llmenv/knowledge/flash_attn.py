@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from llmenv.backend import CudaVersion, parse_cuda_version
-from llmenv.knowledge import read_data
 
 __all__ = [
     "BuildMemory",
@@ -262,7 +260,8 @@ class FlashAttnTable:
         )
 
 
-@cache
 def load_flash_attn() -> FlashAttnTable:
-    """The bundled flash-attn table, read once per process."""
-    return FlashAttnTable.from_dict(read_data("flash_attn.json"))
+    """The flash-attn table in use (refreshed by ``kb refresh`` or bundled), read once per process."""
+    from llmenv.knowledge import load
+
+    return load().flash_attn
