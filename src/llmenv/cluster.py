@@ -46,9 +46,7 @@ __all__ = [
     "resolve_address",
 ]
 
-DEFAULT_TIMEOUT = (
-    120.0  # seconds per node: a cold `import torch` on a network filesystem, and the probe's children
-)
+DEFAULT_TIMEOUT = 120.0  # seconds per node: a cold `import torch` on a network filesystem, and the probe's children
 STATUSES = ("ok", "warn", "fail")
 
 
@@ -219,11 +217,7 @@ def _dict(x: Any) -> dict[str, Any]:
 
 
 def _row(
-    result: NodeResult,
-    plan: PlanContext,
-    kb: Knowledge,
-    diagnose: Callable[..., Any],
-    facts: Callable[..., Any],
+    result: NodeResult, plan: PlanContext, kb: Knowledge, diagnose: Callable[..., Any], facts: Callable[..., Any]
 ) -> NodeRow:
     if result.probe is None:
         why = result.error or result.status
@@ -315,20 +309,12 @@ def _row(
                 missing.append(p.name)
             elif not _same_version(have, p.version):
                 issues.append(
-                    Issue(
-                        status="fail",
-                        check="lock",
-                        text=f"{p.name} {have} installed, the lock has {p.version}",
-                    )
+                    Issue(status="fail", check="lock", text=f"{p.name} {have} installed, the lock has {p.version}")
                 )
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             issues.append(
-                Issue(
-                    status="warn",
-                    check="lock",
-                    text=f"{len(missing)} locked package(s) not installed: {shown}",
-                )
+                Issue(status="warn", check="lock", text=f"{len(missing)} locked package(s) not installed: {shown}")
             )
     fa_text = str(fa) if fa else "not installed"
     return NodeRow(
@@ -358,9 +344,7 @@ def _reference(rows: Sequence[NodeRow]) -> dict[str, str]:
         if len(tied) == 1:
             out[key] = tied[0]
         else:
-            out[key] = next(
-                r.values.get(key, "(missing)") for r in order if r.values.get(key, "(missing)") in tied
-            )
+            out[key] = next(r.values.get(key, "(missing)") for r in order if r.values.get(key, "(missing)") in tied)
     return out
 
 
@@ -389,9 +373,7 @@ def analyze(
                 if key[4:] not in ("torch", "flash-attn"):  # those two have their own keys
                     packages.append(f"{key[4:]} {mine} (usual: {usual})")
                 continue
-            differs.append(
-                Issue(status="warn", check="differs", text=f"{key} {mine} (the other nodes: {usual})")
-            )
+            differs.append(Issue(status="warn", check="differs", text=f"{key} {mine} (the other nodes: {usual})"))
         if packages:
             shown = "; ".join(packages[:5]) + (f"; and {len(packages) - 5} more" if len(packages) > 5 else "")
             differs.append(

@@ -215,7 +215,5 @@ def export_pylock(
         raise UsageError(f"cannot run {uv}: {e}") from None
     if p.returncode != 0:
         last = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise NoAnswer(
-            f"uv export failed in {project}: {last}", hint="is uv.lock up to date? (`llmenv lock`)"
-        )
+        raise NoAnswer(f"uv export failed in {project}: {last}", hint="is uv.lock up to date? (`llmenv lock`)")
     return parse_pylock(p.stdout, base=project)

@@ -175,9 +175,7 @@ def _check_uv_args(args: Sequence[str]) -> tuple[str, ...]:
         raise UsageError(f"extra `uv run` arguments must be options (e.g. --extra vllm), not {args[0]!r}")
     bad = {"--no-project", "--isolated", "--with", "--with-requirements", "--script"} & set(args)
     if bad:
-        raise UsageError(
-            f"`uv run {sorted(bad)[0]}` would leave the locked environment; ray-env does not take it"
-        )
+        raise UsageError(f"`uv run {sorted(bad)[0]}` would leave the locked environment; ray-env does not take it")
     return tuple(args)
 
 
@@ -244,9 +242,7 @@ def ray_env(project: Path, opts: RayEnvOptions, *, environ: Mapping[str, str]) -
             "excludes": [f"/{_VENV}/"],
         }
         if opts.uv == "uv":
-            notes.append(
-                "the workers run the `uv` on their PATH (Ray's images ship uv since 2.45); --uv PATH otherwise"
-            )
+            notes.append("the workers run the `uv` on their PATH (Ray's images ship uv since 2.45); --uv PATH otherwise")
         if python is None:
             notes.append(
                 "no Python pinned: uv picks one per node; Ray refuses a worker whose Python differs from the "

@@ -369,9 +369,7 @@ _HEADER = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
 
 
 def _headers(text: str) -> Counter[str]:
-    return Counter(
-        m.group(0).split("#")[0].strip() for line in text.splitlines() if (m := _HEADER.match(line))
-    )
+    return Counter(m.group(0).split("#")[0].strip() for line in text.splitlines() if (m := _HEADER.match(line)))
 
 
 def _space_new_tables(before: str, doc: TOMLDocument) -> TOMLDocument:

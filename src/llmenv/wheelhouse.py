@@ -130,22 +130,10 @@ def _python_from(pyproject: Mapping[str, Any], project: Path) -> str | None:
 
 _PLATFORMS = {
     ("linux", "x86_64"): {"sys_platform": "linux", "platform_machine": "x86_64", "platform_system": "Linux"},
-    ("linux", "aarch64"): {
-        "sys_platform": "linux",
-        "platform_machine": "aarch64",
-        "platform_system": "Linux",
-    },
+    ("linux", "aarch64"): {"sys_platform": "linux", "platform_machine": "aarch64", "platform_system": "Linux"},
     ("darwin", "arm64"): {"sys_platform": "darwin", "platform_machine": "arm64", "platform_system": "Darwin"},
-    ("darwin", "x86_64"): {
-        "sys_platform": "darwin",
-        "platform_machine": "x86_64",
-        "platform_system": "Darwin",
-    },
-    ("windows", "x86_64"): {
-        "sys_platform": "win32",
-        "platform_machine": "AMD64",
-        "platform_system": "Windows",
-    },
+    ("darwin", "x86_64"): {"sys_platform": "darwin", "platform_machine": "x86_64", "platform_system": "Darwin"},
+    ("windows", "x86_64"): {"sys_platform": "win32", "platform_machine": "AMD64", "platform_system": "Windows"},
 }
 
 
@@ -302,9 +290,7 @@ def select(
         cached = [w for w in built(p.name, version) if _rank(w.name, ranks) is not None]
         if cached:
             newest = max(cached, key=lambda w: (w.stat().st_mtime, w.name))
-            picks.append(
-                Pick(name=p.name, version=version, filename=newest.name, source="uv-cache", path=newest)
-            )
+            picks.append(Pick(name=p.name, version=version, filename=newest.name, source="uv-cache", path=newest))
             if len(cached) > 1:
                 notes.append(f"{p.name}: {len(cached)} builds in uv's cache; took the newest, {newest}")
             continue

@@ -36,7 +36,7 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--runtime-env",
         metavar="JSON|FILE",
-        help='with --ray: run the probes under this Ray runtime environment, e.g. "$(llmenv ray-env)", to '
+        help="with --ray: run the probes under this Ray runtime environment, e.g. \"$(llmenv ray-env)\", to "
         "inspect the project's environment as each node builds it",
     )
 
@@ -50,9 +50,7 @@ def _runtime_env(value: str | None, cwd: Path) -> dict[str, Any] | None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
-            raise UsageError(
-                f"--runtime-env {value}: not JSON, and cannot read it as a file: {e.strerror}"
-            ) from None
+            raise UsageError(f"--runtime-env {value}: not JSON, and cannot read it as a file: {e.strerror}") from None
         if path.suffix in (".yaml", ".yml"):
             try:
                 import yaml  # type: ignore[import-untyped]
@@ -106,7 +104,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_lines(report: Any) -> list[tuple[str, str | None]]:
     """The table and each node's problems, as (text, style) lines."""
-    rows = [(r.node.label, r.gpus, r.driver, r.torch, r.flash_attn, _MARK[r.status]) for r in report.rows]
+    rows = [
+        (r.node.label, r.gpus, r.driver, r.torch, r.flash_attn, _MARK[r.status]) for r in report.rows
+    ]
     out: list[tuple[str, str | None]] = []
     lines = _table(("NODE", "GPUS", "DRIVER", "TORCH", "FLASH-ATTN", "STATUS"), rows)
     out.append((lines[0], "head"))

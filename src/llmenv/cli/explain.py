@@ -25,9 +25,7 @@ def _read(args: argparse.Namespace, ctx: Context) -> str:
     if args.file in (None, "-"):
         stdin = sys.stdin
         if args.file is None and (stdin is None or stdin.isatty()):
-            raise UsageError(
-                "no log given: pass a FILE, or pipe the log in (`uv lock 2>&1 | llmenv explain`)"
-            )
+            raise UsageError("no log given: pass a FILE, or pipe the log in (`uv lock 2>&1 | llmenv explain`)")
         return stdin.read() if stdin is not None else ""
     path = Path(args.file)
     if not path.is_absolute():

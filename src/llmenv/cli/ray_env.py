@@ -16,9 +16,7 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--project", metavar="DIR", default=".", help="the project folder (default: the current one)"
-    )
+    p.add_argument("--project", metavar="DIR", default=".", help="the project folder (default: the current one)")
     p.add_argument("--format", choices=("json", "yaml"), default="json", help="output format (default: json)")
     p.add_argument(
         "--uv",

@@ -17,9 +17,7 @@ HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", metavar="DIR", help="the wheelhouse folder (created if needed)")
-    p.add_argument(
-        "--project", metavar="DIR", default=".", help="the project folder (default: the current one)"
-    )
+    p.add_argument("--project", metavar="DIR", default=".", help="the project folder (default: the current one)")
     p.add_argument(
         "--add",
         action="append",
@@ -34,9 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the compute nodes' glibc, to pick manylinux wheels they can run (default: any)",
     )
     sel = p.add_argument_group("what to include (as `uv sync` would install it; default: the default groups)")
-    sel.add_argument(
-        "--extra", action="append", default=[], metavar="NAME", help="an optional dependency group"
-    )
+    sel.add_argument("--extra", action="append", default=[], metavar="NAME", help="an optional dependency group")
     sel.add_argument("--all-extras", action="store_true", help="every optional dependency group")
     sel.add_argument("--group", action="append", default=[], metavar="NAME", help="a dependency group")
     sel.add_argument("--all-groups", action="store_true", help="every dependency group")
@@ -128,9 +124,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             )
         if result.stale:
             verb = "deleted" if result.pruned else "not needed by this lock (--prune deletes them)"
-            ctx.ui.print(
-                f"  {len(result.stale)} other wheel(s) {verb}: {', '.join(result.stale[:5])}", style="dim"
-            )
+            ctx.ui.print(f"  {len(result.stale)} other wheel(s) {verb}: {', '.join(result.stale[:5])}", style="dim")
         for n, v, why in chosen.missing:
             ctx.ui.print(f"  MISSING {n} {v}: {why}", style="fail")
         if not chosen.missing:

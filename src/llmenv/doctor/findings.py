@@ -888,9 +888,7 @@ def _torch_pins(info: Mapping[str, Any], markers: Mapping[str, str]) -> list[Req
     return pins
 
 
-def _explain_load_error(
-    error: str, facts: MachineFacts, built: dict[str, str] | None
-) -> tuple[str, list[str]]:
+def _explain_load_error(error: str, facts: MachineFacts, built: dict[str, str] | None) -> tuple[str, list[str]]:
     """A one-line reason for a failed load, and the evidence behind it."""
     t = facts.torch
     notes = []

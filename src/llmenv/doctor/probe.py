@@ -216,9 +216,7 @@ OVERRIDES = {"LLMENV_DRIVER": "driver", "LLMENV_GPU": "gpu", "LLMENV_CUDA": "cud
 
 
 def driver_info() -> dict[str, Any]:
-    override = {
-        key: os.environ[var].strip() for var, key in OVERRIDES.items() if os.environ.get(var, "").strip()
-    }
+    override = {key: os.environ[var].strip() for var, key in OVERRIDES.items() if os.environ.get(var, "").strip()}
     files = {}
     for path in ("/sys/module/nvidia/version", "/proc/driver/nvidia/version"):
         text = _read(path)

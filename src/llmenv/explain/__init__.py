@@ -23,13 +23,11 @@ _MAX_LINES = 15
 def _failed(text: str) -> bool:
     import re
 
-    return bool(
-        re.search(
-            r"error|Error|ERROR|failed|Failed|×|unsatisfiable|No solution found|Killed|undefined symbol|"
-            r"can't be installed|Traceback|fatal",
-            text,
-        )
-    )
+    return bool(re.search(
+        r"error|Error|ERROR|failed|Failed|×|unsatisfiable|No solution found|Killed|undefined symbol|"
+        r"can't be installed|Traceback|fatal",
+        text,
+    ))
 
 
 def explain(text: str) -> Diagnosis:
@@ -48,9 +46,7 @@ def explain(text: str) -> Diagnosis:
             claimed |= ev
     causes = rank(log, causes)
     lines = tuple(log.error_lines[-_MAX_LINES:])
-    return Diagnosis(
-        causes=tuple(causes), unknown=not causes, lines=lines, failed=bool(causes) or _failed(log.text)
-    )
+    return Diagnosis(causes=tuple(causes), unknown=not causes, lines=lines, failed=bool(causes) or _failed(log.text))
 
 
 def _first_fix_plain(c: Cause) -> Cause:

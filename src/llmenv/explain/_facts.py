@@ -88,9 +88,7 @@ def torch_variant_url(tag: str) -> str:
     return f"{TORCH_INDEX}/{tag}"
 
 
-def newest_torch_for_cuda(
-    cuda: CudaVersion, *, same_major: bool = False
-) -> tuple[TorchRelease, Backend] | None:
+def newest_torch_for_cuda(cuda: CudaVersion, *, same_major: bool = False) -> tuple[TorchRelease, Backend] | None:
     """The newest torch release with a CUDA variant no newer than ``cuda`` (of the same major, if asked), and its
     newest such variant."""
     for rel in knowledge().torch:  # newest first

@@ -181,9 +181,7 @@ class Derivation:
     no_version: tuple[Term, ...]  # "there is no version of X==1"
     not_found: tuple[tuple[Term, str], ...]  # ("X was not found in the ...", where)
     no_wheels: tuple[tuple[Term, str], ...]  # ("X has no wheels with a matching platform tag", what)
-    python: tuple[
-        tuple[str, str, str], ...
-    ]  # (which, have, need): "the requested Python version (>=3.8) does not satisfy Python>=3.9"
+    python: tuple[tuple[str, str, str], ...]  # (which, have, need): "the requested Python version (>=3.8) does not satisfy Python>=3.9"
     python_deps: tuple[tuple[Term, str], ...]  # ("X depends on Python>=3.9", ">=3.9")
     incompatible: tuple[tuple[str, str], ...]  # "A and B are incompatible" (labels or root names)
     unusable: tuple[Term, ...]  # "X cannot be used"
@@ -212,10 +210,10 @@ _NOWHEEL_RE = re.compile(
 _PYVER_RE = re.compile(
     r"the (?P<which>current|requested|active) Python version \((?P<have>[^)]*)\) does not satisfy Python\s?(?P<need>[^\s,]+)"
 )
-_PYDEP_RE = re.compile(
-    rf"(?P<t>{TERM}) (?:depends on|depend on|requires|require) Python\s?(?P<need>[^\s,]+(?:,\s?[<>=!~]+[^\s,]+)*)"
+_PYDEP_RE = re.compile(rf"(?P<t>{TERM}) (?:depends on|depend on|requires|require) Python\s?(?P<need>[^\s,]+(?:,\s?[<>=!~]+[^\s,]+)*)")
+_INCOMPAT_RE = re.compile(
+    rf"(?P<a>{_ROOT_ALT}|{TERM}) and (?P<b>{_ROOT_ALT}|{TERM}) are incompatible"
 )
-_INCOMPAT_RE = re.compile(rf"(?P<a>{_ROOT_ALT}|{TERM}) and (?P<b>{_ROOT_ALT}|{TERM}) are incompatible")
 _UNUSABLE_RE = re.compile(rf"(?P<t>{TERM}) cannot be used")
 _YANKED_RE = re.compile(rf"(?P<t>{TERM}) (?:was|were) yanked")
 _TERM_LIST_SPLIT = re.compile(r",\s*|\s+and\s+")
@@ -279,9 +277,7 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
         (t, m.group("what") or (m.group("env").strip("`") if m.group("env") else "platform"))
         for t, m in _matches(_NOWHEEL_RE, text)
     ]
-    python = [
-        (m.group("which"), m.group("have"), m.group("need").rstrip(".")) for m in _PYVER_RE.finditer(text)
-    ]
+    python = [(m.group("which"), m.group("have"), m.group("need").rstrip(".")) for m in _PYVER_RE.finditer(text)]
     python_deps = [(t, m.group("need").rstrip(".")) for t, m in _matches(_PYDEP_RE, text)]
     incompatible = [(m.group("a"), m.group("b")) for m in _INCOMPAT_RE.finditer(text)]
     unusable = [t for t, _ in _matches(_UNUSABLE_RE, text)]
@@ -406,12 +402,7 @@ def _pip_derivations(lines: Sequence[str]) -> list[Derivation]:
             dst = _pip_term(m.group("dst"))
             inst = parse_term(f"{m.group('have')}=={m.group('hver')}")
             if src and dst and inst:
-                have.append(
-                    (
-                        Dep(src=src, dst=dst, text=ln.strip()),
-                        Dep(src=None, dst=inst, root="installed", text=ln.strip()),
-                    )
-                )
+                have.append((Dep(src=src, dst=dst, text=ln.strip()), Dep(src=None, dst=inst, root="installed", text=ln.strip())))
     if have:
         deps2 = tuple(d for pair in have for d in pair)
         out.append(
@@ -480,15 +471,11 @@ _UV_BUILD_RE = re.compile(
 _PIP_BUILD_RE = (
     re.compile(r"Building wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) \(.*\) \.\.\. error"),
     re.compile(r"Failed (?:building|to build) wheel for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"),
-    re.compile(
-        r"Failed to build installable wheels for some pyproject\.toml based projects \((?P<name>[^)]+)\)"
-    ),
+    re.compile(r"Failed to build installable wheels for some pyproject\.toml based projects \((?P<name>[^)]+)\)"),
     re.compile(r"Could not build wheels for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"),
     re.compile(r"while building (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})(?:==(?P<ver>[A-Za-z0-9.+!_-]+))?"),
     # old pip, legacy `setup.py install`: "Running setup.py install for apex ... error"
-    re.compile(
-        r"Running setup\.py (?:install|develop|bdist_wheel) for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) \.\.\. error"
-    ),
+    re.compile(r"Running setup\.py (?:install|develop|bdist_wheel) for (?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}) \.\.\. error"),
 )
 _PIP_STEP_FAILED = re.compile(
     r"(?:Getting requirements to build (?:wheel|editable)|Preparing metadata \((?:setup\.py|pyproject\.toml)\)|"
@@ -496,12 +483,8 @@ _PIP_STEP_FAILED = re.compile(
     r"|python setup\.py (?:egg_info|bdist_wheel|develop) did not run successfully"
     r"|subprocess-exited-with-error"
 )
-_PIP_TMP_DIR = re.compile(
-    r"pip-(?:install|req-build)-[a-z0-9_]+[/\\](?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}?)_[0-9a-f]{32}"
-)
-_COLLECTING = re.compile(
-    r"^\s*(?:Collecting|Processing|Obtaining)\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})"
-)
+_PIP_TMP_DIR = re.compile(r"pip-(?:install|req-build)-[a-z0-9_]+[/\\](?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100}?)_[0-9a-f]{32}")
+_COLLECTING = re.compile(r"^\s*(?:Collecting|Processing|Obtaining)\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,100})")
 _CACHED_SDIST = re.compile(
     r"(?:Using cached|Downloading)\s+(?:\S{0,300}/)?(?P<name>[A-Za-z0-9][A-Za-z0-9._]{0,100}?)-(?P<ver>\d[A-Za-z0-9.+!_]{0,64})\.(?:tar\.gz|zip)"
 )
@@ -557,9 +540,7 @@ def _builds(lines: Sequence[str]) -> list[BuildFailure]:
             if p:
                 for raw in p.group("name").split(","):
                     ver = (p.groupdict().get("ver") or "").rstrip(".") or None
-                    out.append(
-                        BuildFailure(name=canonicalize_name(raw.strip()), version=ver, line=ln.strip())
-                    )
+                    out.append(BuildFailure(name=canonicalize_name(raw.strip()), version=ver, line=ln.strip()))
                 break
         else:
             if _PIP_STEP_FAILED.search(ln):
@@ -570,12 +551,8 @@ def _builds(lines: Sequence[str]) -> list[BuildFailure]:
         for ln in lines:
             m = _PIP_TMP_DIR.search(ln)
             # ... on a compiler command, or on a source file it names (an include trace: "from .../x.cu:7:")
-            if m and re.search(
-                r"\b(?:c\+\+|gcc|g\+\+|nvcc|cc1plus|ninja|setup\.py)\b|\.(?:c|cc|cpp|cu|cuh|h|hpp)\b", ln
-            ):
-                out.append(
-                    BuildFailure(name=canonicalize_name(m.group("name")), version=None, line=ln.strip()[:200])
-                )
+            if m and re.search(r"\b(?:c\+\+|gcc|g\+\+|nvcc|cc1plus|ninja|setup\.py)\b|\.(?:c|cc|cpp|cu|cuh|h|hpp)\b", ln):
+                out.append(BuildFailure(name=canonicalize_name(m.group("name")), version=None, line=ln.strip()[:200]))
                 break
     # keep the most informative entry per name
     best: dict[str | None, BuildFailure] = {}
@@ -635,9 +612,7 @@ class Symbol:
     line: str
 
 
-_UNDEF_RE = re.compile(
-    r"(?P<lib>[^\s:'\"]{1,500}\.so(?:\.[0-9]+)*)\s*:\s*undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)"
-)
+_UNDEF_RE = re.compile(r"(?P<lib>[^\s:'\"]{1,500}\.so(?:\.[0-9]+)*)\s*:\s*undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
 _UNDEF_BARE = re.compile(r"undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
 
 
@@ -702,7 +677,7 @@ class Log:
         out: list[str] = []
         for ln in self.lines:
             s = ln.strip()
-            if not s or s.startswith(('File "', "^", "~")):
+            if not s or s.startswith(("File \"", "^", "~")):
                 continue
             if _ERROR_LINE.search(s) or _HINT_START.match(s):
                 out.append(s)
@@ -729,12 +704,8 @@ class Interpreter:
 
 
 _INTERPRETER = (
-    re.compile(
-        r"DEPRECATION: Python (?P<v>\d+\.\d+) (?:reached|has reached|is reaching) the end of its life"
-    ),
-    re.compile(
-        r"^\s*Using (?:CPython|Python|PyPy) (?P<v>\d+\.\d+)(?:\.\d+)?\S* (?:interpreter|environment)\b"
-    ),
+    re.compile(r"DEPRECATION: Python (?P<v>\d+\.\d+) (?:reached|has reached|is reaching) the end of its life"),
+    re.compile(r"^\s*Using (?:CPython|Python|PyPy) (?P<v>\d+\.\d+)(?:\.\d+)?\S* (?:interpreter|environment)\b"),
     re.compile(r"^\s*Using (?:CPython|Python|PyPy) (?P<v>\d+\.\d+)(?:\.\d+)?\s*$"),
 )
 
@@ -749,16 +720,10 @@ def _interpreter(lines: Sequence[str]) -> Interpreter | None:
 
 
 def _tool(text: str) -> str:
-    if re.search(
-        r"No solution found when resolving|\buv (?:pip|sync|lock|add|run)\b|uv\.lock|tool\.uv|"
-        r"^\s*(?:×|cause:|hint:)|Failed to (?:download and )?build `",
-        text,
-        re.MULTILINE,
-    ):
+    if re.search(r"No solution found when resolving|\buv (?:pip|sync|lock|add|run)\b|uv\.lock|tool\.uv|"
+                 r"^\s*(?:×|cause:|hint:)|Failed to (?:download and )?build `", text, re.MULTILINE):
         return "uv"
-    if re.search(
-        r"ResolutionImpossible|^\s*ERROR: |pip subprocess|Collecting \S+|\bpip install\b", text, re.MULTILINE
-    ):
+    if re.search(r"ResolutionImpossible|^\s*ERROR: |pip subprocess|Collecting \S+|\bpip install\b", text, re.MULTILINE):
         return "pip"
     return ""
 
