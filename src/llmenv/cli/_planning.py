@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ from packaging.utils import canonicalize_name
 
 from llmenv.cli._context import Context
 from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
-from llmenv.errors import UsageError
+from llmenv.errors import NoAnswer, UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
+from llmenv.knowledge import Knowledge, horizon, user_data_dir
+from llmenv.knowledge import load as load_knowledge
 from llmenv.plan import Plan, Rejection, lazy_pins, make_plan
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
@@ -140,7 +142,8 @@ def _flash_attn_wheels(value: str | None, cwd: Path) -> str | None:
 
 
 def build_plan(inputs: Inputs) -> Plan:
-    return make_plan(
+    kb = check_horizon(inputs)
+    plan = make_plan(
         inputs.target,
         inputs.request,
         policy=inputs.policy,
@@ -150,7 +153,32 @@ def build_plan(inputs: Inputs) -> Plan:
         local_release=lambda loc: _local_release(inputs, loc),
         flash_attn_wheels=inputs.flash_attn_wheels,
         github_proxy=inputs.github_proxy,
+        kb=kb,
     )
+    return note_horizon(plan, kb, inputs)
+
+
+def check_horizon(inputs: Inputs) -> Knowledge:
+    """The knowledge in use; NoAnswer (exit 1) when the request lies past it (llmenv.knowledge.horizon)."""
+    kb = load_knowledge(user_data_dir(inputs.environ))
+    past = horizon.beyond(kb, inputs.request.requirements)
+    if past:
+        raise NoAnswer("; ".join(b.message for b in past))
+    return kb
+
+
+def note_horizon(plan: Plan, kb: Knowledge, inputs: Inputs) -> Plan:
+    """Say what is unknown about the target's CUDA, and how old the knowledge is."""
+    t = inputs.target
+    given = "cuda" in inputs.flags and "driver" not in inputs.flags
+    warnings = horizon.cuda_warnings(kb, cuda=t.cuda, driver=t.driver, given=given)
+    note = horizon.stale_note(kb)
+    if note:
+        warnings.append(f"llmenv's {note} is over {horizon.MAX_AGE_DAYS} days old: run `llmenv kb refresh`")
+    if not warnings and not note:
+        return plan
+    extra = {**plan.extra, "knowledge_note": note} if note else plan.extra
+    return replace(plan, warnings=(*plan.warnings, *warnings), extra=extra)
 
 
 def _local_release(inputs: Inputs, loc: Any) -> Any:
@@ -169,10 +197,11 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     if t.is_cpu:
         where += ", no NVIDIA driver (CPU)"
     else:
-        where += f", driver {t.driver} (CUDA <= {t.cuda})"
+        where += f", driver {t.driver or 'unknown'} (CUDA <= {t.cuda})"
         if t.gpus:
             where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
-    lines = [f"plan for {where}", ""]
+    note = plan.extra.get("knowledge_note")
+    lines = [f"plan for {where}" + (f" — {note}" if note else ""), ""]
     # Requirements llmenv writes as given (packages it knows nothing special about): shown, not planned.
     as_given = [Requirement(d) for d in plan.dependencies]
     as_given = [r for r in as_given if canonicalize_name(r.name) not in plan.packages]

@@ -89,11 +89,8 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
                     raise UsageError(
                         f"--cuda {flags['cuda']} is older than any CUDA llmenv knows (oldest: {known[0]})"
                     )
-                if b.cuda_version > known[-1]:
-                    raise UsageError(
-                        f"--cuda {flags['cuda']} is newer than any CUDA llmenv knows (newest: {known[-1]}); "
-                        "give the target's --driver too"
-                    )
+                # Newer than the table, or a CUDA whose floor is unknown (13.4): accepted, the driver stays
+                # unknown (llmenv.knowledge.horizon.cuda_warnings says so).
                 floor = load().cuda.min_driver(b.cuda_version)  # type: ignore[arg-type]
                 changes["driver"] = str(floor) if floor else None
         else:
