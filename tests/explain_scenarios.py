@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomlkit
-from tomlkit.items import InlineTable
 
 from .wheelfactory import make_wheel
 
@@ -93,6 +92,7 @@ class Scenario:
     fix: int | None = None  # the 1-based fix of the first cause that, applied, makes uv succeed
     after_fix: Callable[[Path], None] | None = None  # edits the fix's title asks for besides the snippet
     env: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, object] = field(default_factory=dict)  # the first cause's structured fields (planner)
 
 
 def _project(d: Path, body: str) -> None:
@@ -106,7 +106,143 @@ def _find_links(idx: Path) -> list[str]:
     return ["--no-index", "--find-links", str(idx)]
 
 
+def _simple_index(root: Path, files: Mapping[str, list[tuple[Path, str | None]]]) -> str:
+    """A PEP 503 simple index of static pages under ``root`` (file:// URL), each link with its
+    data-requires-python: uv checks a registry's wheel tags against requires-python, as on PyPI (a
+    --find-links folder gets no such check)."""
+    import html
+
+    root.mkdir(parents=True, exist_ok=True)
+    for project, entries in files.items():
+        page = root / project
+        page.mkdir(parents=True, exist_ok=True)
+        links = []
+        for path, rp in entries:
+            target = page / path.name
+            if path != target:
+                target.write_bytes(path.read_bytes())
+            attr = f' data-requires-python="{html.escape(rp)}"' if rp else ""
+            links.append(f'<a href="{html.escape(path.name)}"{attr}>{html.escape(path.name)}</a>')
+        (page / "index.html").write_text("<html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+    (root / "index.html").write_text(
+        "<html><body>" + "".join(f'<a href="{p}/">{p}</a>' for p in files) + "</body></html>\n"
+    )
+    return root.as_uri()
+
+
+def _cp(minors: tuple[int, ...], platform: str = "manylinux_2_28_x86_64") -> list[str]:
+    return [f"cp3{m}-cp3{m}-{platform}" for m in minors]
+
+
+def _registry(idx: Path, wheels: list[tuple[str, str, str]]) -> str:
+    """A local registry index of (name, version, tag) wheels; returns its [[tool.uv.index]] entry."""
+    files: dict[str, list[tuple[Path, str | None]]] = {}
+    for name, version, tag in wheels:
+        files.setdefault(name, []).append((make_wheel(idx / "files", name, version, tag=tag), None))
+    url = _simple_index(idx / "simple", files)
+    return f'\n[[tool.uv.index]]\nname = "local"\nurl = "{url}"\ndefault = true\n'
+
+
+# a dependency whose markers make uv fork the lock at Python 3.14 (numpy 2 on 3.14 and later, 1 before)
+_FORK_314 = "\"numpy>=2; python_version >= '3.14'\", \"numpy<2; python_version < '3.14'\""
+_NUMPYS = [("numpy", "2.0.0", "py3-none-any"), ("numpy", "1.26.4", "py3-none-any")]
+
+
 # --- scenarios ---------------------------------------------------------------------------------------------
+
+
+def _python_fork_no_wheels(d: Path, idx: Path) -> list[str]:
+    wheels = [("torch", "2.5.1", tag) for tag in _cp((10, 11, 12, 13))] + _NUMPYS
+    _project(
+        d,
+        f'dependencies = ["torch==2.5.1", {_FORK_314}]\n\n[tool.uv]\n'
+        "required-environments = [\"sys_platform == 'linux' and platform_machine == 'x86_64'\"]\n"
+        + _registry(idx, wheels),
+    )
+    return ["lock"]
+
+
+def _python_fork_url_wheel(d: Path, idx: Path) -> list[str]:
+    whl = make_wheel(
+        idx / "release", "flash-attn", "2.7.4.post1+cu12torch2.6cxx11abiFALSE",
+        filename="flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp312-cp312-linux_x86_64.whl",
+    )
+    _project(d, f'dependencies = ["flash-attn @ {whl.as_uri()}", {_FORK_314}]\n' + _registry(idx, _NUMPYS))
+    return ["lock"]
+
+
+def _url_wheels_overlap(d: Path, idx: Path) -> list[str]:
+    urls = [
+        make_wheel(
+            idx / "release", "flash-attn", "2.7.4.post1+cu12torch2.6cxx11abiFALSE",
+            filename=f"flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp3{m}-cp3{m}-linux_x86_64.whl",
+        ).as_uri()
+        for m in (11, 12)
+    ]
+    _project(
+        d,
+        f'dependencies = ["flash-attn @ {urls[0]} ; python_version < \'3.12\'", '
+        f'"flash-attn @ {urls[1]} ; python_version >= \'3.11\'"]\n' + _registry(idx, _NUMPYS),
+    )
+    return ["lock"]
+
+
+def _url_wheel_vs_dependency(d: Path, idx: Path) -> list[str]:
+    ours, theirs = (
+        make_wheel(idx / "release", "flash-attn", f"{v}+cu12torch{t}",
+                   filename=f"flash_attn-{v}+cu12torch{t}-cp311-cp311-linux_x86_64.whl").as_uri()
+        for v, t in (("2.7.4.post1", "2.6cxx11abiFALSE"), ("2.8.3", "2.7cxx11abiTRUE"))
+    )
+    lib = d / "mylib"
+    lib.mkdir(parents=True)
+    (lib / "pyproject.toml").write_text(
+        f'[project]\nname = "mylib"\nversion = "0.3.0"\ndependencies = ["flash-attn @ {theirs}"]\n\n'
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        encoding="utf-8",
+    )
+    (lib / "backend.py").write_text("def get_requires_for_build_wheel(config_settings=None):\n    return []\n")
+    _project(
+        d,
+        f'dependencies = ["flash-attn @ {ours}", "mylib"]\n\n[tool.uv.sources]\nmylib = {{ path = "mylib" }}\n'
+        + _registry(idx, _NUMPYS),
+    )
+    return ["lock"]
+
+
+def _platform_fork_no_wheels(d: Path, idx: Path) -> list[str]:
+    wheels = [("torch", "2.6.0", tag) for tag in _cp((10, 11, 12, 13))]
+    _project(
+        d,
+        'dependencies = ["torch==2.6.0"]\n\n[tool.uv]\n'
+        "environments = [\"sys_platform == 'linux'\", \"sys_platform == 'darwin'\"]\n" + _registry(idx, wheels),
+    )
+    return ["lock"]
+
+
+def _pin_in_python_fork(d: Path, idx: Path) -> list[str]:
+    for v in ("2.6.0", "2.7.0"):
+        make_wheel(idx, "torch", v)
+    make_wheel(idx, "vllm", "0.8.5", requires=["torch==2.6.0"])
+    _project(
+        d,
+        "dependencies = [\"torch==2.7.0; python_version >= '3.12'\", \"torch; python_version < '3.12'\", "
+        '"vllm==0.8.5"]\n',
+    )
+    return ["lock", *_find_links(idx)]
+
+
+def _local_version_unrouted(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx / "cu124", "torch", "2.6.0+cu124")
+    make_wheel(idx / "pypi", "torch", "2.6.0")
+    _project(
+        d,
+        'dependencies = ["torch==2.6.0+cu124"]\n\n'
+        f'[[tool.uv.index]]\nname = "pytorch-cu124"\nurl = "{(idx / "cu124").as_uri()}"\nformat = "flat"\n'
+        "explicit = true\n\n"
+        f'[[tool.uv.index]]\nname = "local"\nurl = "{(idx / "pypi").as_uri()}"\nformat = "flat"\ndefault = true\n',
+    )
+    return ["lock"]
+
 
 
 def _workspace_verl(d: Path, idx: Path) -> list[str]:
@@ -355,6 +491,68 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "unknown_build_error", "a build backend raising an unrecognized error", None, (), _unknown_build_error
     ),
+    Scenario(
+        "python_fork_no_wheels",
+        "torch 2.5.1 wheels up to cp313 and a lock forked at Python 3.14 (numpy markers), Linux required",
+        "python-version",
+        ("torch",),
+        _python_fork_no_wheels,
+        fix=1,
+        fields={"version": "2.5.1", "split": "python_full_version >= '3.14'", "python": "<3.14"},
+    ),
+    Scenario(
+        "python_fork_url_wheel",
+        "a cp312 flash-attn wheel URL in a lock forked at Python 3.14",
+        "python-version",
+        ("flash-attn",),
+        _python_fork_url_wheel,
+        fix=1,
+        fields={"split": "python_full_version >= '3.14'", "python": "<3.14"},
+    ),
+    Scenario(
+        "url_wheels_overlap",
+        "two flash-attn wheel URLs whose Python markers overlap at 3.11",
+        "conflicting-urls",
+        ("flash-attn",),
+        _url_wheels_overlap,
+        fix=1,
+        fields={"split": "python_full_version == '3.11.*'", "python": None},
+    ),
+    Scenario(
+        "url_wheel_vs_dependency",
+        "the project's flash-attn wheel URL against another one a path dependency requires",
+        "conflicting-urls",
+        ("flash-attn",),
+        _url_wheel_vs_dependency,
+        fix=1,
+        fields={"split": None},
+    ),
+    Scenario(
+        "platform_fork_no_wheels",
+        "torch with only Linux wheels, environments = Linux and macOS",
+        "no-wheel-for-platform",
+        ("torch",),
+        _platform_fork_no_wheels,
+        fix=1,
+        fields={"version": "2.6.0", "split": "sys_platform == 'darwin'", "python": None},
+    ),
+    Scenario(
+        "pin_in_python_fork",
+        "torch==2.7.0 on Python >= 3.12 against vllm 0.8.5's torch==2.6.0",
+        "pin-conflict",
+        ("torch", "vllm"),
+        _pin_in_python_fork,
+        fields={"version": "2.6.0", "split": "python_full_version >= '3.12'", "python": "<3.12"},
+    ),
+    Scenario(
+        "local_version_unrouted",
+        "torch==2.6.0+cu124 with the project's explicit cu124 index not routed to torch",
+        "local-version",
+        ("torch",),
+        _local_version_unrouted,
+        fix=1,
+        fields={"version": "2.6.0+cu124"},
+    ),
 )
 
 
@@ -487,15 +685,12 @@ def mask(text: str, base: Path) -> str:
 
 def merge_snippet(pyproject: Path, snippet: str) -> None:
     """Merge a TOML fix into pyproject.toml: tables deep-merged, [[tool.uv.index]] merged by name, other arrays
-    of tables appended."""
-    doc = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
-    add = tomlkit.parse(snippet)
+    of tables appended, any other value replaced (as a person applying the snippet would)."""
+    doc = tomlkit.parse(pyproject.read_text(encoding="utf-8")).unwrap()
+    add = tomlkit.parse(snippet).unwrap()
 
     def merge(dst: dict, src: dict) -> None:  # type: ignore[type-arg]
         for k, v in src.items():
-            if isinstance(v, InlineTable) or (isinstance(v, list) and v and isinstance(v[0], InlineTable)):
-                dst[k] = v  # a value (one source, one setting) replaces the old one
-                continue
             if k == "index" and isinstance(v, list) and isinstance(dst.get(k), list):
                 for entry in v:
                     same = next((e for e in dst[k] if e.get("name") == entry.get("name")), None)
@@ -503,15 +698,20 @@ def merge_snippet(pyproject: Path, snippet: str) -> None:
                         dst[k].append(entry)
                     else:
                         same.update(entry)
-            elif isinstance(v, dict) and isinstance(dst.get(k), dict):
+            elif isinstance(v, dict) and isinstance(dst.get(k), dict) and not _is_value(k, v):
                 merge(dst[k], v)
-            elif isinstance(v, list) and isinstance(dst.get(k), list) and v and isinstance(v[0], dict):
+            elif k == "dependency-metadata" and isinstance(dst.get(k), list):
                 dst[k].extend(v)
             else:
                 dst[k] = v
 
-    merge(doc, add)  # type: ignore[arg-type]
+    merge(doc, add)
     pyproject.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def _is_value(key: str, v: dict) -> bool:  # type: ignore[type-arg]
+    """A table that is one setting's value (a source, build variables), replaced whole rather than merged."""
+    return "index" in v or "url" in v or "path" in v or "git" in v or "workspace" in v
 
 
 def write_fixtures(base: Path) -> None:

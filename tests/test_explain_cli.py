@@ -69,7 +69,7 @@ def test_json_contract(run_cli: Callable[..., Result]) -> None:
     assert set(d) == {"causes", "unknown", "lines", "failed"}
     assert d["unknown"] is False and d["failed"] is True
     c = d["causes"][0]
-    assert set(c) == {"kind", "packages", "summary", "chain", "reason", "fixes", "evidence", "version", "split", "python"}
+    assert set(c) == {"kind", "packages", "summary", "chain", "reason", "fixes", "evidence", "version", "split", "python", "pins"}
     assert c["kind"] == "build-needs-torch" and c["packages"] == ["flash-attn", "torch"]
     assert all(
         set(f) == {"title", "edit", "kind"} and f["kind"] in ("pyproject", "command") for f in c["fixes"]

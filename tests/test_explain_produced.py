@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmenv.explain import explain
+from llmenv.explain import explain, read_project
 
 from .explain_scenarios import (
     PRODUCED,
@@ -28,7 +28,8 @@ from .explain_scenarios import (
 def test_real_uv_failure_is_explained_and_fixed(scenario: Scenario, tmp_path: Path) -> None:
     r = run(scenario, tmp_path)
     assert r.code != 0, r.out
-    d = explain(r.out)
+    # as `llmenv lock` does: explain knows the project uv ran in
+    d = explain(r.out, read_project((r.project / "pyproject.toml").read_text(encoding="utf-8")))
 
     # the stored fixture is this same failure (regenerate: `.venv/bin/python -m tests.explain_scenarios`)
     stored = (PRODUCED / f"{scenario.name}.txt").read_text(encoding="utf-8")
@@ -41,6 +42,8 @@ def test_real_uv_failure_is_explained_and_fixed(scenario: Scenario, tmp_path: Pa
     first = d.causes[0]
     assert first.kind == scenario.kind, (first, r.out)
     assert set(scenario.packages) <= set(first.packages)
+    for key, want in scenario.fields.items():
+        assert getattr(first, key) == want, (key, first)
 
     if scenario.fix is None:
         return

@@ -26,7 +26,7 @@ def _reqs(*lines: str) -> list[Requirement]:
         ("torch==2.16.0+cu134", "torch 2.16.0 is newer than"),
         ("torch>=2.16", "torch>=2.16 admits only releases newer than llmenv's knowledge (torch table of"),
         ("torch==2.16.*", "torch==2.16.* admits only releases newer"),
-        ("vllm==0.99.0", "vllm 0.99.0 is newer than llmenv's knowledge (pins table of 2026-11-26)"),
+        ("vllm==0.99.0", "vllm 0.99.0 is newer than llmenv's knowledge (pins table of 2026-12-01)"),
         ("flash-attn>2.8.3.post2", "flash-attn>2.8.3.post2 admits only releases newer"),
     ],
 )

@@ -166,7 +166,11 @@ def test_refresh_reads_every_kind_of_file(
     # PEP 658: the wheels themselves were never fetched
     assert not any(p.endswith(".whl") for p in server.requests if "/alpha/" in p)
 
+    # The files' tags and whether an sdist exists come from the file names: what installs where.
+    assert alpha["1.0"]["wheels"] == ["cp312-cp312-manylinux_2_28_x86_64"] and alpha["1.0"]["sdist"] is False
     beta = pk["beta"]["releases"]["2.0"]
+    assert beta["wheels"] == ["cp312-cp312-manylinux_2_28_x86_64", "py3-none-any"]
+    assert pk["gamma"]["releases"]["3.0"]["wheels"] == [] and pk["gamma"]["releases"]["3.0"]["sdist"] is True
     assert beta["from"] == "range" and beta["file"].endswith("manylinux_2_28_x86_64.whl")
     assert beta["requires_dist"][0] == "torch==2.7.0" and beta["uploaded"] == "2025-05-19"
     beta_ranges = [r for p, r in server.ranges if "/beta/" in p]
@@ -192,6 +196,8 @@ def test_refresh_reads_every_kind_of_file(
         "uploaded": "2024-02-05",
         "from": "none",
         "file": "omega-1.1-py3-none-any.whl",
+        "wheels": ["py3-none-any"],
+        "sdist": False,
     }
     assert not any("/files/omega/" in p for p in server.requests)  # index only: no file read
 
@@ -317,7 +323,8 @@ def test_cli_refresh_then_show(
     env = {"LLMENV_DATA_DIR": str(tmp_path / "data"), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
     r = run_cli("kb", "refresh", "--index", tracked_server.url, "--timeout", "5", environ=env)
     assert r.code == 0, r.err  # type: ignore[attr-defined]
-    assert "read 13 packages, 20 releases" in r.out  # type: ignore[attr-defined]
+    releases = sum(1 if full else 2 for full in TRACKED.values())  # a range project has one release
+    assert f"read {len(TRACKED)} packages, {releases} releases" in r.out  # type: ignore[attr-defined]
     snap = json.loads((tmp_path / "data" / "pins.json").read_text())
     assert snap["index"] == tracked_server.url and snap["schema"] == 1
     assert list(snap["packages"]) == list(TRACKED)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.kb import TRACKED, compare_snapshots, filter_snapshot, release_entry
-from llmenv.knowledge.pins import Pins, load_pins, read_pins, requirements_for
+from llmenv.knowledge.pins import PinnedRelease, Pins, load_pins, read_pins, requirements_for
 
 from .conftest import SHARED
 
@@ -174,6 +175,84 @@ def test_kb_show_reports_the_bundled_snapshot(run_cli: Callable[..., object], tm
     shown = json.loads(r.out)  # type: ignore[attr-defined]
     assert shown["snapshot"] == "bundled" and shown["ignored"].startswith(str(tmp_path / "pins.json"))
     assert "user snapshot ignored" in r.err  # type: ignore[attr-defined]
+
+
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+
+
+def test_wheel_tags_say_which_pythons_a_release_installs_on(pins: Pins) -> None:
+    """The issue's facts, from the bundled snapshot: openrlhf 0.8.0-0.8.3 ship cp310/cp311 wheels and no sdist;
+    ray 2.43.0 has no Python 3.13 wheel; tensordict 0.10.0 none for 3.14; vLLM's abi3 wheel fits every Python
+    its requires-python allows; an sdist-only release (deepspeed on Linux) stays buildable everywhere."""
+    for v in ("0.8.0", "0.8.3"):
+        rel = pins.release("openrlhf", v)
+        assert rel is not None and rel.sdist is False
+        assert rel.pythons("linux", "x86_64", PYTHONS) == ("3.10", "3.11")
+        assert rel.pythons("linux", "aarch64", PYTHONS) == ()
+    ray = pins.release("ray", "2.43.0")
+    assert ray is not None and "3.13" not in ray.pythons("linux", "x86_64", PYTHONS)
+    assert ray.pythons("linux", "x86_64", PYTHONS)[-1] == "3.12"
+    tensordict = pins.release("tensordict", "0.10.0")
+    assert tensordict is not None and tensordict.pythons("linux", "x86_64", PYTHONS)[-1] == "3.13"
+    vllm = pins.release("vllm", "0.8.5.post1")
+    assert vllm is not None and vllm.pythons("linux", "x86_64", PYTHONS) == ("3.9", "3.10", "3.11", "3.12")
+    assert vllm.pythons("linux", "aarch64", PYTHONS, builds=False) == ()
+    deepspeed = pins.release("deepspeed", "0.16.4")
+    assert deepspeed is not None and deepspeed.sdist is True  # its only wheels are Windows ones
+    assert deepspeed.pythons("linux", "x86_64", PYTHONS) == PYTHONS
+    assert deepspeed.pythons("linux", "x86_64", PYTHONS, builds=False) == ()
+    torch = pins.release("torch", "2.6.0")
+    assert torch is not None and torch.pythons("windows", "x86_64", PYTHONS) == PYTHONS[:5]
+    assert all(isinstance(t, Tag) for t in torch.wheel_tags)
+
+
+def test_a_snapshot_without_wheel_tags_makes_no_claim(tmp_path: Path) -> None:
+    """A user snapshot written before wheel tags were recorded: unknown files, so every Python requires-python
+    allows; the round trip writes no wheels / sdist keys it never had."""
+    raw = bundled_raw()
+    entry = dict(raw["packages"]["ray"]["releases"]["2.43.0"])  # type: ignore[index]
+    entry.pop("wheels")
+    entry.pop("sdist")
+    rel = PinnedRelease.from_dict("ray", "2.43.0", entry)
+    assert rel.files_known is False and rel.sdist is None
+    assert rel.pythons("linux", "x86_64", PYTHONS) == PYTHONS
+    assert "wheels" not in rel.to_dict() and "sdist" not in rel.to_dict()
+    full = PinnedRelease.from_dict("ray", "2.43.0", raw["packages"]["ray"]["releases"]["2.43.0"])  # type: ignore[index]
+    assert full.to_dict() == raw["packages"]["ray"]["releases"]["2.43.0"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("tag", "os", "arch", "python", "fits"),
+    [
+        ("cp38-abi3-manylinux1_x86_64", "linux", "x86_64", "3.13", True),
+        ("cp313-cp313-manylinux_2_28_x86_64", "linux", "x86_64", "3.12", False),
+        ("cp313-cp313t-manylinux_2_28_x86_64", "linux", "x86_64", "3.13", False),  # free-threaded only
+        ("cp312-cp312-manylinux_2_28_aarch64", "linux", "aarch64", "3.12", True),
+        ("cp312-cp312-manylinux_2_28_aarch64", "linux", "x86_64", "3.12", False),
+        ("cp312-cp312-musllinux_1_2_x86_64", "linux", "x86_64", "3.12", False),
+        ("py3-none-any", "darwin", "arm64", "3.10", True),
+        ("cp311-cp311-macosx_10_9_universal2", "darwin", "arm64", "3.11", True),
+        ("cp311-cp311-win_amd64", "windows", "x86_64", "3.11", True),
+        ("cp311-abi3-any", "linux", "x86_64", "3.11", False),  # packaging offers "any" only with abi none
+    ],
+)
+def test_tag_installs_on_agrees_with_packaging(tag: str, os: str, arch: str, python: str, fits: bool) -> None:
+    from packaging.tags import compatible_tags, cpython_tags, parse_tag
+
+    from llmenv.knowledge.pins import tag_installs_on
+
+    (t,) = parse_tag(tag)
+    assert tag_installs_on(t, os, arch, python) is fits
+    if os == "linux":  # and it is the answer packaging.tags gives for that interpreter and platform
+        version = tuple(int(x) for x in python.split("."))
+        platforms = [t.platform] if t.platform != "any" else [f"manylinux_2_28_{arch}"]
+        interp = f"cp{version[0]}{version[1]}"
+        supported = {
+            *cpython_tags(version, [interp], platforms),
+            *compatible_tags(version, interp, platforms),
+        }
+        if "musllinux" not in tag and arch in t.platform + "any":
+            assert (t in supported) is fits
 
 
 def test_load_is_cached_and_cheap(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import httpx
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from llmenv.knowledge.refresh._pool import Pool, wait_all
 from llmenv.pypi import BadDistribution, CoreMetadata, DistFile, Project, PyPIClient, PyPIError, candidates
@@ -37,6 +37,7 @@ __all__ = [
     "RefreshResult",
     "build_snapshot",
     "refresh",
+    "wheel_tags",
     "write_snapshot",
 ]
 
@@ -57,6 +58,14 @@ TRACKED: Mapping[str, bool] = {
     "ray": False,
     "transformers": False,
     "deepspeed": False,
+    # Binary packages the frameworks and engines require whose wheels cover fewer Pythons than the stack's own
+    # requires-python (verl's tensordict / torchcodec had no 3.14 wheels when verl allowed 3.14; vLLM's
+    # xgrammar; SGLang's kernels): the planner reads their wheel tags to cap requires-python.
+    "tensordict": False,
+    "torchcodec": False,
+    "xgrammar": False,
+    "sgl-kernel": False,
+    "sglang-kernel": False,
 }
 FULL = frozenset(name for name, full in TRACKED.items() if full)
 # The bundled (filtered) snapshot keeps, besides Requires-Dist lines naming a tracked package, those naming the
@@ -102,12 +111,30 @@ def _date(ts: str | None) -> str | None:
     return ts[:10] if ts else None
 
 
+def wheel_tags(files: Iterable[DistFile]) -> list[str]:
+    """The distinct "{python}-{abi}-{platform}" triples of the wheels among ``files``, sorted (a compressed
+    tag set such as ``cp38.cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64`` gives one triple per tag).
+    The file names are all that is read: no request."""
+    out: set[str] = set()
+    for f in files:
+        if f.kind != "wheel":
+            continue
+        try:
+            tags = parse_wheel_filename(f.filename)[3]
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        out.update(str(t) for t in tags)
+    return sorted(out)
+
+
 def _release_entry(
     files: list[DistFile], meta: CoreMetadata | None, chosen: DistFile | None
 ) -> dict[str, Any]:
     uploads = sorted(f.uploaded for f in files if f.uploaded)
     rep = chosen or candidates(files)[0]
     requires_python = (meta.requires_python if meta else None) or rep.requires_python
+    # What installs today: the files not yanked, or all of them when the whole release is yanked.
+    live = [f for f in files if not f.yanked] or files
     return {
         "requires_python": requires_python,
         "requires_dist": list(meta.requires_dist) if meta else [],
@@ -116,6 +143,8 @@ def _release_entry(
         "uploaded": _date(uploads[0]) if uploads else None,
         "from": meta.source if meta else "none",
         "file": rep.filename,
+        "wheels": wheel_tags(live),
+        "sdist": any(f.kind == "sdist" for f in live),
     }
 
 

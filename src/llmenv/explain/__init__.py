@@ -1,6 +1,6 @@
 """Explain a failed uv or pip run: the cause in plain words, the chain of pins that led there, ranked fixes.
 
-``explain(text)`` is pure (a log in, a ``Diagnosis`` out); ``render_lines(diagnosis)`` turns it into plain
+``explain(text, project)`` is pure (a log and, when known, the project's facts in, a ``Diagnosis`` out); ``render_lines(diagnosis)`` turns it into plain
 lines for people. ``llmenv lock`` / ``sync`` call both after uv fails; ``llmenv explain`` reads a saved log.
 
 The cause kinds form a documented, stable set (``KINDS``, docs/explain.md). A log no rule recognizes is
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmenv.explain._model import Cause, Diagnosis, Fix
-from llmenv.explain._parse import parse
+from llmenv.explain._model import Cause, Diagnosis, Fix, Pin
+from llmenv.explain._parse import Log, parse
+from llmenv.explain._project import ProjectFacts, read_project
 from llmenv.explain.rules import KINDS, RULES, rank
+from llmenv.explain.rules._common import fork_fields
 
-__all__ = ["KINDS", "Cause", "Diagnosis", "Fix", "explain", "render_lines"]
+__all__ = ["KINDS", "Cause", "Diagnosis", "Fix", "Pin", "ProjectFacts", "explain", "read_project", "render_lines"]
 
 _MAX_LINES = 15
 
@@ -30,9 +32,12 @@ def _failed(text: str) -> bool:
     ))
 
 
-def explain(text: str) -> Diagnosis:
-    """Diagnose a uv/pip log (or a Python traceback from an environment uv built)."""
+def explain(text: str, project: ProjectFacts | None = None) -> Diagnosis:
+    """Diagnose a uv/pip log (or a Python traceback from an environment uv built). ``project``: the facts of the
+    pyproject.toml the log came from (``read_project``), so that fixes build on what it already has."""
     log = parse(text)
+    if project is not None:
+        log = replace(log, project=project)
     causes: list[Cause] = []
     claimed: set[str] = set()
     for rule in RULES:
@@ -44,9 +49,22 @@ def explain(text: str) -> Diagnosis:
                 continue  # the same cause, found again by a less specific reading of the log
             causes.append(cause)
             claimed |= ev
-    causes = rank(log, causes)
+    causes = rank(log, [_with_fork(log, c) for c in causes])
     lines = tuple(log.error_lines[-_MAX_LINES:])
     return Diagnosis(causes=tuple(causes), unknown=not causes, lines=lines, failed=bool(causes) or _failed(log.text))
+
+
+def _with_fork(log: Log, c: Cause) -> Cause:
+    """A cause read from uv's report of one fork carries that fork's marker and the requires-python bound that
+    leaves the fork out (when the rule did not set them itself)."""
+    if c.split is not None or not c.evidence:
+        return c
+    ev = set(c.evidence)
+    d = next((d for d in log.derivations if d.split and ev & set(d.statements)), None)
+    if d is None:
+        return c
+    split, python = fork_fields(d, log)
+    return replace(c, split=split, python=c.python or python)
 
 
 def _first_fix_plain(c: Cause) -> Cause:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FIX_KINDS", "Cause", "Diagnosis", "Fix"]
+__all__ = ["FIX_KINDS", "Cause", "Diagnosis", "Fix", "Pin"]
 
 FIX_KINDS = ("pyproject", "command")
 
@@ -33,6 +33,31 @@ class Fix:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Pin:
+    """One requirement the failure rests on, as the log states it: ``by`` (a package, or a root: "your project",
+    "you", "the environment") at ``by_version`` requires ``package`` ``spec`` (``==2.6.0``, ``>=4.51``)."""
+
+    by: str
+    by_version: str | None
+    package: str
+    spec: str
+
+    @property
+    def exact(self) -> str | None:
+        """The version of an exact ``==X`` pin (no wildcard), else None."""
+        if self.spec.startswith("==") and "*" not in self.spec and "," not in self.spec:
+            return self.spec.lstrip("=")
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "by_version": self.by_version, "package": self.package, "spec": self.spec}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Pin:
+        return cls(by=str(d["by"]), by_version=d.get("by_version"), package=str(d["package"]), spec=str(d["spec"]))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cause:
     """One cause of the failure.
 
@@ -44,7 +69,9 @@ class Cause:
     ``version`` the version of ``packages[0]`` the failure is about, when the log names one; ``split`` the
     marker of the resolution fork that failed, as uv prints it (``python_full_version >= '3.13'``), when the
     failure is confined to one fork; ``python`` the Python bound that removes the failure
-    (``requires-python`` upper bound such as ``<3.13``), when the cause is a Python range.
+    (``requires-python`` upper bound such as ``<3.13``, or a raised floor such as ``>=3.11``), when a
+    ``requires-python`` bound removes the failure; ``pins`` the requirements a resolution failure rests on (for a
+    pin conflict: which package pins which version, the pins the closed loop may relax).
     """
 
     kind: str
@@ -57,6 +84,7 @@ class Cause:
     version: str | None = None
     split: str | None = None
     python: str | None = None
+    pins: tuple[Pin, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +98,7 @@ class Cause:
             "version": self.version,
             "split": self.split,
             "python": self.python,
+            "pins": [p.to_dict() for p in self.pins],
         }
 
     @classmethod
@@ -85,6 +114,7 @@ class Cause:
             version=d.get("version"),
             split=d.get("split"),
             python=d.get("python"),
+            pins=tuple(Pin.from_dict(p) for p in d.get("pins", ())),
         )
 
 

@@ -20,12 +20,15 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from llmenv.explain._project import ProjectFacts
+
 __all__ = [
     "BuildFailure",
     "Dep",
     "Interpreter",
     "Log",
     "Term",
+    "UrlConflict",
     "clean_lines",
     "parse",
     "parse_term",
@@ -186,6 +189,7 @@ class Derivation:
     incompatible: tuple[tuple[str, str], ...]  # "A and B are incompatible" (labels or root names)
     unusable: tuple[Term, ...]  # "X cannot be used"
     yanked: tuple[Term, ...]
+    available: tuple[Term, ...] = ()  # "only X==1.0 is available"
 
     @property
     def root_labels(self) -> tuple[str, ...]:
@@ -204,9 +208,17 @@ _NOTFOUND_RE = re.compile(
     rf"(?P<t>{TERM}) was not found in the (?P<where>package registry|provided package locations|cache)"
 )
 _NOWHEEL_RE = re.compile(
-    rf"(?P<t>{TERM}) (?:has|have) no (?:wheels (?:are available )?with a matching (?P<what>Python ABI tag|Python implementation tag|platform tag|Python ABI)"
-    rf"|(?P<env>`[^`]*`)-compatible wheels|usable wheels|available distributions?|source distributions? or wheels?)"
+    rf"(?P<t>{TERM}) (?:has|have) no (?:wheels (?:are available )?with a matching (?P<what>Python ABI tag|Python implementation tag|Python version tag|platform tag|Python ABI)"
+    rf"|wheels with a (?P<ft>free-threading) compatible ABI tag"
+    rf"|(?P<env>`[^`]{{1,400}}`|Linux|macOS|Windows|Android|iOS|FreeBSD|[A-Z][A-Za-z]{{1,20}})-compatible wheels"
+    rf"|compatible wheels|usable wheels|available distributions?|source distributions? or wheels?)"
 )
+# "Requirements contain conflicting URLs for package `flash-attn` in split `python_full_version == '3.11.*'`:"
+_CONFLICTING_URLS = re.compile(
+    r"Requirements contain conflicting (?P<what>URLs|indexes) for package `(?P<pkg>[^`]{1,200})`"
+    r"(?: in (?:split `(?P<split>[^`]{1,2000})`|(?P<all>all marker environments)))?(?::\s*(?P<pair>`[^`]{1,2000}` vs\. `[^`]{1,2000}`))?"
+)
+_ONLY_AVAILABLE = re.compile(rf"only (?P<t>{TERM}) (?:is|are) available")
 _PYVER_RE = re.compile(
     r"the (?P<which>current|requested|active) Python version \((?P<have>[^)]*)\) does not satisfy Python\s?(?P<need>[^\s,]+)"
 )
@@ -236,6 +248,17 @@ def _matches(rx: re.Pattern[str], text: str) -> list[tuple[Term, re.Match[str]]]
         if t is not None:
             out.append((t, m))
     return out
+
+
+def _no_wheel_what(m: re.Match[str]) -> str:
+    """What the wheels lack: a tag ("Python version tag"), or the environment uv names ("Linux", a marker)."""
+    if m.group("what"):
+        return m.group("what")
+    if m.group("ft"):
+        return "free-threading ABI tag"
+    if m.group("env"):
+        return m.group("env").strip("`")
+    return "platform"
 
 
 def _norm_root(s: str) -> str:
@@ -273,15 +296,13 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
                     deps.append(Dep(src=None, dst=t, root=root, text=m.group(0)))
     no_version = [t for t, _ in _matches(_NOVER_RE, text)]
     not_found = [(t, m.group("where")) for t, m in _matches(_NOTFOUND_RE, text)]
-    no_wheels = [
-        (t, m.group("what") or (m.group("env").strip("`") if m.group("env") else "platform"))
-        for t, m in _matches(_NOWHEEL_RE, text)
-    ]
+    no_wheels = [(t, _no_wheel_what(m)) for t, m in _matches(_NOWHEEL_RE, text)]
     python = [(m.group("which"), m.group("have"), m.group("need").rstrip(".")) for m in _PYVER_RE.finditer(text)]
     python_deps = [(t, m.group("need").rstrip(".")) for t, m in _matches(_PYDEP_RE, text)]
     incompatible = [(m.group("a"), m.group("b")) for m in _INCOMPAT_RE.finditer(text)]
     unusable = [t for t, _ in _matches(_UNUSABLE_RE, text)]
     yanked = [t for t, _ in _matches(_YANKED_RE, text)]
+    available = [t for t, _ in _matches(_ONLY_AVAILABLE, text)]
     return Derivation(
         tool="uv",
         text=text,
@@ -297,11 +318,29 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
         incompatible=tuple(incompatible),
         unusable=tuple(unusable),
         yanked=tuple(yanked),
+        available=tuple(available),
     )
 
 
 _BLOCK_END = re.compile(r"^\s*(?:hint|help|error|warning|note|ERROR|WARNING)\s*:", re.IGNORECASE)
-_SPLIT_RE = re.compile(r"for split \((?:markers: )?(?P<m>.*?)\):")
+def split_marker(text: str) -> str | None:
+    """The fork's marker in uv's "... for split (markers: M):" (older) or "... for split (markers: M)" (newer);
+    the marker itself may hold parentheses, so the end is where they balance."""
+    at = text.find("for split (")
+    if at < 0:
+        return None
+    start = at + len("for split (")
+    depth = 1
+    for k in range(start, min(len(text), start + 4000)):
+        ch = text[k]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                inner = text[start:k].strip()
+                return inner.removeprefix("markers:").strip() or None
+    return None
 
 
 def _uv_derivations(lines: Sequence[str]) -> list[Derivation]:
@@ -323,8 +362,7 @@ def _uv_derivations(lines: Sequence[str]) -> list[Derivation]:
         if "we can conclude" in text or "unsatisfiable" in text or "No solution found" in above:
             # the header ("No solution found ... for split (markers: ...):") sits just above, maybe wrapped
             head = " ".join(s.strip() for s in [*lines[max(0, i - 4) : i], ln[:at]])
-            m = _SPLIT_RE.search(head)
-            out.append(_uv_derivation(text, m.group("m") if m else None))
+            out.append(_uv_derivation(text, split_marker(re.sub(r"\s+", " ", head))))
         i = j
     return out
 
@@ -460,6 +498,54 @@ def _pip_missing(lines: Sequence[str]) -> list[PipMissing]:
             if t and t.text not in seen:
                 seen.add(t.text)
                 out.append(PipMissing(term=t, available=(), line=ln.strip()))
+    return out
+
+
+# --- "Requirements contain conflicting URLs for package `x` in split `m`:" and its "- url" lines ---------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class UrlConflict:
+    """uv found two URLs (or indexes) for one package in one fork. ``split`` is the fork's marker (None: every
+    environment); ``requirer`` the package whose dependencies were being resolved, when uv names it."""
+
+    package: str  # normalized
+    what: str  # "URLs" | "indexes"
+    split: str | None
+    urls: tuple[str, ...]
+    requirer: Term | None
+    lines: tuple[str, ...]
+
+
+_RESOLVING_FOR = re.compile(r"Failed to resolve dependencies for (?:package )?`(?P<t>[^`]{1,300})`")
+
+
+def _url_conflicts(lines: Sequence[str]) -> list[UrlConflict]:
+    out: list[UrlConflict] = []
+    for i, ln in enumerate(lines):
+        if "conflicting" not in ln:
+            continue
+        m = _CONFLICTING_URLS.search(ln)
+        if not m:
+            continue
+        urls: list[str] = []
+        if m.group("pair"):
+            urls = [u.strip("`") for u in m.group("pair").split(" vs. ")]
+        j = i + 1
+        while j < len(lines) and j < i + 50 and lines[j].lstrip().startswith("- "):
+            urls.append(lines[j].strip()[2:].strip())
+            j += 1
+        requirer = None
+        for back in range(i, max(-1, i - 3), -1):
+            r = _RESOLVING_FOR.search(lines[back])
+            if r:
+                requirer = parse_term(r.group("t").replace(" (v", "==").rstrip(")"))
+                break
+        out.append(UrlConflict(
+            package=canonicalize_name(m.group("pkg")), what=m.group("what"), split=m.group("split"),
+            urls=tuple(urls), requirer=requirer,
+            lines=tuple(x.strip() for x in lines[max(0, i - 1 if requirer else i) : j]),
+        ))
     return out
 
 
@@ -649,6 +735,8 @@ class Log:
     symbols: tuple[Symbol, ...]
     missing: tuple[PipMissing, ...]
     interpreter: Interpreter | None = None
+    url_conflicts: tuple[UrlConflict, ...] = ()
+    project: ProjectFacts | None = None  # the project the log came from, when explain was given it
 
     def find(self, pattern: str | re.Pattern[str], flags: int = 0) -> list[re.Match[str]]:
         """Every match of ``pattern`` in the cleaned lines (one search per line)."""
@@ -742,6 +830,7 @@ def parse(text: str) -> Log:
         symbols=tuple(_symbols(lines)),
         missing=tuple(_pip_missing(lines)),
         interpreter=_interpreter(lines),
+        url_conflicts=tuple(_url_conflicts(lines)),
     )
 
 

@@ -9,6 +9,7 @@ planner asks for them, so ``load_pins()`` stays cheap.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any, TypeVar, cast
 from packaging.markers import Marker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -30,9 +32,11 @@ __all__ = [
     "SCHEMA",
     "PinnedRelease",
     "Pins",
+    "installs_on",
     "load_pins",
     "read_pins",
     "requirements_for",
+    "tag_installs_on",
     "user_data_dir",
     "user_snapshot_path",
 ]
@@ -62,6 +66,83 @@ def _parse(memo: dict[str, Any], text: str, kind: Callable[[str], _T], error: ty
     return value
 
 
+def _tags(memo: dict[str, Any], triples: Iterable[str]) -> tuple[Tag, ...]:
+    out = []
+    for triple in triples:
+        key = f"tag:{triple}"
+        tag = memo.get(key)
+        if tag is None:
+            parts = str(triple).split("-")
+            if len(parts) != 3:
+                continue
+            tag = memo[key] = Tag(*parts)
+        out.append(tag)
+    return tuple(out)
+
+
+# Which wheel tags install where, the way packaging.tags orders them for an interpreter (cpython_tags, then
+# compatible_tags), written as a test of one tag rather than the list of every supported one (that list is
+# ~1,600 tags per Python; planning asks about a few hundred wheels). Any glibc / macOS version counts: the
+# snapshot answers "is there a wheel for this Python", not "for this exact libc".
+_LINUX_PLATFORM = re.compile(
+    r"^(?:manylinux_\d+_\d+|manylinux1|manylinux2010|manylinux2014|linux)_(?P<m>\w+)$"
+)
+_MAC_PLATFORM = re.compile(r"^macosx_\d+_\d+_(?P<m>\w+)$")
+_MAC_FITS = {"arm64": {"arm64", "universal2"}, "x86_64": {"x86_64", "intel", "universal", "universal2"}}
+_WINDOWS = {"x86_64": "win_amd64", "amd64": "win_amd64", "arm64": "win_arm64", "aarch64": "win_arm64"}
+
+
+def _platform_fits(platform: str, os: str, arch: str) -> bool:
+    if platform == "any":
+        return True
+    if os == "linux":
+        m = _LINUX_PLATFORM.match(platform)
+        return m is not None and m.group("m") == {"arm64": "aarch64", "amd64": "x86_64"}.get(arch, arch)
+    if os == "darwin":
+        m = _MAC_PLATFORM.match(platform)
+        return m is not None and m.group("m") in _MAC_FITS.get({"aarch64": "arm64"}.get(arch, arch), set())
+    if os == "windows":
+        return platform == _WINDOWS.get(arch, "win32")
+    return False
+
+
+def _minor_of(version: str, major: int) -> int | None:
+    """``"312"`` -> 12 for major 3 (the digits after ``cp`` / ``py``); None when it is another major."""
+    if not version.isdigit() or version[:1] != str(major):
+        return None
+    return int(version[1:] or 0)
+
+
+def _python_fits(interpreter: str, abi: str, major: int, minor: int) -> bool:
+    own = f"cp{major}{minor}"
+    if interpreter == own and abi in (own, "none"):
+        return True
+    if abi == "abi3" and interpreter.startswith(
+        "cp"
+    ):  # the stable ABI: built for this CPython or an older one
+        built = _minor_of(interpreter[2:], major)
+        return built is not None and 2 <= built <= minor
+    if abi != "none" or not interpreter.startswith("py"):
+        return False
+    built = _minor_of(interpreter[2:], major)
+    return built is not None and built <= minor
+
+
+@lru_cache(maxsize=4096)
+def tag_installs_on(tag: Tag, os: str, arch: str, python: str) -> bool:
+    """Does a wheel tagged ``tag`` install on CPython ``python`` ("3.12") for ``os`` / ``arch`` (a Target's
+    names)? Free-threaded (``cp313t``) and debug ABIs do not: a plan is for the default interpreter."""
+    major, minor = (int(x) for x in python.split(".")[:2])
+    if tag.platform == "any" and tag.abi != "none":
+        return False  # packaging.tags offers "any" only with no ABI
+    return _platform_fits(tag.platform, os, arch) and _python_fits(tag.interpreter, tag.abi, major, minor)
+
+
+def installs_on(tags: Iterable[Tag], os: str, arch: str, python: str) -> bool:
+    """Does a wheel with one of ``tags`` install on CPython ``python`` for ``os`` / ``arch``?"""
+    return any(tag_installs_on(t, os, arch, python) for t in tags)
+
+
 @dataclass(frozen=True, kw_only=True)
 class PinnedRelease:
     """One release of a tracked package, as its metadata on the index says."""
@@ -75,6 +156,10 @@ class PinnedRelease:
     uploaded: date | None
     source: str  # "pep658" | "range" | "sdist" | "none" (no metadata read: requires_dist unknown)
     file: str | None
+    # The tags of its wheels on the index (one Tag per triple of a compressed tag set), and whether it has an
+    # sdist; None for a snapshot written before they were recorded (unknown).
+    wheel_tags: tuple[Tag, ...] = ()
+    sdist: bool | None = None
 
     @classmethod
     def from_dict(
@@ -104,6 +189,8 @@ class PinnedRelease:
             uploaded=uploaded,
             source=str(d.get("from", "none")),
             file=d.get("file"),
+            wheel_tags=_tags(memo, d.get("wheels") or ()),
+            sdist=bool(d["sdist"]) if d.get("sdist") is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,7 +202,30 @@ class PinnedRelease:
             "uploaded": self.uploaded.isoformat() if self.uploaded else None,
             "from": self.source,
             "file": self.file,
+            **({"wheels": sorted(str(t) for t in self.wheel_tags)} if self.files_known else {}),
+            **({"sdist": self.sdist} if self.sdist is not None else {}),
         }
+
+    @property
+    def files_known(self) -> bool:
+        """Does the snapshot say which files the release has (False for one written before wheel tags)?"""
+        return self.sdist is not None or bool(self.wheel_tags)
+
+    def pythons(
+        self, os: str, arch: str, candidates: Iterable[str], *, builds: bool = True
+    ) -> tuple[str, ...]:
+        """The Python minors among ``candidates`` ("3.12", ...) the release installs on for ``os`` / ``arch``
+        (a Target's names): those some wheel of it fits, or every one its requires-python allows when it has
+        an sdist (it stays buildable; ``builds=False``: a build does not count) or when its files are unknown
+        (an old snapshot: no claim is made)."""
+        allowed = [
+            py
+            for py in candidates
+            if self.requires_python is None or self.requires_python.contains(f"{py}.0", prereleases=True)
+        ]
+        if (self.sdist and builds) or not self.files_known:
+            return tuple(allowed)
+        return tuple(py for py in allowed if installs_on(self.wheel_tags, os, arch, py))
 
     @property
     def provides_extras(self) -> tuple[str, ...]:
