@@ -39,7 +39,7 @@ def test_the_loader_is_lazy(tmp_path: Path) -> None:
 def test_a_user_table_wins_and_a_broken_one_is_set_aside(tmp_path: Path) -> None:
     bundled = read_data("torch.json")
     mine = json.loads(json.dumps(bundled))
-    mine["verified"] = "2027-01-02"
+    mine["generated"] = "2027-01-02T00:00:00Z"
     mine["releases"] = [r for r in mine["releases"] if r["version"] != "2.15.0"]
     (tmp_path / "torch.json").write_text(json.dumps(mine), encoding="utf-8")
     kb = load(tmp_path)
