@@ -52,8 +52,9 @@ TRACKED: Mapping[str, bool] = {
     "xformers": True,
     "flashinfer-python": True,
     "torch": False,
-    "torchvision": False,
-    "torchaudio": False,
+    # The torch table pairs each torch release with the torchvision / torchaudio whose Requires-Dist admits it.
+    "torchvision": True,
+    "torchaudio": True,
     "flash-attn": False,
     "ray": False,
     "transformers": False,

@@ -505,6 +505,18 @@ class PyPIClient:
         self._check(resp, url)
         return resp
 
+    def get_json(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        """A JSON document (an API answer), through the retrying sender; not cached."""
+
+        def fetch() -> Any:
+            resp = self._get(url, {"Accept": "application/json", **(headers or {})})
+            try:
+                return resp.json()
+            except ValueError as e:
+                raise _Transient(f"a broken JSON answer ({e})") from e
+
+        return self._retrying(url, fetch)
+
     # -- the index ---------------------------------------------------------------------------------------
 
     def project_url(self, name: str) -> str:

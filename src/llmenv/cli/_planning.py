@@ -17,6 +17,7 @@ from llmenv.errors import NoAnswer, UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
 from llmenv.knowledge import Knowledge, horizon, user_data_dir
 from llmenv.knowledge import load as load_knowledge
+from llmenv.knowledge import using as using_knowledge
 from llmenv.plan import Plan, Rejection, lazy_pins, make_plan
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
@@ -142,8 +143,14 @@ def _flash_attn_wheels(value: str | None, cwd: Path) -> str | None:
 
 
 def build_plan(inputs: Inputs) -> Plan:
-    kb = check_horizon(inputs)
-    plan = make_plan(
+    with using_knowledge(user_data_dir(inputs.environ)):
+        kb = check_horizon(inputs)
+        plan = _make_plan(inputs, kb)
+    return note_horizon(plan, kb, inputs)
+
+
+def _make_plan(inputs: Inputs, kb: Knowledge) -> Plan:
+    return make_plan(
         inputs.target,
         inputs.request,
         policy=inputs.policy,
@@ -155,7 +162,6 @@ def build_plan(inputs: Inputs) -> Plan:
         github_proxy=inputs.github_proxy,
         kb=kb,
     )
-    return note_horizon(plan, kb, inputs)
 
 
 def check_horizon(inputs: Inputs) -> Knowledge:

@@ -9,7 +9,9 @@ the planner never knows which it got. ``info(name)`` / ``tables()`` say where ea
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,7 @@ __all__ = [
     "load",
     "read_data",
     "user_data_dir",
+    "using",
 ]
 
 
@@ -158,6 +161,14 @@ class Knowledge:
                 self._infos[name] = self._info(name, "bundled", None, read_bundled(spec.file))
         return self._infos[name]
 
+    def raw(self, name: str) -> Any:
+        """The JSON of table ``name`` as the loader uses it (the user's copy, or the bundled one): what ``kb
+        refresh`` starts from."""
+        info = self.info(name)
+        if info.origin == "user" and info.path is not None and name != "pins":
+            return json.loads(info.path.read_text(encoding="utf-8"))
+        return read_bundled(TABLES[name].file)
+
     def tables(self) -> tuple[TableInfo, ...]:
         """Every table, in ``TABLES`` order."""
         return tuple(self.info(name) for name in TABLES)
@@ -169,9 +180,23 @@ def _load(user_dir: Path | None, stamps: tuple[tuple[int, int] | None, ...]) -> 
     return Knowledge(user_dir)
 
 
+_CURRENT: ContextVar[Path | None] = ContextVar("llmenv_knowledge_dir", default=None)
+
+
+@contextmanager
+def using(user_dir: Path) -> Iterator[Knowledge]:
+    """Within the block, ``load()`` with no argument reads ``user_dir`` (a command's own environment, which
+    may differ from ``os.environ``): code deep in the planner that calls ``load()`` gets the same tables."""
+    token = _CURRENT.set(user_dir)
+    try:
+        yield load(user_dir)
+    finally:
+        _CURRENT.reset(token)
+
+
 def load(user_dir: Path | None = None) -> Knowledge:
     """The knowledge in use: the user's refreshed tables (in ``user_dir``, default the user data directory)
     where valid, else the bundled ones. Cached per process, per user directory and per state of its files."""
-    where = user_dir if user_dir is not None else user_data_dir()
+    where = user_dir if user_dir is not None else (_CURRENT.get() or user_data_dir())
     stamps = tuple(stamp(where / t.file) for t in TABLES.values() if t.refreshable)
     return _load(where, stamps)

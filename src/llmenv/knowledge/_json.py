@@ -14,7 +14,7 @@ def _dump(value: object, indent: str) -> str:
         if not value:
             return "{}"
         flat = json.dumps(value, ensure_ascii=False)
-        if len(flat) <= 110 and not any(isinstance(v, (dict, list)) for v in value.values()):
+        if len(flat) <= 110 and not any(isinstance(v, dict) for v in value.values()):
             return flat
         body = ",\n".join(
             f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(v, inner)}" for k, v in value.items()

@@ -399,8 +399,11 @@ def build_torch_table(inputs: Inputs, pool: Pool) -> tuple[dict[str, Any], list[
         day = uploaded.get(v)
         rel: dict[str, Any] = {"version": str(v), "uploaded": day.isoformat() if day else None}
         for name, rels in (("torchvision", inputs.torchvision), ("torchaudio", inputs.torchaudio)):
-            rel[name] = companion(v, uploaded.get(v), rels)
-        rel["platforms"] = platforms
+            if any(r.metadata_known for r in rels):
+                rel[name] = companion(v, uploaded.get(v), rels)
+            else:  # the pins in use did not read its Requires-Dist: the old pairing stands
+                rel[name] = old_releases.get(str(v), {}).get(name)
+        rel["platforms"] = {key: _ordered(p) for key, p in sorted(platforms.items())}
         releases.append(rel)
     table = _table(inputs, releases)
     TorchTable.from_dict(table)  # what the loader would read: fails here, not at plan time
@@ -430,6 +433,14 @@ def _read_variants(
         prior_v = prior.get("rocm" if tag.startswith("rocm") else "variants", {}).get(tag)
         out[(v, key, tag)] = _variant_entry(tag, ws, prior_v, job, inputs.index, inputs.reread)
     return out
+
+
+_KEYS = ("wheels", "python", "free_threaded", "cxx11_abi", "inspected", "pypi", "variants", "rocm", "complete")
+
+
+def _ordered(platform: Mapping[str, Any]) -> dict[str, Any]:
+    """One key order whether a fact was read or kept, so that a refresh reads as a small diff."""
+    return {k: platform[k] for k in (*_KEYS, *sorted(set(platform) - set(_KEYS))) if k in platform}
 
 
 def _variant_order(tag: str) -> tuple[int, ...]:
