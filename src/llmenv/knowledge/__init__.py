@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from llmenv.knowledge._store import TABLES, TableInfo, read_bundled, stamp, user_data_dir
+from llmenv.knowledge._store import TABLES, TableInfo, head_of, peek_date, read_bundled, stamp, user_data_dir
 from llmenv.knowledge.cuda import CudaTable, UnknownFloor
 from llmenv.knowledge.torch import RocmVariant, TorchPlatform, TorchRelease, TorchTable, TorchVariant
 
@@ -70,6 +70,8 @@ class Knowledge:
                 try:
                     raw = json.loads(path.read_text(encoding="utf-8"))
                     table = parse(raw)
+                    if hasattr(table, "check"):
+                        table.check()
                 except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
                     ignored = f"{path}: {type(e).__name__}: {e}"
                 else:
@@ -160,6 +162,18 @@ class Knowledge:
                 spec = TABLES[name]
                 self._infos[name] = self._info(name, "bundled", None, read_bundled(spec.file))
         return self._infos[name]
+
+    def date(self, name: str) -> str | None:
+        """The date of table ``name`` without parsing it when it was not read yet (what the plan header needs:
+        a plan of torch alone must not pay for parsing the pins)."""
+        if name in self._infos:
+            return self._infos[name].date
+        spec = TABLES[name]
+        user = self.user_dir / spec.file if spec.refreshable and self.user_dir is not None else None
+        try:
+            return peek_date(head_of(user if user is not None and user.is_file() else None, spec.file))
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def raw(self, name: str) -> Any:
         """The JSON of table ``name`` as the loader uses it (the user's copy, or the bundled one): what ``kb

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -121,6 +122,25 @@ class TableInfo:
             "refreshable": self.refreshable,
             "ignored": self.ignored,
         }
+
+
+_DATE = re.compile(r'"(generated|verified)"\s*:\s*"(\d{4}-\d{2}-\d{2})')
+
+
+def peek_date(head: str) -> str | None:
+    """A table's date from the start of its text (``generated``, else ``verified``), without parsing it all:
+    every table llmenv writes names them within its first lines."""
+    found: dict[str, str] = {m.group(1): m.group(2) for m in _DATE.finditer(head)}
+    return found.get("generated") or found.get("verified")
+
+
+def head_of(path: Path | None, file: str, size: int = 4096) -> str:
+    """The first ``size`` characters of a user table (``path``) or of the bundled ``file``."""
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            return f.read(size)
+    with resources.files("llmenv.knowledge").joinpath("data").joinpath(file).open(encoding="utf-8") as f:
+        return f.read(size)
 
 
 def bundled_text(file: str) -> str:

@@ -186,7 +186,7 @@ def cuda_warnings(kb: Knowledge, *, cuda: CudaVersion | None, driver: str | None
 
 def knowledge_date(kb: Knowledge) -> str | None:
     """The date of the oldest table ``kb refresh`` keeps up to date (what "knowledge of DATE" means)."""
-    dates = [i.date for i in (kb.info(n) for n in ("torch", "pins", "engines", "flash-attn")) if i.date]
+    dates = [d for d in (kb.date(n) for n in ("torch", "pins", "engines", "flash-attn")) if d]
     return min(dates) if dates else None
 
 

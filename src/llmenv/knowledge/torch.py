@@ -209,30 +209,46 @@ class TorchRelease:
     torchvision: str | None
     torchaudio: str | None
     uploaded: date | None = None
-    builds: Mapping[str, TorchPlatform] = field(default_factory=dict)
+    raw_platforms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    _parsed: dict[str, TorchPlatform] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TorchRelease:
-        builds = {key: TorchPlatform.from_dict(key, p) for key, p in d["platforms"].items()}
-        x86 = builds.get("linux-x86_64")
-        if x86 is None or x86.pypi_cuda is None:
+        """Parses the Linux x86_64 part (the flat fields); the other platforms on first ``on()``."""
+        raw = d["platforms"]
+        if "linux-x86_64" not in raw:
+            raise ValueError(f"torch {d['version']}: no Linux x86_64 wheel on PyPI")
+        x86 = TorchPlatform.from_dict("linux-x86_64", raw["linux-x86_64"])
+        if x86.pypi_cuda is None:
             raise ValueError(f"torch {d['version']}: no Linux x86_64 CUDA build on PyPI")
         return cls(
             version=Version(d["version"]),
             python=x86.python,
             cxx11_abi=bool(x86.cxx11_abi),
             pypi_cuda=x86.pypi_cuda,
-            platforms=tuple(sorted({t for b in builds.values() for t in b.wheels})),
+            platforms=tuple(sorted({t for p in raw.values() for t in p.get("wheels", ())})),
             variants={tag: v for tag, v in x86.variants.items() if v.advertised},
             torchvision=d.get("torchvision"),
             torchaudio=d.get("torchaudio"),
             uploaded=date.fromisoformat(d["uploaded"]) if d.get("uploaded") else None,
-            builds=builds,
+            raw_platforms=raw,
+            _parsed={"linux-x86_64": x86},
         )
+
+    @property
+    def builds(self) -> Mapping[str, TorchPlatform]:
+        """Every platform of the release (all parsed)."""
+        return {key: p for key in self.raw_platforms if (p := self._platform(key)) is not None}
+
+    def _platform(self, key: str) -> TorchPlatform | None:
+        got = self._parsed.get(key)
+        if got is None and key in self.raw_platforms:
+            got = self._parsed[key] = TorchPlatform.from_dict(key, self.raw_platforms[key])
+        return got
 
     def on(self, os: str, arch: str) -> TorchPlatform | None:
         """This release on a platform (``on("linux", "aarch64")``); None when PyPI and the index have nothing."""
-        return self.builds.get(platform_key(os, arch))
+        return self._platform(platform_key(os, arch))
 
     def abi_of(self, variant: str | Backend) -> bool:
         """The C++ ABI (``torch._C._GLIBCXX_USE_CXX11_ABI``) of this release's Linux x86_64 ``variant`` build."""
@@ -269,3 +285,9 @@ class TorchTable:
     def release(self, version: Version | str) -> TorchRelease | None:
         v = Version(str(version))
         return next((r for r in self.releases if r.version == v), None)
+
+    def check(self) -> None:
+        """Parse every platform of every release now (platforms are otherwise parsed on first use): a table
+        written by someone else fails here, at load, rather than in the middle of a plan."""
+        for r in self.releases:
+            _ = r.builds

@@ -283,6 +283,8 @@ def read_index(client: PyPIClient, source: TorchSource, tags: Sequence[str], poo
     out: list[Wheel] = []
     for fut in wait_all(futures):
         out += fut.result()
+    if not out:  # every page missing is a wrong URL, not "torch has no builds"
+        raise PyPIError(f"{source.page('<variant>')}: no torch wheel on any variant page ({', '.join(tags)})")
     return out
 
 
@@ -406,7 +408,7 @@ def build_torch_table(inputs: Inputs, pool: Pool) -> tuple[dict[str, Any], list[
         rel["platforms"] = {key: _ordered(p) for key, p in sorted(platforms.items())}
         releases.append(rel)
     table = _table(inputs, releases)
-    TorchTable.from_dict(table)  # what the loader would read: fails here, not at plan time
+    TorchTable.from_dict(table).check()  # what the loader would read: fails here, not at plan time
     return table, notes
 
 
