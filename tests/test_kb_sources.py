@@ -261,3 +261,28 @@ def test_refreshed_knowledge_plans_a_project_that_real_uv_locks(
     assert r.code == 0, r.err
     lock = tomlkit.parse((tmp_path / "proj" / "uv.lock").read_text()).unwrap()
     assert {p["version"] for p in lock["package"] if p["name"] == "torch"} == {"2.16.0+cu134", "2.16.0+cpu"}
+
+
+def test_check_reads_every_table_again_and_names_what_differs(
+    run_cli: Callable[..., Any], world: World
+) -> None:
+    assert world.refresh(run_cli).code == 0
+    r = world.refresh(run_cli, "--check", str(world.data))
+    assert r.code == 0, r.out + r.err
+    for name, file in (
+        ("pins", "pins"),
+        ("engines", "engine_torch_pins"),
+        ("torch", "torch"),
+        ("flash-attn", "flash_attn"),
+    ):
+        assert f"{name:<11} {world.data / (file + '.json')}: reads the same again" in r.out
+    table = json.loads((world.data / "torch.json").read_text())
+    table["releases"][-1]["torchvision"] = "0.29.9"
+    table["releases"][-1]["platforms"]["linux-x86_64"]["variants"]["cu134"]["archs"] = ["8.0"]
+    (world.data / "torch.json").write_text(json.dumps(table))
+    before = {p.name: p.read_bytes() for p in world.data.iterdir()}
+    r = world.refresh(run_cli, "--check", str(world.data))
+    assert r.code == 1
+    assert "torch       differs: torch 2.16.0: torchvision, linux-x86_64.variants differ" in r.out
+    assert "kb refresh --check: 1 of 4 tables read differently now" in r.err
+    assert {p.name: p.read_bytes() for p in world.data.iterdir()} == before  # --check writes nothing

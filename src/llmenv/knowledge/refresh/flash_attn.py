@@ -214,11 +214,9 @@ def build_flash_attn_table(
         except InvalidVersion:
             continue
         seen[v] = _entry(v, rel, olds, sdists, guess)
-    notes = [
-        f"flash-attn {v}: not among the GitHub releases any more; kept"
-        for v in olds
-        if Version(v) not in seen
-    ]
+    gone = sorted(Version(v) for v in olds if Version(v) not in seen)
+    notes = [f"{len(gone)} releases the table has are not among those read ({gone[0]} ... {gone[-1]}): kept"]
+    notes = notes if gone else []
     for v, r in olds.items():
         seen.setdefault(Version(v), dict(r))
     when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)

@@ -10,7 +10,9 @@
   each candidate variant's page is asked for (404: no such variant).
 * **The pins table** (torchvision / torchaudio Requires-Dist and upload dates): the companion releases.
 
-Facts already verified from the same artifacts are kept without reading the wheel again (``reread`` forces it).
+A fact read from a wheel records the file (name and sha256); it is kept without reading the wheel again while the
+index serves that very file (``reread`` forces a read). Facts curated from build matrices name no file: the first
+refresh that reaches the index reads those wheels (about 8 MB of each, by range requests; cached afterwards).
 The result is the whole table or nothing: any failure of a source fails the table, and the old one stays.
 """
 
@@ -184,6 +186,19 @@ class _Job:
             fut.result()  # the first failure ends the table
 
 
+def _identity(w: Wheel) -> dict[str, str]:
+    """What a fact read from a wheel records of it: the file name, and its sha256 when the index gives one."""
+    return {"inspected": w.file.filename, **({"sha256": w.file.sha256} if w.file.sha256 else {})}
+
+
+def _same_file(old: Mapping[str, Any], w: Wheel) -> bool:
+    """Was the old fact read from this very file (same name and the same sha256)? Then it still holds; a fact
+    with no file recorded (curated from build matrices) is read again from the wheel."""
+    return (
+        bool(w.file.sha256) and old.get("inspected") == w.file.filename and old.get("sha256") == w.file.sha256
+    )
+
+
 def _platform_pypi(
     key: str, wheels: Sequence[Wheel], old: Mapping[str, Any] | None, job: _Job, reread: bool
 ) -> Callable[[], dict[str, Any]]:
@@ -195,20 +210,16 @@ def _platform_pypi(
     if key not in _LINUX:
         return lambda: entry
     chosen = _inspect(wheels)
-    if (
-        old
-        and not reread
-        and old.get("inspected") == chosen.file.filename
-        and old.get("cxx11_abi") is not None
-    ):
+    seen = _identity(chosen)
+    if old and not reread and _same_file(old, chosen) and old.get("cxx11_abi") is not None:
         carried = {k: old[k] for k in ("cxx11_abi", "pypi") if k in old}
-        return lambda: {**entry, **carried, "inspected": chosen.file.filename}
+        return lambda: {**entry, **carried, **seen}
     scan = job.scan(chosen)
     meta = job.metadata(chosen)
 
     def build() -> dict[str, Any]:
         binary = scan.result()
-        out = {**entry, "cxx11_abi": binary.cxx11_abi, "inspected": chosen.file.filename}
+        out = {**entry, "cxx11_abi": binary.cxx11_abi, **seen}
         if binary.gpu == "cuda":
             cuda = cuda_of(meta.result(), key, chosen.python or "3.11")
             if cuda is None and old and old.get("pypi"):
@@ -299,8 +310,9 @@ def _variant_entry(
     """One variant of one release on one platform: kept from the old table when verified, else read."""
     gil, _ = _pythons(wheels)
     rocm = tag.startswith("rocm")
-    known = old is not None and old.get("status") == "V" and old.get("gfx" if rocm else "archs") is not None
-    scan = None if (known and not reread) else job.scan(_inspect(wheels), index)
+    chosen = _inspect(wheels)
+    known = old is not None and old.get("status") == "V" and _same_file(old, chosen)
+    scan = None if (known and not reread) else job.scan(chosen, index)
 
     def build(pypi_python: list[str], abi: bool | None) -> dict[str, Any]:
         if scan is None:
@@ -314,6 +326,7 @@ def _variant_entry(
                 else {"archs": list(b.archs) if b.archs else None}
             )
             entry["status"] = "V"
+            entry.update(_identity(chosen))
             if b.cxx11_abi is not None and (rocm or b.cxx11_abi != abi):
                 entry["cxx11_abi"] = b.cxx11_abi
             if old is not None and old.get("advertised") is False:
@@ -344,7 +357,8 @@ def companion(torch: Version, uploaded: date | None, releases: Sequence[PinnedRe
     One that pins ``torch==X`` exactly wins. Otherwise the earliest release whose torch requirement admits the
     torch and that was uploaded with it or after it (a day's grace): torchvision 0.29.1 (``torch>=2.14.0``,
     uploaded with torch 2.14.1) goes with 2.14.1, 0.29.2 with 2.15.0. A release uploaded before the torch existed
-    was not built for it, whatever its requirement admits.
+    was not built for it, whatever its requirement admits; one that names no torch at all (torchaudio 2.11.0)
+    goes only with the torch uploaded with it.
     """
     known = [r for r in releases if r.metadata_known and not r.yanked and not r.version.is_prerelease]
     exact = [r for r in known if (s := _torch_req(r)) is not None and any(x.operator == "==" for x in s)]
@@ -358,6 +372,8 @@ def companion(torch: Version, uploaded: date | None, releases: Sequence[PinnedRe
         spec = _torch_req(r)
         if (spec is not None and not spec.contains(torch)) or r.uploaded is None:
             continue
+        if spec is None and abs((r.uploaded - uploaded).days) > 1:
+            continue  # it names no torch (torchaudio 2.11.0): only the torch released with it
         if r.uploaded >= uploaded - timedelta(days=1):
             fits.append(r)
     if not fits:
@@ -437,7 +453,18 @@ def _read_variants(
     return out
 
 
-_KEYS = ("wheels", "python", "free_threaded", "cxx11_abi", "inspected", "pypi", "variants", "rocm", "complete")
+_KEYS = (
+    "wheels",
+    "python",
+    "free_threaded",
+    "cxx11_abi",
+    "inspected",
+    "sha256",
+    "pypi",
+    "variants",
+    "rocm",
+    "complete",
+)
 
 
 def _ordered(platform: Mapping[str, Any]) -> dict[str, Any]:
