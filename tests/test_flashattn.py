@@ -20,6 +20,8 @@ from llmenv.target import Gpu, Target
 
 from .wheelfactory import make_wheel
 
+# cpus / memory said of the build machine (as --cpus / --memory do): MAX_JOBS is sized from them
+SIZED = {"cpus": "--cpus", "memory_gib": "--memory"}
 H200 = Target(
     driver="580.159.04",
     cuda=CudaVersion(13, 0),
@@ -28,6 +30,7 @@ H200 = Target(
     memory_gib=125.0,
     gpus=(Gpu(name="NVIDIA H200", capability=(9, 0)),),
     nvcc="13.0.88",
+    origins=SIZED,
 )
 LAPTOP_4090 = Target(
     driver="570.86.15",
@@ -37,6 +40,7 @@ LAPTOP_4090 = Target(
     memory_gib=32.0,
     gpus=(Gpu(name="RTX 4090 Laptop", capability=(8, 9)),),
     nvcc="12.8.93",
+    origins=SIZED,
 )
 A100_550 = Target(
     driver="550.54.14",
@@ -148,6 +152,7 @@ def test_build_env_on_a_small_machine_warns_that_one_job_may_not_fit() -> None:
         cpus=4,
         memory_gib=8.0,
         gpus=(Gpu(name="A10", capability=(8, 6)),),
+        origins=SIZED,
     )
     env, warnings = build_env(tiny, flash_attn_releases()[0])
     assert (env["MAX_JOBS"], env["NVCC_THREADS"]) == ("1", "1")

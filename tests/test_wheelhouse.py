@@ -131,7 +131,7 @@ def test_wheelhouse_holds_exactly_the_targets_wheels_and_offline_nodes_install_f
     assert r.code == 0, r.err
     doc = tomlkit.parse((proj / "pyproject.toml").read_text()).unwrap()
     uv_conf = doc["tool"]["uv"]
-    assert uv_conf["index"][0] == {"name": "wheelhouse", "url": str(wh), "format": "flat"}
+    assert uv_conf["index"][0] == {"name": "wheelhouse", "url": f"{wh}/simple"}  # the hashed index
     assert uv_conf["sources"]["torch"] == {"index": "wheelhouse"}
     assert uv_conf["environments"] == ["sys_platform == 'linux' and platform_machine == 'x86_64'"]
     assert doc["tool"]["llmenv"]["wheelhouse"] == str(wh)
@@ -398,17 +398,24 @@ def test_init_wheelhouse_points_the_planned_flash_attn_and_torch_sources_at_it(r
     planned = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()["tool"]["uv"]["sources"]
     assert all("url" in e for e in planned["flash-attn"])
     r = run_cli(*args, "--wheelhouse", "wh", cwd=tmp_path)
+    assert r.code == 2 and "no hashed index" in r.err  # wheels put there by hand: no hashes to lock yet
+    r = run_cli("wheelhouse", "--index-only", "wh", cwd=tmp_path)
+    assert r.code == 0, r.err
+    r = run_cli(*args, "--wheelhouse", "wh", cwd=tmp_path)
     assert r.code == 0, r.err
     doc = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()
     sources = doc["tool"]["uv"]["sources"]
     assert sources["flash-attn"] == {"index": "wheelhouse"} and sources["torch"] == {"index": "wheelhouse"}
     assert sources["torchvision"] == planned["torchvision"]  # not in the wheelhouse: as planned
     # Inside the project folder, the wheelhouse is written relative to it.
-    assert doc["tool"]["uv"]["index"][0] == {"name": "wheelhouse", "url": "./wh", "format": "flat"}
+    assert doc["tool"]["uv"]["index"][0] == {"name": "wheelhouse", "url": "./wh/simple"}
     assert doc["tool"]["llmenv"]["wheelhouse"] == "./wh"
     # An empty or missing folder is bad input, and nothing is written.
     before = (tmp_path / "pyproject.toml").read_bytes()
     (tmp_path / "empty").mkdir()
+    r = run_cli(*args, "--wheelhouse", "empty", cwd=tmp_path)
+    assert r.code == 2 and "no hashed index" in r.err
+    assert run_cli("wheelhouse", "--index-only", "empty", cwd=tmp_path).code == 0
     r = run_cli(*args, "--wheelhouse", "empty", cwd=tmp_path)
     assert r.code == 2 and "no wheels there" in r.err
     r = run_cli(*args, "--wheelhouse", "nowhere", cwd=tmp_path)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -28,6 +28,9 @@ from llmenv.errors import NoAnswer
 from llmenv.knowledge import load
 from llmenv.knowledge.flash_attn import FlashAttnRelease, FlashAttnTable, arch_for, load_flash_attn
 from llmenv.target import Target
+
+if TYPE_CHECKING:
+    from llmenv.sources.user import UserWheels
 
 __all__ = [
     "FlashAttnPlan",
@@ -50,7 +53,8 @@ class FlashAttnPlan:
     version: str
     source: str  # "prebuilt" | "build"
     wheels: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # python -> (url, filename)
-    index: str | None = None  # a wheelhouse / mirror (--flash-attn-wheels) instead of per-Python URLs
+    index: str | None = None  # a wheelhouse / mirror / index (--wheels) instead of per-Python URLs
+    index_flat: bool = True  # the index is a flat folder or page (a simple index: False)
     local: str | None = None  # the wheels' local version label, e.g. cu12torch2.6cxx11abiFALSE
     env: Mapping[str, str] = field(default_factory=dict)  # build variables (source == "build")
     build_requires: tuple[str, ...] = ()
@@ -186,11 +190,15 @@ def plan_flash_attn(
     wheels: str | None = None,
     github_proxy: str | None = None,
     sdist_versions: Sequence[Version] = (),
+    user_wheels: Sequence[UserWheels] | None = None,
+    force_build: bool = False,
 ) -> FlashAttnPlan:
     """Choose the flash-attn release and how it arrives. Raises NoAnswer for targets FlashAttention-2 cannot run on.
 
     ``pythons``: every Python the project supports (the target's first matters most). ``sdist_versions``: the
-    versions PyPI carries (the pins snapshot); empty means the table's ``pypi_sdist`` flags.
+    versions PyPI carries (the pins snapshot); empty means the table's ``pypi_sdist`` flags. ``user_wheels``:
+    the listing of ``--wheels`` (searched first; when nothing there fits, it is not used). ``force_build``:
+    ``--build flash-attn`` (no prebuilt wheel is considered).
     """
     table = load_flash_attn()
     _refuse(target, torch_cuda, table)
@@ -202,6 +210,15 @@ def plan_flash_attn(
     abi = "TRUE" if cxx11_abi else "FALSE"
     candidates = [r for r in table.releases if specifier.contains(r.version, prereleases=True)]
     rejected: list[tuple[str, str]] = []
+    if force_build:
+        reasons.append("--build flash-attn: the tuned source build was asked for; no prebuilt wheel is considered")
+        candidates = []
+    elif user_wheels:
+        got = _from_users(user_wheels, target, torch_version, torch_cuda, cxx11_abi, pythons, main_py, specifier, reasons)
+        if isinstance(got, FlashAttnPlan):
+            return got
+        rejected += got
+        wheels = None  # their listings are known and nothing there fits: do not route flash-attn to them
     partial: tuple[FlashAttnRelease, dict[str, str], str] | None = None
     for rel in candidates:
         why, have, tag = _wheel_rejection(
@@ -241,6 +258,92 @@ def plan_flash_attn(
         sdist_versions=sdist_versions,
         reasons=reasons,
         rejected=rejected,
+    )
+
+
+def _from_users(
+    users: Sequence[UserWheels],
+    target: Target,
+    torch_version: Version,
+    torch_cuda: CudaVersion,
+    cxx11_abi: bool,
+    pythons: Sequence[str],
+    main_py: str,
+    specifier: SpecifierSet,
+    reasons: list[str],
+) -> FlashAttnPlan | list[tuple[str, str]]:
+    """The first --wheels source with a fitting flash-attn wheel gives the plan; else every wheel's reason."""
+    from llmenv.sources.match import TorchBuild
+
+    tb = TorchBuild(
+        version=torch_version,
+        cuda=torch_cuda,
+        cxx11_abi=cxx11_abi,
+        os=target.os,
+        arch=target.arch,
+        glibc=target.glibc,
+        driver_cuda=target.cuda,
+    )
+    rejected: list[tuple[str, str]] = []
+    for user in users:
+        got = _from_user(user, tb, pythons, main_py, specifier, reasons)
+        if isinstance(got, FlashAttnPlan):
+            return got
+        rejected += got
+    return rejected
+
+
+def _from_user(
+    user: UserWheels,
+    tb: Any,
+    pythons: Sequence[str],
+    main_py: str,
+    specifier: SpecifierSet,
+    reasons: list[str],
+) -> FlashAttnPlan | list[tuple[str, str]]:
+    """The newest flash-attn wheel of the user's source that fits (llmenv.sources.match), or why none does."""
+    from llmenv.sources.match import best_fits
+
+    torch_version, torch_cuda, cxx11_abi = tb.version, tb.cuda, tb.cxx11_abi
+    mine = [w for w in user.of("flash-attn") if w.build and specifier.contains(w.build.public, prereleases=True)]
+    fits, rejected = best_fits(mine, tb, [main_py, *(py for py in pythons if py != main_py)])
+    if main_py not in fits:
+        if not mine:
+            within = f" within flash-attn{specifier}" if str(specifier) else ""
+            return [("(any)", f"--wheels {user.location} holds no flash-attn wheel{within}")]
+        return [(w.build.version if w.build else w.filename, f"in --wheels {user.location}: {why}") for w, why in rejected]
+    chosen = fits[main_py]
+    assert chosen.wheel.build is not None
+    version, label = chosen.wheel.build.public, chosen.wheel.build.local.label
+    same = {
+        py: f
+        for py, f in fits.items()
+        if f.wheel.build is not None and (f.wheel.build.public, f.wheel.build.local.label) == (version, label)
+    }
+    lacking = tuple(py for py in pythons if py not in same)
+    reasons.append(
+        f"flash-attn {chosen.wheel.build.version} from --wheels {user.location} ({chosen.wheel.filename}) fits "
+        f"torch {torch_version} (CUDA {torch_cuda}, cxx11abi{'TRUE' if cxx11_abi else 'FALSE'})"
+        + "".join(f"; {n}" for n in chosen.notes)
+    )
+    warnings = []
+    if chosen.wheel.build.local.dialect == "none":
+        warnings.append(
+            f"{chosen.wheel.filename} names no CUDA, torch or C++ ABI: llmenv cannot check it fits torch "
+            f"{torch_version}; it is used because --wheels offers it"
+        )
+    if lacking:
+        warnings.append(f"--wheels {user.location} has no flash-attn {version} wheel for Python {', '.join(lacking)}")
+    return FlashAttnPlan(
+        version=version,
+        source="prebuilt",
+        wheels={py: (f.wheel.url or f.wheel.filename, f.wheel.filename) for py, f in sorted(same.items(), key=lambda kv: Version(kv[0]))},
+        index=user.location,
+        index_flat=user.kind != "index",
+        local=label or None,
+        missing_pythons=lacking,
+        reasons=tuple(reasons),
+        warnings=tuple(warnings),
     )
 
 
@@ -312,7 +415,6 @@ def _build(
         set(sdist_versions) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True
     )
     need = _needed_archs(target)
-    nvcc = Version(target.nvcc) if target.nvcc else None
     chosen: tuple[Version, FlashAttnRelease] | None = None
     why_not: list[str] = []
     for v in versions:
@@ -353,26 +455,7 @@ def _build(
         reasons.append(
             f"flash-attn {version} is newer than llmenv's release table: its build facts are {facts.version}'s"
         )
-    if nvcc is None:
-        warnings.append(
-            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds flash-attn"
-        )
-    else:
-        if nvcc.major != torch_cuda.major:
-            warnings.append(
-                f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will fail "
-                f"or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
-            )
-        if nvcc < facts.min_nvcc:
-            warnings.append(
-                f"flash-attn {version} needs nvcc >= {facts.min_nvcc}; the target has {target.nvcc}"
-            )
-        short = need - set(facts.buildable_archs(nvcc))
-        if short:
-            warnings.append(
-                f"compiling {_sm(short)} needs nvcc >= 12.8; the target has {target.nvcc}: "
-                "install a newer CUDA toolkit before `uv sync`, or the module has no code for these GPUs"
-            )
+    warnings += _nvcc_warnings(target, version, facts, torch_cuda, need)
     archs = env.get("FLASH_ATTN_CUDA_ARCHS", "80;90 (fixed in this release)")
     reasons.append(
         f"no prebuilt flash-attn wheel fits torch {torch_version} (cxx11abi{'TRUE' if cxx11_abi else 'FALSE'}, "
@@ -390,6 +473,47 @@ def _build(
     )
 
 
+def _nvcc_warnings(
+    target: Target, version: Version, facts: FlashAttnRelease, torch_cuda: CudaVersion, need: set[str]
+) -> list[str]:
+    """What the build needs of nvcc: this machine's, when it is the target; else the building machine's."""
+    nvcc = Version(target.nvcc) if target.nvcc else None
+    out: list[str] = []
+    if not _planned_here(target):
+        out.append(
+            f"the machine that runs `uv sync` builds flash-attn {version}: it needs nvcc >= {facts.min_nvcc} of CUDA "
+            f"{torch_cuda.major}.x (torch's CUDA major)"
+            + ("" if need <= {"80", "90"} else " and >= 12.8 for Blackwell")
+        )
+    elif nvcc is None:
+        out.append(
+            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds flash-attn"
+        )
+    else:
+        if nvcc.major != torch_cuda.major:
+            out.append(
+                f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will fail "
+                f"or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
+            )
+        if nvcc < facts.min_nvcc:
+            out.append(
+                f"flash-attn {version} needs nvcc >= {facts.min_nvcc}; the target has {target.nvcc}"
+            )
+        short = need - set(facts.buildable_archs(nvcc))
+        if short:
+            out.append(
+                f"compiling {_sm(short)} needs nvcc >= 12.8; the target has {target.nvcc}: "
+                "install a newer CUDA toolkit before `uv sync`, or the module has no code for these GPUs"
+            )
+    return out
+
+
+def _planned_here(target: Target) -> bool:
+    """Is the target this machine? Not when its GPUs, driver or CUDA were given (flags or the project's record):
+    then this machine's nvcc says nothing about the one that will build."""
+    return not any(target.origins.get(k, "").startswith(("--", "[tool.llmenv]")) for k in ("gpus", "driver", "cuda"))
+
+
 def _build_archs(target: Target, release: FlashAttnRelease) -> tuple[list[str], list[str]]:
     warnings: list[str] = []
     if not release.honours_archs:
@@ -404,37 +528,55 @@ def _build_archs(target: Target, release: FlashAttnRelease) -> tuple[list[str], 
     return sorted(need & set(release.buildable_archs(None)), key=int), warnings
 
 
-def _sizing(target: Target, n_archs: int, table: FlashAttnTable) -> tuple[int, int, str, list[str]]:
-    """MAX_JOBS and NVCC_THREADS for ``n_archs`` architectures on the target's cores and memory.
+def _given(target: Target, key: str) -> bool:
+    """Was the target's ``key`` (``cpus`` / ``memory_gib``) given for the build machine (a flag or the record)?"""
+    return target.origins.get(key, "").startswith(("--", "[tool.llmenv]"))
+
+
+def _sizing(target: Target, n_archs: int, table: FlashAttnTable) -> tuple[int | None, int, str, list[str]]:
+    """MAX_JOBS and NVCC_THREADS for ``n_archs`` architectures on the build machine.
 
     nvcc's ``--threads`` runs the per-architecture compilations of one file in parallel, so more threads than
-    architectures only sit idle: NVCC_THREADS = min(4, archs). Each nvcc thread can take ~5 GB at its peak
-    (flash-attn PR #2079; measured 4.3 GiB a single-architecture job on an H200 machine), and a margin of the
-    memory (15%, at least 4 GiB) stays for the OS and the linker: MAX_JOBS = min(cores // threads,
-    usable GiB // (5 x threads)), at least 1.
+    architectures only sit idle: NVCC_THREADS = min(4, archs) — whatever machine builds. MAX_JOBS depends on
+    that machine, so it is written only from what was said of it (``--cpus`` / ``--memory``, or the project's
+    record of them): each nvcc thread can take ~5 GB at its peak (flash-attn PR #2079; measured 4.3 GiB a
+    single-architecture job on an H200 machine), and a margin of the memory (15%, at least 4 GiB) stays for the
+    OS and the linker: MAX_JOBS = min(cores // threads, usable GiB // (5 x threads)), at least 1, each bound
+    applied when its number was given. Otherwise MAX_JOBS is None: flash-attn's setup.py sizes it at build time
+    from the building machine's own cores and free memory (facts D5) — never this machine's numbers frozen in.
     """
     m = table.build_memory
     warnings: list[str] = []
-    usable = target.memory_gib - max(m.headroom_min_gib, m.headroom_fraction * target.memory_gib)
     threads = max(1, min(m.max_nvcc_threads, n_archs))
-    while threads > 1 and usable < m.gib_per_nvcc_thread * threads:
-        threads -= 1
+    cpus_given, mem_given = _given(target, "cpus"), _given(target, "memory_gib")
+    if not (cpus_given or mem_given):
+        note = (
+            f"NVCC_THREADS={threads} for {n_archs} architecture(s); MAX_JOBS is left to flash-attn's setup.py on the "
+            "machine that builds (it sizes jobs by that machine's cores and free memory); give --cpus / --memory "
+            "of the build machine to size it here"
+        )
+        return None, threads, note, warnings
+    usable = target.memory_gib - max(m.headroom_min_gib, m.headroom_fraction * target.memory_gib)
+    if mem_given:
+        while threads > 1 and usable < m.gib_per_nvcc_thread * threads:
+            threads -= 1
     per_job = m.gib_per_nvcc_thread * threads
-    jobs_mem = math.floor(max(usable, 0.0) / per_job)
-    jobs_cpu = max(1, target.cpus // threads)
-    jobs = max(1, min(jobs_cpu, jobs_mem))
-    if jobs_mem < 1:
+    jobs_mem = math.floor(max(usable, 0.0) / per_job) if mem_given else None
+    jobs_cpu = max(1, target.cpus // threads) if cpus_given else None
+    jobs = max(1, min(j for j in (jobs_cpu, jobs_mem) if j is not None))
+    if jobs_mem is not None and jobs_mem < 1:
         warnings.append(
             f"{target.memory_gib:.0f} GiB of memory leaves {max(usable, 0):.0f} GiB for compiling, less than one "
             f"flash-attn compile job can take (~{per_job:.0f} GiB): the build may be killed for memory; build on a "
             "larger machine (then install the wheel) or add swap"
         )
-    note = (
-        f"MAX_JOBS={jobs} NVCC_THREADS={threads}: {n_archs} architecture(s), ~{per_job:.0f} GiB a job, "
-        f"{max(usable, 0):.0f} of {target.memory_gib:.0f} GiB usable (<= {jobs_mem} jobs), {target.cpus} cores "
-        f"(<= {jobs_cpu} jobs)"
-    )
-    return jobs, threads, note, warnings
+    parts = [f"MAX_JOBS={jobs} NVCC_THREADS={threads}: {n_archs} architecture(s), ~{per_job:.0f} GiB a job"]
+    if jobs_mem is not None:
+        parts.append(f"{max(usable, 0):.0f} of {target.memory_gib:.0f} GiB usable (<= {jobs_mem} jobs)")
+    else:
+        parts.append("memory not given (no memory bound)")
+    parts.append(f"{target.cpus} cores (<= {jobs_cpu} jobs)" if jobs_cpu is not None else "cores not given (no core bound)")
+    return jobs, threads, ", ".join(parts), warnings
 
 
 def build_env(target: Target, release: FlashAttnRelease) -> tuple[dict[str, str], list[str]]:
@@ -451,7 +593,8 @@ def _build_env(target: Target, release: FlashAttnRelease) -> tuple[dict[str, str
     env = {"FLASH_ATTENTION_FORCE_BUILD": "TRUE"}
     if release.honours_archs:
         env["FLASH_ATTN_CUDA_ARCHS"] = ";".join(archs)
-    env["MAX_JOBS"] = str(jobs)
+    if jobs is not None:
+        env["MAX_JOBS"] = str(jobs)
     env["NVCC_THREADS"] = str(threads)
     return env, warnings, note
 

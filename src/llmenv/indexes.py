@@ -8,6 +8,7 @@ index, so only the CUDA build PyPI ships for that release is available.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ __all__ = [
     "TorchSource",
     "parse_mirrors",
     "torch_source",
+    "web_url",
 ]
 
 PYTORCH_INDEX = "https://download.pytorch.org/whl/{variant}"
@@ -77,6 +79,20 @@ MIRRORS: dict[str, Mirror] = {
     ),
     "ustc": Mirror(name="ustc", pypi="https://mirrors.ustc.edu.cn/pypi/simple", about="USTC PyPI mirror"),
 }
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # a URL scheme (two letters at least: C:\\ is a drive)
+
+
+def web_url(value: str | None, what: str, *, file: bool = False) -> str | None:
+    """A flag that must be an http(s):// URL (or file:// with ``file``); anything else is bad input."""
+    if value is None:
+        return None
+    p = urlparse(value.strip())
+    schemes = ("http", "https", "file") if file else ("http", "https")
+    if p.scheme not in schemes or (p.scheme != "file" and not p.netloc):
+        raise UsageError(f"{what} {value!r}: give an {' or '.join(s + '://' for s in schemes)} URL")
+    return value.strip()
 
 
 def _check_url(url: str, what: str) -> str:
@@ -148,6 +164,10 @@ def torch_source(
         if s.startswith("file://"):
             return TorchSource(template=s.rstrip("/"), flat=True, label="local folder")
         if "://" not in s:
+            if _SCHEME.match(s):  # javascript:..., data:..., mailto:...: a URL uv must never be given
+                raise UsageError(
+                    f"--torch-index {s!r}: only http(s):// and file:// URLs or a folder can be a torch index"
+                )
             path = Path(s.replace("{variant}", "cpu")).expanduser()
             base = project_dir or Path.cwd()
             if not (path if path.is_absolute() else base / path).parent.exists():

@@ -20,6 +20,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
 from llmenv.errors import NoAnswer, UsageError
+from llmenv.files import read_regular
 
 __all__ = [
     "LockedFile",
@@ -34,10 +35,13 @@ __all__ = [
 
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as plain data (tomllib where there is one: a large uv.lock parses in milliseconds)."""
+    raw = read_regular(path)  # a folder, FIFO or unreadable file: one line, exit 2
+    if raw is None:
+        raise UsageError(f"cannot read {path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
     return parse_toml_text(text, str(path))
 
 

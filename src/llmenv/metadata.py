@@ -413,6 +413,34 @@ _SETUP = {"setuptools.setup", "distutils.core.setup", "setuptools._distutils.cor
 _REQUIREMENTS_HELPERS = ("requirement", "reqs", "deps", "dependencies")
 _MAX_STEPS = 200_000
 _MAX_DEPTH = 30
+# Work is what a step costs beyond itself: the characters and items it copies, scans or builds. Charged
+# *before* the operation, from its predicted size, so `'x' * 10**10` or 60 doublings fail without allocating.
+_MAX_WORK = 10_000_000
+_MAX_NESTING = 100  # expressions inside expressions (Python's own stack must never be the limit)
+_MAX_FILE = 8 << 20  # setup.py and the files it reads
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, list, tuple, dict)) else 1
+
+
+def _weight(value: Any, cap: int) -> int:
+    """How many characters ``str(value)`` writes, roughly (containers: their items' weights); stops past ``cap``."""
+    total, stack = 0, [value]
+    while stack and total <= cap:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v) + 2
+        elif isinstance(v, dict):
+            total += 2 + 2 * len(v)
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            total += 2 + 2 * len(v)
+            stack.extend(v)
+        else:
+            total += 24
+    return total
 
 
 def _describe(node: ast.AST) -> str:
@@ -432,7 +460,9 @@ class _SetupReader:
         self.hidden_setup: tuple[int, str] | None = None
         self.notes: list[str] = []
         self.steps = 0
+        self.work = 0
         self.depth = 0
+        self.nesting = 0
 
     # -- errors -----------------------------------------------------------------------------------------
 
@@ -443,6 +473,12 @@ class _SetupReader:
         self.steps += 1
         if self.steps > _MAX_STEPS:
             self.fail(node, "more computation than static reading follows")
+
+    def charge(self, node: ast.AST, units: int) -> None:
+        """Pay for copying, scanning or building ``units`` characters or items, before doing it."""
+        self.work += max(0, units)
+        if self.work > _MAX_WORK:
+            self.fail(node, f"more computation than static reading follows (`{_describe(node)}`)")
 
     # -- statements -------------------------------------------------------------------------------------
 
@@ -651,6 +687,15 @@ class _SetupReader:
         return bool(value)
 
     def expr(self, node: ast.expr, env: dict[str, Any]) -> Any:
+        self.nesting += 1
+        try:
+            if self.nesting > _MAX_NESTING:
+                self.fail(node, "an expression nested too deeply")
+            return self._expr(node, env)
+        finally:
+            self.nesting -= 1
+
+    def _expr(self, node: ast.expr, env: dict[str, Any]) -> Any:
         self.tick(node)
         if isinstance(node, ast.Constant):
             return node.value
@@ -673,6 +718,7 @@ class _SetupReader:
                     inner = self.expr(v, env)
                     if not isinstance(inner, dict):
                         self.fail(v, f"`**{_describe(v)}`")
+                    self.charge(v, len(inner))
                     d.update(inner)
                 else:
                     d[self.expr(k, env)] = self.lazy(v, env)
@@ -686,6 +732,7 @@ class _SetupReader:
                     x = self.expr(v.value, env)
                     if not isinstance(x, (str, int, float)):
                         self.fail(v, f"an f-string (`{_describe(node)}`)")
+                    self.charge(v, _size(x) if isinstance(x, str) else 24)
                     parts.append(str(x))
                 else:
                     self.fail(node, f"an f-string (`{_describe(node)}`)")
@@ -738,12 +785,16 @@ class _SetupReader:
             and type(left) is type(right)
             and isinstance(left, (str, int, float, list, tuple))
         ):
+            if isinstance(left, (str, list, tuple)):
+                self.charge(node, len(left) + len(right))
             return _add(left, right)
         if isinstance(op, ast.Div) and isinstance(left, Path) and isinstance(right, (str, Path)):
             return left / right
         if isinstance(op, ast.Mult) and isinstance(left, (list, str)) and isinstance(right, int):
+            self.charge(node, len(left) * max(0, right))
             return left * right
         if isinstance(op, ast.BitOr) and isinstance(left, dict) and isinstance(right, dict):
+            self.charge(node, len(left) + len(right))
             return {**left, **right}
         self.fail(node, f"an operation static reading does not follow (`{_describe(node)}`)")
 
@@ -754,6 +805,7 @@ class _SetupReader:
             for v in (left, right):
                 if not isinstance(v, (str, int, float, bool, tuple, list, dict, type(None))):
                     self.fail(node, f"a comparison (`{_describe(node)}`)")
+            self.charge(node, _size(left) + _size(right))
             try:
                 ok = _COMPARE[type(op)](left, right)
             except (KeyError, TypeError):
@@ -771,6 +823,7 @@ class _SetupReader:
                 for b in (node.slice.lower, node.slice.upper, node.slice.step)
             ]
             if isinstance(obj, (str, list, tuple)) and all(b is None or isinstance(b, int) for b in bounds):
+                self.charge(node, len(obj))
                 return obj[slice(*bounds)]
             self.fail(node, f"`{_describe(node)}`")
         key = self.expr(node.slice, env)
@@ -800,6 +853,8 @@ class _SetupReader:
         self.fail(node, f"`{_describe(node)}`")
 
     def iterate(self, value: Any, node: ast.AST) -> list[Any]:
+        if isinstance(value, (list, tuple, str, dict, _File)):
+            self.charge(node, len(value.text) if isinstance(value, _File) else len(value))
         if isinstance(value, (list, tuple, str, dict)):
             items = list(value)
             for item in items:
@@ -952,10 +1007,15 @@ class _SetupReader:
         return p
 
     def read(self, value: Any, node: ast.AST) -> str:
+        path = self.file(value, node)
         try:
-            return self.file(value, node).read_text(encoding="utf-8")
+            if path.stat().st_size > _MAX_FILE:
+                self.fail(node, f"a file too large to read statically ({_rel(path, self.root)})")
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             self.fail(node, f"a file that cannot be read ({value}: {e})")
+        self.charge(node, len(text))
+        return text
 
     def builtin(self, qual: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
         last = qual.rsplit(".", 1)[-1]
@@ -970,6 +1030,7 @@ class _SetupReader:
             return Path(*[str(a) for a in args]) if args else self.root
         if qual.startswith("os.path.") and args and all(isinstance(a, (str, Path)) for a in args):
             strs = [str(a) for a in args]
+            self.charge(node, sum(map(len, strs)))
             if last in ("abspath", "realpath"):  # relative to the project: setup.py runs in its folder
                 return os.path.normpath(os.path.join(self.root, strs[0]))
             if last in ("exists", "isfile"):
@@ -983,6 +1044,7 @@ class _SetupReader:
         if qual.startswith(("os.environ", "os.getenv")) or qual in ("os.getenv",):
             self.fail(node, f"an environment variable (`{_describe(node)}`)")
         if qual in _BUILTINS:
+            self.charge(node, self.builtin_cost(qual, args))
             try:
                 return _BUILTINS[qual](*args, **kwargs)
             except (TypeError, ValueError) as e:
@@ -1005,6 +1067,44 @@ class _SetupReader:
         if qual.split(".")[0] in ("setuptools", "distutils") and last.startswith("find_"):
             self.fail(node, "setuptools' package discovery")  # only `packages=` uses it
         self.fail(node, f"a function call (`{_describe(node)}`)")
+
+    def builtin_cost(self, qual: str, args: list[Any]) -> int:
+        if not args:
+            return 1
+        if qual == "str":
+            return _weight(args[0], _MAX_WORK)
+        if qual == "sum" and isinstance(args[0], (list, tuple)):
+            start = args[1] if len(args) > 1 else 0
+            if isinstance(start, (str, list, tuple)):  # each partial sum is a new copy: quadratic
+                total, cost = len(start), 0
+                for v in args[0]:
+                    total += _size(v)
+                    cost += total
+                    if cost > _MAX_WORK:
+                        break
+                return cost
+        return sum(_size(a) for a in args) * (2 if qual == "sorted" else 1)
+
+    def str_method_cost(self, obj: str, name: str, args: list[Any], node: ast.Call) -> int:
+        if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+            n = len(obj) + 1 if args[0] == "" else obj.count(args[0])
+            if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+                n = min(n, args[2])
+            return len(obj) + n * max(0, len(args[1]) - len(args[0]))
+        if name == "join" and args and isinstance(args[0], (list, tuple)):
+            return sum(_size(x) for x in args[0]) + len(obj) * len(args[0])
+        if name == "format":
+            import string
+
+            try:
+                fields = [spec or conv for _lit, field, spec, conv in string.Formatter().parse(obj) if field is not None]
+            except ValueError:
+                self.fail(node, f"`{_describe(node)}`")
+            if any(fields):
+                self.fail(node, f"a format specification (`{_describe(node)}`)")
+            widest = max((_weight(a, _MAX_WORK) for a in args), default=0)
+            return len(obj) + len(fields) * widest
+        return 3 * len(obj) + sum(_size(a) for a in args)
 
     def method(self, bound: _Bound, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
         obj, name = bound.obj, bound.name
@@ -1033,11 +1133,13 @@ class _SetupReader:
             and all(isinstance(a, (str, int, list, tuple)) for a in args)
             and not kwargs
         ):
+            self.charge(node, self.str_method_cost(obj, name, args, node))
             try:
                 return getattr(obj, name)(*args)
             except (TypeError, ValueError) as e:
                 self.fail(node, f"`{_describe(node)}` ({e})")
         elif isinstance(obj, list):
+            self.charge(node, len(obj) if name in ("insert", "remove", "copy") else 1)
             if name == "append" and len(args) == 1:
                 obj.append(args[0])
                 return None
@@ -1053,6 +1155,7 @@ class _SetupReader:
             if name == "copy" and not args:
                 return list(obj)
         elif isinstance(obj, dict):
+            self.charge(node, len(obj) + sum(_size(a) for a in args))
             if name in ("keys", "values", "items") and not args:
                 for v in obj.values():
                     known(v)
@@ -1179,6 +1282,8 @@ def from_setup_py(path: Path, *, name: str | None = None) -> StaticMetadata:
     ``setup()`` leaves out. Raises UsageError naming the line when the requirements cannot be followed."""
     path = Path(path).resolve()
     try:
+        if path.stat().st_size > _MAX_FILE:
+            raise UsageError(f"{path.name} is {path.stat().st_size >> 20} MiB: too large to read statically; {_FIX}")
         source = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UsageError(f"cannot read {path} ({e.strerror or e})") from e
@@ -1186,6 +1291,8 @@ def from_setup_py(path: Path, *, name: str | None = None) -> StaticMetadata:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as e:
         raise UsageError(f"{path.name} line {e.lineno}: not valid Python ({e.msg})") from e
+    except (RecursionError, MemoryError):  # e.g. 20,000 `+` in one expression
+        raise UsageError(f"{path.name}: nested too deeply to read statically; {_FIX}") from None
     reader = _SetupReader(path)
     try:
         reader.run(tree)
@@ -1195,6 +1302,8 @@ def from_setup_py(path: Path, *, name: str | None = None) -> StaticMetadata:
         ) from e
     except (_Return, _Break, _Continue):
         pass
+    except (RecursionError, MemoryError):  # the bounds above should come first; this is the last guard
+        raise UsageError(f"{path.name}: more computation than static reading follows; {_FIX}") from None
     kwargs = reader.setup_kwargs
     cfg = _setup_cfg(path.parent / "setup.cfg")
     if kwargs is None:

@@ -61,4 +61,11 @@ class Ui:
         self._write(self.err, text, style)
 
     def json(self, obj: Any) -> None:
-        self.out.write(dump_json(obj) + "\n")
+        text = dump_json(obj)
+        encoding = getattr(self.out, "encoding", None)
+        if encoding:
+            try:
+                text.encode(encoding)
+            except (UnicodeEncodeError, LookupError):  # an ascii stream: \u escapes keep the JSON exact
+                text = json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=True)
+        self.out.write(text + "\n")

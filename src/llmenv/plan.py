@@ -452,6 +452,8 @@ def make_plan(
     local_release: Any = None,
     flash_attn_wheels: str | None = None,
     github_proxy: str | None = None,
+    user_wheels: Any = None,
+    build: frozenset[str] = frozenset(),
 ) -> Plan:
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work.
 
@@ -579,6 +581,8 @@ def make_plan(
             pins=pins,
             flash_attn_wheels=flash_attn_wheels,
             github_proxy=github_proxy,
+            user_wheels=user_wheels,
+            force_build="flash-attn" in build,
             choices=choices,
             reasons=reasons,
             rejected=rejected,
@@ -665,6 +669,8 @@ def _plan_flash_attn_stage(
     pins: Any,
     flash_attn_wheels: str | None,
     github_proxy: str | None,
+    user_wheels: Any,
+    force_build: bool,
     choices: dict[str, Choice],
     reasons: list[str],
     rejected: list[Rejection],
@@ -691,6 +697,8 @@ def _plan_flash_attn_stage(
         wheels=flash_attn_wheels,
         github_proxy=github_proxy,
         sdist_versions=sdists,
+        user_wheels=user_wheels,
+        force_build=force_build,
     )
     url = fa.wheels[target.python][0] if fa.source == "prebuilt" and target.python in fa.wheels else None
     choices["flash-attn"] = Choice(
@@ -707,7 +715,7 @@ def _plan_flash_attn_stage(
     if entries:
         extra.setdefault("sources", {})["flash-attn"] = entries
     if fa.index:
-        indexes.append(IndexSpec(name="flash-attn-wheels", url=fa.index, explicit=True, flat=True))
+        indexes.append(IndexSpec(name="flash-attn-wheels", url=fa.index, explicit=True, flat=fa.index_flat))
     settings = build_settings(fa)
     if settings:
         extra.setdefault("extra-build-dependencies", {}).update(settings["extra-build-dependencies"])

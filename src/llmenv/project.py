@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
-from tomlkit.exceptions import ParseError
+from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.toml_document import TOMLDocument
 
 from llmenv.errors import UsageError
+from llmenv.files import read_regular
+from llmenv.shape import check_pyproject
 
 __all__ = ["ProjectFile", "atomic_write", "diff", "parse_toml", "resolve_pyproject"]
 
@@ -32,6 +35,19 @@ def parse_toml(text: str, where: str) -> TOMLDocument:
         return tomlkit.parse(text)
     except ParseError as e:
         raise UsageError(f"{where}: not valid TOML at line {e.line}, column {e.col}: {_reason(e)}") from None
+    except TOMLKitError as e:  # a key given twice: tomlkit says which, tomllib (3.11+) says where
+        raise UsageError(f"{where}: not valid TOML: {_located(text, e)}") from None
+
+
+def _located(text: str, e: Exception) -> str:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as located:
+            return f"{e} ({located})" if "line" in str(located) else str(e)
+    return str(e)
 
 
 def _reason(e: ParseError) -> str:
@@ -87,17 +103,16 @@ class ProjectFile:
     def open(cls, path: Path) -> ProjectFile:
         if path.is_dir():
             raise UsageError(f"{path} is a folder, not a pyproject.toml")
-        if not path.exists():
+        raw = read_regular(path)  # a FIFO or device is refused, never read (it would block)
+        if raw is None:
             return cls(path=path, original=None, doc=tomlkit.document())
-        try:
-            raw = path.read_bytes()
-        except OSError as e:
-            raise UsageError(f"cannot read {path}: {e.strerror}") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{path}: not UTF-8 text") from None
-        return cls(path=path, original=raw, doc=parse_toml(text, str(path)))
+        doc = parse_toml(text, str(path))
+        check_pyproject(doc.unwrap(), str(path))  # wrong-typed fields llmenv uses: one line, before any edit
+        return cls(path=path, original=raw, doc=doc)
 
     @property
     def original_text(self) -> str:

@@ -8,7 +8,12 @@ nodes without internet install from it (a flat index) and build nothing.
    compatible tag). A package locked only as an sdist (a source build, e.g. flash-attn compiled once) is taken
    from ``--add WHEEL`` or from the wheels uv built into its cache; otherwise it is reported missing.
 3. :func:`fill` copies or downloads the picked files into the folder (in parallel, through one httpx client),
-   verifying each sha256 against the lock; a file already there with the right hash is kept.
+   verifying each sha256 against the lock (a file with no hash to compare must be a readable wheel of the name
+   and version it says); a file already there with the right hash is kept. Nothing unverified is ever placed
+   under a wheel's name.
+4. The folder's hashed index (``DIR/simple``, :mod:`llmenv.wheelindex`) lists every verified wheel with its
+   sha256; ``init --wheelhouse`` points the project at it, so ``uv.lock`` records the hashes and ``uv sync`` on
+   a node refuses a wheel swapped in the folder.
 """
 
 from __future__ import annotations
@@ -16,12 +21,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 from llmenv.errors import NoAnswer, UsageError
 from llmenv.lockfile import LockedFile, Pylock
+from llmenv.wheelindex import INDEX, BadWheel, check_wheel, read_index, sha256_of, write_index
 
 __all__ = [
     "FillResult",
@@ -42,6 +47,7 @@ __all__ = [
     "WheelTarget",
     "cache_wheels",
     "fill",
+    "index_folder",
     "select",
     "target_from_project",
     "uv_cache_dir",
@@ -354,28 +360,53 @@ class FillResult:
     pruned: bool
     bytes: int
     seconds: float
+    indexed: int = 0  # wheels the hashed index (DIR/simple) lists
 
 
-def _sha256(path: Path) -> str:
+class _Stopped(Exception):
+    """Another worker was interrupted: stop at the next chunk."""
+
+
+def _write_error(path: Path, e: OSError) -> UsageError:
+    return UsageError(f"cannot write {path}: {e.strerror or e}")
+
+
+def _hashing_copy(source: Path, part: Path, stop: threading.Event) -> tuple[int, str]:
+    """Copy in chunks (stoppable), hashing as it goes; a read error names the source, a write error the copy."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    size = 0
+    try:
+        src = source.open("rb")
+    except OSError as e:
+        raise NoAnswer(f"cannot read {source}: {e.strerror or e}") from None
+    with src:
+        try:
+            out = part.open("wb")
+        except OSError as e:
+            raise _write_error(part.parent / part.name.removeprefix(".").removesuffix(".part"), e) from None
+        with out:
+            while True:
+                if stop.is_set():
+                    raise _Stopped
+                try:
+                    chunk = src.read(1 << 20)
+                except OSError as e:
+                    raise NoAnswer(f"cannot read {source}: {e.strerror or e}") from None
+                if not chunk:
+                    break
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    raise _write_error(part.parent / part.name.removeprefix(".").removesuffix(".part"), e) from None
+                h.update(chunk)
+                size += len(chunk)
+    return size, h.hexdigest()
 
 
-def _check(path: Path, expected: str | None, what: str) -> None:
-    if expected is None:
-        return
-    got = _sha256(path)
-    if got != expected:
-        path.unlink(missing_ok=True)
-        raise NoAnswer(f"{what}: sha256 {got} does not match the lock's {expected}")
-
-
-def _download(client: Any, url: str, dest: Path, attempts: int = 3) -> int:
+def _download(client: Any, url: str, dest: Path, stop: threading.Event, attempts: int = 3) -> tuple[int, str]:
     import httpx
 
+    final = dest.parent / dest.name.removeprefix(".").removesuffix(".part")
     for attempt in range(attempts):
         try:
             with client.stream("GET", url) as resp:
@@ -384,17 +415,143 @@ def _download(client: Any, url: str, dest: Path, attempts: int = 3) -> int:
                     continue
                 if resp.status_code != 200:
                     raise NoAnswer(f"cannot download {url}: HTTP {resp.status_code}")
+                h = hashlib.sha256()
                 size = 0
-                with dest.open("wb") as f:
-                    for chunk in resp.iter_bytes(1 << 20):
-                        f.write(chunk)
-                        size += len(chunk)
-                return size
+                try:
+                    with dest.open("wb") as f:
+                        for chunk in resp.iter_bytes(1 << 20):
+                            if stop.is_set():
+                                raise _Stopped
+                            f.write(chunk)
+                            h.update(chunk)
+                            size += len(chunk)
+                except OSError as e:
+                    raise _write_error(final, e) from None
+                return size, h.hexdigest()
         except httpx.TransportError as e:
             if attempt + 1 == attempts:
                 raise NoAnswer(f"cannot download {url}: {type(e).__name__}: {e}") from None
             time.sleep(0.5 * 2**attempt)
     raise NoAnswer(f"cannot download {url}")
+
+
+def _writable(dest: Path) -> None:
+    """Refuse a folder llmenv cannot write into before downloading anything (read-only, full, EROFS)."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".llmenv-probe-", dir=dest)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write to {dest}: {e.strerror or e}") from None
+
+
+def _place(p: Pick, dest: Path, client: Any, stop: threading.Event) -> tuple[str, str, int]:
+    """Put one picked file under its name in ``dest``, verified; returns (how: kept|copied|downloaded, sha256,
+    bytes). Until verified, it is only ``.<name>.part``, removed on any failure."""
+    final = dest / p.filename
+    expected = p.file.sha256 if p.file else None
+    if final.is_file():
+        if p.path is not None:
+            sha = _sha256(final)
+            if sha == _sha256(p.path):
+                return "kept", sha, 0
+        elif expected is not None and _sha256(final) == expected:
+            return "kept", expected, 0
+    part = dest / f".{p.filename}.part"
+    what = f"{p.filename} ({p.file.url if p.file else p.path})"
+    try:
+        source = p.path or (p.file.local_path if p.file else None)
+        if source is not None:
+            size, sha = _hashing_copy(source, part, stop)
+            how = "copied"
+        else:
+            assert p.file is not None
+            size, sha = _download(client, p.file.url, part, stop)
+            how = "downloaded"
+        if expected is not None and sha != expected:
+            raise NoAnswer(f"{what}: sha256 {sha} does not match the lock's {expected}")
+        # Nothing to compare with, or a local file: uv export hashes a flat index's file as it is *now* (uv.lock
+        # holds no hash for it), so that hash proves nothing. Either must at least be the wheel it says it is.
+        if expected is None or (p.file is not None and p.file.local_path is not None):
+            try:
+                check_wheel(part, p.filename)
+            except BadWheel as e:
+                raise NoAnswer(f"{what}: not a usable wheel: {e}") from None
+        if stop.is_set():
+            raise _Stopped
+        try:
+            os.replace(part, final)
+        except OSError as e:
+            raise _write_error(final, e) from None
+    finally:
+        part.unlink(missing_ok=True)
+    return how, sha, size
+
+
+def _run_all(
+    items: Sequence[Pick],
+    work: Callable[[Pick], None],
+    jobs: int,
+    stop: threading.Event,
+    last: Callable[[], None] = lambda: None,
+) -> None:
+    """``work(item)`` on up to ``jobs`` daemon threads; the first error is raised once all are done. Ctrl-C (or
+    SIGTERM) sets ``stop`` and returns within a second, even while a worker is blocked reading the network;
+    ``last()`` runs when the last worker has ended (closing what the stragglers still use)."""
+    queue = list(reversed(items))
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    remaining = [len(queue)]
+    finished = threading.Event()
+    if not queue:
+        last()
+        return
+    threads_left = [max(1, min(jobs, len(queue)))]
+
+    def worker() -> None:
+        try:
+            drain()
+        finally:
+            with lock:
+                threads_left[0] -= 1
+                end = threads_left[0] == 0
+            if end:
+                last()
+
+    def drain() -> None:
+        while not stop.is_set():
+            with lock:
+                if not queue:
+                    return
+                item = queue.pop()
+            try:
+                work(item)
+            except _Stopped:
+                pass
+            except BaseException as e:
+                with lock:
+                    errors.append(e)
+            finally:
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        finished.set()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(threads_left[0])]
+    for t in threads:
+        t.start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except BaseException:
+        stop.set()
+        deadline = time.monotonic() + 1.0
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        raise
+    if errors:
+        raise errors[0]
 
 
 def fill(
@@ -405,21 +562,21 @@ def fill(
     jobs: int = 8,
     prune: bool = False,
 ) -> FillResult:
-    """Put every picked file into ``dest``, verifying hashes; downloads go through ``client`` (httpx)."""
+    """Put every picked file into ``dest`` and index it (``dest/simple``, with hashes). A file is placed under
+    its name only once verified: its sha256 equals the lock's, or (no hash to compare) it is a readable wheel
+    of the right name and version. Downloads go through ``client`` (httpx). Ctrl-C stops every worker and
+    leaves no partial file."""
     started = time.monotonic()
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create {dest}: {e.strerror}") from None
+    _writable(dest)
     names = [p.filename for p in selection.picks]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise NoAnswer(f"two packages need files of the same name: {sorted(dupes)[0]}")
-    downloaded: list[str] = []
-    copied: list[str] = []
-    kept: list[str] = []
+    buckets: dict[str, list[str]] = {"downloaded": [], "copied": [], "kept": []}
+    hashes: dict[str, str] = {}
     total = [0]
     lock = threading.Lock()
+    stop = threading.Event()
     own_client = None
     if client is None and any(p.file and not p.file.local_path for p in selection.picks):
         import httpx
@@ -427,66 +584,87 @@ def fill(
         own_client = client = httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0, connect=15.0))
 
     def one(p: Pick) -> None:
-        final = dest / p.filename
-        expected = p.file.sha256 if p.file else None
-        if final.exists():
-            if p.path is not None:
-                same = _sha256(p.path) == _sha256(final)
-            else:
-                same = expected is not None and _sha256(final) == expected
-            if same:
-                with lock:
-                    kept.append(p.filename)
-                return
-        part = dest / f".{p.filename}.part"
-        try:
-            source = p.path or (p.file.local_path if p.file else None)
-            if source is not None:
-                try:
-                    shutil.copyfile(source, part)
-                except OSError as e:
-                    raise NoAnswer(f"cannot copy {source}: {e.strerror}") from None
-                size = part.stat().st_size
-                bucket = copied
-            else:
-                assert p.file is not None
-                size = _download(client, p.file.url, part)
-                bucket = downloaded
-            _check(part, expected, f"{p.filename} ({p.file.url if p.file else p.path})")
-            os.replace(part, final)
-        finally:
-            part.unlink(missing_ok=True)
+        how, sha, size = _place(p, dest, client, stop)
         with lock:
-            bucket.append(p.filename)
+            buckets[how].append(p.filename)
+            hashes[p.filename] = sha
             total[0] += size
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for future in [pool.submit(one, p) for p in selection.picks]:
-                future.result()
-    finally:
+    def close() -> None:
         if own_client is not None:
             own_client.close()
+
+    try:
+        _run_all(selection.picks, one, jobs, stop, last=close)
+    except BaseException:
+        if stop.is_set():  # interrupted: a worker still blocked may have left its .part; remove it
+            for name in names:
+                (dest / f".{name}.part").unlink(missing_ok=True)
+        raise
     wanted = set(names)
     stale = sorted(f.name for f in dest.glob("*.whl") if f.name not in wanted)
     if prune:
         for name in stale:
             (dest / name).unlink(missing_ok=True)
     return FillResult(
-        downloaded=tuple(sorted(downloaded)),
-        copied=tuple(sorted(copied)),
-        kept=tuple(sorted(kept)),
+        downloaded=tuple(sorted(buckets["downloaded"])),
+        copied=tuple(sorted(buckets["copied"])),
+        kept=tuple(sorted(buckets["kept"])),
         stale=tuple(stale),
         pruned=prune,
         bytes=total[0],
         seconds=time.monotonic() - started,
+        indexed=_reindex(dest, hashes),
     )
 
 
-def wheel_names(folder: Path) -> frozenset[str]:
-    """The (normalized) package names of the wheels in a folder: what a wheelhouse can serve."""
+def _sha256(path: Path) -> str:
+    return sha256_of(path)
+
+
+def _reindex(dest: Path, verified: Mapping[str, str]) -> int:
+    """The index lists what this run verified, and what an earlier run indexed that is still in the folder
+    (its hash as verified then: a file swapped since is refused by uv when it installs)."""
+    files = {f: h for f, h in (read_index(dest) or {}).items() if (dest / f).is_file()}
+    files.update(verified)
+    try:
+        write_index(dest, files)
+    except OSError as e:
+        raise UsageError(f"cannot write the index {dest / INDEX}: {e.strerror or e}") from None
+    return len(files)
+
+
+def index_folder(dest: Path) -> tuple[int, list[str]]:
+    """Index the wheels already in ``dest`` as they are now (wheels you put there yourself). Every one must be a
+    readable wheel of the name and version its file name says; returns (indexed, not indexed: "file: why")."""
+    if not dest.is_dir():
+        raise UsageError(f"{dest}: no such folder")
+    _writable(dest)
+    files: dict[str, str] = {}
+    bad: list[str] = []
+    for w in sorted(dest.glob("*.whl")):
+        try:
+            check_wheel(w)
+        except BadWheel as e:
+            bad.append(f"{w.name}: {e}")
+            continue
+        files[w.name] = sha256_of(w)
+    try:
+        write_index(dest, files)
+    except OSError as e:
+        raise UsageError(f"cannot write the index {dest / INDEX}: {e.strerror or e}") from None
+    return len(files), bad
+
+
+def wheel_names(folder: Path) -> frozenset[str] | None:
+    """The (normalized) package names the folder's hashed index serves, for wheels still there; None when the
+    folder has no index (a folder of wheels llmenv did not index)."""
+    files = read_index(folder)
+    if files is None:
+        return None
     out = set()
-    for w in folder.glob("*.whl"):
-        with contextlib.suppress(UsageError):
-            out.add(_wheel_identity(w)[0])
+    for f in files:
+        if (folder / f).is_file():
+            with contextlib.suppress(UsageError):
+                out.add(_wheel_identity(Path(f))[0])
     return frozenset(out)

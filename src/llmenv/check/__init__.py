@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.exceptions import ParseError
+from tomlkit.exceptions import ParseError, TOMLKitError
 
 from llmenv.check._findings import SEVERITIES, Finding, Report, Rule
 from llmenv.check._project import Project, loc
@@ -57,6 +57,8 @@ def parse(text: str, *, file: str) -> dict[str, Any]:
     except ParseError as e:
         message = str(e).rsplit(" at line ", 1)[0]
         raise UsageError(f"{file}:{e.line}:{e.col + 1}: invalid TOML: {message}") from None
+    except TOMLKitError as e:  # a key given twice
+        raise UsageError(f"{file}: invalid TOML: {e}") from None
     return data
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -77,8 +79,20 @@ def _dispatch(argv: list[str], ctx: Context) -> int:
     return int(module.run(args, ctx))
 
 
+def _lenient_stdio() -> None:
+    """Whatever encoding the streams have (PYTHONIOENCODING=ascii, a C locale), a character they cannot carry
+    becomes '?' rather than an error; logs piped in are read as UTF-8 (what uv and pip print)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run llmenv; returns the exit code (0 ok, 1 the answer is no, 2 bad usage or input)."""
+    if ctx is None:
+        _lenient_stdio()
     ctx = ctx or Context.default()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -90,9 +104,10 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
         if e.hint:
             ctx.ui.eprint(f"hint: {e.hint}", style="hint")
         return e.exit_code
-    except KeyboardInterrupt:
-        ctx.ui.eprint("llmenv: interrupted")
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C; SIGTERM / SIGHUP arrive as its subclass uvrun.Terminated
+        signum = int(getattr(e, "signum", signal.SIGINT))
+        ctx.ui.eprint("llmenv: interrupted" if signum == signal.SIGINT else f"llmenv: stopped by signal {signum}")
+        return 128 + signum
     except BrokenPipeError:
         return 1
     except Exception as e:  # the last line of defence: one line, never a traceback unless asked for

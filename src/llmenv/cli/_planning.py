@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from llmenv.cli._context import Context
 from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
 from llmenv.errors import NoAnswer, UsageError
-from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source
+from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source, web_url
 from llmenv.knowledge import Knowledge, horizon, user_data_dir
 from llmenv.knowledge import load as load_knowledge
 from llmenv.knowledge import using as using_knowledge
@@ -29,6 +29,13 @@ DEFAULT_SPECS = ("torch",)
 
 def add_planning_arguments(p: argparse.ArgumentParser) -> None:
     add_target_arguments(p)
+    p.add_argument(
+        "--build",
+        action="append",
+        metavar="PKG",
+        help="build PKG from source with llmenv's tuned recipe (the target's architectures only; jobs sized "
+        "from --cpus / --memory when given) even when a prebuilt wheel exists; repeatable (flash-attn)",
+    )
     p.add_argument(
         "--allow-overrides",
         action="store_true",
@@ -56,10 +63,14 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
         help="prefix for GitHub release downloads (flash-attn wheels, managed Pythons)",
     )
     g.add_argument(
-        "--flash-attn-wheels",
+        "--wheels",
+        action="append",
+        dest="wheels",
         metavar="URL|DIR",
-        help="a mirror or local wheelhouse of flash-attn wheels (a flat index), instead of GitHub releases",
+        help="a mirror, an index or a local folder of prebuilt wheels, searched before the known sources "
+        "(repeatable; a folder's wheels are read, a URL's page is listed)",
     )
+    g.add_argument("--flash-attn-wheels", action="append", dest="wheels", metavar="URL|DIR", help="same as --wheels")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +87,13 @@ class Inputs:
     environ: Mapping[str, str] | None = None
     spec_base: Path | None = None
     github_proxy: str | None = None
-    flash_attn_wheels: str | None = None
+    wheels: tuple[str, ...] = ()  # --wheels locations (folders made absolute)
+    build: frozenset[str] = frozenset()  # --build PKG
+
+    @property
+    def flash_attn_wheels(self) -> str | None:
+        """The first --wheels location (what the old --flash-attn-wheels recorded)."""
+        return self.wheels[0] if self.wheels else None
 
 
 def resolve_inputs(
@@ -98,7 +115,9 @@ def resolve_inputs(
             base = _T.from_dict(recorded["target"])
         except (KeyError, TypeError, ValueError, UsageError) as e:
             raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
-        base = base.with_(origins={k: "[tool.llmenv]" for k in ("driver", "cuda", "gpus")})
+        sized = recorded["target"].get("sized") or []
+        keys = ("driver", "cuda", "gpus", *(k for k in ("cpus", "memory_gib") if k in sized))
+        base = base.with_(origins={k: "[tool.llmenv]" for k in keys})
     else:
         from llmenv.detect import detect
 
@@ -125,21 +144,69 @@ def resolve_inputs(
         ),
         environ=ctx.environ,
         spec_base=spec_base or ctx.cwd,
-        github_proxy=getattr(args, "github_proxy", None) or recorded.get("github-proxy"),
-        flash_attn_wheels=_flash_attn_wheels(
-            getattr(args, "flash_attn_wheels", None) or recorded.get("flash-attn-wheels"), ctx.cwd
-        ),
+        github_proxy=web_url(getattr(args, "github_proxy", None) or recorded.get("github-proxy"), "--github-proxy"),
+        wheels=tuple(_wheels_location(v, ctx.cwd) for v in _wheels_given(args, recorded)),
+        build=_build_given(args, recorded),
     )
 
 
-def _flash_attn_wheels(value: str | None, cwd: Path) -> str | None:
-    if value is None or "://" in value:
+def _wheels_given(args: argparse.Namespace, recorded: Mapping[str, Any]) -> list[str]:
+    given = getattr(args, "wheels", None)
+    if given:
+        return list(given)
+    rec = recorded.get("wheels") or ([recorded["flash-attn-wheels"]] if recorded.get("flash-attn-wheels") else [])
+    if isinstance(rec, str) or not all(isinstance(v, str) for v in rec):
+        raise UsageError("[tool.llmenv] wheels must be a list of URLs or folders")
+    return list(rec)
+
+
+def _wheels_location(value: str, cwd: Path) -> str:
+    if "://" in value and not value.startswith("file://"):
+        if not value.startswith(("http://", "https://")):
+            raise UsageError(f"--wheels {value}: give an http(s) URL or a folder")
         return value
-    path = Path(value).expanduser()
+    path = Path(value.removeprefix("file://")).expanduser()
     path = path if path.is_absolute() else cwd / path
     if not path.is_dir():
-        raise UsageError(f"--flash-attn-wheels {value}: no such folder (give a folder of wheels or a URL)")
+        raise UsageError(f"--wheels {value}: no such folder (give a folder of wheels or a URL)")
     return str(path)
+
+
+BUILDABLE = ("flash-attn",)  # packages with a tuned source-build recipe
+
+
+def _build_given(args: argparse.Namespace, recorded: Mapping[str, Any]) -> frozenset[str]:
+    given = getattr(args, "build", None) or recorded.get("build") or []
+    if isinstance(given, str) or not all(isinstance(p, str) for p in given):
+        raise UsageError("[tool.llmenv] build must be a list of package names")
+    out = set()
+    for pkg in given:
+        name = canonicalize_name(str(pkg))
+        if name not in BUILDABLE:
+            raise UsageError(f"--build {pkg}: llmenv has a tuned source build for {', '.join(BUILDABLE)} only")
+        out.add(name)
+    return frozenset(out)
+
+
+def _read_wheels(inputs: Inputs) -> list[Any]:
+    """Read every --wheels location: a folder directly, a URL's page over HTTP."""
+    if not inputs.wheels:
+        return []
+    import httpx
+
+    from llmenv.sources.fetch import Fetcher, FetchError
+    from llmenv.sources.user import read_user_wheels
+
+    out = []
+    with httpx.Client(timeout=30, follow_redirects=True, headers={"User-Agent": "llmenv"}) as http:
+        fetcher = Fetcher(http, retries=2)
+        for loc in inputs.wheels:
+            try:
+                out.append(read_user_wheels(loc, fetcher=fetcher, packages=("flash-attn",)))
+            except FetchError as e:
+                raise UsageError(f"--wheels {loc}: cannot read it ({e})") from None
+            fetcher.failed = None
+    return out
 
 
 def build_plan(inputs: Inputs) -> Plan:
@@ -150,7 +217,7 @@ def build_plan(inputs: Inputs) -> Plan:
 
 
 def _make_plan(inputs: Inputs, kb: Knowledge) -> Plan:
-    return make_plan(
+    plan = make_plan(
         inputs.target,
         inputs.request,
         policy=inputs.policy,
@@ -160,8 +227,14 @@ def _make_plan(inputs: Inputs, kb: Knowledge) -> Plan:
         local_release=lambda loc: _local_release(inputs, loc),
         flash_attn_wheels=inputs.flash_attn_wheels,
         github_proxy=inputs.github_proxy,
+        user_wheels=_read_wheels(inputs) or None,
+        build=inputs.build,
         kb=kb,
     )
+    for pkg in sorted(inputs.build):
+        if pkg not in plan.packages:
+            raise UsageError(f"--build {pkg}: the plan has no {pkg} (add it to the SPECs)")
+    return plan
 
 
 def check_horizon(inputs: Inputs) -> Knowledge:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,7 +57,7 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
             raise UsageError(f"--cpus must be at least 1, not {flags['cpus']}")
         changes["cpus"] = int(flags["cpus"])
     if flags.get("memory") is not None:
-        if float(flags["memory"]) <= 0:
+        if not math.isfinite(float(flags["memory"])) or float(flags["memory"]) <= 0:  # nan, inf: bad input
             raise UsageError(f"--memory must be a positive number of GiB, not {flags['memory']}")
         changes["memory_gib"] = float(flags["memory"])
     if flags.get("python") is not None:

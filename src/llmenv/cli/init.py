@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--wheelhouse",
         metavar="DIR",
-        help="a folder of wheels (`llmenv wheelhouse DIR`) for nodes without internet: it becomes the first "
-        "index (a flat one), the planned sources of the packages it holds point at it, and the lock covers the "
+        help="a folder of wheels (`llmenv wheelhouse DIR`) for nodes without internet: its hashed index "
+        "(DIR/simple) becomes the first index, so uv.lock records every wheel's sha256 and a node refuses a "
+        "swapped one; the planned sources of the packages it holds point at it, and the lock covers the "
         "target platform only; recorded in [tool.llmenv]",
     )
     g.add_argument("--no-wheelhouse", action="store_true", help="forget a recorded --wheelhouse")
@@ -89,6 +91,7 @@ def _groups(value: str | None, recorded: list[str]) -> tuple[str, ...]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from packaging.utils import canonicalize_name
 
+    from llmenv.indexes import web_url
     from llmenv.project import ProjectFile, diff
     from llmenv.render import ProjectOptions, render
 
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if paths:
         plan = _with_paths(plan, paths)
     github_proxy = inputs.github_proxy
-    python_mirror = args.python_mirror or recorded.get("python-mirror")
+    python_mirror = web_url(args.python_mirror or recorded.get("python-mirror"), "--python-mirror", file=True)
     groups = _groups(args.groups, list(recorded.get("groups", [])))
     wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
     record: dict[str, Any] = {
@@ -134,14 +137,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["torch-index"] = inputs.flags["torch-index"]
     if github_proxy:
         record["github-proxy"] = github_proxy
-    if inputs.flash_attn_wheels:
-        record["flash-attn-wheels"] = inputs.flash_attn_wheels
+    if inputs.wheels:
+        record["wheels"] = list(inputs.wheels)
+    if inputs.build:
+        record["build"] = sorted(inputs.build)
     if python_mirror:
         record["python-mirror"] = python_mirror
     if groups:
         record["groups"] = list(groups)
     if wheelhouse:
-        record["wheelhouse"] = wheelhouse.url
+        record["wheelhouse"] = wheelhouse.url.removesuffix("/simple")  # the folder; its index is DIR/simple
     if inputs.allow_overrides:
         record["allow-overrides"] = True
     if follow:
@@ -166,24 +171,29 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         else:
             ctx.ui.print(d if d else f"{pyproject}: no change")
         return 0
-    if not folder.exists():
-        try:
-            folder.mkdir(parents=True)
-        except OSError as e:
-            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
-    wrote = project.write()
-    if args.json:
-        ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
-    else:
-        for line in render_plan(plan):
-            ctx.ui.print(line)
-        ctx.ui.print("")
-        ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
-    if args.lock:
-        from llmenv.uvrun import run_uv
+    from llmenv.uvrun import checked_uv, deferred_signals, guard, run_uv
 
-        code = run_uv(ctx, ["lock"], folder, restore=project if wrote else None)
-        return code
+    # Everything that can refuse --lock refuses before the first write: a missing or too-old uv, a uv.lock
+    # that is a folder or unreadable. From the write on, the guard restores both files unless the lock succeeds
+    # (failure, Ctrl-C, SIGTERM).
+    binary = checked_uv(ctx.environ) if args.lock else None
+    with guard(pyproject, folder / "uv.lock") if args.lock else contextlib.nullcontext() as held:
+        if not folder.exists():
+            try:
+                folder.mkdir(parents=True)
+            except OSError as e:
+                raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+        with deferred_signals():
+            wrote = project.write()
+        if args.json:
+            ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
+        else:
+            for line in render_plan(plan):
+                ctx.ui.print(line)
+            ctx.ui.print("")
+            ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+        if held is not None:
+            return run_uv(ctx, ["lock"], folder, restore=held, binary=binary)
     return 0
 
 
@@ -196,6 +206,7 @@ def _wheelhouse(
     mounted at the same path on every node)."""
     from llmenv.indexes import IndexSpec
     from llmenv.wheelhouse import wheel_names
+    from llmenv.wheelindex import INDEX
 
     if args.no_wheelhouse:
         if args.wheelhouse:
@@ -213,14 +224,21 @@ def _wheelhouse(
     if not path.is_dir():
         raise UsageError(f"{what}: no such folder", hint="fill it with `llmenv wheelhouse DIR` first")
     names = wheel_names(path)
+    if names is None:  # wheels without hashes: uv would lock them as bare paths and install a swapped one
+        raise UsageError(
+            f"{what}: no hashed index (simple/) there",
+            hint=f"fill it with `llmenv wheelhouse {path}`, or index the wheels in it as they are now with "
+            f"`llmenv wheelhouse --index-only {path}`",
+        )
     if not names:
         raise UsageError(f"{what}: no wheels there", hint="fill it with `llmenv wheelhouse DIR` first")
+    index = path / INDEX
     try:
-        rel = path.relative_to(folder.resolve())
-        url = f"./{rel.as_posix()}" if str(rel) != "." else "."
+        rel = index.relative_to(folder.resolve())
+        url = f"./{rel.as_posix()}"
     except ValueError:
-        url = str(path)
-    return IndexSpec(name="wheelhouse", url=url, flat=True), names
+        url = str(index)
+    return IndexSpec(name="wheelhouse", url=url), names
 
 
 def _relocate(spec: str, base: Path, folder: Path) -> str:
@@ -253,6 +271,9 @@ def _record_target(t: Any) -> dict[str, Any]:
         d["gpus"] = [{"name": g.name, "compute_capability": g.cc} for g in t.gpus]
     if t.nvcc:
         d["nvcc"] = t.nvcc
+    sized = [k for k in ("cpus", "memory_gib") if t.origins.get(k, "").startswith(("--", "[tool.llmenv]"))]
+    if sized:
+        d["sized"] = sized  # said of the build machine: a re-plan sizes MAX_JOBS from them again
     return d
 
 

@@ -10,8 +10,10 @@ HELP = (
     "Fill DIR with every wheel the project's uv.lock needs on its target platform ([tool.llmenv.target], else "
     "[tool.uv] required-environments), sha256-checked against the lock: locked wheels (prebuilt flash-attn "
     "included) are downloaded or copied; a package locked only as a source distribution is taken from --add "
-    "or from the wheel uv built into its cache. Then `llmenv init --wheelhouse DIR` points the project at it, so "
-    "nodes without internet install from it and build nothing. Exit 1 when a needed wheel is missing."
+    "or from the wheel uv built into its cache. DIR/simple is a hashed index of them (PEP 503 pages with "
+    "#sha256= links). Then `llmenv init --wheelhouse DIR` points the project at that index, so uv.lock records "
+    "the hashes and nodes without internet install from it, build nothing, and refuse a swapped wheel. "
+    "Exit 1 when a needed wheel is missing."
 )
 
 
@@ -40,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-uv-cache", action="store_true", help="do not look for built wheels in uv's cache")
     p.add_argument("--prune", action="store_true", help="delete wheels in DIR that this lock does not need")
     p.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel downloads (default: 8)")
+    p.add_argument(
+        "--index-only",
+        action="store_true",
+        help="only (re)write DIR/simple for the wheels already in DIR (ones you put there), hashing them as they "
+        "are now; needs no project",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -61,9 +69,13 @@ def _selection_flags(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from llmenv.errors import UsageError
     from llmenv.lockfile import export_pylock, read_toml
+    from llmenv.shape import check_pyproject
     from llmenv.uvrun import checked_uv
     from llmenv.wheelhouse import cache_wheels, fill, select, target_from_project, uv_cache_dir
+    from llmenv.wheelindex import BadWheel, check_wheel
 
+    if args.index_only:
+        return _index_only(args, ctx)
     project = (ctx.cwd / args.project).resolve()
     if not (project / "pyproject.toml").is_file():
         raise UsageError(f"no pyproject.toml in {project}")
@@ -75,12 +87,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for a in added:
         if not a.is_file():
             raise UsageError(f"--add {a}: no such file")
+        try:
+            check_wheel(a)
+        except BadWheel as e:
+            raise UsageError(f"--add {a}: not a wheel: {e}") from None
     dest = (ctx.cwd / args.dir).resolve()
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} is a file, not a folder")
-    target, target_from = target_from_project(
-        read_toml(project / "pyproject.toml"), project, python=args.python, glibc=args.glibc
-    )
+    pyproject = read_toml(project / "pyproject.toml")
+    check_pyproject(pyproject, str(project / "pyproject.toml"))
+    target, target_from = target_from_project(pyproject, project, python=args.python, glibc=args.glibc)
     uv = checked_uv(ctx.environ)
     lock = export_pylock(uv, project, selection=_selection_flags(args), environ=ctx.environ)
     cache = None if args.no_uv_cache else uv_cache_dir(uv, ctx.environ)
@@ -100,6 +116,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 "kept": list(result.kept),
                 "stale": list(result.stale),
                 "pruned": result.pruned,
+                "index": str(dest / "simple"),
+                "indexed": result.indexed,
                 "bytes": result.bytes,
                 "notes": list(chosen.notes),
             }
@@ -109,7 +127,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.ui.print(
             f"{dest}: {len(chosen.picks)} wheel(s) for {target.describe()} (from {target_from}): "
             f"{len(result.downloaded)} downloaded, {len(result.copied)} copied, {len(result.kept)} already there "
-            f"({mib:.1f} MiB in {result.seconds:.1f} s)",
+            f"({mib:.1f} MiB in {result.seconds:.1f} s); {result.indexed} in its hashed index {dest / 'simple'}",
             style="head",
         )
         for p in chosen.picks:
@@ -134,3 +152,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 style="hint",
             )
     return 1 if chosen.missing else 0
+
+
+def _index_only(args: argparse.Namespace, ctx: Context) -> int:
+    from llmenv.wheelhouse import index_folder
+
+    dest = (ctx.cwd / args.dir).resolve()
+    indexed, bad = index_folder(dest)
+    if args.json:
+        ctx.ui.json({"dir": str(dest), "index": str(dest / "simple"), "indexed": indexed, "not_indexed": bad})
+    else:
+        ctx.ui.print(f"{dest}: {indexed} wheel(s) in the hashed index {dest / 'simple'}", style="head")
+        for line in bad:
+            ctx.ui.print(f"  NOT INDEXED {line}", style="fail")
+    return 1 if bad else 0
