@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from .kb_standins import Site, torch_wheel
 from .pypi_server import IndexServer
 from .wheelfactory import make_wheel
 
@@ -31,35 +32,88 @@ def slow_server(tmp_path: Path) -> Iterator[IndexServer]:
         s.stop()
 
 
-def test_ctrl_c_stops_a_refresh_within_two_seconds(slow_server: IndexServer, tmp_path: Path) -> None:
-    data, cache = tmp_path / "data", tmp_path / "cache"
-    env = {
-        **os.environ,
-        "LLMENV_DATA_DIR": str(data),
-        "LLMENV_CACHE_DIR": str(cache),
-        "NO_COLOR": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    argv = [sys.executable, "-m", "llmenv", "kb", "refresh", "--index", slow_server.url, "--timeout", "30"]
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.fixture
+def slow_index(tmp_path: Path) -> Iterator[Site]:
+    """A PyTorch index whose pages stall (PyPI's torch page answers: the refresh gets that far)."""
+    s = Site().start()
+    s.stall.add("/whl/")
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _interrupt(argv: list[str], env: dict[str, str], started: Callable[[], bool]) -> tuple[int, str, float]:
+    """Run llmenv, wait until it is talking to the server, send SIGINT; (exit code, stderr, seconds to exit)."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "llmenv", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
-        while sum(slow_server.requests.values()) == 0 and time.monotonic() < deadline:  # requests in flight
+        while not started() and time.monotonic() < deadline:  # requests in flight
             time.sleep(0.05)
-        assert sum(slow_server.requests.values()) > 0, "the refresh never reached the server"
+        assert started(), "the refresh never reached the server"
         time.sleep(0.3)
         sent = time.monotonic()
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=15)
-        took = time.monotonic() - sent
+        return p.returncode, err, time.monotonic() - sent
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 130, err
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LLMENV_DATA_DIR": str(tmp_path / "data"),
+        "LLMENV_CACHE_DIR": str(tmp_path / "cache"),
+        "NO_COLOR": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def test_ctrl_c_stops_a_refresh_within_two_seconds(slow_server: IndexServer, tmp_path: Path) -> None:
+    argv = ["kb", "refresh", "--index", slow_server.url, "--timeout", "30"]
+    code, err, took = _interrupt(argv, _env(tmp_path), lambda: sum(slow_server.requests.values()) > 0)
+    assert code == 130, err
     assert took < 2.0, f"took {took:.1f} s to stop"
     assert "interrupted" in err and "Traceback" not in err
-    assert not data.exists() or list(data.iterdir()) == []  # nothing written
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []  # nothing written
+
+
+def test_ctrl_c_while_the_torch_index_stalls(slow_index: Site, tmp_path: Path) -> None:
+    pypi = IndexServer().start()
+    try:
+        w = torch_wheel(
+            tmp_path / "t", "2.16.0", "cp312-cp312-manylinux_2_28_x86_64", archs="sm_90 compute_90"
+        )
+        pypi.add("torch", w)
+        argv = [
+            "kb",
+            "refresh",
+            "--only",
+            "torch",
+            "--index",
+            pypi.url,
+            "--torch-index",
+            f"{slow_index.url}/whl/{{variant}}",
+            "--timeout",
+            "30",
+            "--jobs",
+            "4",
+        ]
+        code, err, took = _interrupt(argv, _env(tmp_path), lambda: sum(slow_index.requests.values()) >= 1)
+    finally:
+        pypi.stop()
+    assert code == 130, err
+    assert took < 2.0, f"took {took:.1f} s to stop"
+    assert not (tmp_path / "data").exists() or list((tmp_path / "data").iterdir()) == []
 
 
 @pytest.mark.parametrize(
