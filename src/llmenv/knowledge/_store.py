@@ -11,16 +11,17 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Table:
+class Table(NamedTuple):
+    """One table: its file, what it holds, and whether ``kb refresh`` rewrites it (a NamedTuple: cheap to
+    define, and defined at every start)."""
+
     name: str
     file: str
     what: str
@@ -98,8 +99,7 @@ TABLES: Mapping[str, Table] = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
-class TableInfo:
+class TableInfo(NamedTuple):
     """What ``kb show`` says of one table."""
 
     name: str

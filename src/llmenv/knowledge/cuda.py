@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.version import Version
 
@@ -19,8 +19,7 @@ from llmenv.backend import CudaVersion, parse_cuda_version
 __all__ = ["CudaTable", "UnknownFloor"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class UnknownFloor:
+class UnknownFloor(NamedTuple):
     """A CUDA release that exists but whose Table-3 minimum driver llmenv does not know."""
 
     cuda: CudaVersion
