@@ -271,4 +271,4 @@ def test_torch_index_pypi_keeps_the_variants_in_use(
     x86 = rel["platforms"]["linux-x86_64"]
     assert x86["pypi"] == {"cuda": "13.2", "archs": ["9.0+PTX"], "status": "V"}  # read from the stand-in
     assert "cu132" in x86["variants"] and x86["complete"] is False  # the bundled table's, kept
-    assert "the PyTorch index was not read" in table["read_from"]
+    assert "PyTorch index not read" in table["read_from"]

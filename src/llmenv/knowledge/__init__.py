@@ -86,7 +86,7 @@ class Knowledge:
         spec = TABLES[name]
         date = _date(raw.get("generated") or raw.get("verified")) if isinstance(raw, Mapping) else None
         source = spec.source
-        if origin == "user" and isinstance(raw, Mapping) and raw.get("read_from"):
+        if isinstance(raw, Mapping) and raw.get("read_from"):
             source = str(raw["read_from"])
         return TableInfo(
             name=name,
@@ -132,7 +132,7 @@ class Knowledge:
             origin=pins.origin,
             path=pins.path,
             date=_date(pins.generated),
-            source=pins.index if pins.origin == "user" else TABLES["pins"].source,
+            source=f"{pins.index} (PEP 691 pages; metadata by PEP 658 or wheel range reads)",
             refreshable=True,
             ignored=pins.ignored,
         )

@@ -514,14 +514,16 @@ def _table(inputs: Inputs, releases: list[dict[str, Any]]) -> dict[str, Any]:
     day = inputs.now.astimezone(timezone.utc).date().isoformat()
     index = inputs.source.template if inputs.source is not None else None
     sources = dict(inputs.old.get("sources", {}))
-    where = (
+    how = (
         f"{inputs.pypi.index_url} (torch's wheels: tags, Requires-Dist, libtorch_python.so by range reads)"
     )
     if index:
-        where += f" and the PyTorch index {index} (variant pages, each variant's wheel by range reads)"
+        how += f" and the PyTorch index {index} (variant pages, each variant's wheel by range reads)"
+        where = f"the PyTorch index {index} and {inputs.pypi.index_url}"
     else:
-        where += "; the PyTorch index was not read: the variants are the previous table's (complete=false)"
-    sources["refresh"] = f"llmenv kb refresh, {day}: {where}; torchvision/torchaudio from the pins table"
+        how += "; the PyTorch index was not read: the variants are the previous table's (complete=false)"
+        where = f"{inputs.pypi.index_url}; the index's variants kept (PyTorch index not read)"
+    sources["refresh"] = f"llmenv kb refresh, {day}: {how}; torchvision/torchaudio from the pins table"
     return {
         "schema": 2,
         "about": inputs.old.get("about", "torch releases x platforms x variants"),
