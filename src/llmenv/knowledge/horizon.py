@@ -12,8 +12,8 @@ Pure functions over a :class:`~llmenv.knowledge.Knowledge`; the CLI calls them (
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -34,8 +34,7 @@ def today() -> date:
     return date.today()
 
 
-@dataclass(frozen=True, kw_only=True)
-class Beyond:
+class Beyond(NamedTuple):
     """A requirement whose answer lies past what a table knows."""
 
     package: str

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.version import Version
 
@@ -131,8 +131,7 @@ class TorchVariant:
         )
 
 
-@dataclass(frozen=True, kw_only=True)
-class RocmVariant:
+class RocmVariant(NamedTuple):
     """One ROCm build of a release (``rocm6.2.4``: the index name and the wheels' local version)."""
 
     tag: str
@@ -261,12 +260,13 @@ class TorchRelease:
         return any(wheel_tag_platform(p) == key for p in self.platforms)
 
 
-@dataclass(frozen=True, kw_only=True)
-class TorchTable:
+class TorchTable(NamedTuple):
+    """The table: releases newest first, its sources and date (a NamedTuple: one fewer class to build at start)."""
+
     releases: tuple[TorchRelease, ...]  # newest first
     sources: Mapping[str, str]
     verified: str  # the date the table was read (or, for curated parts, checked)
-    index: str | None = None  # the PyTorch index it was read from
+    torch_index: str | None = None  # the PyTorch index it was read from
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TorchTable:
@@ -279,7 +279,7 @@ class TorchTable:
             releases=tuple(reversed(releases)),
             sources=d["sources"],
             verified=str(d["verified"]),
-            index=d.get("index"),
+            torch_index=d.get("index"),
         )
 
     def release(self, version: Version | str) -> TorchRelease | None:
