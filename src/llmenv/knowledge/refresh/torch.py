@@ -311,7 +311,7 @@ def _variant_entry(
     gil, _ = _pythons(wheels)
     rocm = tag.startswith("rocm")
     chosen = _inspect(wheels)
-    known = old is not None and old.get("status") == "V" and _same_file(old, chosen)
+    known = old is not None and _same_file(old, chosen)
     scan = None if (known and not reread) else job.scan(chosen, index)
 
     def build(pypi_python: list[str], abi: bool | None) -> dict[str, Any]:
@@ -325,7 +325,8 @@ def _variant_entry(
                 if rocm
                 else {"archs": list(b.archs) if b.archs else None}
             )
-            entry["status"] = "V"
+            found = entry.get("gfx" if rocm else "archs") is not None
+            entry["status"] = "V" if found else "U"  # on the index for sure; its architectures not found
             entry.update(_identity(chosen))
             if b.cxx11_abi is not None and (rocm or b.cxx11_abi != abi):
                 entry["cxx11_abi"] = b.cxx11_abi
