@@ -126,7 +126,7 @@ def test_cli_cuda_with_an_unknown_floor_is_accepted_with_a_warning(run_cli: Call
     assert out["target"]["driver"] is None and out["packages"]["torch"]["variant"] == "cu132"
     assert any(w.startswith("CUDA 13.4's minimum driver is unknown") for w in out["warnings"])
     r = run_cli("plan", "torch", "--cuda", "14.0")
-    assert r.code == 0 and "driver unknown (CUDA <= 14.0)" in r.out  # type: ignore[attr-defined]
+    assert r.code == 0 and "a driver of CUDA 14.0 (CUDA <= 14.0; driver version not given)" in r.out  # type: ignore[attr-defined]
     assert "CUDA 14.0 is newer than llmenv's CUDA table" in r.out  # type: ignore[attr-defined]
 
 

@@ -72,7 +72,7 @@ def _serve_pypi(pypi: IndexServer, d: Path) -> None:
         d / "vllm",
         "vllm",
         "0.34.0",
-        requires=["torch==2.16.0", "transformers>=4.60"],
+        requires=["torch==2.16.0"],
         tag="cp38-abi3-manylinux_2_28_x86_64",
         requires_python=">=3.10",
     )

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,21 @@ def test_aarch64_facts_match_the_table() -> None:
                 assert a.pypi is not None
                 assert str(a.pypi_cuda) == ".".join(row["pypi_aarch64_cuda"].split(".")[:2])
                 assert a.pypi.arch_names == row["pypi_aarch64_sass"]
+
+
+def test_the_companion_for_a_pin_may_be_any_release_whose_metadata_admits_the_torch(
+    run_cli: Any,
+) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    r = load().torch_release("2.14.0")
+    assert r is not None
+    assert r.companion("torchaudio") == "2.11.1"  # the release built for it
+    assert r.companion("torchaudio", SpecifierSet("==2.11.0")) == "2.11.0"  # names no torch: admits 2.14
+    assert r.companion("torchvision", SpecifierSet(">=0.29.1")) == "0.29.2"
+    assert r.companion("torchvision", SpecifierSet("==0.28.0")) is None  # torch==2.13.0
+    # vLLM 0.33.0 pins torch==2.14.0 and torchaudio==2.11.0: planned as pinned, not refused
+    out = run_cli("plan", "vllm==0.33.0", "--driver", "580.159.04", "--gpu", "9.0", "--json")
+    assert out.code == 0, out.err
+    packages = json.loads(out.out)["packages"]
+    assert packages["torch"]["version"] == "2.14.0" and packages["torchaudio"]["version"] == "2.11.0"

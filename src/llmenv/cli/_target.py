@@ -11,7 +11,14 @@ from llmenv.backend import Backend
 from llmenv.errors import UsageError
 from llmenv.target import Target, gpus_from_capabilities, parse_driver_version, parse_python_version
 
-__all__ = ["POLICIES", "add_target_arguments", "resolve_target", "target_flags"]
+__all__ = [
+    "POLICIES",
+    "add_target_arguments",
+    "described_by_flags",
+    "flags_target",
+    "resolve_target",
+    "target_flags",
+]
 
 POLICIES = ("strict", "minor")
 
@@ -23,7 +30,15 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--gpu", metavar="CC", action="append", help="GPU compute capability, e.g. 9.0 (repeatable)"
     )
-    g.add_argument("--python", metavar="X.Y", help="target Python version, e.g. 3.12")
+    g.add_argument(
+        "--python",
+        metavar="X.Y",
+        help="target Python version, e.g. 3.12 (without it: this machine's when the stack works there, else the "
+        "highest every chosen package has wheels for)",
+    )
+    g.add_argument(
+        "--arch", choices=("x86_64", "aarch64"), help="target CPU architecture (default: this machine's)"
+    )
     g.add_argument("--cpus", metavar="N", type=int, help="CPU cores (sizes source builds)")
     g.add_argument("--memory", metavar="GIB", type=float, help="memory in GiB (sizes source builds)")
     g.add_argument(
@@ -37,7 +52,7 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
 def target_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The TARGET flags the user gave, as the plain values recorded in ``[tool.llmenv.target]``."""
     out: dict[str, Any] = {}
-    for key in ("driver", "cuda", "python", "cpus", "memory"):
+    for key in ("driver", "cuda", "python", "cpus", "memory", "arch"):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v
@@ -46,11 +61,59 @@ def target_flags(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
-    """Apply TARGET flags (validated: a bad value is a UsageError) on top of the detected target."""
+def described_by_flags(flags: Mapping[str, Any]) -> bool:
+    """``--driver`` or ``--cuda`` describe another machine: nothing of this one (GPUs, cores, memory, nvcc,
+    glibc, Python) goes into the target unless given too."""
+    return flags.get("driver") is not None or flags.get("cuda") is not None
+
+
+def flags_target(machine_os: str, machine_arch: str, flags: Mapping[str, Any]) -> Target:
+    """The base of a target described by flags: this machine's OS and architecture at most (an NVIDIA driver
+    means Linux when this machine is a Mac), nothing else (the caller may add this machine's Python as the
+    preferred one)."""
+    os_ = (
+        machine_os
+        if machine_os in ("linux", "windows") or str(flags.get("cuda", "")).lower() == "cpu"
+        else "linux"
+    )
+    return Target(os=os_, arch=machine_arch, glibc=None, python="3.12", cpus=None, memory_gib=None)
+
+
+def _cuda_for(flags: Mapping[str, Any], changes: dict[str, Any]) -> None:
+    """``--cuda X.Y`` (with or without ``--driver``): the driver's CUDA. Alone it invents no driver; with a
+    driver that supports another CUDA it is bad input."""
     from llmenv.knowledge import load
 
-    t = detected
+    b = Backend.parse(str(flags["cuda"]))
+    if b.is_cpu:
+        if "driver" in changes:
+            raise UsageError(f"--driver {changes['driver']} and --cuda cpu contradict each other")
+        changes.update(cuda=None, driver=None, gpus=())
+        return
+    if not b.is_cuda:
+        raise UsageError(f"--cuda {flags['cuda']}: only NVIDIA CUDA or cpu targets are supported")
+    cuda = b.cuda_version
+    assert cuda is not None
+    known = [c for c, _ in load().cuda.toolkits]
+    if cuda < known[0]:
+        raise UsageError(f"--cuda {flags['cuda']} is older than any CUDA llmenv knows (oldest: {known[0]})")
+    if "driver" in changes:
+        drv_cuda = changes["cuda"]
+        newer = cuda > known[-1] and drv_cuda == known[-1]  # a driver at least as new as the table's newest
+        if cuda != drv_cuda and not newer:
+            raise UsageError(
+                f"--driver {changes['driver']} supports CUDA {drv_cuda} (NVIDIA release notes, Table 3), not "
+                f"--cuda {flags['cuda']}: give one of them, or both for the same machine"
+            )
+    # A --cuda newer than the CUDA table, or one whose floor is unknown (13.4, 13.5), is accepted: the driver
+    # stays unknown, and llmenv.knowledge.horizon.cuda_warnings says what is unknown (issue 13).
+    changes["cuda"] = cuda
+
+
+def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
+    """Apply TARGET flags (validated: a bad value is a UsageError) on top of the base target."""
+    from llmenv.knowledge import load
+
     changes: dict[str, Any] = {}
     if flags.get("cpus") is not None:
         if int(flags["cpus"]) < 1:
@@ -62,6 +125,8 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         changes["memory_gib"] = float(flags["memory"])
     if flags.get("python") is not None:
         changes["python"] = parse_python_version(str(flags["python"]))
+    if flags.get("arch") is not None:
+        changes["arch"] = str(flags["arch"])
     if flags.get("gpu"):
         ccs: list[str] = []
         for item in flags["gpu"]:
@@ -77,28 +142,10 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         changes["driver"] = driver
         changes["cuda"] = cuda
     if flags.get("cuda") is not None:
-        b = Backend.parse(str(flags["cuda"]))
-        if b.is_cpu:
-            changes.update(cuda=None, driver=None, gpus=())
-        elif b.is_cuda:
-            changes["cuda"] = b.cuda_version
-            if "driver" not in changes:
-                # The driver we report is the oldest that supports that CUDA (Table 3); outside that table
-                # no driver can be named, so the target would be wrong.
-                known = [c for c, _ in load().cuda.toolkits]
-                if b.cuda_version < known[0]:
-                    raise UsageError(
-                        f"--cuda {flags['cuda']} is older than any CUDA llmenv knows (oldest: {known[0]})"
-                    )
-                # Newer than the table, or a CUDA whose floor is unknown (13.4): accepted, the driver stays
-                # unknown (llmenv.knowledge.horizon.cuda_warnings says so).
-                floor = load().cuda.min_driver(b.cuda_version)  # type: ignore[arg-type]
-                changes["driver"] = str(floor) if floor else None
-        else:
-            raise UsageError(f"--cuda {flags['cuda']}: only NVIDIA CUDA or cpu targets are supported")
-    if changes.get("gpus") and t.cuda is None and "cuda" not in changes and "driver" not in changes:
+        _cuda_for(flags, changes)
+    if changes.get("gpus") and detected.cuda is None and changes.get("cuda") is None:
         raise UsageError("--gpu needs a driver: add --driver VERSION or --cuda X.Y (this machine has none)")
-    origins = dict(t.origins)
+    origins = dict(detected.origins)
     for key in flags:
         origins[{"memory": "memory_gib", "gpu": "gpus"}.get(key, key)] = f"--{key}"
-    return t.with_(**changes, origins=origins)
+    return detected.with_(**changes, origins=origins)

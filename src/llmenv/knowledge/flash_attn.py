@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -38,6 +39,7 @@ def arch_for(cc: tuple[int, int]) -> str:
     return f"{cc[0]}0"
 
 
+@cache
 def _mm(torch: str) -> str:
     v = Version(torch)
     return f"{v.major}.{v.minor}"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from llmenv.backend import Backend, CudaVersion
@@ -208,6 +209,9 @@ class TorchRelease:
     torchvision: str | None
     torchaudio: str | None
     uploaded: date | None = None
+    # torchvision / torchaudio releases whose Requires-Dist admits this torch (built-for first): what a pin of
+    # someone else's may take (vLLM 0.33 pins torchaudio==2.11.0, which names no torch, next to torch 2.14.0)
+    compatible: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     raw_platforms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False, compare=False)
     _parsed: dict[str, TorchPlatform] = field(default_factory=dict, repr=False, compare=False)
 
@@ -230,6 +234,7 @@ class TorchRelease:
             torchvision=d.get("torchvision"),
             torchaudio=d.get("torchaudio"),
             uploaded=date.fromisoformat(d["uploaded"]) if d.get("uploaded") else None,
+            compatible={k: tuple(v) for k, v in d.get("compatible", {}).items()},
             raw_platforms=raw,
             _parsed={"linux-x86_64": x86},
         )
@@ -244,6 +249,18 @@ class TorchRelease:
         if got is None and key in self.raw_platforms:
             got = self._parsed[key] = TorchPlatform.from_dict(key, self.raw_platforms[key])
         return got
+
+    def companion(self, name: str, spec: SpecifierSet | None = None) -> str | None:
+        """The torchvision / torchaudio to install with this torch. Unpinned (``spec`` empty): the release built
+        for it, or None. Pinned (by the user, an engine or a framework): the built-for release when it fits the
+        pin, else the newest release that fits and whose metadata admits this torch — the pinner's choice."""
+        built = getattr(self, name)
+        if not spec or not str(spec):
+            return built  # type: ignore[no-any-return]
+        if built is not None and spec.contains(built, prereleases=True):
+            return built  # type: ignore[no-any-return]
+        fits = [v for v in self.compatible.get(name, ()) if spec.contains(v, prereleases=True)]
+        return max(fits, key=Version) if fits else None
 
     def on(self, os: str, arch: str) -> TorchPlatform | None:
         """This release on a platform (``on("linux", "aarch64")``); None when PyPI and the index have nothing."""

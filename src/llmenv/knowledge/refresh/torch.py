@@ -36,7 +36,7 @@ from llmenv.knowledge.refresh.wheels import TorchBinary, scan_torch_wheel
 from llmenv.knowledge.torch import TorchTable, wheel_tag_platform
 from llmenv.pypi import BadDistribution, CoreMetadata, DistFile, PyPIClient, PyPIError
 
-__all__ = ["TorchSource", "Wheel", "build_torch_table", "companion", "read_index", "read_pypi"]
+__all__ = ["TorchSource", "Wheel", "build_torch_table", "companion", "compatible", "read_index", "read_pypi"]
 
 _LINUX = ("linux-x86_64", "linux-aarch64")
 # Requires-Dist names whose exact pin says which CUDA the PyPI build bundles.
@@ -383,6 +383,37 @@ def companion(torch: Version, uploaded: date | None, releases: Sequence[PinnedRe
     return str(first.version)
 
 
+def compatible(
+    torch: Version,
+    releases: Sequence[PinnedRelease],
+    *,
+    first: str | None,
+    torches: Mapping[Version, date | None],
+) -> list[str]:
+    """Every torchvision / torchaudio release whose metadata admits this torch, newest first, the built-for one
+    (``first``) leading: what a pin elsewhere may take. One that names no torch version (torchaudio 2.11.0; a
+    bare ``torch``) admits the torch uploaded with it and later ones; with no torch of its day in the table
+    (torchvision 0.3.0), none."""
+    known = [r for r in releases if r.metadata_known and not r.yanked and not r.version.is_prerelease]
+
+    def admits(r: PinnedRelease) -> bool:
+        spec = _torch_req(r)
+        if spec is not None and str(spec):
+            return spec.contains(torch)
+        if r.uploaded is None:  # no torch, or a bare "torch": only what was released with it, and later
+            return False
+        day = r.uploaded
+        partners = [v for v, up in torches.items() if up is not None and abs((up - day).days) <= 1]
+        return bool(partners) and torch >= min(partners)
+
+    fits = [r for r in known if admits(r)]
+    out = [str(r.version) for r in sorted(fits, key=lambda r: r.version, reverse=True)]
+    if first in out:
+        out.remove(first)
+        out.insert(0, first)
+    return out
+
+
 # --------------------------------------------------------------------------------------------- the table
 
 
@@ -417,11 +448,15 @@ def build_torch_table(inputs: Inputs, pool: Pool) -> tuple[dict[str, Any], list[
         _add_variants(platforms, variants, v, old_releases.get(str(v)), indexed=inputs.index is not None)
         day = uploaded.get(v)
         rel: dict[str, Any] = {"version": str(v), "uploaded": day.isoformat() if day else None}
+        compat: dict[str, list[str]] = {}
         for name, rels in (("torchvision", inputs.torchvision), ("torchaudio", inputs.torchaudio)):
             if any(r.metadata_known for r in rels):
                 rel[name] = companion(v, uploaded.get(v), rels)
+                compat[name] = compatible(v, rels, first=rel[name], torches=uploaded)
             else:  # the pins in use did not read its Requires-Dist: the old pairing stands
                 rel[name] = old_releases.get(str(v), {}).get(name)
+                compat[name] = list(old_releases.get(str(v), {}).get("compatible", {}).get(name, []))
+        rel["compatible"] = {k: vs for k, vs in compat.items() if vs}
         rel["platforms"] = {key: _ordered(p) for key, p in sorted(platforms.items())}
         releases.append(rel)
     table = _table(inputs, releases)
@@ -515,9 +550,7 @@ def _table(inputs: Inputs, releases: list[dict[str, Any]]) -> dict[str, Any]:
     day = inputs.now.astimezone(timezone.utc).date().isoformat()
     index = inputs.source.template if inputs.source is not None else None
     sources = dict(inputs.old.get("sources", {}))
-    how = (
-        f"{inputs.pypi.index_url} (torch's wheels: tags, Requires-Dist, libtorch_python.so by range reads)"
-    )
+    how = f"{inputs.pypi.index_url} (torch's wheels: tags, Requires-Dist, libtorch_python.so by range reads)"
     if index:
         how += f" and the PyTorch index {index} (variant pages, each variant's wheel by range reads)"
         where = f"the PyTorch index {index} and {inputs.pypi.index_url}"
