@@ -281,7 +281,10 @@ def _lock(
             _python_version(folder, p.python)
 
     def lock(timeout: float) -> LockRun:
-        r = uvrun.run_child([binary, "lock"], cwd=folder, env=env, timeout=timeout)
+        # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
+        base = done[-1][0].target.base
+        python = ["--python", base.python] if base is not None else []
+        r = uvrun.run_child([binary, "lock", *python], cwd=folder, env=env, timeout=timeout)
         return LockRun(code=r.code, output=r.output, timed_out=r.timed_out)
 
     with guard(pyproject, folder / "uv.lock", folder / ".python-version") as held:
@@ -528,6 +531,8 @@ def _options(
         record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
+    if plan.extra.get("base"):
+        record["base"] = dict(plan.extra["base"])  # [tool.llmenv.base]: what `llmenv sync` and doctor read
     overrides = recorded.get("overrides")
     if isinstance(overrides, dict) and overrides:
         record["overrides"] = overrides  # `llmenv override`'s: kept, and applied last
