@@ -61,7 +61,7 @@ def test_a_plan_that_breaks_the_projects_pins_is_refused_naming_them(run_cli, tm
     before = HEAD + 'dependencies = ["torch==2.9.1"]\n'
     path = _write(tmp_path, before)
     r = _init(run_cli, tmp_path, "torch", *CUDA12_4)  # torch 2.9.1 has no CUDA 12.4 build
-    _refused(r, path, before, "torch==2.9.1 (project.dependencies[0])")
+    _refused(r, path, before, "project.dependencies[0]: torch==2.9.1")
 
 
 def test_a_range_that_holds_the_plan_stays_as_written(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -135,15 +135,35 @@ def test_requires_python_that_leaves_out_the_target_is_refused() -> None:
 
 
 def test_a_narrowed_requires_python_is_said_and_narrowed_from_the_users_value_next_time(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = _write(tmp_path, HEAD + 'requires-python = ">=3.10"\ndependencies = []\n')
+    """The floor of an existing project stays where the chosen packages have wheels (torch 2.6.0: 3.9–3.13), and
+    rises only when one needs it (torch 2.14.1 on a CUDA 13 driver: 3.10–3.14), naming it."""
+    path = _write(tmp_path, HEAD + 'requires-python = ">=3.9"\ndependencies = []\n')
     r = _init(run_cli, tmp_path, "torch", *CUDA12_4)
     assert r.code == 0, r.err
-    assert any(n.startswith("requires-python: '>=3.10' narrowed to '>=3.11,") for n in json.loads(r.out)["notes"])
-    assert _doc(path)["tool"]["llmenv"]["narrowed"]["requires-python"]["was"] == ">=3.10"
-    # The next run for Python 3.10 starts from the user's >=3.10, not from what llmenv wrote.
-    r = _init(run_cli, tmp_path, "torch", "--driver", "550.54.14", "--python", "3.10")
+    out = json.loads(r.out)
+    assert out["plan"]["requires-python"] == ">=3.9,<3.14" and out["plan"]["python"] == "3.11"
+    assert "requires-python: '>=3.9' narrowed to '>=3.9,<3.14' (capped below 3.14: torch 2.6.0 ships wheels for " \
+        "Python 3.9–3.13 only)" in out["notes"]
+    assert (tmp_path / ".python-version").read_text() == "3.11\n"  # the planned Python, not the floor
+    r = _init(run_cli, tmp_path, "torch", *CUDA13)
     assert r.code == 0, r.err
-    assert _doc(path)["project"]["requires-python"].startswith(">=3.10,")
+    out = json.loads(r.out)
+    torch = out["plan"]["packages"]["torch"]["version"]
+    assert out["plan"]["requires-python"] == ">=3.10,<3.15"
+    assert f"floor raised to 3.10: torch {torch} ships wheels for Python 3.10–3.14 only" in " ".join(out["notes"])
+    assert out["plan"]["python-range"]["floor"] == f"torch {torch} ships wheels for Python 3.10–3.14 only"
+    assert _doc(path)["tool"]["llmenv"]["narrowed"]["requires-python"]["was"] == ">=3.9"
+    # The next run starts from the user's >=3.9, not from what llmenv wrote.
+    r = _init(run_cli, tmp_path, "torch", *CUDA12_4)
+    assert r.code == 0, r.err
+    assert _doc(path)["project"]["requires-python"] == ">=3.9,<3.14"
+
+
+def test_a_new_project_starts_at_the_planned_python(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = _init(run_cli, tmp_path / "new", "torch", *CUDA12_4)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["plan"]["requires-python"] == ">=3.11,<3.14"
+    assert "floor" not in json.loads(r.out)["plan"]["python-range"]
 
 
 # ------------------------------------------------------------------------------- environments, required-version

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from llmenv.errors import NoAnswer
 from llmenv.explain import Cause, Pin
 from llmenv.plan import Attempt, Feedback, Plan
 from llmenv.plan.feedback import learn
+from llmenv.target import Target
 from llmenv.verify import LockFailed, LockRun, lock_loop
 
 from .explain_scenarios import _simple_index
@@ -135,7 +137,50 @@ def test_a_python_fork_without_wheels_lowers_requires_python(
     assert "ray 2.43.0 has no Linux-compatible wheels for Python 3.12" in r.err
     doc = tomlkit.parse((tmp_path / "p" / "pyproject.toml").read_text()).unwrap()
     assert doc["project"]["requires-python"] == ">=3.11,<3.12"
-    assert "up to where uv could not lock Python 3.12" in r.out
+    assert "capped below 3.12: uv could not lock Python 3.12" in r.out
+
+
+def test_a_fork_below_the_planned_python_raises_the_floor_and_says_so(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """An existing project keeps its floor (requires-python >=3.9: torch 2.6.0 has wheels there), so uv locks
+    Python 3.9 too; verl's markers fork the lock at 3.10 and ray 2.43.0 has no wheel below 3.10 (abi3 from cp310):
+    uv fails the lower fork, and the second attempt raises the floor to 3.10 — said the way a lowered cap is."""
+    import llmenv.cli._planning as planning
+
+    reqs = [
+        "torch==2.6.0",
+        "numpy>=2; python_version >= '3.10'",
+        "numpy<2; python_version < '3.10'",
+        "ray==2.43.0",
+    ]
+    monkeypatch.setattr(planning, "lazy_pins", _pins(tmp_path / "pins.json", {"9.0": reqs}))
+    url = _index(
+        tmp_path / "pypi",
+        [
+            ("verl", "9.0", reqs, "py3-none-any"),
+            ("numpy", "2.0.0", [], "py3-none-any"),
+            ("numpy", "1.26.4", [], "py3-none-any"),
+            ("ray", "2.43.0", [], "cp310-abi3-manylinux_2_28_x86_64"),
+        ],
+    )
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = []\n'
+    )
+    torch_index = _torch_cpu(tmp_path / "whl", "2.6.0")
+    args = ["init", "./p", "verl", "--cuda", "cpu", "--python", PY, "--torch-index", torch_index, "--lock"]
+    r = run_cli(*args, environ={"UV_DEFAULT_INDEX": url})
+    assert r.code == 0, r.err
+    assert "lock attempt 1 of at most 6: verl 9.0, torch 2.6.0+cpu, Python 3.11" in r.err
+    assert "ray 2.43.0 has no wheels for Python below 3.10" in r.err.split("lock attempt 2")[0]  # uv's reason
+    doc = tomlkit.parse((tmp_path / "p" / "pyproject.toml").read_text()).unwrap()
+    assert doc["project"]["requires-python"] == ">=3.10,<3.14"
+    assert "floor raised to 3.10: uv could not lock Python 3.9" in r.out  # the why line and the note
+    assert "requires-python: '>=3.9' narrowed to '>=3.10,<3.14' (floor raised to 3.10: uv could not lock " \
+        "Python 3.9" in r.out
+    assert (tmp_path / "p" / ".python-version").read_text() == "3.11\n"
+    assert (tmp_path / "p" / "uv.lock").is_file()
 
 
 def test_a_framework_pin_uv_names_is_relaxed_under_allow_overrides(
@@ -279,6 +324,30 @@ def test_learn_maps_each_kind_of_cause() -> None:
         and unknown.reason == "error: boom"
         and plan.key in unknown.feedback.excluded
     )
+
+
+def test_learn_raises_the_floor_for_a_fork_below_the_planned_python() -> None:
+    """A plan for Python 3.11 whose range starts at the project's 3.9: a failing fork below 3.11 raises the
+    floor (never the cap); one both sides of it cannot be fixed by the range."""
+    plan = replace(_plan("2.6.0", python="3.9", cap="3.13"), target=Target(python="3.11"))
+    assert (plan.python, plan.python_floor) == ("3.11", "3.9")
+    fb = Feedback()
+    below = Cause(kind="python-version", packages=("ray",), summary="s", split="python_full_version < '3.10'")
+    got = learn([below], plan, fb, allow_overrides=False, log_line="")
+    assert got.feedback is not None and got.feedback.python_floors == {plan.key[:3]: "3.10"}
+    assert got.feedback.python_caps == {} and got.feedback.python_reasons == {("floor", plan.key[:3]): "s"}
+    hinted = Cause(kind="python-version", packages=("ray",), summary="s", python=">=3.11")  # uv's "like" hint
+    got = learn([hinted], plan, fb, allow_overrides=False, log_line="")
+    assert got.feedback is not None and got.feedback.python_floors == {plan.key[:3]: "3.11"}
+    one = Cause(kind="python-version", packages=("ray",), summary="s", split="python_full_version == '3.9.*'")
+    got = learn([one], plan, fb, allow_overrides=False, log_line="")
+    assert got.feedback is not None and got.feedback.python_floors == {plan.key[:3]: "3.10"}
+    above = Cause(kind="python-version", packages=("ray",), summary="s", split="python_full_version >= '3.12'")
+    got = learn([above], plan, fb, allow_overrides=False, log_line="")
+    assert got.feedback is not None and got.feedback.python_caps == {plan.key[:3]: "3.11"}
+    beyond = Cause(kind="python-version", packages=("ray",), summary="s", python=">=3.12")  # past the planned one
+    got = learn([beyond], plan, fb, allow_overrides=False, log_line="")
+    assert got.feedback is not None and not got.feedback.python_floors and plan.key in got.feedback.excluded
 
 
 def test_lock_loop_takes_the_next_candidate_and_restores_between_attempts() -> None:

@@ -13,25 +13,21 @@ reaches the planner:
   shadow.
 - ``sources`` / ``indexes``: the user's routing (``[tool.uv.sources]`` entries per package, ``[[tool.uv.index]]``).
 
-Until the planner takes these as constraint functions, ``narrow_request`` folds what today's planner can use into
-the request (the project's specifiers of the requested packages, an engine's exact torch pin) and
-``incompatibilities`` checks a finished plan against the rest: a refusal names the requirement and its location.
+The planner turns these into constraint functions (``llmenv.plan.held``: ``make_plan(project=...)``), so every
+rejection they cause names the requirement and its location.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from llmenv.check import Project
-from llmenv.request import Request
 from llmenv.target import Target
 
 __all__ = [
@@ -41,9 +37,6 @@ __all__ = [
     "Recorded",
     "UserSource",
     "applies",
-    "incompatibilities",
-    "narrow_request",
-    "releases_with_variant",
     "target_envs",
 ]
 
@@ -334,123 +327,3 @@ def applies(marker: Marker | None, envs: Sequence[Mapping[str, str]], *, extra: 
         except Exception:
             return True
     return False
-
-
-# ---------------------------------------------------------------------------------------------- the planner
-
-
-def _engine_torch(req: Requirement) -> set[str] | None:
-    """The torch releases the versions of an inference engine that ``req`` allows pin (None: not an engine, or
-    no known version in the range)."""
-    from llmenv.knowledge.engines import engine_torch_pin, engine_versions
-
-    known = engine_versions(req.name)
-    if not known:
-        return None
-    extras = sorted(req.extras) or None
-    torches = {
-        t
-        for v, _ in known
-        if req.specifier.contains(v, prereleases=True)
-        and (t := engine_torch_pin(req.name, str(v), extras)) is not None
-    }
-    return torches or None
-
-
-def releases_with_variant(tag: str) -> SpecifierSet:
-    """The torch releases the knowledge has a ``tag`` (``cu128``) build of, as a specifier."""
-    from llmenv.knowledge import load
-
-    return _as_specifier({str(r.version) for r in load().torch if tag in r.variants} or {"0"})
-
-
-def _as_specifier(torches: set[str]) -> SpecifierSet:
-    """Exactly these torch releases, as a specifier: ``==X`` for one; else the range between them less the
-    releases the knowledge has in it that are not among them."""
-    from llmenv.knowledge import load
-
-    versions = sorted(Version(t) for t in torches)
-    if len(versions) == 1:
-        return SpecifierSet(f"=={versions[0]}")
-    spec = SpecifierSet(f">={versions[0]},<={versions[-1]}")
-    for r in load().torch:
-        if versions[0] < r.version < versions[-1] and str(r.version) not in torches:
-            spec &= SpecifierSet(f"!={r.version}")
-    return spec
-
-
-def narrow_request(
-    request: Request, project: ProjectConstraints, envs: Sequence[Mapping[str, str]]
-) -> tuple[Request, list[ProjectRequirement]]:
-    """The request with the project's own specifiers of each requested package added (and torch's when the
-    project pins an engine to one torch). Returns the requirements that narrowed it, for messages."""
-    used: list[ProjectRequirement] = []
-    out: list[Requirement] = []
-    live = [
-        r
-        for r in project.requirements
-        if r.scope != "override" and not project.alternative(r) and r.applies(envs)
-    ]
-    engine_pins: list[tuple[SpecifierSet, ProjectRequirement]] = []
-    for r in live:
-        if r.scope in ("base", "extra", "group"):
-            torches = _engine_torch(r.requirement)
-            if torches:
-                engine_pins.append((_as_specifier(torches), r))
-    for req in request.requirements:
-        n = canonicalize_name(req.name)
-        new = Requirement(str(req))
-        for r in live:
-            if r.name == n and str(r.requirement.specifier):
-                new.specifier &= r.requirement.specifier
-                used.append(r)
-        if n == "torch":
-            for spec, pinned_by in engine_pins:
-                new.specifier &= spec
-                used.append(pinned_by)
-        out.append(new)
-    return replace(request, requirements=tuple(out)), used
-
-
-def _planned(plan: Any) -> dict[str, Version]:
-    out: dict[str, Version] = {}
-    for name, choice in plan.packages.items():
-        try:
-            out[canonicalize_name(name)] = Version(choice.version)
-        except InvalidVersion:
-            continue  # a local path source ("local")
-    return out
-
-
-def incompatibilities(plan: Any, project: ProjectConstraints, envs: Sequence[Mapping[str, str]]) -> list[str]:
-    """Every way the plan breaks the project's own requirements on the target (empty: it fits)."""
-    planned = _planned(plan)
-    problems: list[str] = []
-    for r in project.requirements:
-        if project.alternative(r) or not r.applies(envs):
-            continue  # an alternative extra / group keeps its own pins (llmenv does not pin over them)
-        v = planned.get(r.name)
-        if (
-            v is not None
-            and r.scope != "override"
-            and not r.requirement.specifier.contains(v, prereleases=True)
-        ):
-            problems.append(f"{r} excludes the planned {r.requirement.name} {v}")
-        if r.scope in ("base", "extra", "group") and "torch" in planned:
-            torches = _engine_torch(r.requirement)
-            if torches is not None and str(planned["torch"]) not in torches:
-                pins = " or ".join(f"torch=={t}" for t in sorted(torches, key=Version))
-                problems.append(f"{r} pins {pins}, not the planned torch {planned['torch']}")
-    for name, v in planned.items():
-        overrides = project.requiring(name, scopes=("override",))
-        if not overrides:
-            continue
-        live = [o for o in overrides if o.applies(envs)]
-        if not live:
-            problems.append(
-                f"{overrides[0]} removes {name} on this target (an override whose marker does not hold here "
-                f"replaces every requirement on it), so the planned {name} {v} would never be installed"
-            )
-        elif not any(o.requirement.specifier.contains(v, prereleases=True) for o in live):
-            problems.append(f"{live[0]} overrides every requirement on {name} and excludes the planned {v}")
-    return problems

@@ -277,6 +277,27 @@ def python_range(user: str | None, plan: Plan) -> tuple[str, list[str], bool]:
     return text, kept, True
 
 
+def python_why(user: str | None, plan: Plan) -> str:
+    """Why the written range ends where it does, on the sides where it is narrower than the user's:
+    ``floor raised to 3.10: torch 2.9.0 ships wheels for Python 3.10–3.14 only; capped below 3.14: ...``."""
+    lo, hi = plan.pythons[0], plan.pythons[-1]
+    major, minor = (int(x) for x in hi.split("."))
+    cap = f"{major}.{minor + 1}"
+    try:
+        spec = SpecifierSet(user) if user is not None else None
+    except InvalidSpecifier:
+        spec = None
+    said = []
+    lo_major, lo_minor = (int(x) for x in lo.split("."))
+    if spec is not None and lo_minor > 0 and _allows(spec, f"{lo_major}.{lo_minor - 1}"):
+        why = getattr(plan, "python_floor_reason", "")
+        said.append(f"floor raised to {lo}: {why}" if why else f"floor raised to {lo}")
+    if spec is None or _allows(spec, cap):
+        why = getattr(plan, "python_cap_reason", "")
+        said.append(f"capped below {cap}: {why}" if why else f"capped below {cap}")
+    return "; ".join(said) if said else f"the plan covers Python {lo}–{hi}"
+
+
 # ------------------------------------------------------------------------------------------ required-version
 
 
@@ -418,9 +439,8 @@ class _Editor:
         self.pythons = kept
         self.python_text = text
         if narrowed and "requires-python" not in self.project.owned:
-            lo, hi = self.plan.pythons[0], self.plan.pythons[-1]
             what = f"{user!r} narrowed to {text!r}" if user is not None else f"set to {text!r}"
-            self.notes.append(f"requires-python: {what} (the plan covers Python {lo}–{hi})")
+            self.notes.append(f"requires-python: {what} ({python_why(user, self.plan)})")
 
     def _write_python(self, project: Table) -> None:
         if self.python_text is None:

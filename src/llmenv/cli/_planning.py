@@ -115,6 +115,8 @@ class Inputs:
     python_fixed: bool = True  # --python (or the record) fixed the Python
     from_machine: bool = False  # the target is this machine (its nvcc is read when a build is planned)
     system: Any = None
+    project: Any = None  # llmenv.intent.ProjectConstraints: the project's file the plan must fit inside
+    project_path: Path | None = None  # its pyproject.toml (said in the output)
 
     @property
     def flash_attn_wheels(self) -> str | None:
@@ -282,6 +284,7 @@ def _make_plan(inputs: Inputs, kb: Knowledge, feedback: Feedback | None) -> Plan
         python_fixed=inputs.python_fixed,
         python_from_machine=True,  # this machine's Python is preferred when the stack works there
         builds=sorted(inputs.build),
+        project=inputs.project,
         feedback=feedback,
         build_facts=build_facts if inputs.from_machine else None,
         user_wheels=_read_wheels(inputs) or None,
@@ -290,6 +293,8 @@ def _make_plan(inputs: Inputs, kb: Knowledge, feedback: Feedback | None) -> Plan
     for pkg in sorted(inputs.build):
         if pkg not in plan.packages:
             raise UsageError(f"--build {pkg}: the plan has no {pkg} (add it to the SPECs)")
+    if inputs.project_path is not None:
+        plan = replace(plan, extra={**plan.extra, "project": str(inputs.project_path)})
     return plan
 
 
@@ -341,6 +346,11 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     lines = [f"plan for {where}" + (f" — {note}" if note else "")]
     if t.base is not None:
         lines.append(f"  on the base {t.base.image or t.base.python}: {t.base.origin}")
+    if plan.extra.get("project"):
+        lines.append(
+            f"  within the project {plan.extra['project']}: its requirements, requires-python and torch routing "
+            "hold the plan (--no-project plans without them)"
+        )
     lines.append("")
     # Requirements llmenv writes as given (packages it knows nothing special about): shown, not planned.
     as_given = [Requirement(d) for d in plan.dependencies]
@@ -365,7 +375,8 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         lines += ["", "overrides (written as [[tool.uv.dependency-metadata]])"]
         for o in plan.overrides:
             for r in o["relaxed"]:
-                lines.append(f"  {o['package']} {o['version']}: {r['from']} -> {r['to']}")
+                why = f" ({r['reason']})" if r.get("reason") else ""
+                lines.append(f"  {o['package']} {o['version']}: {r['from']} -> {r['to']}{why}")
     if plan.build:
         lines += ["", "build"]
         for name, b in plan.build.items():

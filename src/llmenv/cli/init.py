@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,12 @@ def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]
         project_dir=folder,
     )
     inputs, follow = _with_companions(inputs, constraints, recorded)
-    plan = _plan_within(inputs, constraints)
+    # The project's file is the constraint: the planner holds the plan to its requirements, requires-python and
+    # torch routing, and a "no" names the line (exit 1, nothing written).
+    inputs = replace(
+        inputs, project=constraints, project_path=pyproject if project.original is not None else None
+    )
+    plan = build_plan(inputs)
     paths = {}
     for loc in inputs.request.locals:
         base = ctx.cwd if specs else folder
@@ -268,7 +274,7 @@ def _lock(
     def plan_for(fb: Any) -> Any:
         got = next(plans, None)  # the plan already made (and rendered) is the first candidate
         if got is None:
-            done.append(rendered(_plan_within(inputs, constraints, fb)))
+            done.append(rendered(build_plan(inputs, fb)))
             got = done[-1][0]
         return got
 
@@ -332,106 +338,6 @@ def _print_result(ctx: Context, plan: Any, notes: Any, wrote: bool, pyproject: P
             ctx.ui.print(f"  - {n}")
     ctx.ui.print("")
     ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
-
-
-def _plan_within(inputs: Any, constraints: Any, feedback: Any = None) -> Any:
-    """The plan, within the project's own requirements: they narrow the request, and a plan that still breaks
-    one of them is refused naming it (exit 1, the file unchanged). Interim, until the planner takes
-    ProjectConstraints as constraint functions (see /work/coord/project.md)."""
-    from dataclasses import replace
-
-    from llmenv.errors import NoAnswer
-    from llmenv.intent import incompatibilities, narrow_request, target_envs
-
-    request, narrowed_by = narrow_request(inputs.request, constraints, target_envs(inputs.target))
-    try:
-        plan = _within_routing(replace(inputs, request=request), constraints, feedback)
-    except NoAnswer as e:
-        if narrowed_by:
-            e.message += "; the project's own requirements narrowed the request: " + ", ".join(
-                dict.fromkeys(str(r) for r in narrowed_by)
-            )
-            e.hint = "those are the project's requirements: change them, or plan for a target that runs them"
-        raise
-    problems = incompatibilities(plan, constraints, target_envs(plan.target, plan.pythons))
-    if problems:
-        raise NoAnswer(
-            "the plan does not fit the project's own requirements: "
-            + "; ".join(problems)
-            + " (pyproject.toml unchanged)",
-            hint="ask for versions the project allows (e.g. SPEC torch==X), or change those requirements",
-        )
-    return plan
-
-
-def _within_routing(inputs: Any, constraints: Any, feedback: Any = None) -> Any:
-    """The plan, kept to the torch variant the project's own routing gives the target when the driver runs it.
-
-    An interim step until the planner takes ProjectConstraints: when the user routes torch to, say, cu128 and the
-    driver would also run cu130, planning for a target capped at CUDA 12.8 (strict) yields the cu128 plan; its
-    reasons say the real driver and why the variant is the project's. Any other case keeps the first plan (and
-    routing then refuses, naming the entry)."""
-    from dataclasses import replace
-
-    from llmenv.backend import Backend
-    from llmenv.errors import NoAnswer
-    from llmenv.intent import target_envs
-    from llmenv.plan import Rejection
-    from llmenv.routing import routed_variants
-
-    plan = build_plan(inputs, feedback)
-    torch = plan.packages.get("torch")
-    t = inputs.target
-    offered = routed_variants(constraints, target_envs(t, plan.pythons))
-    if torch is None or not torch.variant or not offered or t.cuda is None:
-        return plan
-    chosen = Backend.parse(torch.variant)
-    if any(v == chosen for v, _ in offered):
-        return plan
-    runnable = [
-        (v, e) for v, e in offered if v.is_cuda and v.cuda_version is not None and v.cuda_version <= t.cuda
-    ]
-    if not runnable:
-        return plan
-    best, entry = max(runnable, key=lambda ve: ve[0])
-    request = inputs.request
-    torch_req = request.get("torch")
-    if torch_req is not None:  # only the releases that have a build for the user's variant
-        from packaging.requirements import Requirement
-
-        from llmenv.intent import releases_with_variant
-
-        kept = Requirement(str(torch_req))
-        kept.specifier &= releases_with_variant(best.tag)
-        others = tuple(r for r in request.requirements if r is not torch_req)
-        request = replace(request, requirements=(kept, *others))
-    try:
-        capped = build_plan(
-            replace(inputs, request=request, target=t.with_(cuda=best.cuda_version), policy="strict"), feedback
-        )
-    except NoAnswer:
-        return plan
-    ct = capped.packages.get("torch")
-    if ct is None or ct.variant != best.tag:
-        return plan
-    where = f"{entry.location} ({entry.scope[0]} {entry.scope[1]!r})" if entry.scope else entry.location
-    real = next((r for r in plan.reasons if r.startswith("driver ")), None)
-    cap_text = f"supports CUDA <= {best.cuda_version}"
-    reasons = [real if (real and r.startswith("driver ") and cap_text in r) else r for r in capped.reasons]
-    reasons.insert(
-        0, f"torch stays on {best}: the project routes it there ({where}), and driver {t.driver} runs it"
-    )
-    rejected = [r for r in capped.rejected if cap_text not in r.reason]
-    rejected.insert(
-        0,
-        Rejection(
-            package="torch",
-            version=torch.version,
-            variant=torch.variant,
-            reason=f"the project's torch routing ({where}) serves {best}",
-        ),
-    )
-    return replace(capped, target=t, reasons=tuple(reasons), rejected=tuple(rejected))
 
 
 def _refuse_shadowing(constraints: Any, folder: Path) -> None:

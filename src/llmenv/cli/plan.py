@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ from llmenv.cli._planning import (
     render_plan,
     resolve_inputs,
 )
+from llmenv.errors import UsageError
 
 HELP = (
     "Plan a compatible stack (torch with the right CUDA build, and more) for this machine or another one, "
-    "with the reasons and the alternatives that were rejected. Reads nothing from the network unless --verify."
+    "with the reasons and the alternatives that were rejected. In a folder with a pyproject.toml, the plan fits "
+    "inside that project (its requirements, requires-python and torch routing), as `llmenv init` would write "
+    "it; --no-project plans without it. Reads nothing from the network unless --verify."
 )
 
 
@@ -36,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the plan to a scratch project and run the real `uv lock` on it; on failure take the next "
         "candidate (at most --max-attempts); nothing of yours is written",
+    )
+    p.add_argument(
+        "--no-project",
+        action="store_true",
+        help="ignore the pyproject.toml of the current folder (plan the SPECs alone)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -60,8 +69,48 @@ def _scratch_text(inputs: Inputs, plan: Any, folder: Path) -> str:
     return tomlkit.dumps(render(tomlkit.document(), plan, options))
 
 
+def _project(ctx: Context) -> tuple[Any, Path | None]:
+    """The current folder's project as plan inputs (None without a pyproject.toml). Read as ``init`` reads it
+    (the same checks of the fields llmenv uses), with the standard library's TOML parser when there is one."""
+    import sys
+
+    from llmenv.files import read_regular
+    from llmenv.intent import ProjectConstraints
+    from llmenv.shape import check_pyproject
+
+    path = ctx.cwd / "pyproject.toml"
+    if path.is_dir():
+        return None, None
+    raw = read_regular(path)
+    if raw is None:
+        return None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text", hint="--no-project plans without it") from None
+    data: Any = None
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            data = None  # tomlkit says what is wrong, in the words init uses
+    if data is None:
+        from llmenv.project import parse_toml
+
+        data = parse_toml(text, str(path)).unwrap()
+    check_pyproject(data, str(path))
+    build_script = "setup.py" if (ctx.cwd / "setup.py").is_file() else None
+    return ProjectConstraints.read(data, build_script=build_script), path
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     inputs = resolve_inputs(ctx, specs=args.specs, args=args)
+    if not args.no_project:
+        project, path = _project(ctx)
+        if project is not None:
+            inputs = replace(inputs, project=project, project_path=path)
     plan = build_plan(inputs)
     if args.verify:
         from llmenv.uvrun import checked_uv

@@ -12,7 +12,7 @@ docs/planning.md for the constraints and the ranking.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -42,6 +42,9 @@ from llmenv.plan.model import TORCH_FAMILY, Attempt, Choice, Plan, Rejection
 from llmenv.plan.problem import Feedback, Problem, roles
 from llmenv.request import Request
 from llmenv.target import Target
+
+if TYPE_CHECKING:
+    from llmenv.intent import ProjectConstraints
 
 __all__ = [
     "ENGINES",
@@ -168,6 +171,7 @@ def make_plan(
     python_from_machine: bool = True,
     builds: Sequence[str] = (),
     constraints: Sequence[Requirement] = (),
+    project: ProjectConstraints | None = None,
     providers: Mapping[str, Sequence[ExtensionProvider]] | None = None,
     feedback: Feedback | None = None,
     build_facts: Callable[[Target], Target] | None = None,
@@ -176,8 +180,10 @@ def make_plan(
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work, UsageError (exit 2) for
     a typo. ``python_fixed``: the target's Python is the user's (--python), else the search may choose another
     (``python_from_machine``: the target's Python is this machine's, preferred when it works). ``builds``:
-    packages to build from source (--build). ``constraints``: the project's own requirements (not written, but
-    held). ``feedback``: what uv said of earlier candidates (the closed loop). ``user_wheels``: the listings
+    packages to build from source (--build). ``constraints``: requirements held like yours (not written).
+    ``project``: the project's pyproject.toml as plan inputs (``llmenv.intent``): its requirements, overrides,
+    requires-python and torch routing bound the search, each rejection citing the line (``plan/held.py``).
+    ``feedback``: what uv said of earlier candidates (the closed loop). ``user_wheels``: the listings
     of --wheels sources (``llmenv.sources.user.UserWheels``), searched first."""
     kb = kb or load()
     pins = pins or lazy_pins()
@@ -207,6 +213,7 @@ def make_plan(
                 python_from_machine=python_from_machine,
                 builds=builds,
                 constraints=constraints,
+                project=project,
                 providers=providers,
                 feedback=feedback,
                 build_facts=build_facts,
@@ -239,7 +246,29 @@ def make_plan(
         builds=builds,
         constraints=constraints,
     )
+    if project is not None:
+        problem = _within(problem, project)
     return plan_problem(problem, feedback=feedback, build_facts=build_facts)
+
+
+def _within(problem: Problem, project: ProjectConstraints) -> Problem:
+    """The problem held to the project's own requirements; NoAnswer when its requires-python leaves none of the
+    Pythons the search could take."""
+    from dataclasses import replace
+
+    from llmenv.plan.held import held
+
+    planned = [a.name for a in (problem.framework, problem.engine) if a is not None]
+    h = held(project, problem.target, planned=planned)
+    pythons = h.pythons(problem.pythons)
+    if not pythons:
+        asked = problem.pythons[0] if len(problem.pythons) == 1 else "any Python llmenv plans for"
+        raise NoAnswer(
+            f"{h.python_line} excludes {'Python ' if len(problem.pythons) == 1 else ''}{asked}",
+            hint="plan for a Python it allows (--python X.Y), or change requires-python",
+        )
+    preferred = problem.preferred_python if problem.preferred_python in pythons else None
+    return replace(problem, held=h, pythons=pythons, preferred_python=preferred)
 
 
 def plan_problem(

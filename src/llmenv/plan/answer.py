@@ -36,16 +36,40 @@ def _where(problem: Problem) -> str:
 
 
 def _first(problem: Problem, outcome: Outcome, name: str) -> Rejection | None:
+    """The best-ranked rejection of the asked package: one of a release the project allows, when there is one
+    (the project's own bounds are said apart)."""
     mine = [r for r in outcome.rejected if r.package == name]
     found = mine or list(outcome.rejected)
-    return found[0] if found else None
+    allowed = [r for r in found if not problem.held.cited(r.reason)]
+    return (allowed or found)[0] if found else None
+
+
+def _project_answer(problem: Problem, outcome: Outcome, asked: str, first: Rejection | None) -> NoAnswer | None:
+    """When the project's own requirements (plan/held.py) took part in the "no": say which lines."""
+    if not problem.held:
+        return None
+    lines = list(dict.fromkeys(x for r in outcome.rejected for x in problem.held.cited(r.reason)))
+    if not lines:
+        return None
+    hint = "those are the project's own requirements: change them, or ask for versions they allow"
+    if first is not None and problem.held.cited(first.reason):
+        return NoAnswer(f"{asked} does not fit the project's own requirements: {first}", hint=hint)
+    return None
+
+
+def _project_note(problem: Problem, outcome: Outcome) -> str:
+    lines = list(dict.fromkeys(x for r in outcome.rejected for x in problem.held.cited(r.reason)))
+    return f"; the project's own requirements narrowed it: {', '.join(lines)}" if lines else ""
 
 
 def _other_python(problem: Problem) -> Candidate | None:
     """With --python fixed and no plan: the best candidate with any Python (the highest that works)."""
     if len(problem.pythons) != 1:
         return None
-    free = replace(problem, pythons=tuple(order_pythons(KNOWN_PYTHONS, None)), preferred_python=None)
+    pythons = problem.held.pythons(order_pythons(KNOWN_PYTHONS, None))  # within the project's requires-python
+    if not pythons:
+        return None
+    free = replace(problem, pythons=pythons, preferred_python=None)
     return search(free).winner
 
 
@@ -88,6 +112,9 @@ def no_plan(problem: Problem, outcome: Outcome) -> NoAnswer:
     name, spec = _top(problem)
     asked = f"{name}{spec}" if str(spec) else name
     first = _first(problem, outcome, name)
+    held = _project_answer(problem, outcome, asked, first)
+    if held is not None:
+        return held
     if first is not None and first.package == "driver":
         return NoAnswer(first.reason, hint="plan for another driver with --driver VERSION (or --cuda X.Y)")
     ext = next((p for p in EXTENSIONS if first is not None and first.reason.startswith(f"{p} ")), None)
@@ -125,4 +152,8 @@ def no_plan(problem: Problem, outcome: Outcome) -> NoAnswer:
             hint = "--cuda-policy minor would allow a newer CUDA minor of the same major"
     if hint is None and name != "torch" and not problem.allow_overrides:
         hint = "--allow-overrides keeps the newest release and relaxes its pins; --cuda-policy minor may allow more"
+    note = _project_note(problem, outcome)
+    if note:
+        message += note
+        hint = hint or "those are the project's own requirements: change them, or plan for a target that runs them"
     return NoAnswer(message, hint=hint)

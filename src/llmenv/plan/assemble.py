@@ -340,6 +340,8 @@ def assemble(
         framework_pins=frozenset(
             n for n in cand.framework_requirements if exact_pin(spec_of(cand.framework_requirements, n))
         ),
+        python_cap_reason=cand.python_limit,
+        python_floor_reason=cand.python_floor_limit,
     )
 
 

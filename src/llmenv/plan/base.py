@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend, CudaVersion
@@ -29,6 +30,7 @@ from llmenv.base.model import BaseEnvironment, admits, torch_linked
 from llmenv.knowledge import Knowledge, TorchRelease, TorchVariant
 from llmenv.plan.candidates import Candidate, Requirements, TorchPick, spec_of
 from llmenv.plan.extensions import ExtensionOption, ExtensionProvider, TorchBuild
+from llmenv.plan.held import Held
 from llmenv.target import Target
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "base_warnings",
     "companion_problem",
     "engine_torch",
+    "held_problem",
     "pin_problem",
     "plan_extra",
     "torch_problem",
@@ -92,6 +95,15 @@ def torch_problem(base: BaseEnvironment, spec: SpecifierSet) -> str | None:
     if admits(spec, base.torch.version)[0]:
         return None
     return f"the base's torch {base.torch.version} ({_where(base)}) is fixed, and torch{spec} is required"
+
+
+def held_problem(base: BaseEnvironment, held: Held) -> str | None:
+    """The base torch against the project's own bounds on torch (NVIDIA's ``2.6.0a0+…`` meets ``==2.6.0``)."""
+    assert base.torch is not None
+    for b in held.bounds.get(canonicalize_name("torch"), ()):
+        if b.removes or not admits(b.spec, base.torch.version)[0]:
+            return f"the base's torch {base.torch.version} ({_where(base)}) is fixed, and {b.reason}"
+    return None
 
 
 def companion_problem(base: BaseEnvironment, name: str, spec: SpecifierSet) -> str | None:

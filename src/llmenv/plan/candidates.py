@@ -26,6 +26,7 @@ __all__ = [
     "ENGINES",
     "FRAMEWORKS",
     "KNOWN_PYTHONS",
+    "RANGE_PYTHONS",
     "Candidate",
     "EnginePick",
     "FrameworkPick",
@@ -45,6 +46,9 @@ ENGINES = ("vllm", "sglang")
 FRAMEWORKS = ("verl", "openrlhf")
 # The CPython minors a plan may choose (uv installs any of them); a release's metadata and wheel tags narrow it.
 KNOWN_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+# The Pythons a written requires-python range may reach down to (an existing project's floor is kept when every
+# chosen package has wheels there); the planned Python itself is one of KNOWN_PYTHONS.
+RANGE_PYTHONS = ("3.8", *KNOWN_PYTHONS)
 
 Requirements = Mapping[NormalizedName, Sequence[Requirement]]
 
@@ -223,7 +227,8 @@ class Candidate:
     python: str
     options: Mapping[str, ExtensionOption] = field(default_factory=dict)
     pythons: tuple[str, ...] = ()
-    python_limit: str = ""  # what ends the range of Pythons ("openrlhf 0.8.3 (no Python 3.12)")
+    python_limit: str = ""  # what caps the range ("openrlhf 0.8.3 ships wheels for Python 3.10–3.11 only")
+    python_floor_limit: str = ""  # what raised its floor above the project's own (empty: nothing did)
     relaxed: tuple[Relaxation, ...] = ()
     framework_requirements: Requirements = field(default_factory=dict)
     engine_requirements: Requirements = field(default_factory=dict)

@@ -10,6 +10,7 @@ NVIDIA's driver table and compatibility rules (``knowledge/data/cuda.json``), th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -21,6 +22,9 @@ from llmenv.knowledge import Knowledge, TorchRelease
 from llmenv.plan.extensions import ExtensionOption, TorchBuild
 from llmenv.plan.model import Rejection
 from llmenv.target import Target
+
+if TYPE_CHECKING:
+    from llmenv.plan.held import Bound
 
 __all__ = [
     "GPU_MIN_CUDA",
@@ -357,10 +361,12 @@ def option_checks(
     policy: str,
     pins: Sequence[tuple[SpecifierSet, str]],
     forced_build: bool,
+    held: Sequence[Bound] = (),
 ) -> str | None:
-    """Every rule an extension option must pass, in order; the first that fails is its reason."""
+    """Every rule an extension option must pass, in order; the first that fails is its reason. ``held``: the
+    project's own bounds on the package (``llmenv.plan.held``)."""
     return next(
-        (why for why in _option_rules(opt, torch, python, target, kb, policy, pins, forced_build) if why),
+        (why for why in _option_rules(opt, torch, python, target, kb, policy, pins, forced_build, held) if why),
         None,
     )
 
@@ -374,9 +380,12 @@ def _option_rules(
     policy: str,
     pins: Sequence[tuple[SpecifierSet, str]],
     forced_build: bool,
+    held: Sequence[Bound],
 ) -> Iterator[str | None]:
     for spec, who in pins:  # outside the pins an option is no candidate at all
         yield option_pin(opt, spec, who)
+    for b in held:
+        yield b.excludes(opt.version)
     yield f"--build {opt.package} asks for a source build" if forced_build and opt.prebuilt else None
     yield option_available(opt)
     yield option_platform(opt, target)

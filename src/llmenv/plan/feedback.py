@@ -4,7 +4,9 @@
 turns the first cause about the candidate into a change of ``Feedback``:
 
 - a Python fork without wheels / a dependency's Requires-Python (``python`` "<3.13", or a ``split`` on
-  ``python_full_version >= '3.13'``): the candidate's Python cap goes below it (requires-python narrows);
+  ``python_full_version >= '3.13'``): the candidate's Python cap goes below it (requires-python narrows); a
+  fork below the planned Python (``python_full_version < '3.10'``, ``python`` ">=3.10": a project whose floor
+  was kept) raises the floor above it instead;
 - a pin conflict, under ``--allow-overrides``, where the framework pins one of the packages exactly: that pin
   is relaxed (whichever package uv names; written as ``[[tool.uv.dependency-metadata]]``);
 - anything else about the candidate's packages: the candidate is excluded, and the next one is tried;
@@ -29,8 +31,12 @@ __all__ = ["Learnt", "learn"]
 
 # Causes no other candidate changes: uv, its configuration, the network, the lock file.
 _STOP_KINDS = frozenset({"network", "config", "uv-version", "lockfile"})
+# Causes that a narrower requires-python removes when uv names a Python fork (or bound).
+_FORK_KINDS = frozenset({"python-version", "no-wheel-for-platform", "pin-conflict"})
 _SPLIT_PY = re.compile(r"python_(?:full_)?version\s*>=?\s*'(\d+)\.(\d+)")
 _CAP = re.compile(r"^<\s*(\d+)\.(\d+)")
+_FLOOR = re.compile(r"^>=\s*(\d+)\.(\d+)")
+_FORK_NOTE = re.compile(r"\s*\(uv's fork [^)]*\)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +56,25 @@ def _cap_of(cause: Any) -> str | None:
         return None
     major, minor = int(m.group(1)), int(m.group(2))
     return f"{major}.{minor - 1}" if minor > 0 else None
+
+
+def _bound(cause: Any, plan: Plan) -> tuple[str, str] | None:
+    """Which side of the planned Python uv's failing fork lies on: ("cap", the highest minor to keep) or
+    ("floor", the lowest). The fork's marker decides when it is a Python range; else the cause's bound."""
+    from llmenv.explain._fork import python_range
+
+    major, minor = (int(x) for x in plan.python.split("."))
+    rng = python_range(cause.split) if cause.split else None
+    if rng is not None and rng.only_python:
+        if rng.lower is not None and rng.lower > (major, minor):
+            return ("cap", f"{rng.lower[0]}.{rng.lower[1] - 1}") if rng.lower[1] > 0 else None
+        if rng.upper is not None and rng.upper <= (major, minor):
+            return "floor", f"{rng.upper[0]}.{rng.upper[1]}"
+    m = _FLOOR.match(str(cause.python or ""))
+    if m is not None:
+        return "floor", f"{m.group(1)}.{m.group(2)}"
+    cap = _cap_of(cause)
+    return ("cap", cap) if cap is not None else None
 
 
 def _names(cause: Any) -> set[str]:
@@ -81,6 +106,13 @@ def _lower_cap(fb: Feedback, key: tuple[str, ...], cap: str) -> Feedback:
     return replace(fb, python_caps=caps)
 
 
+def _raise_floor(fb: Feedback, key: tuple[str, ...], floor: str) -> Feedback:
+    floors = dict(fb.python_floors)
+    old = floors.get(key[:3])
+    floors[key[:3]] = floor if old is None or Version(floor) > Version(old) else old
+    return replace(fb, python_floors=floors)
+
+
 def learn(causes: Iterable[Any], plan: Plan, fb: Feedback, *, allow_overrides: bool, log_line: str) -> Learnt:
     """What the failed lock of ``plan`` teaches: the first cause about one of its packages decides."""
     causes = list(causes)
@@ -105,15 +137,15 @@ def learn(causes: Iterable[Any], plan: Plan, fb: Feedback, *, allow_overrides: b
         and not plan.extra.get("platform-only")
     ):
         return Learnt(feedback=replace(fb, platform_only=cause.summary), reason=reason)
-    cap = _cap_of(cause) if cause is not None else None
-    narrows = cap is not None and Version(plan.python) <= Version(cap) < Version(plan.python_cap)
-    if (
-        narrows
-        and cause is not None
-        and cause.kind in ("python-version", "no-wheel-for-platform", "pin-conflict")
-    ):
-        assert cap is not None
-        return Learnt(feedback=_lower_cap(fb, plan.key, cap), reason=reason)
+    bound = _bound(cause, plan) if cause is not None else None
+    if bound is not None and cause is not None and cause.kind in _FORK_KINDS:
+        side, at = bound
+        py, v = Version(plan.python), Version(at)
+        said = {**fb.python_reasons, (side, plan.key[:3]): _FORK_NOTE.sub("", reason)}
+        if side == "cap" and py <= v < Version(plan.python_cap):
+            return Learnt(feedback=replace(_lower_cap(fb, plan.key, at), python_reasons=said), reason=reason)
+        if side == "floor" and Version(plan.python_floor) < v <= py:
+            return Learnt(feedback=replace(_raise_floor(fb, plan.key, at), python_reasons=said), reason=reason)
     ban = _ban(cause, plan) if cause is not None else None
     if ban is not None and ban not in fb.banned:
         return Learnt(feedback=replace(fb, banned={**fb.banned, ban: reason}), reason=reason)

@@ -98,9 +98,11 @@ class Attempt:
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    """A whole stack for one target. ``pythons``: the Python minors the project supports, ascending, the first
-    being the planned one (written to ``.python-version``) and the last the highest every chosen binary package
-    has wheels for; ``requires_python`` is their range."""
+    """A whole stack for one target. ``pythons``: the Python minors the project supports, ascending — the
+    planned one among them (``target.python``, written to ``.python-version``), the first the floor (the
+    project's own when every chosen binary package has wheels there, else the planned Python), the last the
+    highest every chosen binary package has wheels for; ``requires_python`` is their range. ``python_cap_reason``
+    / ``python_floor_reason``: what ends the range above, and what raised the floor above the project's own."""
 
     target: Target
     policy: str
@@ -126,11 +128,13 @@ class Plan:
     related: frozenset[str] = frozenset()
     framework: str | None = None
     framework_pins: frozenset[str] = frozenset()
+    python_cap_reason: str = ""
+    python_floor_reason: str = ""
 
     @property
     def python(self) -> str:
         """The planned interpreter (``.python-version``)."""
-        return self.pythons[0]
+        return self.target.python if self.target.python in self.pythons else self.pythons[0]
 
     @property
     def python_floor(self) -> str:
@@ -152,6 +156,11 @@ class Plan:
             "policy": self.policy,
             "python": self.python,
             "requires-python": self.requires_python,
+            "python-range": {
+                k: v
+                for k, v in (("cap", self.python_cap_reason), ("floor", self.python_floor_reason))
+                if v
+            },
             "packages": {name: c.to_dict() for name, c in self.packages.items()},
             "dependencies": list(self.dependencies),
             "build": {k: dict(v) for k, v in self.build.items()},

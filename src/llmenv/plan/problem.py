@@ -22,6 +22,7 @@ from llmenv.plan.candidates import (
     engine_from_extras,
 )
 from llmenv.plan.extensions import EXTENSIONS, ExtensionProvider
+from llmenv.plan.held import Held
 from llmenv.plan.model import TORCH_FAMILY
 from llmenv.plan.ranking import order_pythons
 from llmenv.request import LocalSpec, Request
@@ -52,12 +53,16 @@ class Feedback:
     """What ``uv lock`` said about earlier candidates. ``excluded``: candidate key -> uv's reason;
     ``python_caps``: candidate key without the Python -> the highest Python minor to allow; ``relax``:
     package -> why (under ``--allow-overrides``, the framework's pin of that package is relaxed); ``banned``:
-    (package, version) -> why (no candidate with that release: uv named it, e.g. no index has it)."""
+    (package, version) -> why (no candidate with that release: uv named it, e.g. no index has it);
+    ``python_floors``: candidate key without the Python -> the lowest Python minor to allow (uv failed below)."""
 
     excluded: Mapping[tuple[str, ...], str] = field(default_factory=dict)
     python_caps: Mapping[tuple[str, ...], str] = field(default_factory=dict)
     relax: Mapping[str, str] = field(default_factory=dict)
     banned: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (package, version) -> uv's reason
+    python_floors: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+    # ("cap" | "floor", candidate key without the Python) -> uv's reason, for the range's "why"
+    python_reasons: Mapping[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
     platform_only: str | None = None  # uv failed a fork of another architecture: lock the target's only (why)
 
 
@@ -81,6 +86,7 @@ class Problem:
     preferred_python: str | None  # the one --python or this machine gives (None: the highest wins)
     providers: Mapping[str, Sequence[ExtensionProvider]]
     request: Request
+    held: Held = field(default_factory=Held)  # the project's own requirements (plan/held.py)
 
 
 def _python_candidates(target: Target, fixed: bool, from_machine: bool) -> tuple[tuple[str, ...], str | None]:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend
@@ -179,6 +180,7 @@ def option_problem(
         policy=problem.policy,
         pins=pins,
         forced_build=opt.package in problem.builds,
+        held=problem.held.bounds.get(canonicalize_name(opt.package), ()),
     )
 
 

@@ -13,11 +13,11 @@ Feedback from uv (``problem.Feedback``) excludes candidates, lowers their Python
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend
@@ -25,6 +25,7 @@ from llmenv.knowledge import TorchRelease
 from llmenv.plan import constraints as c
 from llmenv.plan.candidates import (
     KNOWN_PYTHONS,
+    RANGE_PYTHONS,
     Candidate,
     EnginePick,
     FrameworkPick,
@@ -44,12 +45,16 @@ from llmenv.plan.extensions import EXTENSIONS, ExtensionOption, TorchBuild
 from llmenv.plan.model import TORCH_FAMILY, Rejection
 from llmenv.plan.overrides import relaxations
 from llmenv.plan.problem import EngineAsk, Feedback, Problem
+from llmenv.plan.pyrange import Part, walk
 from llmenv.plan.ranking import order_options, order_torch, rank_key
 from llmenv.plan.reasons import TorchFail, option_pins, option_rejections, torch_rejections
 
 __all__ = ["Outcome", "search"]
 
 _ANY = SpecifierSet()  # no requirement (never modified: ``&`` makes a new set)
+# A binary requirement to check for wheels: package, versions, where the project writes it ("" for a chosen
+# release's requirement), and the Pythons where its marker does not hold.
+_Bin = tuple[str, SpecifierSet, str, frozenset[str]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +118,7 @@ class _Search:
         self._narrowed: dict[tuple[int, tuple[str, ...]], tuple[str, ...] | Rejection] = {}
         self._dep: dict[tuple[str, str], tuple[set[str], Iterator[ReleaseLike]] | None] = {}
         self._options: dict[tuple[str, TorchBuild], list[ExtensionOption]] = {}
+        self._held_bins: list[_Bin] | None = None
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -151,30 +157,57 @@ class _Search:
         assert why is not None
         return why
 
-    def dep_pythons(self, reqs: Requirements, pythons: tuple[str, ...]) -> tuple[str, ...] | Rejection:
+    def dep_pythons(self, bins: Sequence[_Bin], pythons: tuple[str, ...]) -> tuple[str, ...] | Rejection:
         """Narrow ``pythons`` to those where every binary requirement (ray, tensordict, xformers, ...) has a
-        release with wheels; the requirement that leaves none is the rejection."""
-        for name, spec in self._binary_requirements(reqs):
+        release with wheels; the requirement that leaves none is the rejection (a project's line is cited)."""
+        for name, spec, location, exempt in bins:
             got = self._requirement_pythons(name, spec, pythons)
             if got is None:
                 continue
-            kept = tuple(py for py in pythons if py in got)
+            kept = tuple(py for py in pythons if py in got or py in exempt)
             if not kept:
                 have = sorted(self._requirement_pythons(name, spec, KNOWN_PYTHONS) or (), key=Version)
                 span = f"Python {have[0]}–{have[-1]}" if have else "no Python"
+                where = f" ({location})" if location else ""
                 return Rejection(
                     package=name,
                     version=str(c.exact_pin(spec) or spec or "any"),
-                    reason=f"{name}{spec} ships wheels for {span} only on {self.p.target.os} {self.p.target.arch} "
-                    f"(no sdist); the target has {pythons[0]}",
+                    reason=f"{name}{spec}{where} ships wheels for {span} only on {self.p.target.os} "
+                    f"{self.p.target.arch} (no sdist); the target has {pythons[0]}",
+                    kind="pin" if where else "fact",
                 )
             pythons = kept
         return pythons
 
-    def _binary_requirements(self, reqs: Requirements) -> list[tuple[str, SpecifierSet]]:
+    def _binary_requirements(self, reqs: Requirements) -> list[_Bin]:
         skip = {*TORCH_FAMILY, *EXTENSIONS}
         skip |= {a.name for a in (self.p.framework, self.p.engine) if a is not None}
-        return [(name, spec_of(reqs, name)) for name in reqs if name not in skip]
+        return [(name, spec_of(reqs, name), "", frozenset()) for name in reqs if name not in skip]
+
+    def held_binaries(self) -> list[_Bin]:
+        """The project's own requirement lines on binary packages the plan does not choose, one per line (an
+        extra's line is not merged with another's): each must have wheels for the Pythons the plan covers where
+        its marker holds. A line whose range holds no release llmenv knows is left to uv."""
+        if self._held_bins is None:
+            skip = {*TORCH_FAMILY, *EXTENSIONS}
+            skip |= {a.name for a in (self.p.framework, self.p.engine) if a is not None}
+            out: list[_Bin] = []
+            seen: set[tuple[str, str, frozenset[str]]] = set()
+            for line in self.p.held.lines:
+                name, spec = line.package, line.spec
+                if name in skip or self._requirement_pythons(name, spec, ()) is None:
+                    continue
+                exempt = frozenset(q for q in RANGE_PYTHONS if not line.applies(self.env(q)))
+                key = (name, str(spec), exempt)
+                known = c.exact_pin(spec) is not None or any(
+                    spec.contains(x.version, prereleases=True) for x in self.p.pins(name)
+                )
+                if key in seen or not known:
+                    continue
+                seen.add(key)
+                out.append((name, spec, line.location, exempt))
+            self._held_bins = out
+        return self._held_bins
 
     def _requirement_pythons(self, name: str, spec: SpecifierSet, needed: Sequence[str]) -> set[str] | None:
         """The Pythons some release of ``name`` within ``spec`` installs on — read newest first, only as far as
@@ -229,6 +262,22 @@ class _Search:
             return None
         return Rejection(package=name, version=str(version), reason=f"uv lock failed: {why}", kind="uv")
 
+    def held(self, name: str, version: object) -> Rejection | None:
+        """A release the project's own requirements exclude (``excluded by project.dependencies[0]: ...``)."""
+        why = self.p.held.check(name, str(version))
+        if why is None:
+            return None
+        return Rejection(package=name, version=str(version), reason=why, kind="pin")
+
+    def held_clash(self, name: str, version: str, theirs: Mapping[NormalizedName, SpecifierSet]) -> Rejection | None:
+        """A release that requires a version of a package the project bounds otherwise."""
+        for n, spec in theirs.items():
+            b = self.p.held.clash(n, spec)
+            if b is not None:
+                why = f"requires {n}{spec} ({b.reason})"
+                return Rejection(package=name, version=version, reason=why, kind="pin")
+        return None
+
     def pin(self, reqs: Requirements, name: str) -> SpecifierSet:
         """A framework's requirement on ``name``; empty while its pins are being relaxed (--allow-overrides,
         when no candidate honours them) or when uv named that pin in a conflict."""
@@ -272,7 +321,11 @@ class _Search:
                     )
                 )
                 continue
-            pythons = self.banned(ask.name, rel.version) or self.narrow(ask.name, rel, ctx.pythons)
+            pythons = (
+                self.held(ask.name, rel.version)
+                or self.banned(ask.name, rel.version)
+                or self.narrow(ask.name, rel, ctx.pythons)
+            )
             if isinstance(pythons, Rejection):
                 self.rejected.append(pythons)
                 continue
@@ -333,7 +386,7 @@ class _Search:
         name, v = ctx.framework.name, str(ctx.framework.version)
         if not self.relaxing:
             theirs = {n: spec_of(ctx.fw_reqs, n) for n in ctx.fw_reqs if n != name}
-            clash = c.pin_clash(name, v, theirs, self.p.user)
+            clash = c.pin_clash(name, v, theirs, self.p.user) or self.held_clash(name, v, theirs)
             if clash is not None:
                 return _Fail(rejection=clash)
         engine = self.p.engine
@@ -390,7 +443,7 @@ class _Search:
 
     def engine_release(self, ctx: _Ctx, ask: EngineAsk, rel: ReleaseLike) -> Candidate | _Fail:
         v = str(rel.version)
-        pythons = self.banned(ask.name, v) or self.narrow(ask.name, rel, ctx.pythons)
+        pythons = self.held(ask.name, rel.version) or self.banned(ask.name, v) or self.narrow(ask.name, rel, ctx.pythons)
         if isinstance(pythons, Rejection):
             return _Fail(rejection=pythons)
         extras = ask.extras or tuple(sorted({e for r in ctx.fw_reqs.get(ask.name, ()) for e in r.extras}))
@@ -426,7 +479,8 @@ class _Search:
                     fw = f"{ctx.framework.name} {ctx.framework.version}"
                     why = f"requires {n}{b}, but {fw} requires {n}{a}"
                     return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
-        clash = c.pin_clash(name, v, {n: spec_of(reqs, n) for n in reqs}, self.p.user)
+        theirs = {n: spec_of(reqs, n) for n in reqs}
+        clash = c.pin_clash(name, v, theirs, self.p.user) or self.held_clash(name, v, theirs)
         if clash is not None:
             return _Fail(rejection=clash)
         pick = EnginePick(name=name, release=rel, extras=extras, torch=torch)
@@ -489,13 +543,19 @@ class _Search:
         ban = self.banned("torch", r.version)
         if ban is not None:
             return TorchFail(variant=var, code="uv", reason=ban.reason)
+        held = self.p.held.check("torch", r.version)
+        if held is not None:
+            return TorchFail(variant=var, code="pin", reason=held)
         for name in TORCH_FAMILY[1:]:
             spec = self.p.companions.get(name, SpecifierSet()) & spec_of(ctx.engine_reqs, name)
             spec &= self.pin(ctx.fw_reqs, name)
-            if name in self.p.companions or str(spec):
-                why = c.torch_companion(r, name, spec)
+            if name in self.p.companions or str(spec) or name in self.p.held.bounds:
+                why = self.companion_reject(r, name, spec)
                 if why is not None:
                     return TorchFail(variant=var, code="pin", reason=why)
+        routed = self.routing(var)
+        if routed is not None:
+            return TorchFail(variant=var, code="pin", reason=routed)
         pythons = tuple(py for py in ctx.pythons if py in r.python)
         if not pythons:
             return TorchFail(variant=var, code="python", reason=c.torch_python(r, ctx.pythons[0]) or "")
@@ -510,16 +570,49 @@ class _Search:
                 return TorchFail(variant=var, code=code, reason=why)
         return pythons
 
+    def companion_reject(self, release: TorchRelease, name: str, spec: SpecifierSet) -> str | None:
+        """torchvision / torchaudio for this torch within ``spec`` and the project's bounds on it."""
+        bounds = self.p.held.bounds.get(canonicalize_name(name), ())
+        both = spec
+        for b in bounds:
+            both &= b.spec
+        why = c.torch_companion(release, name, both)
+        if why is None or not bounds:
+            return why
+        cv = release.companion(name, spec)
+        if cv is None:
+            return c.torch_companion(release, name, spec)
+        return f"{name} {cv}: {self.p.held.check(name, str(cv)) or why}"
+
+    def routing(self, variant: Backend) -> str | None:
+        """The project routes torch itself ([tool.uv.sources]): a variant it does not offer is not taken when
+        the driver runs one it offers (else the routing is left to refuse, naming the entry)."""
+        routed = self.p.held.routed
+        if not routed or self.p.source.is_pypi or self.p.target.cuda is None:
+            return None
+        runs = [
+            (v, where)
+            for v, where in routed
+            if v.is_cuda and c.torch_driver(self.p.kb, self.p.target, v, self.p.policy) is None
+        ]
+        if not runs or any(v == variant for v, _ in routed):
+            return None
+        offered = " / ".join(str(v) for v, _ in runs)
+        return f"the project's torch routing ({runs[0][1]}) serves {offered}"
+
     def base_torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
         """The base's torch: the pins on it and its companions (NVIDIA's pre-release meets ``==2.6.0``), the
         base's Python, the GPUs it was built for (when known) and the engine's CUDA major. Not the driver: the
         base is what it is (a warning says it)."""
-        from llmenv.plan.base import companion_problem, torch_problem
+        from llmenv.plan.base import companion_problem, held_problem, torch_problem
 
         base = self.p.target.base
         assert base is not None
         var = opt.variant
         why = torch_problem(base, self.p.torch_spec & self.pin(ctx.fw_reqs, "torch") & ctx.torch_pin)
+        if why is not None:
+            return TorchFail(variant=var, code="pin", reason=why)
+        why = held_problem(base, self.p.held)
         if why is not None:
             return TorchFail(variant=var, code="pin", reason=why)
         for name in TORCH_FAMILY[1:]:
@@ -589,8 +682,12 @@ class _Search:
     def python_level(self, ctx: _Ctx, torch: TorchPick | None) -> Candidate | _Fail:
         fails: list[_Fail] = []
         for py in ctx.pythons:
-            deps = self.dep_pythons(ctx.fw_reqs, (py,))  # checked last: only the parts that fit otherwise pay
-            deps = self.dep_pythons(ctx.engine_reqs, (py,)) if not isinstance(deps, Rejection) else deps
+            # checked last: only the parts that fit otherwise pay
+            deps = self.dep_pythons(self._binary_requirements(ctx.fw_reqs), (py,))
+            if not isinstance(deps, Rejection):
+                deps = self.dep_pythons(self._binary_requirements(ctx.engine_reqs), (py,))
+            if not isinstance(deps, Rejection) and self.p.held.lines:
+                deps = self.dep_pythons(self.held_binaries(), (py,))
             if isinstance(deps, Rejection):
                 fails.append(_Fail(rejection=deps))
                 continue
@@ -612,7 +709,11 @@ class _Search:
                 fails.append(_Fail(rejection=rng))
                 continue
             cand = replace(
-                cand, pythons=rng[0], python_limit=rng[1], relaxed=relaxations(self.p, cand, self.fb)
+                cand,
+                pythons=rng[0],
+                python_limit=rng[1],
+                python_floor_limit=rng[2],
+                relaxed=relaxations(self.p, cand, self.fb),
             )
             why = self.fb.excluded.get(cand.key)
             if why is not None:
@@ -677,6 +778,7 @@ class _Search:
                     policy=self.p.policy,
                     pins=pins,
                     forced_build=forced,
+                    held=self.p.held.bounds.get(canonicalize_name(pkg), ()),
                 )
             )
             if problem is not None:
@@ -699,51 +801,103 @@ class _Search:
             rejection=first or Rejection(package=pkg, version="any", reason=f"no {pkg} option is known")
         )
 
-    def python_range(self, ctx: _Ctx, cand: Candidate) -> tuple[tuple[str, ...], str] | Rejection:
-        """The Pythons from the planned one up that every chosen part installs on (contiguous), and what ends
-        the range."""
-        ups = tuple(q for q in KNOWN_PYTHONS if Version(q) >= Version(cand.python))
-        parts: list[tuple[str, set[str]]] = []
+    def python_range(self, ctx: _Ctx, cand: Candidate) -> tuple[tuple[str, ...], str, str] | Rejection:
+        """The Pythons every chosen part installs on around the planned one (``plan/pyrange.py``), what caps the
+        range, and what raised its floor above the project's own (empty: nothing did, or a new project)."""
+        held = self.p.held
+        py = Version(cand.python)
+        below = [q for q in RANGE_PYTHONS if Version(q) < py] if held.requires_python is not None else []
+        above = [q for q in KNOWN_PYTHONS if Version(q) > py]
+        parts = self.range_parts(ctx, cand, (*below, cand.python, *above))
+        missing = next((p for p in parts if cand.python not in p.have), None)
+        if missing is not None:
+            uv = missing.kind == "uv"
+            why = (
+                f"uv could not lock Python {cand.python} for this stack"
+                if uv
+                else f"no Python range around {cand.python} fits: {missing.lacks(cand.python)}"
+            )
+            return Rejection(package="python", version=cand.python, reason=why, kind="uv" if uv else "fact")
+        up, stop, at = walk(above, parts, held.allows_python)
+        if stop is not None and at is not None:
+            cap = stop.lacks(at)
+        elif at is not None:
+            cap = f"{held.python_line} leaves it out"
+        else:
+            cap = f"llmenv knows no Python after {KNOWN_PYTHONS[-1]}"
+        down, stop, at = walk(below[::-1], parts, held.allows_python)
+        floor = ""
+        if stop is not None and at is not None:
+            floor = stop.lacks(at)
+        elif at is None and below and _below(held, below[0]):
+            floor = f"llmenv knows no Python below {below[0]}"
+        return (*down[::-1], cand.python, *up), cap, floor
+
+    def range_parts(self, ctx: _Ctx, cand: Candidate, pythons: tuple[str, ...]) -> list[Part]:
+        """Each chosen part with the Pythons among ``pythons`` it installs on."""
+        parts: list[Part] = []
+        t = self.p.target
         for pick in (ctx.framework, ctx.engine):
             if pick is not None:
-                got = self.narrow(pick.name, pick.release, ups)
+                got = self.narrow(pick.name, pick.release, pythons)
+                rel = pick.release
                 parts.append(
-                    (f"{pick.name} {pick.version}", set(got) if not isinstance(got, Rejection) else set())
+                    Part(
+                        label=f"{pick.name} {pick.version}",
+                        have=frozenset(got) if not isinstance(got, Rejection) else frozenset(),
+                        requires=rel.requires_python,
+                        every=lambda rel=rel: installable_pythons(rel, t, RANGE_PYTHONS),  # type: ignore[misc]
+                    )
                 )
         for reqs in (ctx.fw_reqs, ctx.engine_reqs):
-            parts += self.dep_limits(reqs, ups)
+            parts += self.dep_limits(self._binary_requirements(reqs), pythons)
+        if self.p.held.lines:
+            parts += self.dep_limits(self.held_binaries(), pythons)
         if cand.torch is not None:
-            parts.append((f"torch {cand.torch.version}", set(cand.torch.release.python)))
+            r = cand.torch.release
+            if cand.torch.source == "base":
+                label = f"the base's torch {r.version} (the base interpreter is Python {r.python[0]})"
+                parts.append(Part(label=label, have=frozenset(r.python), kind="base"))
+            else:
+                parts.append(Part(label=f"torch {r.version}", have=frozenset(r.python)))
         parts += [
-            (f"{o.package} {o.version}'s prebuilt wheels", set(o.pythons))
+            Part(label=f"{o.package} {o.version}", have=frozenset(o.pythons), kind="prebuilt")
             for o in cand.options.values()
             if o.prebuilt
         ]
-        cap = self.fb.python_caps.get(cand.key[:3])
+        key = cand.key[:3]
+        cap = self.fb.python_caps.get(key)
         if cap is not None:
-            parts.append(("uv lock", {q for q in ups if Version(q) <= Version(cap)}))
-        out: list[str] = []
-        limit: str = "the newest Python llmenv knows"
-        for q in ups:
-            stop = next((label for label, have in parts if q not in have), None)
-            if stop is not None:
-                limit = f"{stop} (no Python {q})" if stop != "uv lock" else f"uv could not lock Python {q}"
-                break
-            out.append(q)
-        if not out:
-            why = (
-                f"uv could not lock Python {cand.python} for this stack"
-                if cap
-                else f"no Python from {cand.python} up fits"
-            )
-            return Rejection(package="python", version=cand.python, reason=why, kind="uv" if cap else "fact")
-        return tuple(out), limit
+            have = frozenset(q for q in pythons if Version(q) <= Version(cap))
+            parts.append(Part(label=self.fb.python_reasons.get(("cap", key), "uv"), have=have, kind="uv"))
+        floor = self.fb.python_floors.get(key)
+        if floor is not None:
+            have = frozenset(q for q in pythons if Version(q) >= Version(floor))
+            parts.append(Part(label=self.fb.python_reasons.get(("floor", key), "uv"), have=have, kind="uv"))
+        return parts
 
-    def dep_limits(self, reqs: Requirements, ups: tuple[str, ...]) -> list[tuple[str, set[str]]]:
-        """(requirement, the Pythons among ``ups`` some release of it has wheels for), per binary requirement."""
+    def dep_limits(self, bins: Sequence[_Bin], pythons: tuple[str, ...]) -> list[Part]:
+        """Each binary requirement with the Pythons among ``pythons`` some release of it has wheels for
+        (``lines``: where the project writes it, for the label)."""
         out = []
-        for name, spec in self._binary_requirements(reqs):
-            got = self._requirement_pythons(name, spec, ups)
+        for name, spec, location, exempt in bins:
+            got = self._requirement_pythons(name, spec, pythons)
             if got is not None:
-                out.append((f"{name}{spec}", set(got)))
+                where = f" ({location})" if location else ""
+                out.append(
+                    Part(
+                        label=f"{name}{spec}{where}",
+                        have=frozenset(got) | exempt,
+                        every=lambda n=name, sp=spec: self._requirement_pythons(n, sp, RANGE_PYTHONS) or (),  # type: ignore[misc]
+                    )
+                )
         return out
+
+
+def _below(held: object, lowest: str) -> bool:
+    """Does the project's requires-python allow a Python below ``lowest`` (the oldest llmenv knows)?"""
+    spec = getattr(held, "requires_python", None)
+    if spec is None:
+        return False
+    major, minor = (int(x) for x in lowest.split("."))
+    return any(spec.contains(f"{major}.{m}.{micro}", prereleases=True) for m in range(minor) for micro in (0, 99))

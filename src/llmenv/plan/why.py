@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from packaging.utils import canonicalize_name
+
 from llmenv.plan.candidates import Candidate, spec_of
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.problem import Problem
@@ -48,6 +50,10 @@ def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
         pinned = f" (pinned by {cand.engine.name} {cand.engine.version})"
     elif str(problem.torch_spec):
         pinned = f" within torch{problem.torch_spec}"
+    held = problem.held.bounds.get(canonicalize_name("torch"), ())
+    if held and not cand.engine:
+        pinned += f" the project allows ({'; '.join(b.who for b in held)})"
+    routed = _routed(problem, cand)
     if var.is_cuda:
         archs = ""
         if t.gpus:
@@ -56,8 +62,13 @@ def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
                 f" (build archs: {v.arch_names})" if v else ""
             )
         where = "PyPI's torch" if problem.source.is_pypi else f"the {problem.source.label}"
+        major = (
+            f"CUDA {var.major} is where the project routes torch"
+            if routed
+            else f"CUDA {var.major} is the newest CUDA major the driver runs"
+        )
         out.append(
-            f"torch {r.version}+{var}: CUDA {var.major} is the newest CUDA major the driver runs{archs}; torch "
+            f"torch {r.version}+{var}: {major}{archs}; torch "
             f"{r.version} the newest release{pinned} with a CUDA {var.major} build here, {var} its newest "
             f"CUDA {var.major} variant the driver runs (from {where})"
         )
@@ -168,10 +179,14 @@ def _python_line(problem: Problem, cand: Candidate) -> str:
         )
     else:
         origin = "the highest Python every chosen package has wheels for (--python fixes it)"
-    return (
-        f"Python {py} ({origin}); requires-python >={py},<{_next(cand.pythons[-1])} — Python {_span(cand.pythons)}, "
-        f"up to where {cand.python_limit or 'the knowledge ends'}"
-    )
+    lo, cap = cand.pythons[0], _next(cand.pythons[-1])
+    said: list[str] = []
+    if cand.python_floor_limit:
+        said.append(f"floor raised to {lo}: {cand.python_floor_limit}")
+    elif problem.held.requires_python is not None:
+        said.append(f"the project's floor {lo} kept")
+    said.append(f"capped below {cap}: {cand.python_limit or 'the knowledge ends there'}")
+    return f"Python {py} ({origin}); requires-python >={lo},<{cap} — " + "; ".join(said)
 
 
 def _next(python: str) -> str:
@@ -179,8 +194,24 @@ def _next(python: str) -> str:
     return f"{major}.{int(minor) + 1}"
 
 
+def _routed(problem: Problem, cand: Candidate) -> str | None:
+    """``torch stays on cu128: the project routes it there (tool.uv.sources.torch[0]), and driver X runs it``
+    when the project's own torch routing held the variant (``plan/held.py``)."""
+    t = problem.target
+    if cand.torch is None or cand.torch.source != "index" or t.cuda is None:
+        return None
+    var = cand.torch.variant
+    where = next((w for v, w in problem.held.routed if v == var), None)
+    if where is None:
+        return None
+    drv = f"driver {t.driver}" if t.driver else f"a driver of CUDA {t.cuda}"
+    return f"torch stays on {var}: the project routes it there ({where}), and {drv} runs it"
+
+
 def reasons(problem: Problem, cand: Candidate, target: Target) -> list[str]:
-    out = _framework_line(problem, cand) + _engine_line(problem, cand, target)
+    routed = _routed(problem, cand)
+    out = [routed] if routed else []
+    out += _framework_line(problem, cand) + _engine_line(problem, cand, target)
     base = target.base if cand.torch is not None and cand.torch.source == "base" else None
     if base is not None:
         from llmenv.plan.base import base_reasons
