@@ -146,6 +146,36 @@ def test_init_lock_and_sync_leave_the_base_as_it_was(
     assert "exclude-dependencies" not in doc["tool"]["uv"] and "base" not in doc["tool"]["llmenv"]
 
 
+def _no_other_python(tmp_path: Path) -> dict[str, str]:
+    """An environment where uv finds no Python but the one it is told (none on PATH, no managed ones, no
+    downloads): a lock that looks for the ``.python-version`` Python fails."""
+    empty = tmp_path / "no-pythons"
+    empty.mkdir(exist_ok=True)
+    return {
+        **_env(),
+        "PATH": str(empty),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_PYTHON_INSTALL_DIR": str(empty),
+        "UV_PYTHON_PREFERENCE": "only-managed",
+    }
+
+
+def test_plan_verify_locks_with_the_base_interpreter(
+    fake: FakeBase, index: IndexServer, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """plan --verify on a base: the scratch lock runs with the base interpreter (``uv lock --python BASE``), as
+    init --lock does; uv never looks for (or downloads) the ``.python-version`` Python."""
+    args = ("plan", "vllm==0.8.4", "--base-python", fake.python, *H200, "--mirror", index.url, "--verify")
+    r = run_cli(*args, system=_system(), environ=_no_other_python(tmp_path))
+    assert r.code == 0, r.err
+    assert "uv lock succeeded" in r.err and "verified: uv lock succeeded" in r.out
+    project = tmp_path / "app"
+    init = ("init", str(project), "vllm==0.8.4", "--base-python", fake.python, *H200, "--mirror", index.url)
+    r = run_cli(*init, "--lock", system=_system(), environ=_no_other_python(tmp_path))
+    assert r.code == 0, r.err
+    assert (project / "uv.lock").is_file()
+
+
 def _ngc_tree(root: Path) -> str:
     site = root / "usr/local/lib/python3.12/dist-packages"
     version = "2.6.0a0+ecf3bae40a.nv25.1"

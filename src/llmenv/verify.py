@@ -22,7 +22,7 @@ from typing import Any
 from llmenv.errors import NoAnswer
 from llmenv.plan import Attempt, Feedback, Plan
 
-__all__ = ["BUDGET_S", "MAX_ATTEMPTS", "LockFailed", "lock_loop", "verify_in_scratch"]
+__all__ = ["BUDGET_S", "MAX_ATTEMPTS", "LockFailed", "lock_loop", "lock_python", "verify_in_scratch"]
 
 MAX_ATTEMPTS = 6
 BUDGET_S = 600.0
@@ -141,6 +141,13 @@ def lock_loop(
     )
 
 
+def lock_python(plan: Plan) -> list[str]:
+    """``uv lock``'s interpreter arguments for ``plan``: the base interpreter on a base (never another Python, nor
+    a download), nothing otherwise (``.python-version`` says which)."""
+    base = plan.target.base
+    return ["--python", base.python, "--no-python-downloads"] if base is not None else []
+
+
 def verify_in_scratch(
     *,
     plan_for: Callable[[Feedback], Plan],
@@ -153,23 +160,27 @@ def verify_in_scratch(
     progress: Callable[[str], None] = lambda line: None,
 ) -> Plan:
     """``plan --verify``: each candidate written to a scratch folder (``render_text(plan, folder)`` gives its
-    pyproject.toml) and locked there; nothing of yours is touched."""
+    pyproject.toml) and locked there; nothing of yours is touched. A plan on a base (a container's interpreter,
+    ``--base-python``) is locked with that interpreter, as ``init --lock`` does (uv would otherwise look for,
+    or download, the Python of ``.python-version``)."""
     from llmenv import uvrun
 
     with tempfile.TemporaryDirectory(prefix="llmenv-verify-") as tmp:
         folder = Path(tmp)
         project = folder / "pyproject.toml"
+        written: list[Plan] = []
 
         def write(plan: Plan) -> None:
             project.write_text(render_text(plan, folder), encoding="utf-8")
             (folder / ".python-version").write_text(plan.python + "\n", encoding="utf-8")
+            written[:] = [plan]
 
         def restore() -> None:
             (folder / "uv.lock").unlink(missing_ok=True)
 
         def lock(timeout: float) -> LockRun:
             env = {**environ, "UV_NO_PROGRESS": "1"}
-            r = uvrun.run_child([binary, "lock"], cwd=folder, env=env, timeout=timeout)
+            r = uvrun.run_child([binary, "lock", *lock_python(written[-1])], cwd=folder, env=env, timeout=timeout)
             return LockRun(code=r.code, output=r.output, timed_out=r.timed_out)
 
         return lock_loop(

@@ -261,7 +261,7 @@ def _lock(
     """``--lock``: the closed loop in place. Everything that can refuse does so before the first write (a missing
     or too-old uv, a uv.lock or .python-version that is a folder); from the write on, the guard restores the
     files between attempts and unless a lock succeeds (failure, Ctrl-C, SIGTERM)."""
-    from llmenv.verify import LockFailed, LockRun, lock_loop
+    from llmenv.verify import LockFailed, LockRun, lock_loop, lock_python
 
     binary = checked_uv(ctx.environ)
     pyproject = folder / "pyproject.toml"
@@ -288,9 +288,7 @@ def _lock(
 
     def lock(timeout: float) -> LockRun:
         # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
-        base = done[-1][0].target.base
-        python = ["--python", base.python] if base is not None else []
-        r = uvrun.run_child([binary, "lock", *python], cwd=folder, env=env, timeout=timeout)
+        r = uvrun.run_child([binary, "lock", *lock_python(done[-1][0])], cwd=folder, env=env, timeout=timeout)
         return LockRun(code=r.code, output=r.output, timed_out=r.timed_out)
 
     with guard(pyproject, folder / "uv.lock", folder / ".python-version") as held:
