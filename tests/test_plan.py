@@ -235,3 +235,16 @@ def test_arch_flag_plans_for_aarch64(run_cli) -> None:  # type: ignore[no-untype
     assert r.code == 0, r.err
     d = json.loads(r.out)
     assert d["target"]["arch"] == "aarch64" and d["packages"]["torch"]["variant"].startswith("cu")
+
+
+def test_the_header_keeps_the_gpus_and_the_python_reason_is_a_sentence(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """The seed's stack for an A100 on driver 550: the header names the GPUs, and the Python line says what caps
+    the range in words ("openrlhf 0.8.3 ships wheels for Python 3.10–3.11 only")."""
+    r = run_cli("plan", "openrlhf[vllm]", "--driver", "550.54.14", "--gpu", "8.0", "--python", "3.11")
+    assert r.code == 0, r.err
+    assert r.out.startswith("plan for linux x86_64, Python 3.11, driver 550.54.14 (CUDA <= 12.4), GPUs sm_80\n")
+    assert (
+        "Python 3.11 (the target's Python); requires-python >=3.11,<3.12 — capped below 3.12: openrlhf 0.8.3 "
+        "ships wheels for Python 3.10–3.11 only" in r.out
+    )
+    assert "up to where" not in r.out
