@@ -226,6 +226,11 @@ def test_a_framework_pin_uv_names_is_relaxed_under_allow_overrides(
     assert "otel-sdk" in meta["requires-dist"] and "otel-sdk==1.0" not in meta["requires-dist"]
     lock = tomlkit.parse((tmp_path / "p" / "uv.lock").read_text()).unwrap()
     assert [p["version"] for p in lock["package"] if p["name"] == "otel-sdk"] == ["2.0"]
+    # the human output says why each pin was relaxed: uv's reason for the conflict, shortened
+    assert (
+        "  verl 9.0: otel-sdk==1.0 -> otel-sdk (uv lock: verl requires otel-sdk==1.0, but tracer requires "
+        "otel-sdk>=2)\n" in r.out
+    )
 
 
 def test_plan_verify_locks_in_a_scratch_folder_and_touches_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -330,6 +330,12 @@ def _local_release(inputs: Inputs, loc: Any) -> Any:
     return LocalRelease.from_metadata(from_tree((base / loc.path).expanduser()))
 
 
+def _short(text: str, width: int = 160) -> str:
+    """One line of at most ``width`` characters (uv's reasons can run long)."""
+    one = " ".join(str(text).split())
+    return one if len(one) <= width else one[: width - 1].rstrip() + "…"
+
+
 def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     """Human lines for a plan."""
     t = plan.target
@@ -375,7 +381,7 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         lines += ["", "overrides (written as [[tool.uv.dependency-metadata]])"]
         for o in plan.overrides:
             for r in o["relaxed"]:
-                why = f" ({r['reason']})" if r.get("reason") else ""
+                why = f" ({_short(r['reason'])})" if r.get("reason") else ""  # uv's reason for a conflict
                 lines.append(f"  {o['package']} {o['version']}: {r['from']} -> {r['to']}{why}")
     if plan.build:
         lines += ["", "build"]
