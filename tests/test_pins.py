@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -128,6 +129,31 @@ def test_releases_are_newest_first_and_typed(pins: Pins) -> None:
     assert pins.releases("VLLM") is rels  # names normalize; parsed once
     newest = pins.newest("vllm")
     assert newest is not None and not newest.yanked and not newest.version.is_prerelease
+
+
+def test_releases_are_parsed_only_when_read() -> None:
+    """A package's releases are a lazy sequence: the versions alone cost nothing, an exact pin reads that release
+    alone, a range reads those it allows; each release is the same object every time, and equal to a full
+    parse of the snapshot entry."""
+    import dataclasses
+
+    fresh = dataclasses.replace(load_pins(None), _parsed={}, _memo={})  # the bundled one, nothing parsed yet
+    rels = fresh.releases("vllm")
+    from llmenv.knowledge.pins import Releases
+
+    assert isinstance(rels, Releases) and fresh.versions("vllm") == rels.versions
+    parsed = lambda: sum(x is not None for x in rels._got)  # noqa: E731
+    assert parsed() == 0 and len(rels) > 50
+    pin = list(rels.within(SpecifierSet("==0.8.5.post1")))
+    assert [str(r.version) for r in pin] == ["0.8.5.post1"] and parsed() == 1
+    assert fresh.release("vllm", "0.8.5.post1") is pin[0]
+    some = list(rels.within(SpecifierSet(">=0.8.4,<0.9")))
+    assert [str(r.version) for r in some] == [str(v) for v in rels.versions if v in SpecifierSet(">=0.8.4,<0.9")]
+    assert parsed() == len(some)
+    assert rels[0] is rels[0] and rels[:2] == (rels[0], rels[1])
+    raw = fresh.raw["vllm"]["releases"]["0.8.5.post1"]
+    assert pin[0] == PinnedRelease.from_dict("vllm", "0.8.5.post1", raw)
+    assert fresh.versions("not-tracked") == () and fresh.release("not-tracked", "1.0") is None
 
 
 def test_index_only_packages_say_so(pins: Pins) -> None:

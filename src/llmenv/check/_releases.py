@@ -132,7 +132,7 @@ class Catalog:
         with self._lock:
             self._online[name] = releases
 
-    def releases(self, name: str) -> tuple[Release, ...] | None:
+    def releases(self, name: str) -> Sequence[Release] | None:
         """Newest first; None when nothing known answers for ``name``."""
         key = canonicalize_name(name)
         if self.client is not None and key not in self._online and key not in self.failures:

@@ -103,7 +103,7 @@ def _known(kb: Knowledge, name: str) -> tuple[str, list[Version]] | None:
     if name == "flash-attn":
         return "flash-attn", [r.version for r in kb.flash_attn.releases]
     if name in kb.pins.names():
-        return "pins", [r.version for r in kb.pins.releases(name)]
+        return "pins", list(kb.pins.versions(name))  # the versions alone: no release parsed
     return None
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from packaging.markers import Marker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -32,6 +32,7 @@ __all__ = [
     "SCHEMA",
     "PinnedRelease",
     "Pins",
+    "Releases",
     "installs_on",
     "load_pins",
     "read_pins",
@@ -238,6 +239,95 @@ class PinnedRelease:
         return self.source != "none"
 
 
+def _exact(spec: SpecifierSet) -> Version | None:
+    """The one version an ``==X`` specifier allows (None for anything else: a range, ``==X.*``, several)."""
+    parts = list(spec)
+    if len(parts) != 1 or parts[0].operator != "==" or parts[0].version.endswith(".*"):
+        return None
+    try:
+        return Version(parts[0].version)
+    except InvalidVersion:
+        return None
+
+
+class Releases(Sequence[PinnedRelease]):
+    """A package's releases, newest first, each parsed from the snapshot the first time it is read: a search
+    that stops at the release it needs, or asks only for those a specifier allows (``within``), does not pay
+    for the package's whole history. The parsed releases are shared: treat them as read-only."""
+
+    def __init__(
+        self, name: str, raw: Mapping[str, Mapping[str, Any]], memo: dict[str, Any], lock: threading.Lock
+    ) -> None:
+        keys: list[tuple[Version, str]] = []
+        for text in raw:
+            try:
+                keys.append((Version(text), text))
+            except InvalidVersion:
+                continue
+        keys.sort(key=lambda k: k[0], reverse=True)
+        self._name = name
+        self._raw = raw
+        self._keys = keys
+        self._got: list[PinnedRelease | None] = [None] * len(keys)
+        self._memo = memo
+        self._lock = lock
+        self._index: dict[Version, int] | None = None
+        self._local = any(v.local for v, _ in keys)  # ``==X`` also matches X+local: then no look-up
+
+    @property
+    def versions(self) -> tuple[Version, ...]:
+        """Every release's version, newest first (nothing parsed but the versions)."""
+        return tuple(v for v, _ in self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, i: int) -> PinnedRelease: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[PinnedRelease, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> PinnedRelease | tuple[PinnedRelease, ...]:
+        if isinstance(i, slice):
+            return tuple(self[j] for j in range(*i.indices(len(self))))
+        got = self._got[i]
+        if got is None:
+            _, text = self._keys[i]
+            with self._lock:
+                got = PinnedRelease.from_dict(self._name, text, self._raw[text], memo=self._memo)
+            self._got[i] = got
+        return got
+
+    def __iter__(self) -> Iterator[PinnedRelease]:
+        for i in range(len(self._keys)):
+            yield self[i]
+
+    def within(self, spec: SpecifierSet, *, prereleases: bool | None = True) -> Iterator[PinnedRelease]:
+        """The releases ``spec`` allows, newest first; only those are parsed (an exact pin is looked up)."""
+        pinned = _exact(spec)
+        if pinned is not None and not self._local:
+            one = self.get(pinned)
+            if one is not None and spec.contains(one.version, prereleases=prereleases):
+                yield one
+            return
+        for i, (v, _) in enumerate(self._keys):
+            if spec.contains(v, prereleases=prereleases):
+                yield self[i]
+
+    def facts(self, key: str) -> Iterator[tuple[Version, Any]]:
+        """One field of every release as the snapshot has it (``"sdist"``), newest first, nothing parsed."""
+        for v, text in self._keys:
+            yield v, self._raw[text].get(key)
+
+    def get(self, version: Version) -> PinnedRelease | None:
+        """The release ``version`` (parsed alone), or None."""
+        if self._index is None:
+            self._index = {v: i for i, (v, _) in enumerate(self._keys)}
+        i = self._index.get(version)
+        return self[i] if i is not None else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Pins:
     """A snapshot: where it came from, and per package its releases (parsed on first use)."""
@@ -249,7 +339,7 @@ class Pins:
     filtered: bool
     ignored: str | None = None  # why the user's snapshot was not used
     raw: Mapping[str, Mapping[str, Any]] = field(repr=False)
-    _parsed: dict[str, tuple[PinnedRelease, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _parsed: dict[str, Releases] = field(default_factory=dict, repr=False, compare=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -276,44 +366,34 @@ class Pins:
             and entry.get("full", any(r.get("from", "none") != "none" for r in entry["releases"].values()))
         )
 
-    def releases(self, name: str) -> tuple[PinnedRelease, ...]:
-        """Every release of ``name``, newest first; () for a package the snapshot does not track."""
+    def releases(self, name: str) -> Sequence[PinnedRelease]:
+        """Every release of ``name``, newest first (``Releases``: each parsed on first read); () for a package
+        the snapshot does not track."""
         key = canonicalize_name(name)
-        with self._lock:  # one parse per package, even with threads
+        with self._lock:  # one sequence per package, even with threads
             return self._releases(key)
 
-    def _releases(self, key: str) -> tuple[PinnedRelease, ...]:
+    def _releases(self, key: str) -> Sequence[PinnedRelease]:
         got = self._parsed.get(key)
         if got is not None:
             return got
         entry = self.raw.get(key)
         if entry is None:
             return ()
-        parsed = []
-        for v, r in entry["releases"].items():
-            try:
-                parsed.append(PinnedRelease.from_dict(key, v, r, memo=self._memo))
-            except InvalidVersion:
-                continue
-        out = tuple(sorted(parsed, key=lambda r: r.version, reverse=True))
+        out = Releases(key, entry["releases"], self._memo, self._lock)
         self._parsed[key] = out
         return out
 
+    def versions(self, name: str) -> tuple[Version, ...]:
+        """Every release's version of ``name``, newest first (no release parsed); () when not tracked."""
+        rels = self.releases(name)
+        return rels.versions if isinstance(rels, Releases) else ()
+
     def release(self, name: str, version: str | Version) -> PinnedRelease | None:
-        """One release; parsed alone when its package's releases were not parsed yet (a planner asking about
-        one exact pin does not pay for the package's whole history)."""
-        v = Version(str(version))
-        key = canonicalize_name(name)
-        with self._lock:
-            if key not in self._parsed:
-                entry = self.raw.get(key)
-                raw = entry["releases"].get(str(v)) if entry is not None else None
-                if raw is not None:
-                    return PinnedRelease.from_dict(key, str(v), raw, memo=self._memo)
-        for r in self.releases(name):
-            if r.version == v:
-                return r
-        return None
+        """One release, parsed alone (a planner asking about one exact pin does not pay for the package's
+        whole history)."""
+        rels = self.releases(name)
+        return rels.get(Version(str(version))) if isinstance(rels, Releases) else None
 
     def newest(self, name: str, *, prereleases: bool = False) -> PinnedRelease | None:
         """The newest release that is not yanked (and not a pre-release unless asked)."""

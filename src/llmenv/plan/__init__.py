@@ -95,11 +95,16 @@ def lazy_pins(environ: Mapping[str, str] | None = None) -> PinSource:
 
 def _check_extras(name: str, releases: Sequence[ReleaseLike], extras: Sequence[str]) -> None:
     """An extra that no known release provides is a typo, not a planning question: say so (exit 2)."""
-    from llmenv._suggest import closest
-
-    known = {canonicalize_name(e) for r in releases for e in extras_of(r)}
+    wanted = {canonicalize_name(e) for e in extras}
+    known: set[str] = set()
+    for r in releases:  # newest first; stop once every extra asked for is found (most often: the newest)
+        known.update(canonicalize_name(e) for e in extras_of(r))
+        if wanted <= known:
+            return
     if not known:
         return  # metadata without Provides-Extra: nothing to check against
+    from llmenv._suggest import closest
+
     for e in extras:
         if canonicalize_name(e) not in known:
             guess = closest(canonicalize_name(e), sorted(known), cutoff=0.6)
@@ -152,6 +157,9 @@ def _sdists(pins: PinSource) -> list[Version]:
         releases = pins("flash-attn")
     except Exception:  # a snapshot without flash-attn: the release table's flags are used
         return []
+    facts = getattr(releases, "facts", None)
+    if callable(facts):  # the snapshot's flags alone, no release parsed
+        return [v for v, sdist in facts("sdist") if sdist is not False]
     return [r.version for r in releases if getattr(r, "sdist", True) is not False]
 
 

@@ -7,7 +7,7 @@ orders them, ``search.py`` walks them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ __all__ = [
     "installable_pythons",
     "release_requirements",
     "spec_of",
+    "within",
 ]
 
 ENGINES = ("vllm", "sglang")
@@ -296,10 +297,24 @@ class Candidate:
 # ------------------------------------------------------------------------------------------ generators
 
 
-def framework_releases(releases: Sequence[ReleaseLike], spec: SpecifierSet) -> list[ReleaseLike]:
+def within(
+    releases: Sequence[ReleaseLike], spec: SpecifierSet, *, prereleases: bool | None = True
+) -> Iterator[ReleaseLike]:
+    """The releases ``spec`` allows, newest first. A lazily parsed sequence (``knowledge.pins.Releases``)
+    parses only those: a pin on one release of a long history reads that release alone."""
+    only = getattr(releases, "within", None)
+    if callable(only):
+        yield from only(spec, prereleases=prereleases)
+        return
+    for r in releases:
+        if spec.contains(r.version, prereleases=prereleases):
+            yield r
+
+
+def framework_releases(releases: Sequence[ReleaseLike], spec: SpecifierSet) -> Iterator[ReleaseLike]:
     """The framework releases to try, newest first: not yanked, within the user's spec (pre-releases only
-    when the spec names one)."""
-    return [r for r in releases if not r.yanked and spec.contains(r.version)]
+    when the spec names one); read as the search reaches them."""
+    return (r for r in within(releases, spec, prereleases=None) if not r.yanked)
 
 
 def constraint_extras(

@@ -40,6 +40,7 @@ from llmenv.plan.candidates import (
     release_of,
     release_requirements,
     spec_of,
+    within,
 )
 from llmenv.plan.extensions import EXTENSIONS, ExtensionOption, TorchBuild
 from llmenv.plan.model import TORCH_FAMILY, Rejection
@@ -199,9 +200,7 @@ class _Search:
                     continue
                 exempt = frozenset(q for q in RANGE_PYTHONS if not line.applies(self.env(q)))
                 key = (name, str(spec), exempt)
-                known = c.exact_pin(spec) is not None or any(
-                    spec.contains(x.version, prereleases=True) for x in self.p.pins(name)
-                )
+                known = c.exact_pin(spec) is not None or next(within(self.p.pins(name), spec), None) is not None
                 if key in seen or not known:
                     continue
                 seen.add(key)
@@ -225,7 +224,7 @@ class _Search:
             if first is None or not getattr(first, "files_known", False):
                 self._dep[key] = None
             else:
-                wanted = (r for r in releases if not r.yanked and spec.contains(r.version, prereleases=True))
+                wanted = (r for r in within(releases, spec) if not r.yanked)
                 self._dep[key] = (set(), iter(wanted))
         state = self._dep[key]
         if state is None:
@@ -408,7 +407,7 @@ class _Search:
         assert ask is not None
         fw_spec = self.pin(ctx.fw_reqs, ask.name)
         fails: list[_Fail] = []
-        for rel in self.p.pins(ask.name):
+        for rel in within(self.p.pins(ask.name), fw_spec & ask.spec, prereleases=None):
             if rel.yanked or not (ask.spec.contains(rel.version) and fw_spec.contains(rel.version)):
                 continue
             got = self.engine_release(ctx, ask, rel)
