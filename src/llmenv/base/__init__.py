@@ -7,18 +7,22 @@ mechanism (``exclude-dependencies`` + a ``.pth`` link). See docs/containers.md.
 
 from __future__ import annotations
 
-from llmenv.base.files import Files
-from llmenv.base.image import Image, detect_image, find_base
-from llmenv.base.interpreter import Interpreter, probe_interpreter, static_interpreter
-from llmenv.base.model import (
-    BaseEnvironment,
-    BasePackage,
-    BaseTorch,
-    nvidia_build,
-    nvidia_release,
-    torch_linked,
-)
-from llmenv.base.read import read_base, read_packages, read_torch
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmenv.base.files import Files
+    from llmenv.base.image import Image, detect_image, find_base
+    from llmenv.base.interpreter import Interpreter, probe_interpreter, static_interpreter
+    from llmenv.base.model import (
+        BaseEnvironment,
+        BasePackage,
+        BaseTorch,
+        nvidia_build,
+        nvidia_release,
+        torch_linked,
+    )
+    from llmenv.base.read import read_base, read_packages, read_torch
 
 __all__ = [
     "BaseEnvironment",
@@ -38,3 +42,31 @@ __all__ = [
     "static_interpreter",
     "torch_linked",
 ]
+
+# Each name from its module, imported on first use: ``llmenv.base.model`` (what every plan reads) does not pull
+# in the image detection and the static readers (the email parser among them).
+_WHERE = {
+    "Files": "files",
+    "Image": "image",
+    "detect_image": "image",
+    "find_base": "image",
+    "Interpreter": "interpreter",
+    "probe_interpreter": "interpreter",
+    "static_interpreter": "interpreter",
+    "BaseEnvironment": "model",
+    "BasePackage": "model",
+    "BaseTorch": "model",
+    "nvidia_build": "model",
+    "nvidia_release": "model",
+    "torch_linked": "model",
+    "read_base": "read",
+    "read_packages": "read",
+    "read_torch": "read",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{where}"), name)

@@ -74,13 +74,13 @@ def _project(ctx: Context) -> tuple[Any, Path | None]:
     (the same checks of the fields llmenv uses), with the standard library's TOML parser when there is one."""
     import sys
 
+    path = ctx.cwd / "pyproject.toml"
+    if path.is_dir() or not path.exists():  # no project here: nothing more to import or read
+        return None, None
     from llmenv.files import read_regular
     from llmenv.intent import ProjectConstraints
     from llmenv.shape import check_pyproject
 
-    path = ctx.cwd / "pyproject.toml"
-    if path.is_dir():
-        return None, None
     raw = read_regular(path)
     if raw is None:
         return None, None
