@@ -462,6 +462,14 @@ def make_plan(
     from llmenv.stack import ENGINES, FRAMEWORKS, plan_stack
 
     kb = kb or load()
+    if target.is_rocm:
+        # Never a CPU plan for an AMD machine without a word: until the ROCm variants are planned, say so.
+        gfx = ", ".join(target.gfx) or "GPUs not named"
+        raise NoAnswer(
+            f"this is an AMD ROCm target ({gfx}; ROCm {target.rocm or 'unknown'}): llmenv does not plan torch's "
+            "ROCm builds yet",
+            hint="plan a CPU-only environment with --cuda cpu",
+        )
     names = request.names()
     choices: dict[str, Choice] = {}
     reasons: list[str] = []
