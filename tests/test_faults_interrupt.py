@@ -146,7 +146,7 @@ def test_a_signal_while_uv_locks_restores_the_file_and_ends_uv(
         if p.poll() is None:
             p.kill()
     assert p.returncode == 128 + signum, err
-    assert took < 5, f"{took:.1f} s after the signal"
+    assert took < 8, f"{took:.1f} s after the signal"  # uv alone would wait 10 s on the stalled index
     assert {q.name: q.read_bytes() for q in proj.iterdir()} == before
     assert "Traceback" not in err
     uv_pids = [int(x) for x in pids.read_text().split()]
@@ -247,7 +247,7 @@ def test_run_child_ends_the_whole_group_on_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     r = run_child([sys.executable, "-c", script], cwd=tmp_path, timeout=1.0, grace=0.5)
     assert r.timed_out and r.code != 0
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # the child would sleep 60 s
     grandchild = int(r.output.split()[0])
     wait_until(lambda: not alive(grandchild), 5, "the grandchild to end")
 
@@ -257,7 +257,7 @@ def test_run_child_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     started = time.monotonic()
     r = run_child([sys.executable, "-c", script], cwd=tmp_path, timeout=1.0, grace=0.3)
     assert r.timed_out and r.code == -signal.SIGKILL
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # the child would sleep 60 s
 
 
 def test_run_child_reports_output_and_exit_code(tmp_path: Path) -> None:
@@ -281,3 +281,28 @@ def test_uv_version_of_a_program_that_is_not_uv(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="did not print a uv version"):
         uv_version(str(fake))
     assert subprocess.run([str(fake)], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_a_signal_during_llmenv_lock_ends_uv(tmp_path: Path, server: IndexServer, signum: int) -> None:
+    """`llmenv lock` has no file of its own to restore (uv writes uv.lock atomically), but uv must not outlive it."""
+    server.add("filelock", make_wheel(tmp_path / "files", "filelock", "3.1"))
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(
+        USER + f'requires-python = ">={PY}"\n\n[[tool.uv.index]]\nurl = "{server.url}"\ndefault = true\n'
+    )
+    server.hang.add("/simple/filelock")
+    wrapper, pids = _uv_recording_pids(tmp_path)
+    p = spawn(["lock", "--project", str(proj)], cwd=tmp_path, env={"LLMENV_UV": str(wrapper)})
+    try:
+        wait_until(lambda: server.requests["/simple/filelock/"] > 0 or p.poll() is not None, 60, "uv to ask for filelock")
+        assert p.poll() is None, p.communicate()
+        p.send_signal(signum)
+        _out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signum, err
+    assert not [pid for pid in map(int, pids.read_text().split()) if alive(pid)]
+    assert not (proj / "uv.lock").exists()

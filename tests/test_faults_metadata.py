@@ -40,7 +40,7 @@ def test_exploding_constants_are_refused_without_being_computed(tmp_path: Path, 
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # computed never: a real run of these takes hours or all memory
     assert peak < 300 << 20, f"{peak >> 20} MiB"
 
 

@@ -415,7 +415,7 @@ _MAX_STEPS = 200_000
 _MAX_DEPTH = 30
 # Work is what a step costs beyond itself: the characters and items it copies, scans or builds. Charged
 # *before* the operation, from its predicted size, so `'x' * 10**10` or 60 doublings fail without allocating.
-_MAX_WORK = 20_000_000
+_MAX_WORK = 10_000_000
 _MAX_NESTING = 100  # expressions inside expressions (Python's own stack must never be the limit)
 _MAX_FILE = 8 << 20  # setup.py and the files it reads
 

@@ -140,7 +140,7 @@ def _terminating() -> Iterator[None]:
         return
     previous = {s: signal.getsignal(s) for s in _TERMINATING}
     for s, handler in previous.items():
-        if handler in (signal.SIG_DFL, None):  # an ignored signal stays ignored; a custom handler stays
+        if handler is not signal.SIG_IGN:  # an ignored signal (nohup) stays ignored
             signal.signal(s, _raise_terminated)
     try:
         yield

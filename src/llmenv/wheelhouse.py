@@ -471,7 +471,9 @@ def _place(p: Pick, dest: Path, client: Any, stop: threading.Event) -> tuple[str
             how = "downloaded"
         if expected is not None and sha != expected:
             raise NoAnswer(f"{what}: sha256 {sha} does not match the lock's {expected}")
-        if expected is None:  # nothing to compare with: it must at least be the wheel it says it is
+        # Nothing to compare with, or a local file: uv export hashes a flat index's file as it is *now* (uv.lock
+        # holds no hash for it), so that hash proves nothing. Either must at least be the wheel it says it is.
+        if expected is None or (p.file is not None and p.file.local_path is not None):
             try:
                 check_wheel(part, p.filename)
             except BadWheel as e:
