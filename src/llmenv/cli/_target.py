@@ -7,9 +7,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from llmenv.backend import Backend
+from llmenv.backend import Backend, parse_rocm_version
 from llmenv.errors import UsageError
-from llmenv.target import Target, gpus_from_capabilities, parse_driver_version, parse_python_version
+from llmenv.target import (
+    Target,
+    gpus_from_capabilities,
+    parse_arch,
+    parse_driver_version,
+    parse_platform,
+    parse_python_version,
+    split_gpu_flags,
+)
 
 __all__ = ["POLICIES", "add_target_arguments", "resolve_target", "target_flags"]
 
@@ -21,9 +29,25 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 550.54.14")
     g.add_argument("--cuda", metavar="X.Y|cpu", help="highest CUDA the target driver supports, or cpu")
     g.add_argument(
-        "--gpu", metavar="CC", action="append", help="GPU compute capability, e.g. 9.0 (repeatable)"
+        "--gpu",
+        metavar="CC|gfxNNN",
+        action="append",
+        help="NVIDIA compute capability (9.0) or AMD architecture (gfx942); repeatable",
     )
     g.add_argument("--python", metavar="X.Y", help="target Python version, e.g. 3.12")
+    g.add_argument(
+        "--arch", choices=("x86_64", "aarch64"), help="target CPU architecture (default: this machine's)"
+    )
+    g.add_argument(
+        "--rocm", metavar="X.Y", help="the ROCm release of an AMD target (its driver stack), e.g. 6.4"
+    )
+    g.add_argument(
+        "--platform",
+        metavar="OS-ARCH",
+        action="append",
+        help="lock for this platform (linux-x86_64, linux-aarch64, darwin-arm64, windows-x86_64); repeatable: "
+        "one lock for several platforms (default: the target's)",
+    )
     g.add_argument("--cpus", metavar="N", type=int, help="CPU cores (sizes source builds)")
     g.add_argument("--memory", metavar="GIB", type=float, help="memory in GiB (sizes source builds)")
     g.add_argument(
@@ -37,13 +61,66 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
 def target_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The TARGET flags the user gave, as the plain values recorded in ``[tool.llmenv.target]``."""
     out: dict[str, Any] = {}
-    for key in ("driver", "cuda", "python", "cpus", "memory"):
+    for key in ("driver", "cuda", "python", "cpus", "memory", "arch", "rocm"):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v
     if getattr(args, "gpu", None):
         out["gpu"] = list(args.gpu)
+    if getattr(args, "platform", None):
+        out["platform"] = list(args.platform)
     return out
+
+
+def _rocm_flags(flags: Mapping[str, Any], changes: dict[str, Any], amd: tuple[Any, ...]) -> None:
+    """``--rocm X.Y`` (or ``--cuda rocmX.Y``) and ``--gpu gfxNNN``: an AMD target, which has no NVIDIA driver."""
+    rocm = flags.get("rocm")
+    cuda = str(flags.get("cuda") or "")
+    if cuda.lower().startswith("rocm"):
+        if rocm is not None:
+            raise UsageError(f"--cuda {cuda} and --rocm {rocm}: give the ROCm release once (--rocm X.Y)")
+        rocm = cuda[4:]
+    if rocm is None and not amd:
+        if flags.get("driver") is not None or cuda:  # an NVIDIA (or CPU) target: no AMD GPU of this machine
+            changes.update(rocm=None, amd_gpus=())
+        return
+    if cuda.lower() == "cpu":
+        raise UsageError("--cuda cpu and --rocm / --gpu gfxNNN contradict each other")
+    nvidia = (
+        flags.get("driver") is not None
+        or (cuda and not cuda.lower().startswith("rocm"))
+        or changes.get("gpus")
+    )
+    if nvidia:
+        raise UsageError(
+            "--rocm / --gpu gfxNNN (an AMD target) and --driver / --cuda / --gpu CC (an NVIDIA one) describe "
+            "different machines: plan them apart"
+        )
+    if rocm is not None:
+        changes["rocm"] = parse_rocm_version(str(rocm))
+    if amd:
+        changes["amd_gpus"] = amd
+    changes.update(cuda=None, driver=None, gpus=())
+
+
+def _platform_flags(flags: Mapping[str, Any], changes: dict[str, Any], detected: Target) -> None:
+    """``--arch`` and ``--platform``: the target's own platform and the platforms the lock covers."""
+    if flags.get("arch") is not None:
+        changes["arch"] = parse_arch(str(flags["arch"]))
+        if detected.os == "darwin":
+            changes["os"] = "linux"  # x86_64 / aarch64 name a Linux machine (a Mac plans for its cluster)
+    if not flags.get("platform"):
+        return
+    platforms = tuple(dict.fromkeys(parse_platform(str(p)) for p in flags["platform"]))
+    own = f"{changes.get('os', detected.os)}-{changes.get('arch', detected.arch)}"
+    if own not in platforms:
+        if flags.get("arch") is not None:
+            raise UsageError(
+                f"--arch {flags['arch']} is not among the --platform values ({', '.join(platforms)})"
+            )
+        os_, _, arch = platforms[0].partition("-")
+        changes.update(os=os_, arch=arch)
+    changes["platforms"] = platforms
 
 
 def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
@@ -62,11 +139,16 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         changes["memory_gib"] = float(flags["memory"])
     if flags.get("python") is not None:
         changes["python"] = parse_python_version(str(flags["python"]))
+    amd: tuple[Any, ...] = ()
     if flags.get("gpu"):
         ccs: list[str] = []
         for item in flags["gpu"]:
             ccs.extend(str(item).split(","))
-        changes["gpus"] = gpus_from_capabilities(ccs)
+        nvidia, amd = split_gpu_flags(ccs)
+        if nvidia:
+            changes["gpus"] = gpus_from_capabilities(nvidia)
+    _platform_flags(flags, changes, t)
+    _rocm_flags(flags, changes, amd)
     if flags.get("driver") is not None:
         driver = parse_driver_version(str(flags["driver"]))
         cuda = load().cuda.max_cuda(driver)
@@ -76,7 +158,7 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
             )
         changes["driver"] = driver
         changes["cuda"] = cuda
-    if flags.get("cuda") is not None:
+    if flags.get("cuda") is not None and not str(flags["cuda"]).lower().startswith("rocm"):
         b = Backend.parse(str(flags["cuda"]))
         if b.is_cpu:
             changes.update(cuda=None, driver=None, gpus=())
@@ -98,10 +180,13 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
                 floor = load().cuda.min_driver(b.cuda_version)  # type: ignore[arg-type]
                 changes["driver"] = str(floor) if floor else None
         else:
-            raise UsageError(f"--cuda {flags['cuda']}: only NVIDIA CUDA or cpu targets are supported")
+            raise UsageError(
+                f"--cuda {flags['cuda']}: expected X.Y, cuXYZ or cpu (an AMD target: --rocm X.Y)"
+            )
     if changes.get("gpus") and t.cuda is None and "cuda" not in changes and "driver" not in changes:
         raise UsageError("--gpu needs a driver: add --driver VERSION or --cuda X.Y (this machine has none)")
     origins = dict(t.origins)
     for key in flags:
-        origins[{"memory": "memory_gib", "gpu": "gpus"}.get(key, key)] = f"--{key}"
+        name = {"memory": "memory_gib", "gpu": "amd_gpus" if "amd_gpus" in changes else "gpus"}.get(key, key)
+        origins[{"platform": "platforms"}.get(name, name)] = f"--{key}"
     return t.with_(**changes, origins=origins)
