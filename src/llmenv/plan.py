@@ -470,6 +470,11 @@ def make_plan(
             "ROCm builds yet",
             hint="plan a CPU-only environment with --cuda cpu",
         )
+    if len(target.lock_platforms) > 1:
+        raise NoAnswer(
+            f"one lock for {', '.join(target.lock_platforms)}: llmenv does not plan several platforms yet",
+            hint="plan each platform apart (--platform once)",
+        )
     names = request.names()
     choices: dict[str, Choice] = {}
     reasons: list[str] = []
