@@ -231,6 +231,19 @@ def _pin_in_python_fork(d: Path, idx: Path) -> list[str]:
     return ["lock", *_find_links(idx)]
 
 
+def _network_dns_index(d: Path, idx: Path) -> list[str]:
+    # .invalid never resolves (RFC 6761): a DNS failure on every machine
+    _project(d, 'dependencies = ["numpy"]\n\n[[tool.uv.index]]\nname = "mirror"\n'
+             'url = "https://pypi.mirror.invalid/simple"\ndefault = true\n')
+    return ["lock"]
+
+
+def _network_git_unresolvable(d: Path, idx: Path) -> list[str]:
+    make_wheel(idx, "mylib", "1.0.0")
+    _project(d, 'dependencies = ["mylib"]\n\n[tool.uv.sources]\nmylib = { git = "https://git.invalid/org/mylib" }\n')
+    return ["lock", *_find_links(idx)]
+
+
 def _local_version_unrouted(d: Path, idx: Path) -> list[str]:
     make_wheel(idx / "cu124", "torch", "2.6.0+cu124")
     make_wheel(idx / "pypi", "torch", "2.6.0")
@@ -439,6 +452,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "no-wheel-for-platform",
         ("torchaudio",),
         _wheel_missing_required_env,
+        fix=1,
     ),
     Scenario(
         "match_runtime_no_metadata",
@@ -542,7 +556,24 @@ SCENARIOS: tuple[Scenario, ...] = (
         "pin-conflict",
         ("torch", "vllm"),
         _pin_in_python_fork,
+        fix=1,
         fields={"version": "2.6.0", "split": "python_full_version >= '3.12'", "python": "<3.12"},
+    ),
+    Scenario(
+        "network_dns_index",
+        "the project's default index on a host that does not resolve",
+        "network",
+        (),
+        _network_dns_index,
+        env={"UV_HTTP_RETRIES": "0"},
+    ),
+    Scenario(
+        "network_git_unresolvable",
+        "a git source whose host does not resolve; the release is on the index",
+        "network",
+        ("mylib",),
+        _network_git_unresolvable,
+        fix=1,
     ),
     Scenario(
         "local_version_unrouted",
@@ -591,6 +622,20 @@ PYPI_SCENARIOS: tuple[PypiScenario, ...] = (
 )
 
 
+def static_and_dynamic_project(d: Path) -> list[str]:
+    """A setuptools project (from PyPI) whose `dependencies` is both given and listed in `project.dynamic`."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = ["packaging"]\n'
+        'dynamic = ["dependencies"]\n\n[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n',
+        encoding="utf-8",
+    )
+    (d / "demo").mkdir(exist_ok=True)
+    (d / "demo" / "__init__.py").write_text("")
+    return ["lock"]
+
+
 def run_pip_compile(s: PypiScenario, base: Path) -> tuple[int, str]:
     base.mkdir(parents=True, exist_ok=True)
     (base / "requirements.in").write_text("\n".join(s.requirements) + "\n", encoding="utf-8")
@@ -614,6 +659,67 @@ def run_pip_compile(s: PypiScenario, base: Path) -> tuple[int, str]:
     )
     out = "\n".join(ln for ln in (p.stdout + p.stderr).splitlines() if "requested Python version" not in ln)
     return p.returncode, out
+
+
+# Recorded where only PyPI resolves (this project's sandbox): the real uv reaching real hosts that do not resolve
+# there. Not run by the suite (on a machine with the internet they succeed); their logs are stored as
+# produced/network_*.txt and read by tests/test_explain_network.py. Re-record: --record-network.
+@dataclass(frozen=True)
+class RecordedScenario:
+    name: str
+    about: str
+    pyproject: str
+    args: tuple[str, ...] = ("lock",)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+RECORDED: tuple[RecordedScenario, ...] = (
+    RecordedScenario(
+        "network_torch_index", "torch routed to download.pytorch.org/whl/cu124, which does not resolve",
+        'dependencies = ["torch==2.6.0"]\n\n[[tool.uv.index]]\nname = "pytorch-cu124"\n'
+        'url = "https://download.pytorch.org/whl/cu124"\nexplicit = true\n\n'
+        '[tool.uv.sources]\ntorch = [{ index = "pytorch-cu124" }]\n',
+    ),
+    RecordedScenario(
+        "network_github_wheel", "a flash-attn wheel URL on github.com releases, which does not resolve",
+        'dependencies = ["flash-attn @ https://github.com/Dao-AILab/flash-attention/releases/download/v2.7.4.post1/'
+        'flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp311-cp311-linux_x86_64.whl"]\n',
+    ),
+    RecordedScenario(
+        "network_tuna_default", "the Tsinghua PyPI mirror as the default index, which does not resolve",
+        'dependencies = ["numpy"]\n\n[[tool.uv.index]]\nname = "tuna"\n'
+        'url = "https://pypi.tuna.tsinghua.edu.cn/simple"\ndefault = true\n',
+    ),
+    RecordedScenario(
+        "network_git_github", "verl as a git source on github.com, which does not resolve",
+        'dependencies = ["verl"]\n\n[tool.uv.sources]\nverl = { git = "https://github.com/volcengine/verl", tag = "v0.4.1" }\n',
+    ),
+    RecordedScenario(
+        "network_aliyun_torch", "torch from Aliyun's flat mirror of the PyTorch wheels, which does not resolve",
+        'dependencies = ["torch==2.6.0"]\n\n[[tool.uv.index]]\nname = "pytorch-cu124"\n'
+        'url = "https://mirrors.aliyun.com/pytorch-wheels/cu124/"\nformat = "flat"\nexplicit = true\n\n'
+        '[tool.uv.sources]\ntorch = [{ index = "pytorch-cu124" }]\n',
+    ),
+    RecordedScenario(
+        "network_python_download", "uv python install: python-build-standalone on github.com does not resolve",
+        "", args=("python", "install", "3.12.9"), env={"UV_PYTHON_DOWNLOADS": "automatic"},
+    ),
+)
+
+
+def write_recorded_fixtures(base: Path) -> None:
+    version = subprocess.run([_uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    for s in RECORDED:
+        b = base / s.name
+        d = b / "project"
+        _project(d, s.pyproject)
+        env = {**_env(b), "UV_HTTP_RETRIES": "0", "UV_PYTHON_INSTALL_DIR": str(b / "pythons"), **s.env}
+        argv = [_uv(), *s.args] if s.args[0] == "python" else [_uv(), s.args[0], "--python", sys.executable, *s.args[1:]]
+        p = subprocess.run(argv, cwd=d, env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode != 0, f"{s.name}: uv unexpectedly succeeded (is the host reachable here?)"
+        header = f"# recorded by tests/explain_scenarios.py --record-network with {version}: {s.about}\n"
+        (PRODUCED / f"{s.name}.txt").write_text(header + mask(p.stdout + p.stderr, b), encoding="utf-8")
+        print(f"{s.name}: exit {p.returncode}")
 
 
 # --- running -----------------------------------------------------------------------------------------------
@@ -642,11 +748,11 @@ def _env(base: Path) -> dict[str, str]:
     return env
 
 
-def run_uv(args: list[str], cwd: Path, base: Path) -> tuple[int, str]:
+def run_uv(args: list[str], cwd: Path, base: Path, env: Mapping[str, str] | None = None) -> tuple[int, str]:
     p = subprocess.run(
         [_uv(), *args[:1], "--python", sys.executable, *args[1:]],
         cwd=cwd,
-        env=_env(base),
+        env={**_env(base), **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
@@ -668,7 +774,7 @@ def run(s: Scenario, base: Path) -> Run:
     d, idx = base / "project", base / "index"
     idx.mkdir(parents=True, exist_ok=True)
     args = s.setup(d, idx)
-    code, out = run_uv(args, d, base)
+    code, out = run_uv(args, d, base, s.env)
     return Run(code, out, d, idx, args)
 
 
@@ -730,6 +836,14 @@ def write_fixtures(base: Path) -> None:
 
 def write_pypi_fixtures(base: Path) -> None:
     version = subprocess.run([_uv(), "--version"], capture_output=True, text=True).stdout.strip()
+    d = base / "static_and_dynamic" / "project"
+    code, out = run_uv(static_and_dynamic_project(d), d, base / "static_and_dynamic")
+    assert code != 0, out
+    (PRODUCED / "pypi_static_and_dynamic_dependencies.txt").write_text(
+        f"# produced by tests/explain_scenarios.py --network with {version} against PyPI (setuptools): "
+        "`dependencies` both given and in project.dynamic\n" + mask(out, base / "static_and_dynamic"),
+        encoding="utf-8",
+    )
     for s in PYPI_SCENARIOS:
         code, out = run_pip_compile(s, base / s.name)
         assert code != 0, f"{s.name}: uv unexpectedly succeeded:\n{out}"
@@ -744,6 +858,9 @@ if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
+        if "--record-network" in sys.argv:
+            write_recorded_fixtures(Path(tmp) / "recorded")
+            sys.exit(0)
         write_fixtures(Path(tmp))
         if "--network" in sys.argv:
             write_pypi_fixtures(Path(tmp) / "pypi")

@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 
 from llmenv.check import RULES, Finding, Project, check_text, parse, rule_for
+from llmenv.knowledge.pins import load_pins
+
+from .check_index import catalog
 
 FIXTURES = Path(__file__).parent / "fixtures" / "check"
 
 
 def run_rule(code: str, text: str) -> list[Finding]:
-    return rule_for(code).run(Project.from_dict(parse(text, file="pyproject.toml")))
+    """One rule on ``text``, knowing the releases of the captured PyPI pages and the bundled pins snapshot."""
+    project = Project.from_dict(
+        parse(text, file="pyproject.toml"), catalog=catalog(pins=load_pins(Path("/nonexistent")))
+    )
+    return rule_for(code).run(project)
 
 
 def expected(path: Path) -> set[str]:
@@ -261,11 +268,11 @@ def test_insecure_fix_is_https() -> None:
     )
 
 
-def test_required_version_is_info_without_a_uv_table() -> None:
+def test_required_version_is_advice_so_always_info() -> None:
     (f,) = run_rule("no-required-version", BASE)
     assert f.severity == "info"
     (f,) = run_rule("no-required-version", BASE + "[tool.uv]\npackage = false\n")
-    assert f.severity == "warning"
+    assert f.severity == "info"
 
 
 def test_unknown_keys_suggest_the_right_one() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,49 @@ directory = { path = "verl", editable = true }
     report = analyze([node(1, good, head=True), node(2, bad), node(3, probe())], plan, KB)
     assert report.rows[0].status == "ok", issues(report, 0)
     got = issues(report, 1)
-    assert "fail lock: flash-attn 2.7.4.post1 installed, the lock has 2.8.3+cu13torch2.11cxx11abitrue" in got
-    assert "fail lock: numpy 2.4.0 installed, the lock has 2.5.2" in got
-    assert "warn lock: 1 locked package(s) not installed: flash-attn" in issues(report, 2)
+    assert (
+        "fail lock: 2 package(s) at another version than the lock: numpy 2.4.0 (locked: 2.5.2), "
+        "flash-attn 2.7.4.post1 (locked: 2.8.3+cu13torch2.11cxx11abitrue)"
+    ) in got
+    # Without the export of what the project's own dependencies need, every locked package is needed.
+    assert "fail lock: 1 locked package(s) not installed: flash-attn" in issues(report, 2)
     assert not any("only-on-arm" in i or "verl" in i for r in range(3) for i in issues(report, r))
+
+
+def test_the_lock_severity_is_the_doctors_own_rule() -> None:
+    """A missing torch the project needs fails; setuptools at another version, or a package only a dependency
+    group needs, does not; a package installed by hand that the lock does not have warns."""
+    known = parse_pylock(
+        """lock-version = "1.0"
+[[packages]]
+name = "torch"
+version = "2.11.0+cu130"
+[[packages]]
+name = "numpy"
+version = "2.5.2"
+[[packages]]
+name = "setuptools"
+version = "75.1.0"
+[[packages]]
+name = "pytest"
+version = "8.3.0"
+""",
+        base=Path("/"),
+    )
+    required = parse_pylock(
+        'lock-version = "1.0"\n[[packages]]\nname = "torch"\nversion = "2.11.0+cu130"\n'
+        '[[packages]]\nname = "numpy"\nversion = "2.5.2"\n[[packages]]\nname = "setuptools"\nversion = "75.1.0"\n',
+        base=Path("/"),
+    )
+    plan = PlanContext(lock=known, lock_required=required)
+    p = probe(setuptools="80.9.0", requests="2.32.3", pip="25.0")
+    del p["distributions"]["torch"]
+    report = analyze([node(1, p, head=True)], plan, KB)
+    assert issues(report, 0) == [
+        "fail lock: 1 locked package(s) not installed: torch",
+        "warn lock: 1 installer or build tool(s) at another version than the lock: setuptools 80.9.0 (locked: 75.1.0)",
+        "warn lock: 1 installed package(s) the lock does not have: requests 2.32.3",
+    ]  # pytest (the dev group only) is not installed: not a problem; pip (tooling) is not reported
 
 
 def test_a_node_that_did_not_answer_fails_and_the_rest_is_still_judged() -> None:
@@ -169,6 +209,7 @@ def test_cli_table_json_and_exit_codes(tmp_path: Path) -> None:
         p.add_argument("--json", action="store_true")
         p.add_argument("--from-probe")
         p.add_argument("--save-probe")
+        p.add_argument("--timeout", type=float)
         add_ray_arguments(p)
         out = io.StringIO()
         env = {"NO_COLOR": "1"}
@@ -198,8 +239,10 @@ def test_cli_table_json_and_exit_codes(tmp_path: Path) -> None:
 
 def test_cli_usage_errors(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", raising=False)  # restored after the test
-    r = run_cli("doctor", "--timeout", "5")
-    assert r.code == 2 and "go with --ray" in r.err
+    r = run_cli("doctor", "--runtime-env", "{}")
+    assert r.code == 2 and "goes with --ray" in r.err
+    r = run_cli("doctor", "--ray", "127.0.0.1:1", "--python", sys.executable)
+    assert r.code == 2 and "--python does not go with --ray" in r.err
     r = run_cli("doctor", "--ray", "127.0.0.1:1", "--timeout", "0")
     assert r.code == 2 and "--timeout must be a positive" in r.err
     r = run_cli("doctor", "--ray", "127.0.0.1:1", "--runtime-env", "{nope")
@@ -212,10 +255,12 @@ def test_cli_usage_errors(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import os
 
     assert os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] == "0"  # Ray's uv hook is off before Ray is imported
-    # Ray missing: one line.
+    # Ray missing: one line, which says where to install it, even before any address is known.
     monkeypatch.setitem(sys.modules, "ray", None)
-    r = run_cli("doctor", "--ray", "127.0.0.1:1")
-    assert r.code == 2 and "needs Ray in this environment" in r.err and "Traceback" not in r.err
+    for argv in (("--ray", "127.0.0.1:1"), ("--ray",)):
+        r = run_cli("doctor", *argv, environ={"RAY_ADDRESS": ""})
+        assert r.code == 2 and "install Ray next to llmenv" in r.err and "Traceback" not in r.err, r.err
+        assert sys.prefix in r.err and "no Ray cluster to connect to" not in r.err
 
 
 def test_the_remote_task_is_sent_by_value_without_llmenv() -> None:
@@ -254,3 +299,24 @@ def test_auto_address_is_ray_address_else_the_last_cluster_started_here(tmp_path
         resolve_address("auto", {}, temp_dir=str(tmp_path))
     (tmp_path / "ray_current_cluster").write_text("127.0.0.2:40001\n")
     assert resolve_address(None, {}, temp_dir=str(tmp_path)) == "127.0.0.2:40001"
+
+
+def test_a_node_whose_probe_crashes_fails_with_what_it_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remote task run for real in this interpreter, with a torch that crashes it, then at exit only."""
+    ray = pytest.importorskip("ray")
+    from llmenv.cluster import _make_task, _parse_answer
+    from llmenv.doctor import PROBE
+
+    fixtures = Path(__file__).parent / "fixtures" / "doctor"
+    task = _make_task(ray)._function
+    monkeypatch.setenv("PYTHONPATH", str(fixtures / "segv_torch"))
+    probe, why = _parse_answer(task(PROBE.read_text(), 60.0))
+    assert probe is not None and probe["partial"] is True and "torch" not in probe
+    assert why is not None and why.startswith("the interpreter was killed by SIGSEGV (signal 11) while probing: import torch")
+    monkeypatch.setenv("PYTHONPATH", f"{fixtures / 'crash_at_exit'}:{fixtures / 'fake_torch'}")
+    probe, why = _parse_answer(task(PROBE.read_text(), 60.0))
+    assert probe is not None and probe["torch"]["version"] == "2.6.0+cu124"
+    assert why is not None and "after printing its result (at exit)" in why
+    crashed = replace(node(2, probe), error=why)
+    report = analyze([node(1, h200(), head=True), crashed], PlanContext(), KB)
+    assert report.rows[1].status == "fail" and issues(report, 1)[0].startswith("fail probe: the interpreter was killed")

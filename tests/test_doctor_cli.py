@@ -33,7 +33,7 @@ def make_project(
 
 
 def test_json_contract(run_cli: RunCli) -> None:
-    r = run_cli("doctor", "--json", system=system_answering(sys.executable, h200()))
+    r = run_cli("doctor", "--json", "--python", sys.executable, system=system_answering(sys.executable, h200()))
     assert r.code == 0, r.err
     d = json.loads(r.out)
     assert list(d) == ["python", "findings", "ok", "warn", "fail"]
@@ -59,7 +59,7 @@ def test_a_failing_finding_exits_1_and_says_why_and_how_to_fix(run_cli: RunCli) 
             "error": "ImportError: undefined symbol: _ZN3c105ErrorC2ENS_14SourceLocationESs",
         },
     )
-    r = run_cli("doctor", system=system_answering(sys.executable, p))
+    r = run_cli("doctor", "--python", sys.executable, system=system_answering(sys.executable, p))
     assert r.code == 1
     line = next(ln for ln in r.out.splitlines() if ln.startswith("FAIL  flash-attn "))
     assert "C++ ABI mismatch" in line
@@ -70,11 +70,11 @@ def test_a_failing_finding_exits_1_and_says_why_and_how_to_fix(run_cli: RunCli) 
 
 def test_ok_findings_show_their_evidence_only_when_verbose(run_cli: RunCli) -> None:
     system = system_answering(sys.executable, h200())
-    quiet = run_cli("doctor", system=system)
-    loud = run_cli("doctor", "-v", system=system)
+    quiet = run_cli("doctor", "--python", sys.executable, system=system)
+    loud = run_cli("doctor", "-v", "--python", sys.executable, system=system)
     assert "torch._C._GLIBCXX_USE_CXX11_ABI = True" not in quiet.out
     assert "torch._C._GLIBCXX_USE_CXX11_ABI = True" in loud.out
-    assert quiet.out.startswith(f"inspecting {sys.executable} (the current interpreter)")
+    assert quiet.out.startswith(f"inspecting {sys.executable} (--python)")
 
 
 def test_project_environment_is_inspected(run_cli: RunCli, tmp_path: Path) -> None:
@@ -132,22 +132,29 @@ def test_project_errors(run_cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_a_probe_that_prints_no_json_is_a_failing_finding(run_cli: RunCli) -> None:
-    r = run_cli("doctor", "--json", system=system_answering(sys.executable, "Segmentation fault\n", code=139))
+    system = system_answering(sys.executable, "Segmentation fault\n", code=139)
+    r = run_cli("doctor", "--json", "--python", sys.executable, system=system)
     assert r.code == 1
     d = json.loads(r.out)
     assert [(f["check"], f["status"]) for f in d["findings"]] == [("probe", "fail")]
-    assert "exited with code 139" in d["findings"][0]["summary"]
-    assert d["findings"][0]["evidence"] == ["Segmentation fault"]
+    assert "exited with code 139 (SIGSEGV (signal 11), as a shell reports it)" in d["findings"][0]["summary"]
+    assert d["findings"][0]["evidence"] == ["stdout: Segmentation fault"]
 
 
 def test_an_interpreter_that_cannot_start_is_a_failing_finding(run_cli: RunCli) -> None:
-    r = run_cli("doctor", system=fake_system())  # the fake knows no command: the run gives None
+    r = run_cli("doctor", "--python", sys.executable, system=fake_system())  # the fake knows no command: None
     assert r.code == 1 and "could not be started" in r.out
 
 
 def test_save_and_replay_a_probe(run_cli: RunCli, tmp_path: Path) -> None:
     r = run_cli(
-        "doctor", "--json", "--save-probe", "probe.json", system=system_answering(sys.executable, h200())
+        "doctor",
+        "--json",
+        "--python",
+        sys.executable,
+        "--save-probe",
+        "probe.json",
+        system=system_answering(sys.executable, h200()),
     )
     saved = json.loads((tmp_path / "probe.json").read_text())
     assert saved == h200()

@@ -498,3 +498,106 @@ def test_package_linking_another_cuda_runtime_than_torch_fails() -> None:
 
 def test_absent_packages_make_no_findings() -> None:
     assert not {"flash-attn", "vllm", "sglang", "xformers", "flashinfer-python"} & set(findings(h200()))
+
+
+# ------------------------------------------------------------------------------------------ the cases of issue 17
+
+
+def seed_login_node() -> dict[str, Any]:
+    """The seed's environment (vllm 0.8.5.post1, xformers 0.0.29.post2, torch 2.6.0+cu124) on a login node: no
+    GPU, no driver."""
+    p = h200()
+    p["driver"] = {
+        "files": {},
+        "nvml": {"error": "OSError: libnvidia-ml.so.1: cannot open shared object file: No such file or directory"},
+        "libcuda": {"error": "OSError: libcuda.so.1: cannot open shared object file: No such file or directory", "gpus": []},
+    }
+    p["torch"].update(
+        version="2.6.0+cu124", cuda="12.4", cxx11_abi=False, cuda_available=False, devices=[],
+        arch_list=["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"], nccl="2.21.5",
+        cuda_warnings=["CUDA initialization: Found no NVIDIA driver on your system."],
+    )
+    p["binaries"] = []
+    p["packages"] = {
+        "vllm": {
+            "version": "0.8.5.post1",
+            "requires": ["torch==2.6.0", "xformers==0.0.29.post2; platform_system == 'Linux' and platform_machine == 'x86_64'"],
+            "tags": ["cp38-abi3-manylinux1_x86_64"],
+            "libraries": [{"file": "vllm/_C.abi3.so", "needed": ["libcuda.so.1", "libcudart.so.12", "libc10.so"]}],
+            "load": {"module": "vllm._C", "loader": "module", "ok": False,
+                     "error": "ImportError: libcuda.so.1: cannot open shared object file: No such file or directory"},
+        },
+        "xformers": {
+            "version": "0.0.29.post2",
+            "requires": ["numpy", "torch==2.6.0"],
+            "tags": ["cp312-cp312-manylinux_2_28_x86_64"],
+            "libraries": [{"file": "xformers/_C.so", "needed": ["libc10.so", "libtorch.so", "libcudart.so.12"],
+                           "pyinit": []}],
+            "load": {"module": "xformers._C", "loader": "torch.ops.load_library", "ok": True},
+            "build_info": {"file": "xformers/cpp_lib.json", "torch": "2.6.0+cu124", "cuda": 1204, "python": "3.12.8"},
+        },
+    }
+    return p
+
+
+def test_the_seed_environment_on_a_login_node_has_no_failure() -> None:
+    fs = findings(seed_login_node())
+    assert fs["xformers"].status == "ok", fs["xformers"]
+    assert "torch.ops.load_library(xformers._C: a torch operator library" in " ".join(fs["xformers"].evidence)
+    v = fs["vllm"]
+    assert v.status == "warn", v
+    assert "needs libcuda.so.1, the NVIDIA driver's library, and this machine has no driver" in v.summary
+    assert v.fix == "nothing to do on a login or build node: it loads on a GPU node with the driver"
+    assert fs["torch.cuda"].status == "warn"  # the same reading: a login node
+    assert not [f for f in fs.values() if f.status == "fail"]
+
+
+def test_the_drivers_library_missing_where_there_is_a_driver_fails() -> None:
+    p = seed_login_node()
+    p["driver"] = h200()["driver"]  # NVML and libcuda read in the probe's own process ...
+    f = one(p, "vllm")  # ... but the extension's loader does not find it: a container without the driver's files
+    assert f.status == "fail" and "the NVIDIA driver's libcuda.so.1 cannot be found" in f.summary
+
+
+def test_flash_attn_without_its_extension_fails_even_in_an_old_probe() -> None:
+    p = h200()
+    p["packages"]["flash-attn"] = {
+        "version": "2.7.4.post1",
+        "requires": ["torch", "einops"],
+        "tags": ["py3-none-any"],
+        "libraries": [],
+        "load": {"module": "flash_attn_2_cuda", "ok": None, "error": "no such extension file in the RECORD"},
+    }  # a schema-1 probe: no "import" reading
+    f = one(p, "flash-attn")
+    assert f.status == "fail" and "`import flash_attn` fails without it" in f.summary
+
+
+def test_a_package_that_imports_without_its_extension_warns() -> None:
+    p = h200()
+    p["packages"]["xformers"] = {
+        "version": "0.0.35.dev1146",
+        "requires": ["torch>=2.10"],
+        "tags": ["py3-none-any"],
+        "libraries": [],
+        "load": {"module": "xformers._C", "ok": None, "error": "no such extension file in the RECORD"},
+        "import": {"module": "xformers", "ok": True},
+    }
+    f = one(p, "xformers")
+    assert f.status == "warn" and "it imports, but its compiled kernels are missing" in f.summary
+
+
+def test_a_load_that_crashed_or_hung() -> None:
+    p = h200()
+    p["packages"]["vllm"] = _vllm(["torch"])
+    p["packages"]["vllm"]["load"] = {"module": "vllm._C", "ok": False, "signal": 11,
+                                     "error": "the loading process died with signal 11: Fatal Python error"}
+    assert "loading it crashed the process (SIGSEGV, signal 11)" in one(p, "vllm").summary
+    p["packages"]["vllm"]["load"] = {"module": "vllm._C", "ok": False, "error": "timed out after 60 s"}
+    assert "loading it hung (timed out after 60 s)" in one(p, "vllm").summary
+
+
+def test_a_partial_probe_is_judged_only_on_what_it_read() -> None:
+    p = {k: v for k, v in h200().items() if k in ("probe", "python", "platform", "markers", "environ", "binaries",
+                                                    "distributions")}
+    p["partial"] = True
+    assert [f.check for f in diagnose(p, kb=KB).findings] == ["python", "glibc"]

@@ -25,14 +25,22 @@ def read(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["h200-ok", "h200-mismatch"])
+# Every capture committed: h200-ok and h200-mismatch (2026-11-26), and those tests/fixtures/doctor/capture.sh makes.
+CAPTURES = sorted(p.name.removesuffix(".probe.json") for p in FIXTURES.glob("*.probe.json"))
+
+
+def test_the_captures_are_there() -> None:
+    assert {"h200-ok", "h200-mismatch"} <= set(CAPTURES)
+
+
+@pytest.mark.parametrize("name", CAPTURES)
 def test_replayed_probe_gives_the_report_printed_on_the_device(name: str) -> None:
     probe, printed = read(f"{name}.probe.json"), read(f"{name}.json")
     report = diagnose(probe, kb=load(), python=printed["python"])
     assert report.to_dict() == printed
 
 
-@pytest.mark.parametrize("name", ["h200-ok", "h200-mismatch"])
+@pytest.mark.parametrize("name", CAPTURES)
 def test_replay_through_the_cli(name: str, run_cli: Callable[..., Result]) -> None:
     printed = read(f"{name}.json")
     r = run_cli(
@@ -70,3 +78,17 @@ def test_mismatched_flash_attn_fails_with_the_explanation() -> None:
     assert vllm["status"] == "fail"
     assert "requires torch==2.6.0, but torch 2.11.0+cu130 is installed" in vllm["summary"]
     assert "link the CUDA 12 runtime, torch uses CUDA 13.0" in vllm["summary"]
+
+
+def test_extensions_on_the_gpu_machine() -> None:
+    """capture.sh's second run: stand-ins built there against the machine's CUDA torch and driver."""
+    if not (FIXTURES / "h200-v2-extensions.json").exists():
+        pytest.skip("the capture of tests/fixtures/doctor/capture.sh is not committed yet")
+    probe, printed = read("h200-v2-extensions.probe.json"), read("h200-v2-extensions.json")
+    by_check = {f["check"]: f for f in printed["findings"]}
+    assert probe["probe"] == 2 and probe["torch"]["cuda"] and probe["driver"]["libcuda"]["gpus"]
+    assert by_check["xformers"]["status"] == "ok"  # torch.ops.load_library on a CUDA torch
+    assert probe["packages"]["xformers"]["load"]["loader"] == "torch.ops.load_library"
+    assert by_check["flash-attn"]["status"] == "fail" and "`import flash_attn` fails" in by_check["flash-attn"]["summary"]
+    if "vllm" in by_check:  # built where Python's headers are there
+        assert by_check["vllm"]["status"] == "ok"  # the driver's libcuda.so.1 is there

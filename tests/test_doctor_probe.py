@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from llmenv.doctor import PROBE, Environment, doctor, real_run
+from llmenv.doctor import PROBE, Environment, doctor, real_runner
 from llmenv.doctor.findings import Finding
 from llmenv.doctor.probe import elf_dynamic
 
@@ -97,7 +97,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_probe_prints_one_json_object_of_the_documented_shape() -> None:
     probe = run_probe()
-    assert probe["probe"] == 1
+    assert probe["probe"] == 2
     assert set(probe) >= {
         "python",
         "platform",
@@ -176,7 +176,7 @@ def test_flash_attn_built_with_the_old_abi_is_caught_and_explained(compiled: dic
 
 
 def test_doctor_runs_the_probe_in_the_given_interpreter() -> None:
-    report, probe = doctor(Environment(python=sys.executable, project=None, reason="test"), run=real_run)
+    report, probe = doctor(Environment(python=sys.executable, project=None, reason="test"), run=real_runner())
     assert probe is not None and probe["python"]["executable"] == sys.executable
     assert report.python == sys.executable
     assert {"python", "torch", "driver", "nvcc", "glibc"} <= {f.check for f in report.findings}
@@ -184,6 +184,6 @@ def test_doctor_runs_the_probe_in_the_given_interpreter() -> None:
 
 def test_an_interpreter_that_does_not_exist_is_a_finding(tmp_path: Path) -> None:
     missing = str(tmp_path / "bin" / "python")
-    report, probe = doctor(Environment(python=missing, project=None, reason="test"), run=real_run)
+    report, probe = doctor(Environment(python=missing, project=None, reason="test"), run=real_runner())
     assert probe is None
     assert [(f.check, f.status) for f in report.findings] == [("probe", "fail")]

@@ -92,3 +92,41 @@ def test_unknown_log(run_cli: Callable[..., Result]) -> None:
 def test_listed_in_help(run_cli: Callable[..., Result], capsys: pytest.CaptureFixture[str]) -> None:
     run_cli("--help")  # argparse prints the top-level help itself
     assert "  explain " in capsys.readouterr().out
+
+
+def test_project_makes_fixes_edit_its_own_file(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = ["torch==2.5.1"]\n'
+    )
+    log = str(LOGS / "produced" / "python_fork_no_wheels.txt")
+    r = run_cli("explain", log, "--project", "proj", "--json")
+    assert r.code == 0, r.err
+    fix = json.loads(r.out)["causes"][0]["fixes"][0]
+    assert fix["edit"] == '[project]\nrequires-python = ">=3.10,<3.14"'
+    assert "proj/pyproject.toml" in fix["title"] or "pyproject.toml" in fix["title"]
+
+
+def test_project_that_is_missing_or_not_toml_is_exit_2(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    log = str(LOGS / "produced" / "engine_pin.txt")
+    r = run_cli("explain", log, "--project", str(tmp_path / "nowhere"))
+    assert r.code == 2 and "no pyproject.toml" in r.err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "pyproject.toml").write_text("[project\n")
+    r = run_cli("explain", log, "--project", str(tmp_path / "bad"))
+    assert r.code == 2 and "not valid TOML" in r.err
+
+
+def test_lock_explains_with_the_project_uv_ran_on(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    """`llmenv lock` passes the project to explain: the requires-python fix keeps its own floor (3.10)."""
+    from .explain_scenarios import _python_fork_no_wheels
+
+    d = tmp_path / "proj"
+    _python_fork_no_wheels(d, tmp_path / "index")
+    import sys
+
+    r = run_cli("lock", "--project", str(d), "--", "--python", sys.executable,
+                environ={"UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"})
+    assert r.code == 1
+    assert "cause [python-version]: torch 2.5.1 has no" in r.err
+    assert 'requires-python = ">=3.10,<3.14"' in r.err

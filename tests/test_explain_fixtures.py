@@ -52,3 +52,11 @@ def test_quality_bar_on_real_logs() -> None:
     real = [n for n in LOGS if not n.startswith("produced/")]
     right = sum(1 for n in real if first_kind(explain(read_log(ROOT / n))) == EXPECTED[n]["kind"])
     assert right == len(real)
+
+
+def test_no_fix_builds_flash_attn_without_its_cuda_extension() -> None:
+    """FLASH_ATTENTION_SKIP_CUDA_BUILD=TRUE makes a wheel with no CUDA extension whenever setup.py's download of the
+    prebuilt wheel fails (it falls back silently): no fix may propose it."""
+    for name in LOGS:
+        for c in explain(read_log(ROOT / name)).causes:
+            assert all("SKIP_CUDA_BUILD" not in f.edit + f.title for f in c.fixes), (name, c.kind)

@@ -15,7 +15,7 @@ from llmenv.explain import explain
 from .explain_checks import check_cause, check_fixes, check_supported, first_kind, load_expected, read_log
 
 BASE = Path(__file__).parent / "fixtures" / "uv-errors"
-SETS = ("heldout", "heldout2")
+SETS = ("heldout", "heldout2", "heldout3")
 EXPECTED = {s: load_expected(BASE / s / "expected.toml") for s in SETS}
 LOGS = [f"{s}/{p.name}" for s in SETS for p in sorted((BASE / s).glob("*.txt"))]
 

@@ -21,6 +21,7 @@ from .explain_scenarios import (
     run,
     run_pip_compile,
     run_uv,
+    static_and_dynamic_project,
 )
 
 
@@ -55,6 +56,8 @@ def test_real_uv_failure_is_explained_and_fixed(scenario: Scenario, tmp_path: Pa
         assert argv[0] == "uv", fix.edit
         code, out = run_uv([*argv[1:], "--no-index", "--find-links", str(r.index)], r.project, tmp_path)
         assert code == 0, out
+        if argv[1] == r.args[0]:
+            return  # the fix is the command itself, run another way (`uv lock --no-sources-package x`)
     if scenario.after_fix:
         scenario.after_fix(r.project)
     code, out = run_uv(r.args, r.project, tmp_path)
@@ -69,3 +72,17 @@ def test_real_pypi_failure_is_explained(scenario: PypiScenario, tmp_path: Path) 
     first = explain(out).causes[0]
     assert first.kind == scenario.kind, out
     assert set(scenario.packages) <= set(first.packages)
+
+
+@pytest.mark.network
+def test_static_and_dynamic_dependencies_with_real_setuptools(tmp_path: Path) -> None:
+    """setuptools (from PyPI) refuses a field both static and dynamic; the top fix, applied, makes uv lock."""
+    d = tmp_path / "project"
+    args = static_and_dynamic_project(d)
+    code, out = run_uv(args, d, tmp_path)
+    assert code != 0, out
+    first = explain(out, read_project((d / "pyproject.toml").read_text(encoding="utf-8"))).causes[0]
+    assert first.kind == "config" and "dynamic" in first.summary
+    merge_snippet(d / "pyproject.toml", first.fixes[0].edit)
+    code, out = run_uv(args, d, tmp_path)
+    assert code == 0, out

@@ -1,4 +1,5 @@
-"""flash-attn: a prebuilt wheel when one matches, a tuned source build when none does (issue 3)."""
+"""flash-attn: a prebuilt wheel when one matches, a tuned source build when none does — chosen by the search
+among the extension's options (the official release wheels, then the source build), for the torch it plans."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import pytest
 import tomlkit
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from llmenv.backend import CudaVersion
 from llmenv.errors import NoAnswer
-from llmenv.flashattn import build_env, build_settings, flash_attn_releases, plan_flash_attn, source_entries
+from llmenv.indexes import torch_source
+from llmenv.knowledge import load
+from llmenv.knowledge.flash_attn import load_flash_attn
+from llmenv.plan import Plan, make_plan
+from llmenv.plan.build import build_env
+from llmenv.plan.extensions import default_providers
+from llmenv.request import parse_specs
 from llmenv.target import Gpu, Target
 
 from .wheelfactory import make_wheel
@@ -51,85 +57,96 @@ A100_550 = Target(
     gpus=(Gpu(name="A100", capability=(8, 0)),),
     nvcc="12.4.131",
 )
+MARKER = "sys_platform == 'linux' and platform_machine == 'x86_64'"
 
 
-def _fa(
-    target: Target,
-    torch: str,
-    cuda: tuple[int, int],
-    abi: bool,
-    pythons: list[str],
-    spec: str = "",
-    policy: str = "strict",
-):  # type: ignore[no-untyped-def]
-    return plan_flash_attn(
-        target=target,
-        torch_version=Version(torch),
-        torch_cuda=CudaVersion(*cuda),
-        cxx11_abi=abi,
-        pythons=pythons,
-        specifier=SpecifierSet(spec),
+def _plan(
+    target: Target, *specs: str, policy: str = "strict", index: str | None = None, **kw: object
+) -> Plan:
+    return make_plan(
+        target,
+        parse_specs(specs, Path(".")),
         policy=policy,
+        source=torch_source(index, None),
+        **kw,  # type: ignore[arg-type]
     )
+
+
+def _why(p: Plan, package: str = "flash-attn") -> dict[str, str]:
+    return {r.version: r.reason for r in p.rejected if r.package == package}
 
 
 def test_seed_case_torch_26_on_a_124_driver_gets_2_7_4_post1_prebuilt() -> None:
-    p = _fa(A100_550, "2.6.0", (12, 4), False, ["3.12", "3.13"])
-    assert (p.version, p.source) == ("2.7.4.post1", "prebuilt")
-    assert (
-        p.wheels["3.12"][1] == "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp312-cp312-linux_x86_64.whl"
-    )
-    assert p.wheels["3.12"][0].startswith(
+    p = _plan(A100_550, "torch==2.6.0", "flash-attn")
+    fa = p.packages["flash-attn"]
+    assert (fa.version, fa.source, p.packages["torch"].variant) == ("2.7.4.post1", "prebuilt", "cu124")
+    assert fa.url is not None and fa.url.startswith(
         "https://github.com/Dao-AILab/flash-attention/releases/download/v2.7.4.post1/"
     )
-    why = dict(p.rejected)
-    assert (
-        "nvcc 12.9" in why["2.8.3"] and "550.54.14" in why["2.8.3"]
-    )  # strict: CUDA 12.9 wheels need a 575 driver
+    assert fa.url.endswith("flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp312-cp312-linux_x86_64.whl")
+    why = _why(p)
+    assert "nvcc 12.9" in why["2.8.3"] and "550.54.14" in why["2.8.3"]  # strict: CUDA 12.9 wheels need 575
 
 
 def test_minor_policy_admits_the_12_9_wheels_but_the_known_break_still_holds() -> None:
-    p = _fa(A100_550, "2.6.0", (12, 4), False, ["3.12"], policy="minor")
-    assert p.version == "2.7.4.post1"
-    assert (
-        "works poorly with torch 2.6.0+cu124" in dict(p.rejected)["2.8.3"]
-    )  # data with a source, not a code branch
+    p = _plan(A100_550, "torch==2.6.0", "flash-attn", policy="minor", index="pypi")  # PyPI: 2.6.0 is cu124
+    assert p.packages["flash-attn"].version == "2.7.4.post1"
+    assert "works poorly with torch 2.6.0+cu124" in _why(p)["2.8.3"]  # data with a source, not a code branch
 
 
-def test_torch_28_gets_2_8_3_cu12_cxx11_true() -> None:
+def test_torch_28_gets_2_8_3_post1_cu12_cxx11_true() -> None:
     t = Target(
         driver="575.57.08",
         cuda=CudaVersion(12, 9),
         python="3.12",
         gpus=(Gpu(name="H100", capability=(9, 0)),),
     )
-    p = _fa(t, "2.8.0", (12, 8), True, ["3.12"])
-    assert p.source == "prebuilt" and p.version == "2.8.3.post1"
-    assert "cu12torch2.8cxx11abiTRUE-cp312" in p.wheels["3.12"][1]
+    p = _plan(t, "torch==2.8.0", "flash-attn")
+    fa = p.packages["flash-attn"]
+    assert (fa.source, fa.version, p.packages["torch"].variant) == ("prebuilt", "2.8.3.post1", "cu129")
+    assert fa.url is not None and "cu12torch2.8cxx11abiTRUE-cp312" in fa.url
 
 
-def test_torch_211_cu130_has_no_wheel_so_it_builds_for_sm90_only() -> None:
-    p = _fa(H200, "2.11.0", (13, 0), True, ["3.12"])
-    assert p.source == "build"
-    assert p.env["FLASH_ATTN_CUDA_ARCHS"] == "90"
-    assert p.env["FLASH_ATTENTION_FORCE_BUILD"] == "TRUE"
-    s = build_settings(p)
-    assert s["extra-build-dependencies"]["flash-attn"][0] == {"requirement": "torch", "match-runtime": True}
-    assert s["extra-build-variables"]["flash-attn"]["FLASH_ATTN_CUDA_ARCHS"] == "90"
-    assert s["dependency-metadata"] == {
+def test_no_wheel_for_a_cuda_13_torch_means_the_tuned_build_for_sm90_only() -> None:
+    p = _plan(H200, "torch==2.11.0", "flash-attn")
+    assert (p.packages["torch"].variant, p.packages["flash-attn"].source) == ("cu130", "build")
+    env = p.build["flash-attn"]["env"]
+    assert env["FLASH_ATTN_CUDA_ARCHS"] == "90" and env["FLASH_ATTENTION_FORCE_BUILD"] == "TRUE"
+    assert p.extra["extra-build-dependencies"]["flash-attn"][0] == {
+        "requirement": "torch",
+        "match-runtime": True,
+    }
+    assert p.extra["extra-build-variables"]["flash-attn"]["FLASH_ATTN_CUDA_ARCHS"] == "90"
+    assert p.extra["dependency-metadata"][-1] == {
         "name": "flash-attn",
-        "version": p.version,
+        "version": p.packages["flash-attn"].version,
         "requires-dist": ["torch", "einops"],
     }
+    why = _why(p)
+    assert "no wheel for a CUDA 13 torch" in why["2.8.3"] and "cu13 torch2.11" in why["2.8.3.post1"]
+    assert "release assets are not known" in why["2.8.3.post2"]
+
+
+def test_a_prebuilt_wheel_beats_a_newer_torch_that_needs_a_build() -> None:
+    """Rank key 1: no source build when any candidate avoids one — an older torch with a wheel wins, and the
+    newer ones say how to take them."""
+    p = _plan(H200, "torch", "flash-attn")
+    assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.8.0", "cu129")
+    assert p.packages["flash-attn"].source == "prebuilt" and not p.build
+    newer = next(r for r in p.rejected if r.package == "torch" and r.version == "2.14.1")
+    assert newer.kind == "ranking" and "needs a flash-attn source build" in newer.reason
+    assert newer.take == "ask for torch==2.14.1, or --build flash-attn"
+    forced = _plan(H200, "torch", "flash-attn", builds=["flash-attn"])
+    assert forced.packages["flash-attn"].source == "build" and forced.packages["torch"].version == "2.14.1"
 
 
 def test_build_env_for_an_h200_and_a_32_gib_laptop() -> None:
-    rel = flash_attn_releases()[0]
+    rel = load_flash_attn().releases[0]
     h200, _ = build_env(H200, rel)
     laptop, _ = build_env(LAPTOP_4090, rel)
     assert (
         h200["FLASH_ATTN_CUDA_ARCHS"] == "90" and laptop["FLASH_ATTN_CUDA_ARCHS"] == "80"
-    )  # sm80 code runs on 8.9
+    )  # sm80 runs on 8.9
     # One architecture: nvcc has one compilation per file, so 1 thread a job; ~5 GiB a job (4.3 measured on
     # the H200 machine, bench/flash_attn_build.md). H200: 106 GiB usable -> 21 jobs, 16 cores -> 16.
     assert (h200["MAX_JOBS"], h200["NVCC_THREADS"]) == ("16", "1")
@@ -139,7 +156,7 @@ def test_build_env_for_an_h200_and_a_32_gib_laptop() -> None:
 
 def test_build_env_two_architectures_use_two_nvcc_threads_a_job() -> None:
     mixed = H200.with_(gpus=(Gpu(name="A100", capability=(8, 0)), Gpu(name="H100", capability=(9, 0))))
-    env, _ = build_env(mixed, flash_attn_releases()[0])
+    env, _ = build_env(mixed, load_flash_attn().releases[0])
     # 80;90: 2 threads a job (~10 GiB); 16 cores // 2 = 8 jobs; 106 GiB // 10 = 10
     assert (env["FLASH_ATTN_CUDA_ARCHS"], env["MAX_JOBS"], env["NVCC_THREADS"]) == ("80;90", "8", "2")
 
@@ -154,31 +171,40 @@ def test_build_env_on_a_small_machine_warns_that_one_job_may_not_fit() -> None:
         gpus=(Gpu(name="A10", capability=(8, 6)),),
         origins=SIZED,
     )
-    env, warnings = build_env(tiny, flash_attn_releases()[0])
+    env, warnings = build_env(tiny, load_flash_attn().releases[0])
     assert (env["MAX_JOBS"], env["NVCC_THREADS"]) == ("1", "1")
     assert any("8 GiB of memory leaves 4 GiB" in w for w in warnings)
 
 
+def test_a_target_of_unknown_size_gets_no_max_jobs() -> None:
+    """Cores and memory not said of the build machine: MAX_JOBS is left to flash-attn's setup.py there."""
+    bare = H200.with_(cpus=None, memory_gib=None, origins={})
+    env, _ = build_env(bare, load_flash_attn().releases[0])
+    assert "MAX_JOBS" not in env and env["FLASH_ATTN_CUDA_ARCHS"] == "90" and env["NVCC_THREADS"] == "1"
+    env, _ = build_env(H200.with_(origins={}), load_flash_attn().releases[0])  # detected numbers: not used
+    assert "MAX_JOBS" not in env
+
+
 def test_warnings_for_missing_or_mismatched_nvcc() -> None:
-    no_nvcc = Target(
-        driver="580.159.04",
-        cuda=CudaVersion(13, 0),
-        python="3.12",
-        cpus=16,
-        memory_gib=125.0,
-        gpus=(Gpu(name="H200", capability=(9, 0)),),
-    )
-    assert any("no nvcc" in w for w in _fa(no_nvcc, "2.11.0", (13, 0), True, ["3.12"]).warnings)
-    old_nvcc = Target(
-        driver="580.159.04",
-        cuda=CudaVersion(13, 0),
-        python="3.12",
-        cpus=16,
-        memory_gib=125.0,
-        gpus=(Gpu(name="H200", capability=(9, 0)),),
-        nvcc="12.4.131",
-    )
-    assert any("differ in major" in w for w in _fa(old_nvcc, "2.11.0", (13, 0), True, ["3.12"]).warnings)
+    no_nvcc = H200.with_(nvcc=None)
+    assert any("no nvcc" in w for w in _plan(no_nvcc, "torch==2.11.0", "flash-attn").warnings)
+    old_nvcc = H200.with_(nvcc="12.4.131")
+    assert any("differ in major" in w for w in _plan(old_nvcc, "torch==2.11.0", "flash-attn").warnings)
+
+
+def test_build_facts_are_read_only_when_a_build_is_planned() -> None:
+    """This machine's nvcc, cores and memory are probed lazily: a prebuilt plan never asks."""
+    asked: list[Target] = []
+
+    def facts(t: Target) -> Target:
+        asked.append(t)
+        return t.with_(nvcc="13.0.88", cpus=8, memory_gib=64.0)
+
+    bare = H200.with_(nvcc=None, cpus=None, memory_gib=None)
+    _plan(bare, "torch==2.8.0", "flash-attn", build_facts=facts)
+    assert asked == []
+    p = _plan(bare, "torch==2.11.0", "flash-attn", build_facts=facts)
+    assert len(asked) == 1 and p.build["flash-attn"]["env"]["MAX_JOBS"] == "8"
 
 
 B200 = Target(
@@ -192,30 +218,44 @@ B200 = Target(
 )
 
 
-def test_a_wheel_without_code_for_the_gpu_is_passed_over_for_a_build() -> None:
-    # 2.7.x wheels carry sm_80 + sm_90 only: on a Blackwell GPU the module would find no kernel image
-    p = _fa(B200, "2.6.0", (12, 4), False, ["3.12"], spec="<2.8")
-    assert "needs sm_100" in dict(p.rejected)["2.7.4.post1"]
-    assert (p.source, p.version, p.env["FLASH_ATTN_CUDA_ARCHS"]) == ("build", "2.7.4.post1", "100")
-
-
 def test_releases_that_cannot_compile_for_the_gpu_are_no_answer() -> None:
     with pytest.raises(NoAnswer) as e:  # FLASH_ATTN_CUDA_ARCHS (and sm_100) arrived in 2.7.3
-        _fa(B200, "2.6.0", (12, 4), False, ["3.12"], spec="<2.7.3")
+        _plan(B200, "torch==2.7.0", "flash-attn<2.7.3")
     assert "cannot compile sm_100" in e.value.message
+
+
+def test_blackwell_gets_a_wheel_with_sm100_code() -> None:
+    p = _plan(B200, "torch", "flash-attn")
+    fa = p.packages["flash-attn"]
+    assert fa.source == "prebuilt" and Version(fa.version) >= Version(
+        "2.8.0"
+    )  # 2.7.x wheels: sm_80/sm_90 only
 
 
 def test_cxx11_torch_26_cu126_gets_the_abi_true_wheel() -> None:
     t = A100_550.with_(driver="560.35.03", cuda=CudaVersion(12, 6))
-    p = _fa(t, "2.6.0", (12, 6), True, ["3.12"])
+    p = _plan(t, "torch==2.6.0", "flash-attn")
+    assert p.packages["torch"].variant == "cu126"
     # the 2.8.x breakage is in the pre-cxx11 wheels; strict still rules 2.8.x out for its nvcc 12.9
-    assert "nvcc 12.9" in dict(p.rejected)["2.8.3"]
-    assert p.wheels["3.12"][1] == "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    assert "nvcc 12.9" in _why(p)["2.8.3"]
+    url = p.packages["flash-attn"].url
+    assert url is not None and url.endswith(
+        "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiTRUE-cp312-cp312-linux_x86_64.whl"
+    )
 
 
 def test_plan_uses_the_abi_of_the_torch_variant(run_cli) -> None:  # type: ignore[no-untyped-def]
     r = run_cli(
-        "plan", "torch==2.6.0", "flash-attn", "--driver", "560.35.03", "--gpu", "8.0", "--python", "3.12", "--json"
+        "plan",
+        "torch==2.6.0",
+        "flash-attn",
+        "--driver",
+        "560.35.03",
+        "--gpu",
+        "8.0",
+        "--python",
+        "3.12",
+        "--json",
     )
     assert r.code == 0, r.err
     d = json.loads(r.out)
@@ -224,68 +264,44 @@ def test_plan_uses_the_abi_of_the_torch_variant(run_cli) -> None:  # type: ignor
 
 
 def test_known_bad_wheels_do_not_stop_a_source_build_of_the_same_version() -> None:
-    p = _fa(A100_550, "2.6.0", (12, 4), False, ["3.12"], spec=">=2.8", policy="minor")
-    assert "issues/1783" in dict(p.rejected)["2.8.3"] or "seed blog" in dict(p.rejected)["2.8.3"]
-    assert (p.source, p.version) == ("build", "2.8.3.post2")  # the newest sdist on PyPI
+    p = _plan(A100_550, "torch==2.6.0", "flash-attn>=2.8", policy="minor", index="pypi")
+    why = _why(p)["2.8.3"]
+    assert "issues/1783" in why or "seed blog" in why
+    fa = p.packages["flash-attn"]
+    assert (fa.source, fa.version) == ("build", "2.8.3.post2")  # the newest sdist on PyPI
 
 
-def test_a_cuda_13_torch_has_no_wheel_before_2_8_3_post1_naming() -> None:
-    p = _fa(H200, "2.8.0", (13, 0), True, ["3.12"])
-    assert "no wheel for a CUDA 13 torch" in dict(p.rejected)["2.8.3"]
-    assert "cu13 torch2.8" in dict(p.rejected)["2.8.3.post1"]
-    assert "release assets are not known" in dict(p.rejected)["2.8.3.post2"]
-
-
-def test_wheels_for_some_pythons_only_say_which_lack_one() -> None:
-    t = A100_550.with_(driver="580.159.04", cuda=CudaVersion(13, 0))
-    p = _fa(t, "2.4.0", (12, 4), False, ["3.12", "3.13"])
-    # every release's CI skips torch 2.4 x Python 3.13: the newest one with a 3.12 wheel, 3.13 reported
-    assert (p.version, sorted(p.wheels), p.missing_pythons) == ("2.8.3.post1", ["3.12"], ("3.13",))
-    assert any("no prebuilt wheel for Python 3.13" in w for w in p.warnings)
-    assert [v for v, _ in p.rejected] == ["2.8.3.post2"]  # only newer releases are listed as passed over
+def test_wheels_for_some_pythons_only_cap_requires_python() -> None:
+    """torch 2.4's flash-attn wheels skip Python 3.13 (and torch 2.4 has none): requires-python stops at 3.12,
+    so uv never resolves a Python with no wheel."""
+    t = A100_550.with_(driver="580.159.04", cuda=CudaVersion(13, 0), python="3.11")
+    p = _plan(t, "torch==2.4.0", "flash-attn")
+    assert p.packages["flash-attn"].version == "2.8.3.post1"
+    assert p.requires_python == ">=3.11,<3.13"
+    assert [e["marker"].rsplit("== ", 1)[1] for e in p.extra["sources"]["flash-attn"]] == ["'3.11'", "'3.12'"]
 
 
 def test_wheelhouse_and_proxy_sources() -> None:
-    marker = "sys_platform == 'linux' and platform_machine == 'x86_64'"
-    p = plan_flash_attn(
-        target=A100_550,
-        torch_version=Version("2.6.0"),
-        torch_cuda=CudaVersion(12, 4),
-        cxx11_abi=False,
-        pythons=["3.12"],
-        specifier=SpecifierSet(),
-        policy="strict",
-        github_proxy="https://gh-proxy.com/",
+    p = _plan(A100_550, "torch==2.6.0", "flash-attn", github_proxy="https://gh-proxy.com/")
+    url = p.packages["flash-attn"].url
+    assert url is not None and url.startswith("https://gh-proxy.com/https://github.com/Dao-AILab/")
+    assert p.to_dict()["packages"]["flash-attn"] == {
+        "version": "2.7.4.post1",
+        "source": "prebuilt",
+        "url": url,
+    }
+    house = _plan(
+        A100_550, "torch==2.6.0", "flash-attn", flash_attn_wheels="https://mirror.example/flash-attn/"
     )
-    assert p.wheels["3.12"][0].startswith("https://gh-proxy.com/https://github.com/Dao-AILab/")
-    assert p.to_dict("3.12") == {"version": "2.7.4.post1", "source": "prebuilt", "url": p.wheels["3.12"][0]}
-    house = plan_flash_attn(
-        target=A100_550,
-        torch_version=Version("2.6.0"),
-        torch_cuda=CudaVersion(12, 4),
-        cxx11_abi=False,
-        pythons=["3.12"],
-        specifier=SpecifierSet(),
-        policy="strict",
-        wheels="https://mirror.example/flash-attn/",
-    )
-    assert source_entries(house, marker) == [{"index": "flash-attn-wheels", "marker": marker}]
-    assert house.to_dict("3.12")["index"] == "https://mirror.example/flash-attn/"
+    assert house.extra["sources"]["flash-attn"] == [{"index": "flash-attn-wheels", "marker": MARKER}]
+    assert {i.name: i.url for i in house.indexes}["flash-attn-wheels"] == "https://mirror.example/flash-attn/"
+    assert "flash-attn==2.7.4.post1+cu12torch2.6cxx11abiFALSE ; " + MARKER in house.dependencies
 
 
 def test_an_sdist_newer_than_the_table_builds_with_the_newest_known_facts() -> None:
-    p = plan_flash_attn(
-        target=H200,
-        torch_version=Version("2.11.0"),
-        torch_cuda=CudaVersion(13, 0),
-        cxx11_abi=True,
-        pythons=["3.12"],
-        specifier=SpecifierSet(),
-        policy="strict",
-        sdist_versions=[Version("2.8.3"), Version("2.9.0")],
-    )
-    assert (p.source, p.version) == ("build", "2.9.0")
-    assert any("newer than llmenv's release table" in r for r in p.reasons)
+    providers = default_providers(sdists=[Version("2.8.3"), Version("2.9.0")])
+    p = _plan(H200, "torch==2.11.0", "flash-attn", providers=providers)
+    assert (p.packages["flash-attn"].source, p.packages["flash-attn"].version) == ("build", "2.9.0")
 
 
 @pytest.mark.parametrize(("cc", "needle"), [((7, 0), "sm_70"), ((7, 5), "sm_75")])
@@ -294,7 +310,7 @@ def test_refuses_volta_and_turing(cc: tuple[int, int], needle: str) -> None:
         driver="550.54.14", cuda=CudaVersion(12, 4), python="3.12", gpus=(Gpu(name="GPU", capability=cc),)
     )
     with pytest.raises(NoAnswer) as e:
-        _fa(t, "2.6.0", (12, 4), False, ["3.12"])
+        _plan(t, "torch", "flash-attn")
     assert needle in e.value.message and "SDPA" in (e.value.hint or "")
 
 
@@ -322,6 +338,8 @@ def test_build_plan_json_has_the_env(run_cli) -> None:  # type: ignore[no-untype
         "plan",
         "torch",
         "flash-attn",
+        "--build",
+        "flash-attn",
         "--driver",
         "580.159.04",
         "--gpu",
@@ -342,12 +360,16 @@ def test_build_plan_json_has_the_env(run_cli) -> None:  # type: ignore[no-untype
 
 
 def test_source_entries_one_url_per_python_with_markers() -> None:
-    p = _fa(A100_550, "2.6.0", (12, 4), False, ["3.12", "3.13"])
-    entries = source_entries(p, "sys_platform == 'linux' and platform_machine == 'x86_64'")
-    assert [e["marker"] for e in entries] == [
-        "sys_platform == 'linux' and platform_machine == 'x86_64' and python_version == '3.12'",
-        "sys_platform == 'linux' and platform_machine == 'x86_64' and python_version == '3.13'",
+    p = _plan(A100_550, "torch==2.6.0", "flash-attn")
+    assert p.requires_python == ">=3.12,<3.14"
+    assert [e["marker"] for e in p.extra["sources"]["flash-attn"]] == [
+        f"{MARKER} and python_version == '3.12'",
+        f"{MARKER} and python_version == '3.13'",
     ]
+
+
+def test_the_knowledge_is_the_one_the_planner_uses() -> None:
+    assert load().cuda.min_driver(CudaVersion(12, 9)) == "575.51.03"
 
 
 @pytest.fixture
@@ -392,7 +414,6 @@ def test_init_and_real_uv_lock_hold_the_release_wheel_with_its_hash(
     name = "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp311-cp311-linux_x86_64.whl"
     for py in ("311", "312", "313"):  # the project supports 3.11-3.13: one release asset each
         make_wheel(assets, "flash-attn", "2.7.4.post1", requires=["torch"], filename=name.replace("311", py))
-    whl = torch_indexes
     r = run_cli(
         "init",
         ".",
@@ -405,7 +426,7 @@ def test_init_and_real_uv_lock_hold_the_release_wheel_with_its_hash(
         "--python",
         "3.11",
         "--torch-index",
-        f"{whl}/{{variant}}",
+        f"{torch_indexes}/{{variant}}",
         "--github-proxy",
         url,
         cwd=tmp_path,
@@ -436,6 +457,8 @@ def test_build_mode_project_locks_against_pypi_without_building(run_cli, tmp_pat
         "init",
         ".",
         "torch",
+        "flash-attn",
+        "--build",
         "flash-attn",
         "--driver",
         "580.159.04",
@@ -477,7 +500,6 @@ def test_a_wheelhouse_with_several_builds_locks_the_one_for_this_torch_and_abi(
                 requires=["torch"],
                 filename=f"flash_attn-2.7.4.post1+{label}-cp{py}-cp{py}-linux_x86_64.whl",
             )
-    whl = torch_indexes
     r = run_cli(
         "init",
         ".",
@@ -490,7 +512,7 @@ def test_a_wheelhouse_with_several_builds_locks_the_one_for_this_torch_and_abi(
         "--python",
         "3.11",
         "--torch-index",
-        f"{whl}/{{variant}}",
+        f"{torch_indexes}/{{variant}}",
         "--flash-attn-wheels",
         str(house),
         cwd=tmp_path,
@@ -500,5 +522,7 @@ def test_a_wheelhouse_with_several_builds_locks_the_one_for_this_torch_and_abi(
     assert r.code == 0, r.err
     lock = tomlkit.parse((tmp_path / "uv.lock").read_text()).unwrap()
     fas = [p for p in lock["package"] if p["name"] == "flash-attn"]
-    files = {w["url"].rsplit("/", 1)[-1] if "url" in w else w.get("path", "") for p in fas for w in p["wheels"]}
+    files = {
+        w["url"].rsplit("/", 1)[-1] if "url" in w else w.get("path", "") for p in fas for w in p["wheels"]
+    }
     assert files and all("cu12torch2.6cxx11abiFALSE" in f for f in files), files

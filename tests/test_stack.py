@@ -243,26 +243,27 @@ def test_local_framework_tree_is_planned_from_its_static_metadata(
 
 
 def test_seed_chain_on_the_bundled_snapshot(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The same reasoning from the knowledge llmenv ships (no fixture pins, no network)."""
+    """The same reasoning from the knowledge llmenv ships (no fixture pins, no network): openrlhf 0.8.0-0.8.3
+    (vllm 0.8.5.post1) ship cp310/cp311 wheels only, so the seed's chain needs Python 3.11 — and says so."""
     env = {"LLMENV_DATA_DIR": str(tmp_path / "no-user-snapshot")}
-    r = run_cli(
-        "plan",
-        "openrlhf[vllm]",
-        "--driver",
-        "550.54.14",
-        "--gpu",
-        "8.0",
-        "--python",
-        "3.12",
-        "--json",
-        environ=env,
-    )
+    target = ["--driver", "550.54.14", "--gpu", "8.0"]
+    r = run_cli("plan", "openrlhf[vllm]", *target, "--python", "3.11", "--json", environ=env)
     assert r.code == 0, r.err
     d = json.loads(r.out)
     pk = d["packages"]
-    assert pk["vllm"]["version"] == "0.8.5.post1"
+    assert (pk["openrlhf"]["version"], pk["vllm"]["version"]) == ("0.8.3", "0.8.5.post1")
     assert (pk["torch"]["version"], pk["torch"]["variant"]) == ("2.6.0", "cu124")
     assert (pk["flash-attn"]["version"], pk["flash-attn"]["source"]) == ("2.7.4.post1", "prebuilt")
-    assert "cu12torch2.6cxx11abiFALSE-cp312" in pk["flash-attn"]["url"]
+    assert "cu12torch2.6cxx11abiFALSE-cp311" in pk["flash-attn"]["url"]
+    assert d["requires-python"] == ">=3.11,<3.12" and d["python"] == "3.11"  # openrlhf 0.8.3 has no cp312 wheel
     blocked = {(x["package"], x["version"]): x["reason"] for x in d["rejected"]}
     assert "vllm==0.9.0.1" in blocked[("openrlhf", "0.8.4")]
+
+    r = run_cli("plan", "openrlhf[vllm]", *target, "--python", "3.12", environ=env)
+    assert r.code == 1
+    assert "openrlhf 0.7.5–0.8.3 (pinning vllm 0.8.5.post1): ships wheels for Python 3.10–3.11 only" in r.err
+    assert "Python 3.11 works" in r.err and "hint: use --python 3.11, or --allow-overrides" in r.err
+
+    r = run_cli("plan", "openrlhf[vllm]", *target, "--json", environ=env)  # Python not fixed: 3.11 is chosen
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["python"] == "3.11"

@@ -16,14 +16,13 @@ Two halves:
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from llmenv.cuda_arch import ArchCode, covers
 from llmenv.errors import UsageError
@@ -157,7 +156,8 @@ class PlanContext:
     policy: str = "strict"
     archs: tuple[ArchCode, ...] = ()  # what the build was compiled for (flash-attn build variables)
     archs_from: str | None = None
-    lock: Pylock | None = None
+    lock: Pylock | None = None  # every group and extra (uv export --all-groups --all-extras)
+    lock_required: Pylock | None = None  # what the project's own dependencies need (--no-default-groups)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.target
@@ -200,18 +200,6 @@ def build_archs(variables: Mapping[str, str]) -> tuple[tuple[ArchCode, ...], str
 # ---------------------------------------------------------------------------------------------- analysis
 
 
-def _same_version(a: str, b: str) -> bool:
-    """Equal versions; a local label on one side only is ignored (a flat index names flash-attn's release wheel
-    ``2.7.4.post1+cu12torch2.6...`` while its metadata says ``2.7.4.post1``)."""
-    try:
-        va, vb = Version(a), Version(b)
-    except InvalidVersion:
-        return a == b
-    if va == vb:
-        return True
-    return va.public == vb.public and (va.local is None or vb.local is None)
-
-
 def _dict(x: Any) -> dict[str, Any]:
     return x if isinstance(x, dict) else {}
 
@@ -236,7 +224,8 @@ def _row(
     probe = result.probe
     f = facts(probe, kb)
     report = diagnose(probe, kb=kb, python=str(_dict(probe.get("python")).get("executable") or "python"))
-    issues: list[Issue] = []
+    # It answered, but crashed or hung on the way: judged on what it read, and failed.
+    issues: list[Issue] = [Issue(status="fail", check="probe", text=result.error)] if result.error else []
     if probe.get("error"):
         issues.append(Issue(status="fail", check="probe", text=f"the probe failed: {probe['error']}"))
     for finding in report.findings:
@@ -297,25 +286,14 @@ def _row(
                     f"{' '.join(c.name for c in codes)})",
                 )
             )
-    # The lock: every locked package for this node's platform, at the locked version.
+    # The lock: every locked package for this node's platform, at the locked version (the doctor's own rule).
     if plan.lock is not None:
+        from llmenv.doctor.findings.lock import LockedSets, drift_issues, lock_drift
+
         markers = {str(k): str(v) for k, v in _dict(probe.get("markers")).items()}
-        missing: list[str] = []
-        for p in plan.lock.for_environment(markers) if markers else ():
-            if p.version is None or p.kind == "directory":
-                continue
-            have = installed.get(p.name)
-            if have is None:
-                missing.append(p.name)
-            elif not _same_version(have, p.version):
-                issues.append(
-                    Issue(status="fail", check="lock", text=f"{p.name} {have} installed, the lock has {p.version}")
-                )
-        if missing:
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            issues.append(
-                Issue(status="warn", check="lock", text=f"{len(missing)} locked package(s) not installed: {shown}")
-            )
+        if markers:
+            drifts = lock_drift(LockedSets(known=plan.lock, required=plan.lock_required), installed, markers)
+            issues += [Issue(status=status, check="lock", text=text) for status, text in drift_issues(drifts)]
     fa_text = str(fa) if fa else "not installed"
     return NodeRow(
         node=result,
@@ -402,6 +380,7 @@ def _make_task(ray: Any) -> Any:
                 text=True,
                 timeout=timeout,
                 check=False,
+                env={**os.environ, "LLMENV_PROBE_TIMEOUT": str(timeout)},  # bounds the probe's own children
             )
             rc, out, err = p.returncode, p.stdout, p.stderr
         except subprocess.TimeoutExpired:
@@ -421,17 +400,26 @@ def _make_task(ray: Any) -> Any:
 
 
 def _parse_answer(answer: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    lines = [line for line in str(answer.get("stdout") or "").splitlines() if line.startswith("{")]
-    if lines:
-        try:
-            data = json.loads(lines[-1])
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            return data, None
-    err = str(answer.get("stderr") or "").strip().splitlines()
-    why = err[-1] if err else f"exit code {answer.get('returncode')}"
-    return None, f"the probe printed no result ({why}) in {answer.get('executable')}"
+    """The probe output a node's task returned and, when the probe did not end well (it crashed, even after printing
+    its result; it hung; it printed nothing), why: the doctor's own reading (``doctor.runner.read_run``)."""
+    from llmenv.doctor.runner import ProbeRun, read_run
+
+    code = answer.get("returncode")
+    stderr = str(answer.get("stderr") or "")
+    run = ProbeRun(
+        returncode=code if isinstance(code, int) else None,
+        stdout=str(answer.get("stdout") or ""),
+        stderr=stderr,
+        timed_out=code is None and "did not finish" in stderr,
+        started=not (code is None and stderr.startswith("cannot run")),
+    )
+    executable = str(answer.get("executable") or "python")
+    probe, problem = read_run(run, executable)
+    if problem is None:
+        return probe, None
+    seen = [e for e in problem.evidence if e.startswith(("last step:", "stderr:"))][-2:]
+    why = f"{problem.summary} in {executable}" + (f" ({'; '.join(seen)})" if seen else "")
+    return probe, why
 
 
 def _one_line(e: BaseException) -> str:
@@ -492,8 +480,12 @@ def require_ray() -> Any:
     try:
         import ray
     except ImportError:
+        import sys
+
         raise UsageError(
-            "doctor --ray needs Ray in this environment: pip install 'ray[default]' (the cluster's version)"
+            f"doctor --ray needs Ray: install Ray next to llmenv (in {sys.prefix}), at the cluster's Ray version: "
+            f"`{sys.executable} -m pip install 'ray[default]==VERSION'` (or `uv tool install llmenv --with "
+            "'ray[default]==VERSION'`)"
         ) from None
     return ray
 
@@ -507,7 +499,22 @@ def probe_nodes(
     ray_module: Any = None,
 ) -> list[NodeResult]:
     """Run the probe once on every alive node of the cluster at ``address`` (see :func:`resolve_address`)."""
+    import signal
+
     ray = ray_module if ray_module is not None else require_ray()
+    # ray.init() installs its own SIGTERM handler (sys.exit) in this process: llmenv's are put back afterwards.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _probe_nodes(ray, address, timeout=timeout, runtime_env=runtime_env, probe_source=probe_source)
+    finally:
+        for sig, handler in handlers.items():
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(sig, handler)
+
+
+def _probe_nodes(
+    ray: Any, address: str | None, *, timeout: float, runtime_env: Mapping[str, Any] | None, probe_source: str
+) -> list[NodeResult]:
     import logging
 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

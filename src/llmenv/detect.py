@@ -36,11 +36,13 @@ __all__ = [
     "NvmlReading",
     "System",
     "detect",
+    "machine_platform",
     "parse_meminfo",
     "parse_nvcc_version",
     "parse_nvidia_smi_header",
     "parse_nvidia_smi_query",
     "parse_proc_driver_version",
+    "with_build_facts",
 ]
 
 Runner = Callable[[Sequence[str]], "tuple[int, str] | None"]
@@ -287,6 +289,16 @@ PROBES: tuple[tuple[str, Callable[[System], dict[str, Any]]], ...] = (
 )
 
 
+_VERSION_JSON = re.compile(r'"cuda_nvcc"\s*:\s*\{[^}]*"version"\s*:\s*"(\d+\.\d+\.\d+)"')
+
+
+def _nvcc_from_home(sys_: System, home: str) -> str | None:
+    """``$CUDA_HOME/version.json`` (CUDA 11.1+) names nvcc's version: a file read instead of running nvcc."""
+    text = sys_.read_text(os.path.join(home, "version.json"))
+    m = _VERSION_JSON.search(text) if text else None
+    return m.group(1) if m else None
+
+
 def _nvcc(sys_: System) -> tuple[str | None, str | None]:
     env = sys_.environ
     home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
@@ -298,6 +310,9 @@ def _nvcc(sys_: System) -> tuple[str | None, str | None]:
         candidates.append(found)
     candidates.append("/usr/local/cuda/bin/nvcc")
     for c in candidates:
+        quick = _nvcc_from_home(sys_, os.path.dirname(os.path.dirname(c)))
+        if quick:
+            return quick, home or os.path.dirname(os.path.dirname(c))
         r = sys_.run([c, "--version"])
         if r and r[0] == 0:
             v = parse_nvcc_version(r[1])
@@ -335,12 +350,14 @@ def _arch(sys_: System, origins: dict[str, str]) -> str:
     )
 
 
-def detect(sys_: System | None = None) -> Target:
-    """Detect this machine (or the one ``sys_`` fakes)."""
-    sys_ = sys_ or System()
+def _gpu_values(sys_: System) -> tuple[dict[str, Any], dict[str, str]]:
+    """The driver, its CUDA and the GPUs: the first probe that knows each wins; probing stops once all three
+    are known (NVML alone answers them, so nvidia-smi is never started on a machine with NVML)."""
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for name, probe in PROBES:
+        if {"driver", "cuda", "gpus"} <= set(values):
+            break
         try:
             found = probe(sys_)
         except UsageError:
@@ -353,18 +370,10 @@ def detect(sys_: System | None = None) -> Target:
             if key not in values:
                 values[key] = value
                 origins[key] = name
-    _amd_values(sys_, values, origins)
-    from llmenv.knowledge import load
+    return values, origins
 
-    driver = values.get("driver")
-    if origins.get("cuda") not in (origins.get("driver"), "environment"):
-        # The driver's CUDA must come from the probe that found the driver (an LLMENV_DRIVER override wins
-        # over NVML's driver, so NVML's CUDA no longer applies).
-        values.pop("cuda", None)
-    if "cuda" not in values and driver:
-        values["cuda"] = load().cuda.max_cuda(driver)
-        origins["cuda"] = "driver (CUDA release notes, Table 3)"
-    nvcc, cuda_home = _nvcc(sys_)
+
+def _memory(sys_: System) -> float:
     mem_text = sys_.read_text("/proc/meminfo")
     memory = parse_meminfo(mem_text) if mem_text else None
     if memory is None:
@@ -372,21 +381,59 @@ def detect(sys_: System | None = None) -> Target:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
         except (ValueError, OSError, AttributeError):
             memory = 8.0
-    arch = _arch(sys_, origins)
-    return Target(
-        os=sys_.os_name if sys_.os_name in ("linux", "darwin", "windows") else "linux",
+    return memory
+
+
+def machine_platform(sys_: System) -> tuple[str, str]:
+    """This machine's OS and architecture in a Target's names (``linux``, ``aarch64``)."""
+    return (sys_.os_name if sys_.os_name in ("linux", "darwin", "windows") else "linux"), _arch(sys_, {})
+
+
+def with_build_facts(target: Target, sys_: System | None = None) -> Target:
+    """Fill in what a source build on this machine is checked against: its nvcc (and CUDA_HOME), probed only
+    now that a build is planned. Cores and memory are not: MAX_JOBS is sized only from what was said of the
+    build machine (``--cpus`` / ``--memory``); without them flash-attn's setup.py sizes it when it builds."""
+    if target.nvcc is not None:
+        return target
+    nvcc, home = _nvcc(sys_ or System())
+    return target.with_(nvcc=nvcc, cuda_home=home)
+
+
+def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) -> Target:
+    """Detect this machine (or the one ``sys_`` fakes). ``gpu=False`` skips the driver / GPU probes (the
+    target's GPU side comes from flags); ``build=False`` skips what only ``detect`` shows and a source build
+    checks (nvcc, cores, memory: ``with_build_facts`` probes nvcc later, when a build is planned)."""
+    sys_ = sys_ or System()
+    values, origins = _gpu_values(sys_) if gpu else ({}, {})
+    if gpu:
+        _amd_values(sys_, values, origins)
+    driver = values.get("driver")
+    if origins.get("cuda") not in (origins.get("driver"), "environment"):
+        # The driver's CUDA must come from the probe that found the driver (an LLMENV_DRIVER override wins
+        # over NVML's driver, so NVML's CUDA no longer applies).
+        values.pop("cuda", None)
+    if "cuda" not in values and driver:
+        from llmenv.knowledge import load
+
+        values["cuda"] = load().cuda.max_cuda(driver)
+        origins["cuda"] = "driver (CUDA release notes, Table 3)"
+    os_name, arch = machine_platform(sys_)
+    _arch(sys_, origins)  # records where the architecture came from (LLMENV_ARCH)
+    target = Target(
+        os=os_name,
         arch=arch,
         glibc=sys_.glibc(),
         python=sys_.python,
-        cpus=sys_.cpus(),
-        memory_gib=memory,
+        cpus=None,
+        memory_gib=None,
         driver=driver,
         # Without a driver the target is a CPU one, unless LLMENV_CUDA says otherwise.
         cuda=values.get("cuda") if driver or origins.get("cuda") == "environment" else None,
         gpus=tuple(values.get("gpus", ())),
-        nvcc=nvcc,
-        cuda_home=cuda_home,
         rocm=values.get("rocm"),
         amd_gpus=tuple(values.get("amd_gpus", ())),
         origins=origins,
     )
+    if not build:
+        return target
+    return with_build_facts(target, sys_).with_(cpus=sys_.cpus(), memory_gib=_memory(sys_))

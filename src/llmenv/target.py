@@ -166,8 +166,9 @@ class Target:
     arch: str = "x86_64"  # x86_64 | aarch64 | arm64
     glibc: str | None = None
     python: str = "3.12"
-    cpus: int = 1
-    memory_gib: float = 8.0
+    # None: unknown (a target described by flags takes no cores / memory / nvcc / glibc from this machine)
+    cpus: int | None = 1
+    memory_gib: float | None = 8.0
     driver: str | None = None
     cuda: CudaVersion | None = None
     gpus: tuple[Gpu, ...] = ()
@@ -253,7 +254,7 @@ class Target:
             "glibc": self.glibc,
             "python": self.python,
             "cpus": self.cpus,
-            "memory_gib": round(self.memory_gib, 1),
+            "memory_gib": round(self.memory_gib, 1) if self.memory_gib is not None else None,
             "driver": self.driver,
             "cuda": str(self.cuda) if self.cuda else None,
             "gpus": [g.to_dict() for g in self.gpus],
@@ -273,8 +274,8 @@ class Target:
             arch=str(d.get("arch", "x86_64")),
             glibc=d.get("glibc"),
             python=parse_python_version(str(d.get("python", "3.12"))),
-            cpus=int(d.get("cpus", 1)),
-            memory_gib=float(d.get("memory_gib", 8.0)),
+            cpus=int(d["cpus"]) if d.get("cpus") is not None else None,
+            memory_gib=float(d["memory_gib"]) if d.get("memory_gib") is not None else None,
             driver=parse_driver_version(str(driver)) if driver else None,
             cuda=parse_cuda_version(str(cuda)) if cuda else None,
             gpus=tuple(Gpu.from_dict(g) for g in d.get("gpus", ()) or ()),

@@ -370,24 +370,30 @@ def run_uv(
         if restore is not None:
             restore.keep()
         return 0
+    # the file uv failed on (before a restore puts the previous one back): explain's fixes build on it
+    try:
+        failed_on: str | None = (project_dir / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        failed_on = None
     restored = restore.restore() if restore is not None else ()
     if restored:
         names = ", ".join(str(p) for p in restored)
         ctx.ui.eprint(f"llmenv: uv {args[0]} failed; restored {names} to the previous bytes", style="error")
     else:
         ctx.ui.eprint(f"llmenv: uv {' '.join(args)} failed (exit {result.code})", style="error")
-    _explain(ctx, result.output)
+    _explain(ctx, result.output, failed_on)
     return 1
 
 
-def _explain(ctx: Context, log: str) -> None:
+def _explain(ctx: Context, log: str, pyproject: str | None = None) -> None:
     import importlib
 
     try:
         explain: Any = importlib.import_module("llmenv.explain")
     except ImportError:
         return
-    diagnosis = explain.explain(log)
+    project = explain.read_project(pyproject) if pyproject is not None else None
+    diagnosis = explain.explain(log, project)
     ctx.ui.eprint("")
     for line in explain.render_lines(diagnosis):
         ctx.ui.eprint(line)

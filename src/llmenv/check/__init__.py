@@ -20,12 +20,14 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from llmenv.check._findings import SEVERITIES, Finding, Report, Rule
 from llmenv.check._project import Project, loc
+from llmenv.check._releases import Catalog
 from llmenv.check.rules import RULES, rule_for
 from llmenv.errors import UsageError
 
 __all__ = [
     "RULES",
     "SEVERITIES",
+    "Catalog",
     "Finding",
     "Project",
     "Report",
@@ -78,9 +80,12 @@ def load(path: Path) -> dict[str, Any]:
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
-def check_document(data: Mapping[str, Any], *, file: str, rules: Sequence[Rule] = RULES) -> Report:
-    """Run every rule, collect every finding, report once (errors, then warnings, then infos; rule order within)."""
-    project = Project.from_dict(data)
+def check_document(
+    data: Mapping[str, Any], *, file: str, rules: Sequence[Rule] = RULES, catalog: Catalog | None = None
+) -> Report:
+    """Run every rule, collect every finding, report once (errors, then warnings, then infos; rule order within).
+    ``catalog`` says what is known of the dependencies' releases (default: the pins snapshot in use)."""
+    project = Project.from_dict(data, catalog=catalog)
     found: list[tuple[int, int, Finding]] = []
     for order, r in enumerate(rules):
         for f in r.run(project):
@@ -89,9 +94,11 @@ def check_document(data: Mapping[str, Any], *, file: str, rules: Sequence[Rule] 
     return Report(file=file, findings=tuple(f for _, _, f in found))
 
 
-def check_text(text: str, *, file: str = "pyproject.toml", rules: Sequence[Rule] = RULES) -> Report:
-    return check_document(parse(text, file=file), file=file, rules=rules)
+def check_text(
+    text: str, *, file: str = "pyproject.toml", rules: Sequence[Rule] = RULES, catalog: Catalog | None = None
+) -> Report:
+    return check_document(parse(text, file=file), file=file, rules=rules, catalog=catalog)
 
 
-def check_path(path: Path, *, rules: Sequence[Rule] = RULES) -> Report:
-    return check_document(load(path), file=str(path), rules=rules)
+def check_path(path: Path, *, rules: Sequence[Rule] = RULES, catalog: Catalog | None = None) -> Report:
+    return check_document(load(path), file=str(path), rules=rules, catalog=catalog)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from packaging.markers import Marker
 from packaging.version import Version
 
 from llmenv.check._project import Project
 
-__all__ = ["Env", "holds", "sample"]
+__all__ = ["Env", "holds", "mask", "sample"]
 
 _PLATFORMS = (
     ("linux", "x86_64", "Linux", "posix"),
@@ -38,6 +39,12 @@ class Env:
     @property
     def label(self) -> str:
         return f"{self.sys_platform} {self.machine}"
+
+    @property
+    def platform(self) -> tuple[str, str]:
+        """(os, arch) as wheel tags and Targets name them: ("linux", "aarch64"), ("windows", "x86_64")."""
+        os = {"win32": "windows"}.get(self.sys_platform, self.sys_platform)
+        return os, {"AMD64": "x86_64"}.get(self.machine, self.machine)
 
     def as_dict(self, extra: str = "") -> dict[str, str]:
         d = dict(self.values)
@@ -76,6 +83,19 @@ def holds(marker: Marker | None, env: Env, extras: Iterable[str] = ("",)) -> boo
     return False
 
 
+def mask(marker: Marker | None, envs: tuple[Env, ...]) -> int:
+    """Which of ``envs`` ``marker`` holds on, as bits (bit i: envs[i]); markers repeat, so this is cached."""
+    if marker is None:
+        return (1 << len(envs)) - 1
+    return _mask(str(marker), envs)
+
+
+@lru_cache(maxsize=8192)
+def _mask(text: str, envs: tuple[Env, ...]) -> int:
+    m = Marker(text)
+    return sum(1 << i for i, e in enumerate(envs) if holds(m, e))
+
+
 def _pythons(project: Project) -> list[str]:
     rp = project.requires_python
     if rp is None:
@@ -88,9 +108,11 @@ def _pythons(project: Project) -> list[str]:
     return ok or list(_PYTHONS)
 
 
-def sample(project: Project) -> tuple[Env, ...]:
-    """The sample machines this project's lock covers."""
-    envs = [_env(*plat, py) for plat in _PLATFORMS for py in _pythons(project)]
+def sample(project: Project, pythons: Iterable[str] | None = None) -> tuple[Env, ...]:
+    """The sample machines this project's lock covers (for ``pythons`` instead of the minors requires-python
+    allows, when given)."""
+    minors = list(pythons) if pythons is not None else _pythons(project)
+    envs = [_env(*plat, py) for plat in _PLATFORMS for py in minors]
     if project.environments:
         kept = [e for e in envs if any(holds(m, e) for m in project.environments)]
         if kept:

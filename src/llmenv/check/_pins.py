@@ -202,7 +202,17 @@ def own_items(
     """Items of one scope: ``("base", None)`` (dependencies and constraints), ``("extra", x)``, ``("group", g)``.
 
     A self-reference (``proj[a,b]`` inside an extra) and ``{include-group = ...}`` pull in those scopes' items.
+    Top-level answers are kept in ``project.memo`` (several rules ask for every scope).
     """
+    if not _seen:
+        key = ("own_items", scope, name)
+        if key not in project.memo:
+            project.memo[key] = _own_items(project, scope, name, _seen)
+        return list(project.memo[key])
+    return _own_items(project, scope, name, _seen)
+
+
+def _own_items(project: Project, scope: str, name: str | None, _seen: frozenset[Scope]) -> list[Item]:
     overridden = {d.name for d in project.deps if d.scope == "override"}
     seen = _seen | ({(scope, name)} if name is not None else set())
     items: list[Item] = []

@@ -17,6 +17,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from llmenv.check._releases import Catalog
+
 __all__ = ["Dep", "Index", "Problem", "Project", "Source", "loc"]
 
 
@@ -148,10 +150,13 @@ class Project:
     environments: tuple[Marker, ...] | None
     conflicts: tuple[frozenset[tuple[str, str]], ...]
     problems: tuple[Problem, ...] = field(default=())
+    catalog: Catalog = field(default_factory=Catalog.bundled, repr=False, compare=False)
+    # Results several rules ask for (the items of each install set, the URL claims), computed once per check.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ---- construction ------------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Project:
+    def from_dict(cls, data: Mapping[str, Any], *, catalog: Catalog | None = None) -> Project:
         problems: list[Problem] = []
         project = _table(data.get("project"))
         uv = _table(_table(data.get("tool")).get("uv"))
@@ -279,6 +284,7 @@ class Project:
             environments=tuple(environments) if environments is not None else None,
             conflicts=tuple(conflicts),
             problems=tuple(problems),
+            catalog=catalog if catalog is not None else Catalog.bundled(),
         )
 
     # ---- queries -----------------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ findings carrying the rule's code and severity. Codes are documented in docs/che
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from typing import Any
 
-import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -21,23 +20,15 @@ from llmenv.check import _envs, _urls
 from llmenv.check._findings import Hit, Rule
 from llmenv.check._pins import Clash, Item, clashes, own_items, scopes
 from llmenv.check._project import Index, Project, Source, loc, loc_join
+from llmenv.check._registry import REGISTRY, rule
+from llmenv.check._rules_python import environments_fix
+from llmenv.check._toml import toml_value as _toml
 from llmenv.knowledge import read_data
 from llmenv.knowledge.engines import engine_versions
 
 __all__ = ["RULES", "rule_for"]
 
-_REGISTRY: list[Rule] = []
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
-
-
-def rule(
-    code: str, severity: str, summary: str
-) -> Callable[[Callable[[Project], Iterable[Hit]]], Callable[[Project], Iterable[Hit]]]:
-    def register(func: Callable[[Project], Iterable[Hit]]) -> Callable[[Project], Iterable[Hit]]:
-        _REGISTRY.append(Rule(code=code, severity=severity, summary=summary, func=func))
-        return func
-
-    return register
 
 
 @cache
@@ -50,18 +41,6 @@ def _packages() -> Mapping[str, Any]:
 def _settings() -> Mapping[str, Any]:
     data: Mapping[str, Any] = read_data("uv_settings.json")
     return data
-
-
-def _toml(value: Any) -> str:
-    """A value as TOML source (inline tables and arrays on one line)."""
-    if isinstance(value, Mapping):
-        t = tomlkit.inline_table()
-        t.update(value)
-        return t.as_string()
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    text: str = tomlkit.item(value).as_string()
-    return text
 
 
 def _index_block(ix: Index, **changes: Any) -> str:
@@ -381,10 +360,7 @@ def cuda_project_without_environments(project: Project) -> Iterator[Hit]:
             "(vllm==0.1.3 in IBM/ai-atlas-nexus#269) or fails to find a version: the lock is slower and can fail "
             "for machines nobody uses."
         ),
-        fix=(
-            "[tool.uv]\nenvironments = [\n    \"sys_platform == 'linux' and platform_machine == 'x86_64'\",\n"
-            "    \"sys_platform == 'linux' and platform_machine == 'aarch64'\",\n]"
-        ),
+        fix=environments_fix(project),
     )
 
 
@@ -569,11 +545,10 @@ def extras_conflict_undeclared(project: Project) -> Iterator[Hit]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@rule("no-required-version", "warning", "no [tool.uv] required-version")
+@rule("no-required-version", "info", "no [tool.uv] required-version")
 def no_required_version(project: Project) -> Iterator[Hit]:
     if "required-version" in project.uv:
         return
-    has_uv = "uv" in project.data.get("tool", {}) if isinstance(project.data.get("tool"), Mapping) else False
     yield Hit(
         location=loc("tool", "uv", "required-version"),
         message="the project does not say which uv it needs",
@@ -583,7 +558,6 @@ def no_required_version(project: Project) -> Iterator[Hit]:
             "errors or silently ignored. `required-version` makes an unsuitable uv stop with a clear message."
         ),
         fix=f'[tool.uv]\nrequired-version = ">={_uv_floor()}"',
-        severity=None if has_uv else "info",
     )
 
 
@@ -660,7 +634,9 @@ def invalid_marker(project: Project) -> Iterator[Hit]:
             )
 
 
-RULES: tuple[Rule, ...] = tuple(_REGISTRY)
+from llmenv.check import _rules_fields, _rules_torch  # noqa: E402, F401  (register their rules)
+
+RULES: tuple[Rule, ...] = tuple(REGISTRY)
 
 
 def rule_for(code: str) -> Rule:

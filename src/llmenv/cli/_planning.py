@@ -12,14 +12,28 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from llmenv.cli._context import Context
-from llmenv.cli._target import add_target_arguments, resolve_target, target_flags
+from llmenv.cli._target import (
+    add_target_arguments,
+    described_by_flags,
+    flags_target,
+    resolve_target,
+    target_flags,
+)
 from llmenv.errors import UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source, web_url
-from llmenv.plan import Plan, Rejection, lazy_pins, make_plan
+from llmenv.plan import Feedback, Plan, lazy_pins, make_plan
+from llmenv.plan.reasons import group_rejections
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
 
-__all__ = ["Inputs", "add_planning_arguments", "add_project_arguments", "build_plan", "render_plan"]
+__all__ = [
+    "Inputs",
+    "add_planning_arguments",
+    "add_project_arguments",
+    "build_plan",
+    "group_rejections",
+    "render_plan",
+]
 
 DEFAULT_SPECS = ("torch",)
 
@@ -37,6 +51,13 @@ def add_planning_arguments(p: argparse.ArgumentParser) -> None:
         "--allow-overrides",
         action="store_true",
         help="keep the newest framework and relax its conflicting pins ([[tool.uv.dependency-metadata]])",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=6,
+        metavar="N",
+        help="with --lock / --verify: lock at most N candidates (default 6; 10 minutes in all)",
     )
 
 
@@ -67,7 +88,9 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
         help="a mirror, an index or a local folder of prebuilt wheels, searched before the known sources "
         "(repeatable; a folder's wheels are read, a URL's page is listed)",
     )
-    g.add_argument("--flash-attn-wheels", action="append", dest="wheels", metavar="URL|DIR", help="same as --wheels")
+    g.add_argument(
+        "--flash-attn-wheels", action="append", dest="wheels", metavar="URL|DIR", help="same as --wheels"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,11 +109,34 @@ class Inputs:
     github_proxy: str | None = None
     wheels: tuple[str, ...] = ()  # --wheels locations (folders made absolute)
     build: frozenset[str] = frozenset()  # --build PKG
+    python_fixed: bool = True  # --python (or the record) fixed the Python
+    from_machine: bool = False  # the target is this machine (its nvcc is read when a build is planned)
+    system: Any = None
 
     @property
     def flash_attn_wheels(self) -> str | None:
         """The first --wheels location (what the old --flash-attn-wheels recorded)."""
         return self.wheels[0] if self.wheels else None
+
+
+def _base_target(ctx: Context, flags: Mapping[str, Any], recorded: Mapping[str, Any]) -> tuple[Target, bool]:
+    """(the target before flags, whether it is this machine): the record, a machine described by flags
+    (nothing of this one), or this machine's GPU side (detected now; what a build needs, later)."""
+    if "target" in recorded:
+        try:
+            base = Target.from_dict(recorded["target"])
+        except (KeyError, TypeError, ValueError, UsageError) as e:
+            raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
+        sized = recorded["target"].get("sized") or []  # cpus / memory that were said of the build machine
+        keys = ("driver", "cuda", "gpus", "python", *(k for k in ("cpus", "memory_gib") if k in sized))
+        return base.with_(origins={k: "[tool.llmenv]" for k in keys}), False
+    if described_by_flags(flags):
+        from llmenv.detect import machine_platform
+
+        return flags_target(*machine_platform(ctx.system), flags).with_(python=ctx.system.python), False
+    from llmenv.detect import detect
+
+    return detect(ctx.system, build=False), True
 
 
 def resolve_inputs(
@@ -104,22 +150,11 @@ def resolve_inputs(
 ) -> Inputs:
     """Merge recorded inputs ([tool.llmenv]), flags and detection. Flags win over the record."""
     recorded = recorded or {}
-    from llmenv.target import Target as _T
-
     flags = target_flags(args)
-    if "target" in recorded:
-        try:
-            base = _T.from_dict(recorded["target"])
-        except (KeyError, TypeError, ValueError, UsageError) as e:
-            raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
-        sized = recorded["target"].get("sized") or []
-        keys = ("driver", "cuda", "gpus", *(k for k in ("cpus", "memory_gib") if k in sized))
-        base = base.with_(origins={k: "[tool.llmenv]" for k in keys})
-    else:
-        from llmenv.detect import detect
-
-        base = detect(ctx.system)
+    base, from_machine = _base_target(ctx, flags, recorded)
     target = resolve_target(base, flags)
+    if getattr(args, "max_attempts", 6) < 1:
+        raise UsageError(f"--max-attempts must be at least 1, not {args.max_attempts}")
     policy = args.cuda_policy or recorded.get("policy") or "strict"
     mirrors = list(args.mirror if getattr(args, "mirror", None) else recorded.get("mirror", []))
     pypi_index, mirror = parse_mirrors(mirrors)
@@ -141,9 +176,14 @@ def resolve_inputs(
         ),
         environ=ctx.environ,
         spec_base=spec_base or ctx.cwd,
-        github_proxy=web_url(getattr(args, "github_proxy", None) or recorded.get("github-proxy"), "--github-proxy"),
+        github_proxy=web_url(
+            getattr(args, "github_proxy", None) or recorded.get("github-proxy"), "--github-proxy"
+        ),
         wheels=tuple(_wheels_location(v, ctx.cwd) for v in _wheels_given(args, recorded)),
         build=_build_given(args, recorded),
+        python_fixed="python" in flags or "target" in recorded,
+        from_machine=from_machine,
+        system=ctx.system,
     )
 
 
@@ -151,7 +191,9 @@ def _wheels_given(args: argparse.Namespace, recorded: Mapping[str, Any]) -> list
     given = getattr(args, "wheels", None)
     if given:
         return list(given)
-    rec = recorded.get("wheels") or ([recorded["flash-attn-wheels"]] if recorded.get("flash-attn-wheels") else [])
+    rec = recorded.get("wheels") or (
+        [recorded["flash-attn-wheels"]] if recorded.get("flash-attn-wheels") else []
+    )
     if isinstance(rec, str) or not all(isinstance(v, str) for v in rec):
         raise UsageError("[tool.llmenv] wheels must be a list of URLs or folders")
     return list(rec)
@@ -180,7 +222,9 @@ def _build_given(args: argparse.Namespace, recorded: Mapping[str, Any]) -> froze
     for pkg in given:
         name = canonicalize_name(str(pkg))
         if name not in BUILDABLE:
-            raise UsageError(f"--build {pkg}: llmenv has a tuned source build for {', '.join(BUILDABLE)} only")
+            raise UsageError(
+                f"--build {pkg}: llmenv has a tuned source build for {', '.join(BUILDABLE)} only"
+            )
         out.add(name)
     return frozenset(out)
 
@@ -206,7 +250,12 @@ def _read_wheels(inputs: Inputs) -> list[Any]:
     return out
 
 
-def build_plan(inputs: Inputs) -> Plan:
+def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
+    def build_facts(t: Target) -> Target:
+        from llmenv.detect import with_build_facts
+
+        return with_build_facts(t, inputs.system)
+
     plan = make_plan(
         inputs.target,
         inputs.request,
@@ -217,8 +266,12 @@ def build_plan(inputs: Inputs) -> Plan:
         local_release=lambda loc: _local_release(inputs, loc),
         flash_attn_wheels=inputs.flash_attn_wheels,
         github_proxy=inputs.github_proxy,
+        python_fixed=inputs.python_fixed,
+        python_from_machine=True,  # this machine's Python is preferred when the stack works there
+        builds=sorted(inputs.build),
+        feedback=feedback,
+        build_facts=build_facts if inputs.from_machine else None,
         user_wheels=_read_wheels(inputs) or None,
-        build=inputs.build,
     )
     for pkg in sorted(inputs.build):
         if pkg not in plan.packages:
@@ -229,7 +282,7 @@ def build_plan(inputs: Inputs) -> Plan:
 def _local_release(inputs: Inputs, loc: Any) -> Any:
     """A local framework tree's metadata, read statically (setup.py is parsed, never run)."""
     from llmenv.metadata import from_tree
-    from llmenv.stack import LocalRelease
+    from llmenv.plan import LocalRelease
 
     base = inputs.spec_base or Path.cwd()
     return LocalRelease.from_metadata(from_tree((base / loc.path).expanduser()))
@@ -241,8 +294,10 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     where = f"{t.os} {t.arch}, Python {t.python}"
     if t.is_cpu:
         where += ", no NVIDIA driver (CPU)"
-    else:
+    elif t.driver:
         where += f", driver {t.driver} (CUDA <= {t.cuda})"
+    else:
+        where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
         if t.gpus:
             where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
     lines = [f"plan for {where}", ""]
@@ -280,22 +335,18 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     if plan.warnings:
         lines += ["", "warnings"]
         lines += [f"  ! {w}" for w in plan.warnings]
-    if plan.rejected:
-        groups = group_rejections(plan.rejected)
+    attempts = [a for a in plan.attempts if not a.ok]
+    if plan.rejected or attempts:
+        groups = [f"attempt {a.number}: {a.candidate}: uv lock failed: {a.reason}" for a in attempts]
+        groups += group_rejections([r for r in plan.rejected if r.kind != "uv"])
         lines += ["", "not chosen"]
-        lines += [f"  - {g}" for g in groups[:max_rejected]]
-        if len(groups) > max_rejected:
-            lines.append(f"  ... and {len(groups) - max_rejected} more (--json lists all)")
+        lines += [f"  - {g}" for g in groups[: max_rejected + len(attempts)]]
+        if len(groups) > max_rejected + len(attempts):
+            lines.append(f"  ... and {len(groups) - max_rejected - len(attempts)} more (--json lists all)")
+    lines.append("")
+    if plan.verified:
+        n = len(plan.attempts)
+        lines.append(f"verified: uv lock succeeded ({'first attempt' if n == 1 else f'attempt {n} of {n}'})")
+    else:
+        lines.append("not verified by uv (plan --verify, or init --lock, runs uv lock on it)")
     return lines
-
-
-def group_rejections(rejected: Sequence[Rejection]) -> list[str]:
-    """Consecutive releases rejected for the same reason become one line: ``torch 2.12.0–2.14.1: ...``."""
-    out: list[tuple[str, str, str, str]] = []  # (package, newest, oldest, rest)
-    for r in rejected:
-        rest = f"+{r.variant}: {r.reason}" if r.variant else f": {r.reason}"
-        if out and out[-1][0] == r.package and out[-1][3] == rest and r.version not in r.reason:
-            out[-1] = (r.package, out[-1][1], r.version, rest)
-        else:
-            out.append((r.package, r.version, r.version, rest))
-    return [f"{pkg} {old}–{new}{rest}" if new != old else f"{pkg} {new}{rest}" for pkg, new, old, rest in out]

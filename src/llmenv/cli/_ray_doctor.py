@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from llmenv.cli._context import Context
-from llmenv.errors import UsageError
+from llmenv.errors import NoAnswer, UsageError
 
 __all__ = ["add_ray_arguments", "plan_context", "render_lines", "run_ray"]
 
@@ -27,16 +27,9 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
         "nodes that differ; --project (or a project in the current folder) gives the plan and the lock to check",
     )
     g.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="with --ray: how long to wait for each node (default: 120)",
-    )
-    g.add_argument(
         "--runtime-env",
         metavar="JSON|FILE",
-        help="with --ray: run the probes under this Ray runtime environment, e.g. \"$(llmenv ray-env)\", to "
+        help='with --ray: run the probes under this Ray runtime environment, e.g. "$(llmenv ray-env)", to '
         "inspect the project's environment as each node builds it",
     )
 
@@ -50,7 +43,9 @@ def _runtime_env(value: str | None, cwd: Path) -> dict[str, Any] | None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
-            raise UsageError(f"--runtime-env {value}: not JSON, and cannot read it as a file: {e.strerror}") from None
+            raise UsageError(
+                f"--runtime-env {value}: not JSON, and cannot read it as a file: {e.strerror}"
+            ) from None
         if path.suffix in (".yaml", ".yml"):
             try:
                 import yaml  # type: ignore[import-untyped]
@@ -72,7 +67,7 @@ def _runtime_env(value: str | None, cwd: Path) -> dict[str, Any] | None:
 def plan_context(project: Path | None, environ: Mapping[str, str]) -> Any:
     """What the project planned: [tool.llmenv] target and policy, the build's architectures, and the lock."""
     from llmenv.cluster import PlanContext, build_archs
-    from llmenv.lockfile import export_pylock, read_toml
+    from llmenv.lockfile import read_toml
     from llmenv.rayenv import build_variables
     from llmenv.target import Target
 
@@ -88,12 +83,21 @@ def plan_context(project: Path | None, environ: Mapping[str, str]) -> Any:
             raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
     policy = str(llm.get("policy", "strict")) if isinstance(llm, dict) else "strict"
     archs, archs_from = build_archs(build_variables(doc))
-    lock = None
-    if (project / "uv.lock").is_file():
-        from llmenv.uvrun import find_uv
+    from llmenv.doctor import project_lock
 
-        lock = export_pylock(find_uv(environ), project, environ=environ)
-    return PlanContext(target=target, policy=policy, archs=archs, archs_from=archs_from, lock=lock)
+    sets, error = project_lock(project, environ)
+    if error:
+        raise NoAnswer(
+            f"cannot compare the nodes with the lock: {error}", hint="is uv.lock up to date? (`llmenv lock`)"
+        )
+    return PlanContext(
+        target=target,
+        policy=policy,
+        archs=archs,
+        archs_from=archs_from,
+        lock=sets.known if sets else None,
+        lock_required=sets.required if sets else None,
+    )
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -104,9 +108,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_lines(report: Any) -> list[tuple[str, str | None]]:
     """The table and each node's problems, as (text, style) lines."""
-    rows = [
-        (r.node.label, r.gpus, r.driver, r.torch, r.flash_attn, _MARK[r.status]) for r in report.rows
-    ]
+    rows = [(r.node.label, r.gpus, r.driver, r.torch, r.flash_attn, _MARK[r.status]) for r in report.rows]
     out: list[tuple[str, str | None]] = []
     lines = _table(("NODE", "GPUS", "DRIVER", "TORCH", "FLASH-ATTN", "STATUS"), rows)
     out.append((lines[0], "head"))
@@ -152,19 +154,22 @@ def run_ray(
 
     if args.from_probe or args.save_probe:
         raise UsageError("--ray cannot be combined with --from-probe or --save-probe")
-    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
-    if timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    from llmenv.cli.doctor import parse_timeout
+
+    timeout = parse_timeout(args.timeout, DEFAULT_TIMEOUT)
     runtime_env = _runtime_env(args.runtime_env, ctx.cwd)
     project = _project(args, ctx)
     from llmenv.cluster import resolve_address
 
+    if probe_nodes is None:
+        from llmenv.cluster import require_ray
+
+        require_ray()  # before the address: without Ray next to llmenv, no cluster can be asked anything
     address = resolve_address(args.ray, ctx.environ)
     if probe_nodes is None:
-        from llmenv.cluster import check_reachable, require_ray
+        from llmenv.cluster import check_reachable
         from llmenv.cluster import probe_nodes as real_probe_nodes
 
-        require_ray()
         check_reachable(address)
         probe_nodes = real_probe_nodes
     plan = plan_context(project, ctx.environ)

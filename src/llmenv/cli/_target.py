@@ -19,7 +19,14 @@ from llmenv.target import (
     split_gpu_flags,
 )
 
-__all__ = ["POLICIES", "add_target_arguments", "resolve_target", "target_flags"]
+__all__ = [
+    "POLICIES",
+    "add_target_arguments",
+    "described_by_flags",
+    "flags_target",
+    "resolve_target",
+    "target_flags",
+]
 
 POLICIES = ("strict", "minor")
 
@@ -34,7 +41,12 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         help="NVIDIA compute capability (9.0) or AMD architecture (gfx942); repeatable",
     )
-    g.add_argument("--python", metavar="X.Y", help="target Python version, e.g. 3.12")
+    g.add_argument(
+        "--python",
+        metavar="X.Y",
+        help="target Python version, e.g. 3.12 (without it: this machine's when the stack works there, else the "
+        "highest every chosen package has wheels for)",
+    )
     g.add_argument(
         "--arch", choices=("x86_64", "aarch64"), help="target CPU architecture (default: this machine's)"
     )
@@ -123,11 +135,72 @@ def _platform_flags(flags: Mapping[str, Any], changes: dict[str, Any], detected:
     changes["platforms"] = platforms
 
 
-def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
-    """Apply TARGET flags (validated: a bad value is a UsageError) on top of the detected target."""
+def described_by_flags(flags: Mapping[str, Any]) -> bool:
+    """``--driver``, ``--cuda``, ``--rocm`` or an AMD ``--gpu gfxNNN`` describe another machine: nothing of this
+    one (GPUs, cores, memory, nvcc, glibc, Python) goes into the target unless given too."""
+    amd = any(
+        str(g).strip().lower().startswith("gfx")
+        for item in flags.get("gpu") or ()
+        for g in str(item).split(",")
+    )
+    return (
+        flags.get("driver") is not None
+        or flags.get("cuda") is not None
+        or flags.get("rocm") is not None
+        or amd
+    )
+
+
+def flags_target(machine_os: str, machine_arch: str, flags: Mapping[str, Any]) -> Target:
+    """The base of a target described by flags: this machine's OS and architecture at most (an NVIDIA driver
+    means Linux when this machine is a Mac), nothing else (the caller may add this machine's Python as the
+    preferred one)."""
+    os_ = (
+        machine_os
+        if machine_os in ("linux", "windows") or str(flags.get("cuda", "")).lower() == "cpu"
+        else "linux"
+    )
+    return Target(os=os_, arch=machine_arch, glibc=None, python="3.12", cpus=None, memory_gib=None)
+
+
+def _cuda_for(flags: Mapping[str, Any], changes: dict[str, Any]) -> None:
+    """``--cuda X.Y`` (with or without ``--driver``): the driver's CUDA. Alone it invents no driver; with a
+    driver that supports another CUDA it is bad input."""
     from llmenv.knowledge import load
 
-    t = detected
+    b = Backend.parse(str(flags["cuda"]))
+    if b.is_cpu:
+        if "driver" in changes:
+            raise UsageError(f"--driver {changes['driver']} and --cuda cpu contradict each other")
+        changes.update(cuda=None, driver=None, gpus=())
+        return
+    if not b.is_cuda:
+        raise UsageError(f"--cuda {flags['cuda']}: expected X.Y, cuXYZ or cpu (an AMD target: --rocm X.Y)")
+    cuda = b.cuda_version
+    assert cuda is not None
+    known = [c for c, _ in load().cuda.toolkits]
+    if cuda < known[0]:
+        raise UsageError(f"--cuda {flags['cuda']} is older than any CUDA llmenv knows (oldest: {known[0]})")
+    if "driver" in changes:
+        drv_cuda = changes["cuda"]
+        newer = cuda > known[-1] and drv_cuda == known[-1]  # a driver at least as new as the table's newest
+        if cuda != drv_cuda and not newer:
+            raise UsageError(
+                f"--driver {changes['driver']} supports CUDA {drv_cuda} (NVIDIA release notes, Table 3), not "
+                f"--cuda {flags['cuda']}: give one of them, or both for the same machine"
+            )
+    elif cuda > known[-1]:
+        raise UsageError(
+            f"--cuda {flags['cuda']} is newer than any CUDA llmenv knows (newest: {known[-1]}); "
+            "give the target's --driver too"
+        )
+    changes["cuda"] = cuda
+
+
+def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
+    """Apply TARGET flags (validated: a bad value is a UsageError) on top of the base target."""
+    from llmenv.knowledge import load
+
     changes: dict[str, Any] = {}
     if flags.get("cpus") is not None:
         if int(flags["cpus"]) < 1:
@@ -147,7 +220,7 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         nvidia, amd = split_gpu_flags(ccs)
         if nvidia:
             changes["gpus"] = gpus_from_capabilities(nvidia)
-    _platform_flags(flags, changes, t)
+    _platform_flags(flags, changes, detected)
     _rocm_flags(flags, changes, amd)
     if flags.get("driver") is not None:
         driver = parse_driver_version(str(flags["driver"]))
@@ -159,34 +232,11 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         changes["driver"] = driver
         changes["cuda"] = cuda
     if flags.get("cuda") is not None and not str(flags["cuda"]).lower().startswith("rocm"):
-        b = Backend.parse(str(flags["cuda"]))
-        if b.is_cpu:
-            changes.update(cuda=None, driver=None, gpus=())
-        elif b.is_cuda:
-            changes["cuda"] = b.cuda_version
-            if "driver" not in changes:
-                # The driver we report is the oldest that supports that CUDA (Table 3); outside that table
-                # no driver can be named, so the target would be wrong.
-                known = [c for c, _ in load().cuda.toolkits]
-                if b.cuda_version < known[0]:
-                    raise UsageError(
-                        f"--cuda {flags['cuda']} is older than any CUDA llmenv knows (oldest: {known[0]})"
-                    )
-                if b.cuda_version > known[-1]:
-                    raise UsageError(
-                        f"--cuda {flags['cuda']} is newer than any CUDA llmenv knows (newest: {known[-1]}); "
-                        "give the target's --driver too"
-                    )
-                floor = load().cuda.min_driver(b.cuda_version)  # type: ignore[arg-type]
-                changes["driver"] = str(floor) if floor else None
-        else:
-            raise UsageError(
-                f"--cuda {flags['cuda']}: expected X.Y, cuXYZ or cpu (an AMD target: --rocm X.Y)"
-            )
-    if changes.get("gpus") and t.cuda is None and "cuda" not in changes and "driver" not in changes:
+        _cuda_for(flags, changes)
+    if changes.get("gpus") and detected.cuda is None and changes.get("cuda") is None:
         raise UsageError("--gpu needs a driver: add --driver VERSION or --cuda X.Y (this machine has none)")
-    origins = dict(t.origins)
+    origins = dict(detected.origins)
     for key in flags:
         name = {"memory": "memory_gib", "gpu": "amd_gpus" if "amd_gpus" in changes else "gpus"}.get(key, key)
         origins[{"platform": "platforms"}.get(name, name)] = f"--{key}"
-    return t.with_(**changes, origins=origins)
+    return detected.with_(**changes, origins=origins)

@@ -256,13 +256,11 @@ def _relocate(spec: str, base: Path, folder: Path) -> str:
 
 
 def _record_target(t: Any) -> dict[str, Any]:
-    d = {
-        "os": t.os,
-        "arch": t.arch,
-        "python": t.python,
-        "cpus": t.cpus,
-        "memory_gib": round(t.memory_gib, 1),
-    }
+    d: dict[str, Any] = {"os": t.os, "arch": t.arch, "python": t.python}
+    if t.cpus is not None:
+        d["cpus"] = t.cpus
+    if t.memory_gib is not None:
+        d["memory_gib"] = round(t.memory_gib, 1)
     if t.driver:
         d["driver"] = t.driver
     if t.cuda:

@@ -46,7 +46,7 @@ def _version_in_project(doc: object, name: str) -> str | None:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    from llmenv.stack import exact_pin
+    from llmenv.plan import exact_pin
 
     deps = doc.get("project", {}).get("dependencies", []) if isinstance(doc, dict) else []
     for line in deps or []:
@@ -66,9 +66,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     from llmenv import metadata
     from llmenv.override import apply_override, parse_sets
+    from llmenv.plan import exact_pin
     from llmenv.project import ProjectFile, diff
     from llmenv.render import write_dependency_metadata
-    from llmenv.stack import exact_pin
 
     try:
         req = Requirement(args.package)

@@ -1,155 +1,72 @@
 """``llmenv doctor``: inspect an installed environment and say what will break, with evidence and a fix.
 
-The probe (``probe.py``, standard library only) runs *inside* the environment's interpreter and prints one JSON
-object; ``findings.diagnose`` turns that into ``ok | warn | fail`` findings. The process runner is injected, so
-tests replay captured probe outputs without any interpreter, GPU or driver.
+The probe (``probe.py``, standard library only) runs *inside* the environment's interpreter — doctor runs that
+interpreter, and with it whatever the environment's packages do at import — and prints one JSON object;
+``findings.diagnose`` turns that into ``ok | warn | fail`` findings. The process runner is injected, so tests
+replay captured probe outputs without any interpreter, GPU or driver; ``runner.read_run`` turns a crashed or hung
+run into a failing finding with what it had read.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmenv.doctor.environment import Environment, builds_from_source, find_environment
 from llmenv.doctor.findings import Finding, Report, diagnose, probe_failed
-from llmenv.errors import NoAnswer, UsageError
+from llmenv.doctor.findings.lock import LockedSets
+from llmenv.doctor.runner import ProbeRun, Progress, read_run, run_process
+from llmenv.errors import LlmenvError, UsageError
 from llmenv.knowledge import Knowledge
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "PROBE",
     "Environment",
     "Finding",
-    "ProbeError",
+    "LockedSets",
+    "ProbeRun",
+    "ProbeRunner",
     "Report",
-    "Runner",
     "builds_from_source",
     "diagnose",
     "doctor",
     "find_environment",
     "load_probe",
-    "real_run",
-    "run_probe",
+    "probe_failed",
+    "project_lock",
+    "real_runner",
+    "runner_from",
     "save_probe",
 ]
 
-Runner = Callable[[Sequence[str]], "tuple[int, str] | None"]
-
 PROBE = Path(__file__).with_name("probe.py")
-PROBE_TIMEOUT = 600.0  # a cold torch import on a network filesystem, plus one child per extension module
+# A cold torch import on a network filesystem, then one child process per extension module: minutes at worst.
+DEFAULT_TIMEOUT = 300.0
 
-# [tool.uv] settings that mean some package is compiled at install time (so nvcc must match torch).
-_BUILD_SETTINGS = (
-    "extra-build-dependencies",
-    "extra-build-variables",
-    "no-build-isolation",
-    "no-build-isolation-package",
-    "no-binary",
-    "no-binary-package",
-)
+# (argv, timeout, progress) -> what the run gave; None when it could not be started.
+ProbeRunner = Callable[[Sequence[str], float, "Progress | None"], "ProbeRun | None"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Environment:
-    python: str  # the interpreter the probe runs in
-    project: Path | None
-    reason: str  # how it was chosen, for the report
+def real_runner(environ: Mapping[str, str] | None = None) -> ProbeRunner:
+    """The probe run for real, in a process group of its own, bounded in time."""
+
+    def run(argv: Sequence[str], timeout: float, progress: Progress | None) -> ProbeRun | None:
+        return run_process(argv, timeout=timeout, environ=environ, progress=progress)
+
+    return run
 
 
-class ProbeError(Exception):
-    def __init__(self, why: str, detail: str = "") -> None:
-        super().__init__(why)
-        self.why = why
-        self.detail = detail
+def runner_from(run: Callable[[Sequence[str]], tuple[int, str] | None]) -> ProbeRunner:
+    """A probe runner from a plain one (``System.run_long``: argv -> (exit code, stdout), as tests inject)."""
 
+    def adapted(argv: Sequence[str], timeout: float, progress: Progress | None) -> ProbeRun | None:
+        got = run(argv)
+        return None if got is None else ProbeRun(returncode=got[0], stdout=got[1])
 
-def real_run(argv: Sequence[str], timeout: float = PROBE_TIMEOUT) -> tuple[int, str] | None:
-    """Run the probe for real: stdout, with stderr appended when it fails (for the report)."""
-    try:
-        p = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return 124, f"timed out after {timeout:.0f} s"
-    except OSError:
-        return None
-    return p.returncode, p.stdout if p.returncode == 0 else p.stdout + "\n" + p.stderr
-
-
-def _venv_python(venv: Path) -> Path:
-    for rel in ("bin/python", "bin/python3", "Scripts/python.exe"):
-        if (venv / rel).exists():
-            return venv / rel
-    return venv / "bin" / "python"
-
-
-def find_environment(
-    project: str | None, *, cwd: Path, environ: Mapping[str, str], current: str | None = None
-) -> Environment:
-    """The interpreter to inspect: ``--project``'s environment; else the one of a project in ``cwd`` that has a
-    ``.venv`` (or that llmenv wrote, synced or not); else the current interpreter. uv's ``UV_PROJECT_ENVIRONMENT``
-    is honoured."""
-    current = current or sys.executable
-    if project is None:
-        pyproject = cwd / "pyproject.toml"
-        has_env = (cwd / environ.get("UV_PROJECT_ENVIRONMENT", ".venv")).is_dir()
-        # A project llmenv wrote ([tool.llmenv]) is what the user means even before it is synced: say so,
-        # rather than inspect llmenv's own interpreter.
-        if not (pyproject.is_file() and (has_env or _written_by_llmenv(pyproject))):
-            return Environment(python=current, project=None, reason="the current interpreter")
-        root = cwd
-    else:
-        root = (cwd / project).resolve()
-        if not root.is_dir():
-            raise UsageError(f"--project {project}: no such directory")
-    venv = root / environ.get("UV_PROJECT_ENVIRONMENT", ".venv")
-    python = _venv_python(venv)
-    if not python.exists():
-        raise NoAnswer(
-            f"no environment to inspect: {python} does not exist",
-            hint=f"create it with `llmenv sync --project {root}` (or `uv sync`)",
-        )
-    return Environment(python=str(python), project=root, reason=f"the environment of the project at {root}")
-
-
-def _written_by_llmenv(pyproject: Path) -> bool:
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return "[tool.llmenv]" in text
-
-
-def builds_from_source(pyproject_text: str) -> bool | None:
-    """Does this project build packages from source at install time? None when the file cannot be read."""
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-
-    try:
-        doc = tomlkit.parse(pyproject_text).unwrap()
-    except TOMLKitError:
-        return None
-    uv = doc.get("tool", {}).get("uv", {})
-    return isinstance(uv, dict) and any(uv.get(k) for k in _BUILD_SETTINGS)
-
-
-def run_probe(python: str, run: Runner) -> dict[str, Any]:
-    """Run the probe in ``python`` and return its JSON object; ProbeError when there is none."""
-    result = run([python, str(PROBE)])
-    if result is None:
-        raise ProbeError("the interpreter could not be started")
-    code, out = result
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    if not lines:
-        raise ProbeError(f"the probe exited with code {code} and printed no result", out.strip())
-    try:
-        data = json.loads(lines[-1])
-    except ValueError:
-        raise ProbeError("the probe printed something that is not JSON", out.strip()) from None
-    if not isinstance(data, dict):
-        raise ProbeError("the probe printed something that is not a JSON object", out.strip())
-    return data
+    return adapted
 
 
 def load_probe(path: Path) -> dict[str, Any]:
@@ -158,7 +75,7 @@ def load_probe(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         raise UsageError(
             f"{path} is not JSON (expected a file written by `llmenv doctor --save-probe`)"
         ) from None
@@ -176,29 +93,60 @@ def save_probe(path: Path, probe: Mapping[str, Any]) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
+def project_lock(project: Path, environ: Mapping[str, str]) -> tuple[LockedSets | None, str | None]:
+    """The project's uv.lock exported for comparison (every group and extra; and what its own dependencies
+    need), or why it could not be: (None, None) without a uv.lock."""
+    if not (project / "uv.lock").is_file():
+        return None, None
+    from llmenv.lockfile import export_pylock
+    from llmenv.uvrun import find_uv
+
+    try:
+        uv = find_uv(environ)
+        try:
+            known = export_pylock(uv, project, selection=("--all-groups", "--all-extras"), environ=environ)
+        except LlmenvError:  # extras that conflict cannot be exported together: the default selection
+            known = export_pylock(uv, project, environ=environ)
+        required = export_pylock(uv, project, selection=("--no-default-groups",), environ=environ)
+    except LlmenvError as e:
+        return None, e.message
+    return LockedSets(known=known, required=required, where=str(project / "uv.lock")), None
+
+
 def doctor(
     env: Environment,
     *,
-    run: Runner | None = real_run,
+    run: ProbeRunner | None = None,
     probe: Mapping[str, Any] | None = None,
     kb: Knowledge | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
+    lock: LockedSets | None = None,
+    lock_error: str | None = None,
 ) -> tuple[Report, Mapping[str, Any] | None]:
     """Inspect one environment (or judge a ``probe`` output read before); returns the report and the probe output.
 
-    Never raises for what it finds: a broken interpreter is a finding too."""
+    Never raises for what it finds: a broken, crashing or hanging interpreter is a finding too."""
     if kb is None:
         from llmenv.knowledge import load
 
         kb = load()
+    problem: Finding | None = None
     if probe is None:
-        try:
-            probe = run_probe(env.python, run or real_run)
-        except ProbeError as e:
-            return probe_failed(env.python, e.why, e.detail), None
+        result = (run or real_runner())([env.python, str(PROBE)], timeout, progress)
+        probe, problem = read_run(result, env.python)
+        if probe is None:
+            assert problem is not None
+            return Report(python=env.python, findings=(problem,)), None
     builds = None
     if env.project is not None:
         try:
             builds = builds_from_source((env.project / "pyproject.toml").read_text(encoding="utf-8"))
-        except OSError:
+        except (OSError, UnicodeDecodeError):
             builds = None
-    return diagnose(probe, kb=kb, python=env.python, builds_from_source=builds), probe
+    report = diagnose(
+        probe, kb=kb, python=env.python, builds_from_source=builds, lock=lock, lock_error=lock_error
+    )
+    if problem is not None:
+        report = Report(python=report.python, findings=(problem, *report.findings))
+    return report, probe

@@ -5,13 +5,20 @@ Standalone on purpose: standard library only, no import of llmenv, and it runs o
 guarded, and what fails is recorded as an ``error`` string in the output. Extension modules are loaded in
 child processes, so an ``undefined symbol`` (or a crash) in one of them is caught and reported, not fatal.
 
-It only *reads*: versions, metadata, ELF headers of shared libraries, the NVIDIA driver through its C APIs.
-The reading of what it collects (ok / warn / fail) happens in ``llmenv.doctor.findings``.
+It only *reads*: versions, metadata, ELF headers of shared libraries, the NVIDIA driver through its C APIs, AMD's
+KFD topology in sysfs. The reading of what it collects (ok / warn / fail) happens in ``llmenv.doctor.findings``.
+
+Output, on stdout: while it works, ``#llmenv-probe {...}`` lines (``{"step": ...}`` says what it is doing,
+``{"data": {section: value}}`` hands over each section as soon as it is read), then the whole result as one JSON
+object on the last line. A probe that crashes or hangs half-way has still handed over what it read; faulthandler
+writes the Python stack of a crash (and, just before the deadline ``LLMENV_PROBE_TIMEOUT``, of a hang) to stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import faulthandler
 import json
 import os
 import platform
@@ -20,44 +27,95 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import warnings
 from typing import Any
 
-SCHEMA = 1
+SCHEMA = (
+    2  # 2: extensions loaded the way their package loads them ("loader"); AMD readings; sections on the way
+)
 
-# Packages whose compiled parts are checked (DT_NEEDED, torch pin); the module each one loads, when it has one.
+# Packages whose compiled parts are checked (DT_NEEDED, torch pin): the extension each one loads, when it has one,
+# and the package a user imports (imported only to see what a missing extension does to it).
 PACKAGES = {
-    "flash-attn": "flash_attn_2_cuda",
-    "vllm": "vllm._C",
-    "sglang": None,
-    "sgl-kernel": None,
-    "xformers": "xformers._C",
-    "flashinfer-python": None,
-    "flashinfer-jit-cache": None,
+    "flash-attn": ("flash_attn_2_cuda", "flash_attn"),
+    "vllm": ("vllm._C", "vllm"),
+    "sglang": (None, None),
+    "sgl-kernel": (None, None),
+    "xformers": ("xformers._C", "xformers"),
+    "flashinfer-python": (None, None),
+    "flashinfer-jit-cache": (None, None),
 }
+# Files in which a package records what it was built for (xformers' setup.py writes torch, CUDA and Python).
+BUILD_INFO = {"xformers": "xformers/cpp_lib.json"}
+MARK = "#llmenv-probe "
 MAX_LIBRARIES = 200  # shared libraries read per package
 MAX_STRTAB = 64 * 1024 * 1024
 CHILD_TIMEOUT = 120.0
 TOOL_TIMEOUT = 60.0
+LOADERS = ("module", "torch.ops.load_library", "import")
 
-# Loads one extension module from its file after importing torch (which loads libc10, libtorch...), without
-# running the package's __init__. Prints one JSON line.
+# Loads one extension after importing torch (which loads libc10, libtorch...), the way its package does, without
+# running the package's __init__: a Python extension module (it exports PyInit_<name>) from its file; a torch
+# operator library (no PyInit_: xformers' _C, loaded by xformers/_cpp_lib.py) with torch.ops.load_library; or
+# ("import") the package itself. Prints one JSON line. An error is given with its causes: torch.ops.load_library
+# wraps dlopen's message ("undefined symbol: ...") in "OSError: Could not load this library".
 _LOAD_EXTENSION = r"""
-import importlib.util, json, sys
+import faulthandler, importlib, importlib.util, json, sys
+faulthandler.enable()
+how, name, path = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {"ok": False}
+def chain(e):
+    seen = []
+    while e is not None and len(seen) < 4:
+        seen.append("%s: %s" % (type(e).__name__, e))
+        e = e.__cause__ or e.__context__
+    return " (caused by ".join(seen) + ")" * (len(seen) - 1)
+torch = None
 try:
-    import torch  # noqa: F401
+    import torch
 except BaseException as e:
-    out["torch_error"] = "%s: %s" % (type(e).__name__, e)
+    out["torch_error"] = chain(e)
 try:
-    spec = importlib.util.spec_from_file_location(sys.argv[1], sys.argv[2])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if how == "import":
+        importlib.import_module(name)
+    elif how == "torch.ops.load_library":
+        if torch is None:
+            raise ImportError("torch cannot be imported: " + out["torch_error"])
+        torch.ops.load_library(path)
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     out["ok"] = True
 except BaseException as e:
-    out["error"] = "%s: %s" % (type(e).__name__, e)
+    out["error"] = chain(e)
 sys.stdout.write(json.dumps(out) + "\n")
 """
+
+_DEADLINE: list[float] = []  # monotonic time by which the probe must be done (LLMENV_PROBE_TIMEOUT), if any
+_STDOUT: list[Any] = []  # the real stdout, while imported code's prints go to stderr
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    """One ``#llmenv-probe`` line on the real stdout (after a newline: a library may have left a line open)."""
+    if _STDOUT:
+        try:
+            _STDOUT[0].write("\n" + MARK + json.dumps(obj, sort_keys=True) + "\n")
+            _STDOUT[0].flush()
+        except (OSError, ValueError, TypeError):
+            pass
+
+
+def step(text: str) -> None:
+    _emit({"step": text})
+
+
+def _budget(limit: float) -> float:
+    """A child's time limit: ``limit``, less when the probe's own deadline is nearer (a few seconds kept back)."""
+    if not _DEADLINE:
+        return limit
+    return max(1.0, min(limit, _DEADLINE[0] - time.monotonic() - 5.0))
 
 
 def _err(e: BaseException) -> str:
@@ -69,6 +127,7 @@ def _normalize(name: str) -> str:
 
 
 def _run(argv: list[str], timeout: float = TOOL_TIMEOUT) -> dict[str, Any]:
+    timeout = _budget(timeout)
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -210,19 +269,66 @@ def _libcuda() -> dict[str, Any]:
     return out
 
 
+# ------------------------------------------------------------------------------------------ AMD (ROCm)
+
+
+def _properties(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key:
+            out[key] = value.strip()
+    return out
+
+
+def amd_info(root: str = "/") -> dict[str, Any] | None:
+    """AMD GPUs as the kernel's KFD topology lists them (``gfx_target_version`` of every GPU node: no ROCm needed),
+    the amdgpu kernel driver's version and the ROCm user space in /opt/rocm. None on a machine with neither."""
+    kfd = os.path.join(root, "sys/class/kfd/kfd/topology/nodes")
+    rocm = _read(os.path.join(root, "opt/rocm/.info/version"))
+    if not os.path.isdir(kfd) and rocm is None:
+        return None
+    nodes = []
+    try:
+        names = sorted(os.listdir(kfd), key=lambda n: int(n) if n.isdigit() else 0)
+    except OSError:
+        names = []
+    for n in names:
+        props = _properties(_read(os.path.join(kfd, n, "properties")) or "")
+        try:
+            target = int(props.get("gfx_target_version", "0"))
+        except ValueError:
+            continue
+        if target:  # CPU nodes have 0
+            name = (_read(os.path.join(kfd, n, "name")) or "").strip()
+            nodes.append({"node": n, "gfx_target_version": target, "name": name or None})
+    amdgpu = _read(os.path.join(root, "sys/module/amdgpu/version"))
+    return {
+        "kfd": nodes,
+        "amdgpu_version": amdgpu.strip() if amdgpu else None,
+        "rocm_version": rocm.strip() if rocm else None,
+        "hsa_override_gfx_version": os.environ.get("HSA_OVERRIDE_GFX_VERSION"),
+    }
+
+
 # Overrides of what the driver reports, as ``llmenv detect`` reads them (``LLMENV_DRIVER=550.54.14``,
 # ``LLMENV_GPU=9.0,8.6``, ``LLMENV_CUDA=12.4|cpu``): recorded raw, judged in ``findings``.
 OVERRIDES = {"LLMENV_DRIVER": "driver", "LLMENV_GPU": "gpu", "LLMENV_CUDA": "cuda"}
 
 
 def driver_info() -> dict[str, Any]:
-    override = {key: os.environ[var].strip() for var, key in OVERRIDES.items() if os.environ.get(var, "").strip()}
+    override = {
+        key: os.environ[var].strip() for var, key in OVERRIDES.items() if os.environ.get(var, "").strip()
+    }
     files = {}
     for path in ("/sys/module/nvidia/version", "/proc/driver/nvidia/version"):
         text = _read(path)
         if text:
             files[path] = text[:2000]
     out: dict[str, Any] = {"files": files, "nvml": _nvml_driver(), "libcuda": _libcuda()}
+    amd = amd_info()
+    if amd is not None:
+        out["amd"] = amd
     if override:
         out["override"] = override
     if not out["libcuda"]["gpus"] and shutil.which("nvidia-smi"):
@@ -306,12 +412,18 @@ def torch_info() -> dict[str, Any]:
         try:
             for i in range(torch.cuda.device_count()):
                 major, minor = torch.cuda.get_device_capability(i)
-                devices.append({"name": torch.cuda.get_device_name(i), "capability": [major, minor]})
+                device = {"name": torch.cuda.get_device_name(i), "capability": [major, minor]}
+                if out.get("hip"):  # ROCm: the LLVM target, e.g. "gfx942:sramecc+:xnack-"
+                    props = torch.cuda.get_device_properties(i)
+                    device["gcn_arch"] = getattr(props, "gcnArchName", None)
+                devices.append(device)
         except Exception as e:
             out["devices_error"] = _err(e)
     out["devices"] = devices
     try:
-        out["nccl"] = _version_string(torch.cuda.nccl.version()) if out.get("cuda") else None
+        out["nccl"] = (
+            _version_string(torch.cuda.nccl.version()) if out.get("cuda") or out.get("hip") else None
+        )
     except Exception as e:
         out["nccl"] = None
         out["nccl_error"] = _err(e)
@@ -390,7 +502,7 @@ def elf_dynamic(path: str) -> dict[str, Any]:
             elif p_type == 2:  # PT_DYNAMIC
                 dynamic = (offset, filesz)
         if dynamic is None:
-            return {"needed": [], "soname": None, "runpath": None, "glibc": None}
+            return {"needed": [], "soname": None, "runpath": None, "glibc": None, "pyinit": []}
         f.seek(dynamic[0])
         raw = f.read(dynamic[1])
         entry = struct.Struct(e + ("qQ" if is64 else "iI"))
@@ -416,11 +528,15 @@ def elf_dynamic(path: str) -> dict[str, Any]:
         return table[off : end if end >= 0 else len(table)].decode("utf-8", "replace")
 
     glibc = sorted({(int(a), int(b)) for a, b in re.findall(rb"GLIBC_(\d+)\.(\d+)", table)})
+    # A Python extension module exports PyInit_<name> (nobody imports one, so its name in the dynamic string
+    # table means it is defined here); a torch operator library has none.
+    pyinit = sorted({m.decode("ascii", "replace") for m in re.findall(rb"PyInit_(\w+)", table)})
     return {
         "needed": [s(v) for t, v in tags if t == 1],  # DT_NEEDED
         "soname": next((s(v) for t, v in tags if t == 14), None),  # DT_SONAME
         "runpath": next((s(v) for t, v in tags if t in (29, 15)), None),  # DT_RUNPATH, DT_RPATH
         "glibc": f"{glibc[-1][0]}.{glibc[-1][1]}" if glibc else None,
+        "pyinit": pyinit,
     }
 
 
@@ -465,9 +581,10 @@ def _cuobjdump(tool: str, path: str) -> dict[str, Any]:
     return out
 
 
-def _load_in_child(module: str, path: str) -> dict[str, Any]:
-    r = _run([sys.executable, "-c", _LOAD_EXTENSION, module, path], timeout=CHILD_TIMEOUT)
-    result: dict[str, Any] = {"module": module, "file": path}
+def _load_in_child(how: str, module: str, path: str) -> dict[str, Any]:
+    step(f"loading {module}" if how != "import" else f"import {module}")
+    r = _run([sys.executable, "-c", _LOAD_EXTENSION, how, module, path], timeout=CHILD_TIMEOUT)
+    result: dict[str, Any] = {"module": module, "file": path, "loader": how}
     if r["error"]:
         result.update(ok=False, error=r["error"])
         return result
@@ -476,12 +593,39 @@ def _load_in_child(module: str, path: str) -> dict[str, Any]:
         result.update(json.loads(line[0]))
     except (IndexError, ValueError):
         code = r["returncode"]
-        how = f"died with signal {-code}" if code is not None and code < 0 else f"exited with {code}"
-        result.update(ok=False, error=f"the loading process {how}: {r['stderr'].strip()[-1000:]}")
+        how_died = f"died with signal {-code}" if code is not None and code < 0 else f"exited with {code}"
+        result.update(ok=False, error=f"the loading process {how_died}: {r['stderr'].strip()[-1000:]}")
+        if code is not None and code < 0:
+            result["signal"] = -code
     return result
 
 
-def package_info(dist: Any, module: str | None, cuobjdump: str | None) -> dict[str, Any]:
+def _build_info(path: str, rel: str) -> dict[str, Any]:
+    """xformers' cpp_lib.json: {"version": {"torch": "2.6.0+cu124", "cuda": 1204, "python": "3.12.8", ...}}."""
+    try:
+        data = json.loads(_read(path) or "")
+        version = data.get("version") or {}
+        return {
+            "file": rel,
+            "torch": version.get("torch"),
+            "cuda": version.get("cuda"),
+            "hip": version.get("hip"),
+            "python": version.get("python"),
+        }
+    except Exception as e:
+        return {"file": rel, "error": _err(e)}
+
+
+def loader_for(lib: dict[str, Any], name: str) -> str:
+    """How the package loads this file: as a Python module when it exports PyInit_<name>, else (a torch operator
+    library) with torch.ops.load_library. Unreadable: as a module, the usual case."""
+    pyinit = lib.get("pyinit")
+    if not isinstance(pyinit, list) or lib.get("error"):
+        return "module"
+    return "module" if name in pyinit else "torch.ops.load_library"
+
+
+def package_info(dist: Any, module: str | None, package: str | None, cuobjdump: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "version": dist.version,
         "requires": list(dist.requires or []),
@@ -490,10 +634,13 @@ def package_info(dist: Any, module: str | None, cuobjdump: str | None) -> dict[s
         "libraries": [],
     }
     files = []
+    info_file = BUILD_INFO.get(_normalize(str(dist.metadata["Name"] or "")))
     try:
         for f in dist.files or ():
             if _is_shared_library(str(f)):
                 files.append((str(f), str(dist.locate_file(f))))
+            elif info_file and str(f).replace(os.sep, "/") == info_file:
+                out["build_info"] = _build_info(str(dist.locate_file(f)), info_file)
     except Exception as e:
         out["files_error"] = _err(e)
     files.sort()
@@ -507,11 +654,11 @@ def package_info(dist: Any, module: str | None, cuobjdump: str | None) -> dict[s
     if len(files) > MAX_LIBRARIES:
         out["libraries_truncated"] = len(files)
     if module:
-        *package, last = module.split(".")
-        folder = "/".join(package)
+        *parent, last = module.split(".")
+        folder = "/".join(parent)
         target = next(
             (
-                full
+                (rel, full)
                 for rel, full in files
                 if os.path.dirname(rel) == folder and os.path.basename(rel).split(".")[0] == last
             ),
@@ -519,90 +666,147 @@ def package_info(dist: Any, module: str | None, cuobjdump: str | None) -> dict[s
         )
         if target is None:
             out["load"] = {"module": module, "ok": None, "error": "no such extension file in the RECORD"}
+            if package:  # what the missing extension does to the package a user imports
+                out["import"] = _load_in_child("import", package, "")
         else:
-            out["load"] = _load_in_child(module, target)
+            lib = next((x for x in out["libraries"] if x.get("file") == target[0]), {})
+            out["load"] = _load_in_child(loader_for(lib, last), module, target[1])
             if cuobjdump:
-                out["cuobjdump"] = _cuobjdump(cuobjdump, target)
+                out["cuobjdump"] = _cuobjdump(cuobjdump, target[1])
     return out
 
 
-def packages_info(cuobjdump: str | None) -> dict[str, Any]:
+def _distributions() -> list[tuple[str, Any]]:
+    """(normalized name, distribution) of every installed distribution: the first on sys.path, the one imported."""
     from importlib import metadata
 
-    binaries: list[dict[str, Any]] = []
-    packages: dict[str, Any] = {}
-    versions: dict[str, str] = {}
+    out: list[tuple[str, Any]] = []
+    seen: set[str] = set()
     for dist in metadata.distributions():
         try:
             name = _normalize(dist.metadata["Name"] or "")
         except Exception:
             continue
-        if not name or name in versions:  # the first on sys.path is the one imported
-            continue
+        if name and name not in seen:
+            seen.add(name)
+            out.append((name, dist))
+    return out
+
+
+def distributions_info() -> dict[str, Any]:
+    """Every distribution's version, and the tags of the binary ones (cheap: metadata only, nothing imported)."""
+    binaries: list[dict[str, Any]] = []
+    versions: dict[str, str] = {}
+    for name, dist in _distributions():
         versions[name] = str(dist.version or "")
         tags = _wheel_tags(dist)
         if any(not t.endswith("-any") for t in tags):
             binaries.append({"name": name, "version": dist.version, "tags": tags})
+    binaries.sort(key=lambda b: b["name"])
+    return {"binaries": binaries, "distributions": dict(sorted(versions.items()))}
+
+
+def packages_info(cuobjdump: str | None) -> dict[str, Any]:
+    """The packages of ``PACKAGES`` that are installed: their libraries, and their extension loaded in a child."""
+    packages: dict[str, Any] = {}
+    for name, dist in _distributions():
         if name in PACKAGES:
+            step(f"reading {name}")
+            module, package = PACKAGES[name]
             try:
-                packages[name] = package_info(dist, PACKAGES[name], cuobjdump)
+                packages[name] = package_info(dist, module, package, cuobjdump)
             except Exception as e:
                 packages[name] = {"version": dist.version, "error": _err(e)}
-    binaries.sort(key=lambda b: b["name"])
-    return {"binaries": binaries, "packages": packages, "distributions": dict(sorted(versions.items()))}
+    return packages
 
 
 # ------------------------------------------------------------------------------------------ main
 
 
-def _section(fn: Any, *args: Any) -> Any:
+def _section(out: dict[str, Any], key: str, what: str, fn: Any, *args: Any) -> Any:
+    """Read one section into ``out[key]`` and hand it over at once; a failing section is an ``error`` there."""
+    step(what)
     try:
-        return fn(*args)
+        value = fn(*args)
     except BaseException as e:  # a probe must print its JSON whatever happens
-        return {"error": _err(e)}
+        value = {"error": _err(e)}
+    out[key] = value
+    _emit({"data": {key: value}})
+    return value
 
 
 def collect() -> dict[str, Any]:
-    toolkit = _section(toolkit_info)
-    out = {
-        "probe": SCHEMA,
-        "python": _section(python_info),
-        "platform": _section(platform_info),
-        "markers": _section(marker_environment),
-        "environ": {
-            k: os.environ[k]
-            for k in (
-                "CUDA_HOME",
-                "CUDA_PATH",
-                "CUDA_VISIBLE_DEVICES",
-                "TORCH_CUDA_ARCH_LIST",
-                "LD_LIBRARY_PATH",
-            )
-            if k in os.environ
-        },
-        "driver": _section(driver_info),
-        "torch": _section(torch_info),
-        "toolkit": toolkit,
-    }
-    found = _section(packages_info, toolkit.get("cuobjdump") if isinstance(toolkit, dict) else None)
-    if "error" in found:
-        out["packages_error"] = found["error"]
-    out["binaries"] = found.get("binaries", [])
-    out["packages"] = found.get("packages", {})
-    out["distributions"] = found.get("distributions", {})  # every installed distribution: name -> version
+    out: dict[str, Any] = {"probe": SCHEMA}
+    _emit({"data": {"probe": SCHEMA}})
+    _section(out, "python", "reading the interpreter", python_info)
+    _section(out, "platform", "reading the platform", platform_info)
+    _section(out, "markers", "reading the marker environment", marker_environment)
+    env_keys = (
+        "CUDA_HOME",
+        "CUDA_PATH",
+        "CUDA_VISIBLE_DEVICES",
+        "TORCH_CUDA_ARCH_LIST",
+        "LD_LIBRARY_PATH",
+        "HIP_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+        "HSA_OVERRIDE_GFX_VERSION",
+        "FLASH_ATTENTION_TRITON_AMD_ENABLE",
+    )
+    _section(
+        out,
+        "environ",
+        "reading the environment",
+        lambda: {k: os.environ[k] for k in env_keys if k in os.environ},
+    )
+    found = _section(out, "distributions", "listing the installed distributions", distributions_info)
+    if isinstance(found, dict) and "error" not in found:
+        out["binaries"] = found.get("binaries", [])
+        out["distributions"] = found.get("distributions", {})  # every installed distribution: name -> version
+        _emit({"data": {"binaries": out["binaries"], "distributions": out["distributions"]}})
+    else:
+        out["packages_error"] = found.get("error") if isinstance(found, dict) else None
+        out["binaries"], out["distributions"] = [], {}
+    _section(out, "driver", "reading the GPU driver", driver_info)
+    _section(out, "torch", "import torch", torch_info)
+    toolkit = _section(out, "toolkit", "looking for the CUDA toolkit", toolkit_info)
+    tool = toolkit.get("cuobjdump") if isinstance(toolkit, dict) else None
+    packages = _section(out, "packages", "reading the compiled packages", packages_info, tool)
+    if isinstance(packages, dict) and "error" in packages and len(packages) == 1:
+        out["packages_error"] = packages["error"]
+        out["packages"] = {}
     return out
 
 
-def main() -> int:
-    import contextlib
+def _setup() -> None:
+    """Before anything is imported: no import of this folder's modules as top-level ones (the script's folder is
+    sys.path[0]), crash stacks to stderr, and the deadline the doctor gave."""
+    here = os.path.dirname(os.path.abspath(globals().get("__file__") or ""))
+    if globals().get("__file__") and sys.path and os.path.abspath(sys.path[0] or ".") == here:
+        del sys.path[0]
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        faulthandler.enable()
+    try:
+        timeout = float(os.environ.get("LLMENV_PROBE_TIMEOUT", ""))
+    except ValueError:
+        timeout = 0.0
+    if timeout > 0 and timeout == timeout:  # not NaN
+        _DEADLINE.append(time.monotonic() + timeout)
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # the stack of a hang, before the kill
+            faulthandler.dump_traceback_later(max(1.0, timeout - 3.0), exit=False)
 
+
+def main() -> int:
+    _setup()
+    _STDOUT.append(sys.stdout)
     try:
         # What imported code prints must not mix with the JSON: it goes to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             result = collect()
     except BaseException as e:
         result = {"probe": SCHEMA, "error": _err(e)}
-    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    with contextlib.suppress(AttributeError):
+        faulthandler.cancel_dump_traceback_later()
+    sys.stdout.write("\n" + json.dumps(result, sort_keys=True) + "\n")
     sys.stdout.flush()
     return 0
 

@@ -22,14 +22,12 @@ __all__ = ["KINDS", "Cause", "Diagnosis", "Fix", "Pin", "ProjectFacts", "explain
 _MAX_LINES = 15
 
 
-def _failed(text: str) -> bool:
-    import re
+_FAILED = ("error", "Error", "ERROR", "failed", "Failed", "×", "unsatisfiable", "No solution found", "Killed",
+           "undefined symbol", "can't be installed", "Traceback", "fatal")
 
-    return bool(re.search(
-        r"error|Error|ERROR|failed|Failed|×|unsatisfiable|No solution found|Killed|undefined symbol|"
-        r"can't be installed|Traceback|fatal",
-        text,
-    ))
+
+def _failed(text: str) -> bool:
+    return any(k in text for k in _FAILED)
 
 
 def explain(text: str, project: ProjectFacts | None = None) -> Diagnosis:

@@ -31,7 +31,6 @@ TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 @dataclass(frozen=True, kw_only=True)
 class BuildInfo:
     requires_dist: tuple[str, ...] | None
-    build_variables: Mapping[str, str]
     jobs_variable: str
     archs_variable: str
     prebuilt: bool
@@ -58,7 +57,6 @@ def builds() -> Builds:
     table = {
         name: BuildInfo(
             requires_dist=tuple(v["requires_dist"]) if v.get("requires_dist") else None,
-            build_variables=dict(v.get("build_variables", {})),
             jobs_variable=v.get("jobs_variable", "MAX_JOBS"),
             archs_variable=v.get("archs_variable", "TORCH_CUDA_ARCH_LIST"),
             prebuilt=bool(v.get("prebuilt", False)),

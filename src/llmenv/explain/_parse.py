@@ -13,14 +13,16 @@ the wrapping so one set of patterns reads them all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from llmenv.explain._project import ProjectFacts
+from llmenv.explain._scan import needles, occurrences, search, term_after, term_before
 
 __all__ = [
     "BuildFailure",
@@ -38,7 +40,8 @@ __all__ = [
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 # uv's old report tree and pip's subprocess box: "  × ", "╰─▶ ", "├─▶ ", "│ ", "╰─> "
-_TREE = re.compile(r"^(\s*)(?:×|│|├─+▶|╰─+▶|├─+>|╰─+>|└─+>)\s?")
+# ... and its ASCII form (Windows consoles): "  x ", "  | ", "  `-> ", "  |-> "
+_TREE = re.compile(r"^(\s*)(?:×|│|├─+▶|╰─+▶|├─+>|╰─+>|└─+>|x(?= [A-Z])|\|(?= |$)|`-+>|\|-+>)\s?")
 # "#24 5.773 " (BuildKit), "54.11 " (docker build --progress=plain), "2025-01-01T00:00:00.1234567Z " (CI)
 _PREFIXES = (
     re.compile(r"^#\d+ \d+(?:\.\d+)? ?"),
@@ -196,57 +199,82 @@ class Derivation:
         return tuple(dict.fromkeys([r for r, _ in self.requires] + [d.root for d in self.deps if d.root]))
 
 
-_ROOT_ALT = r"your project|your workspace|the requirements?|you"
-_DEP_RE = re.compile(
-    rf"(?:(?P<root>{_ROOT_ALT})|(?:all versions of |only )?(?P<src>{TERM}))\s+(?:depends|depend)\s+on\s+(?P<dst>{TERM})"
-)
-_REQ_RE = re.compile(
-    rf"(?P<root>your project|your workspace|you)\s+(?:requires?|require)\s+(?P<terms>{TERM}(?:(?:,\s*|\s+and\s+)(?!we\b|and\b|because\b){TERM})*)"
-)
-_NOVER_RE = re.compile(rf"there (?:is|are) no versions? of (?P<t>{TERM})")
-_NOTFOUND_RE = re.compile(
-    rf"(?P<t>{TERM}) was not found in the (?P<where>package registry|provided package locations|cache)"
-)
-_NOWHEEL_RE = re.compile(
-    rf"(?P<t>{TERM}) (?:has|have) no (?:wheels (?:are available )?with a matching (?P<what>Python ABI tag|Python implementation tag|Python version tag|platform tag|Python ABI)"
-    rf"|wheels with a (?P<ft>free-threading) compatible ABI tag"
-    rf"|(?P<env>`[^`]{{1,400}}`|Linux|macOS|Windows|Android|iOS|FreeBSD|[A-Z][A-Za-z]{{1,20}})-compatible wheels"
-    rf"|compatible wheels|usable wheels|available distributions?|source distributions? or wheels?)"
+# The resolver's report is read by finding each statement's literal words ("depends on", "has no", "cannot be
+# used") and scanning the terms on either side (llmenv.explain._scan): a regex that starts with a term would
+# backtrack at every position of a long line.
+_NOWHEEL_TAIL = re.compile(
+    r" (?:has|have) no (?:wheels (?:are available )?with a matching (?P<what>Python ABI tag|Python implementation tag|Python version tag|platform tag|Python ABI)"
+    r"|wheels with a (?P<ft>free-threading) compatible ABI tag"
+    r"|(?P<env>`[^`]{1,400}`|Linux|macOS|Windows|Android|iOS|FreeBSD|[A-Z][A-Za-z]{1,20})-compatible wheels"
+    r"|compatible wheels|usable wheels|available distributions?|source distributions? or wheels?)"
 )
 # "Requirements contain conflicting URLs for package `flash-attn` in split `python_full_version == '3.11.*'`:"
 _CONFLICTING_URLS = re.compile(
     r"Requirements contain conflicting (?P<what>URLs|indexes) for package `(?P<pkg>[^`]{1,200})`"
     r"(?: in (?:split `(?P<split>[^`]{1,2000})`|(?P<all>all marker environments)))?(?::\s*(?P<pair>`[^`]{1,2000}` vs\. `[^`]{1,2000}`))?"
 )
-_ONLY_AVAILABLE = re.compile(rf"only (?P<t>{TERM}) (?:is|are) available")
 _PYVER_RE = re.compile(
-    r"the (?P<which>current|requested|active) Python version \((?P<have>[^)]*)\) does not satisfy Python\s?(?P<need>[^\s,]+)"
+    r"the (?P<which>current|requested|active) Python version \((?P<have>[^)]{0,200})\) does not satisfy Python\s?(?P<need>[^\s,]{1,60})"
 )
-_PYDEP_RE = re.compile(rf"(?P<t>{TERM}) (?:depends on|depend on|requires|require) Python\s?(?P<need>[^\s,]+(?:,\s?[<>=!~]+[^\s,]+)*)")
-_INCOMPAT_RE = re.compile(
-    rf"(?P<a>{_ROOT_ALT}|{TERM}) and (?P<b>{_ROOT_ALT}|{TERM}) are incompatible"
-)
-_UNUSABLE_RE = re.compile(rf"(?P<t>{TERM}) cannot be used")
-_YANKED_RE = re.compile(rf"(?P<t>{TERM}) (?:was|were) yanked")
-_TERM_LIST_SPLIT = re.compile(r",\s*|\s+and\s+")
+_PY_NEED = re.compile(r" Python\s?(?P<need>[^\s,]{1,60}(?:,\s?[<>=!~]{1,3}[^\s,]{1,60}){0,6})")
+_NOTFOUND_WHERE = ("package registry", "provided package locations", "cache")
+_ROOTS_BEFORE = ("your project", "your workspace", "the requirements", "the requirement", "you")
+_REQ_PHRASES = (("your project requires ", "your project"), ("your workspace requires ", "your workspace"),
+                ("you require ", "you"), ("you requires ", "you"))
+_PY_VERBS = (" depends on", " depend on", " requires", " require")
+_MAX_STATEMENTS = 500  # uv's reports have tens; more is not a report
 
 
-def _terms(text: str) -> list[Term]:
+def _root_before(text: str, end: int) -> tuple[int, str] | None:
+    """A root ("your project", "you", ...) that ends at ``end``: (its start, its name)."""
+    for r in _ROOTS_BEFORE:
+        start = end - len(r)
+        if start >= 0 and text.startswith(r, start) and (start == 0 or not text[start - 1].isalnum()):
+            return start, r
+    return None
+
+
+def _term_or_root_before(text: str, end: int) -> tuple[int, str]:
+    root = _root_before(text, end)
+    return root if root is not None else term_before(text, end)
+
+
+def _terms_before(text: str, literal: str) -> list[tuple[Term, int]]:
+    """Each term directly before an occurrence of ``literal``, with the occurrence's position."""
     out = []
-    for part in _TERM_LIST_SPLIT.split(text):
-        t = parse_term(part)
-        if t:
-            out.append(t)
+    for i in occurrences(text, literal):
+        t = parse_term(term_before(text, i)[1])
+        if t is not None:
+            out.append((t, i))
     return out
 
 
-def _matches(rx: re.Pattern[str], text: str) -> list[tuple[Term, re.Match[str]]]:
-    """Each match of ``rx`` whose group ``t`` parses as a term."""
+def _terms_after(text: str, literal: str) -> list[tuple[Term, int]]:
+    """Each term directly after an occurrence of ``literal``, with the position where the term ends."""
     out = []
-    for m in rx.finditer(text):
-        t = parse_term(m.group("t"))
+    for i in occurrences(text, literal):
+        end, raw = term_after(text, i + len(literal))
+        t = parse_term(raw)
         if t is not None:
-            out.append((t, m))
+            out.append((t, end))
+    return out
+
+
+def _term_list(text: str, pos: int) -> list[Term]:
+    """"torch==2.6.0, vllm==0.8.5 and sglang" from ``pos`` (up to "and we", "and because", a period)."""
+    out: list[Term] = []
+    while len(out) < 100:
+        end, raw = term_after(text, pos)
+        t = parse_term(raw)
+        if t is None:
+            break
+        out.append(t)
+        if text.startswith(", ", end):
+            pos = end + 2
+        elif text.startswith(" and ", end) and not re.match(r"(?:we|and|because)\b", text[end + 5 : end + 13]):
+            pos = end + 5
+        else:
+            break
     return out
 
 
@@ -266,43 +294,77 @@ def _norm_root(s: str) -> str:
     return "the requirements" if s.startswith("the requirement") else s
 
 
+def _premise_facts(premise: str) -> tuple[list[Dep], list[tuple[str, Term]]]:
+    """``X depends on Y`` and ``your project requires X and Y`` in one premise, in the order they are stated."""
+    found: list[tuple[int, Dep]] = []
+    for lit in (" depends on ", " depend on "):
+        for i in occurrences(premise, lit):
+            end, raw = term_after(premise, i + len(lit))
+            dst = parse_term(raw)
+            if dst is None or dst.name == "python":
+                continue
+            at_root = _root_before(premise, i)
+            if at_root is not None:
+                found.append((i, Dep(src=None, dst=dst, root=_norm_root(at_root[1]), text=premise[at_root[0] : end])))
+                continue
+            start, raw_src = term_before(premise, i)
+            src = parse_term(raw_src)
+            if src is not None and src.name not in ("version", "versions"):
+                found.append((i, Dep(src=src, dst=dst, text=premise[start:end])))
+    requires: list[tuple[str, Term]] = []
+    for phrase, root_name in _REQ_PHRASES:
+        for i in occurrences(premise, phrase):
+            if i > 0 and premise[i - 1].isalnum():
+                continue
+            root = _norm_root(root_name)
+            for term in _term_list(premise, i + len(phrase)):
+                requires.append((root, term))
+                if term.spec:  # "you require torch==2.7.1" constrains torch like "your project depends on" does
+                    found.append((i, Dep(src=None, dst=term, root=root, text=f"{root_name} requires {term.text}")))
+    found.sort(key=lambda x: x[0])
+    return [d for _, d in found], requires
+
+
 def _uv_derivation(text: str, split: str | None) -> Derivation:
     text = re.sub(r"\(\d+\)", "", text)
     text = re.sub(r"\s+", " ", text).strip()
     statements = tuple(
-        s.strip() for s in re.split(r"(?<=[.:])\s+(?=(?:And because|Because)\b)", text) if s.strip()
+        s.strip() for s in re.split(r"(?<=[.:])\s(?=(?:And because|Because)\b)", text)[:_MAX_STATEMENTS] if s.strip()
     )
     deps: list[Dep] = []
     requires: list[tuple[str, Term]] = []
     for st in statements:
         # facts come from the premises; a conclusion ("we can conclude that you require torch==2.6.0") only
         # restates them as derived
-        premise = re.split(r",? we can conclude that", st)[0]
-        for m in _DEP_RE.finditer(premise):
-            dst = parse_term(m.group("dst"))
-            if dst is None or dst.name == "python":
-                continue
-            if m.group("root"):
-                deps.append(Dep(src=None, dst=dst, root=_norm_root(m.group("root")), text=m.group(0)))
-            else:
-                src = parse_term(m.group("src"))
-                if src is not None and src.name not in ("version", "versions"):
-                    deps.append(Dep(src=src, dst=dst, text=m.group(0)))
-        for m in _REQ_RE.finditer(premise):
-            for t in _terms(m.group("terms")):
-                root = _norm_root(m.group("root"))
-                requires.append((root, t))
-                if t.spec:  # "you require torch==2.7.1" constrains torch like "your project depends on" does
-                    deps.append(Dep(src=None, dst=t, root=root, text=m.group(0)))
-    no_version = [t for t, _ in _matches(_NOVER_RE, text)]
-    not_found = [(t, m.group("where")) for t, m in _matches(_NOTFOUND_RE, text)]
-    no_wheels = [(t, _no_wheel_what(m)) for t, m in _matches(_NOWHEEL_RE, text)]
-    python = [(m.group("which"), m.group("have"), m.group("need").rstrip(".")) for m in _PYVER_RE.finditer(text)]
-    python_deps = [(t, m.group("need").rstrip(".")) for t, m in _matches(_PYDEP_RE, text)]
-    incompatible = [(m.group("a"), m.group("b")) for m in _INCOMPAT_RE.finditer(text)]
-    unusable = [t for t, _ in _matches(_UNUSABLE_RE, text)]
-    yanked = [t for t, _ in _matches(_YANKED_RE, text)]
-    available = [t for t, _ in _matches(_ONLY_AVAILABLE, text)]
+        cut = st.find(" we can conclude that")
+        premise = st[:cut].rstrip(",") if cut >= 0 else st
+        d, r = _premise_facts(premise)
+        deps += d
+        requires += r
+    no_wheels = []
+    for lit in (" has no ", " have no "):
+        for t, i in _terms_before(text, lit):
+            m = _NOWHEEL_TAIL.match(text, i)
+            if m:
+                no_wheels.append((i, t, _no_wheel_what(m)))
+    not_found = [(t, where) for t, i in _terms_before(text, " was not found in the ")
+                 for where in _NOTFOUND_WHERE if text.startswith(where, i + len(" was not found in the "))]
+    python_deps = []
+    for i in occurrences(text, " Python"):
+        verb = next((v for v in _PY_VERBS if text.endswith(v, 0, i)), None)
+        need = _PY_NEED.match(text, i) if verb else None
+        who = parse_term(term_before(text, i - len(verb))[1]) if verb and need else None
+        if who is not None and need is not None:
+            python_deps.append((who, need.group("need").rstrip(".")))
+    incompatible = []
+    for i in occurrences(text, " are incompatible"):
+        b_start, b = _term_or_root_before(text, i)
+        if text.endswith(" and ", 0, b_start):
+            a = _term_or_root_before(text, b_start - 5)[1]
+            if a and b:
+                incompatible.append((a, b))
+    python = ([(m.group("which"), m.group("have"), m.group("need").rstrip(".")) for m in _PYVER_RE.finditer(text)]
+              if "Python version (" in text else [])
     return Derivation(
         tool="uv",
         text=text,
@@ -310,15 +372,17 @@ def _uv_derivation(text: str, split: str | None) -> Derivation:
         split=split,
         deps=tuple(deps),
         requires=tuple(requires),
-        no_version=tuple(no_version),
+        no_version=tuple(t for lit in ("there is no version of ", "there are no versions of ")
+                         for t, _ in _terms_after(text, lit)),
         not_found=tuple(not_found),
-        no_wheels=tuple(no_wheels),
+        no_wheels=tuple((t, what) for _, t, what in sorted(no_wheels, key=lambda x: x[0])),
         python=tuple(python),
         python_deps=tuple(python_deps),
         incompatible=tuple(incompatible),
-        unusable=tuple(unusable),
-        yanked=tuple(yanked),
-        available=tuple(available),
+        unusable=tuple(t for t, _ in _terms_before(text, " cannot be used")),
+        yanked=tuple(t for lit in (" was yanked", " were yanked") for t, _ in _terms_before(text, lit)),
+        available=tuple(t for t, end in _terms_after(text, "only ")
+                        if text.startswith((" is available", " are available"), end)),
     )
 
 
@@ -343,27 +407,36 @@ def split_marker(text: str) -> str | None:
     return None
 
 
-def _uv_derivations(lines: Sequence[str]) -> list[Derivation]:
+_MAX_DERIVATION = 200_000  # characters of one report; uv's longest are a few tens of thousands
+_MAX_DERIVATIONS = 50
+
+
+def _uv_derivations(ix: LineIndex) -> list[Derivation]:
     out: list[Derivation] = []
-    i = 0
-    while i < len(lines):
+    lines = ix.lines
+    done = -1
+    for i in ix.hits(("because ",)):
         ln = lines[i]
         at = ln.find("Because ")
-        if at < 0:
-            i += 1
+        if i <= done or at < 0:
             continue
+        if len(out) >= _MAX_DERIVATIONS:
+            break
         block = [ln[at:]]
+        size = len(block[0])
         j = i + 1
         while j < len(lines) and lines[j].strip() and not _BLOCK_END.match(lines[j]):
-            block.append(lines[j].strip())
+            if size < _MAX_DERIVATION:
+                block.append(lines[j].strip())
+                size += len(block[-1]) + 1
             j += 1
-        text = " ".join(block)
+        done = j
+        text = " ".join(block)[:_MAX_DERIVATION]
         above = " ".join(lines[max(0, i - 4) : i + 1])
         if "we can conclude" in text or "unsatisfiable" in text or "No solution found" in above:
             # the header ("No solution found ... for split (markers: ...):") sits just above, maybe wrapped
             head = " ".join(s.strip() for s in [*lines[max(0, i - 4) : i], ln[:at]])
             out.append(_uv_derivation(text, split_marker(re.sub(r"\s+", " ", head))))
-        i = j
     return out
 
 
@@ -384,9 +457,11 @@ def _pip_term(req: str) -> Term | None:
     return parse_term(req)
 
 
-def _pip_derivations(lines: Sequence[str]) -> list[Derivation]:
+def _pip_derivations(ix: LineIndex) -> list[Derivation]:
     out: list[Derivation] = []
-    for i, ln in enumerate(lines):
+    lines = ix.lines
+    for i in ix.hits(("the conflict is caused by:",))[:_MAX_DERIVATIONS]:
+        ln = lines[i]
         if "The conflict is caused by:" not in ln:
             continue
         deps: list[Dep] = []
@@ -433,7 +508,7 @@ def _pip_derivations(lines: Sequence[str]) -> list[Derivation]:
             )
         )
     have = []
-    for ln in lines:
+    for ln in (lines[i] for i in ix.hits((", but you have ",))):
         m = _PIP_HAVE_RE.match(ln)
         if m:
             src = parse_term(f"{m.group('src')}=={m.group('ver')}")
@@ -479,11 +554,11 @@ class PipMissing:
     line: str
 
 
-def _pip_missing(lines: Sequence[str]) -> list[PipMissing]:
+def _pip_missing(ix: LineIndex) -> list[PipMissing]:
     out: list[PipMissing] = []
     seen: set[str] = set()
-    for ln in lines:
-        m = _PIP_NOTFOUND_RE.search(ln)
+    for _, m in ix.search(_PIP_NOTFOUND_RE):
+        ln = m.string
         if m:
             t = _pip_term(m.group("req"))
             raw = m.group("versions").strip()
@@ -491,8 +566,8 @@ def _pip_missing(lines: Sequence[str]) -> list[PipMissing]:
             if t and t.text not in seen:
                 seen.add(t.text)
                 out.append(PipMissing(term=t, available=avail, line=ln.strip()))
-    for ln in lines:
-        m = _PIP_NOMATCH_RE.search(ln)
+    for _, m in ix.search(_PIP_NOMATCH_RE):
+        ln = m.string
         if m:
             t = _pip_term(m.group("req"))
             if t and t.text not in seen:
@@ -520,11 +595,11 @@ class UrlConflict:
 _RESOLVING_FOR = re.compile(r"Failed to resolve dependencies for (?:package )?`(?P<t>[^`]{1,300})`")
 
 
-def _url_conflicts(lines: Sequence[str]) -> list[UrlConflict]:
+def _url_conflicts(ix: LineIndex) -> list[UrlConflict]:
     out: list[UrlConflict] = []
-    for i, ln in enumerate(lines):
-        if "conflicting" not in ln:
-            continue
+    lines = ix.lines
+    for i in ix.hits(("requirements contain conflicting",))[:_MAX_DERIVATIONS]:
+        ln = lines[i]
         m = _CONFLICTING_URLS.search(ln)
         if not m:
             continue
@@ -605,36 +680,42 @@ def _split_dist(dist: str) -> tuple[str | None, str | None]:
     return (canonicalize_name(dist) if dist else None, None)
 
 
-def _builds(lines: Sequence[str]) -> list[BuildFailure]:
+_BUILD_KEYS = ("failed to ", "building wheel for", "failed building", "could not build", "while building",
+               "running setup.py", "... error", "did not run successfully", "subprocess-exited-with-error",
+               "collecting", "processing", "obtaining", "using cached", "downloading")
+
+
+def _builds(ix: LineIndex) -> list[BuildFailure]:
     out: list[BuildFailure] = []
     last_collected: tuple[str, str | None] | None = None
-    for ln in lines:
-        c = _CACHED_SDIST.search(ln)
+    for n in bounded(ix.hits(_BUILD_KEYS)):
+        ln, low = ix.lines[n], ix.lower[n]
+        c = search(_CACHED_SDIST, ln, low)
         if c:
             last_collected = (canonicalize_name(c.group("name")), c.group("ver"))
         else:
             m = _COLLECTING.match(ln)
             if m:
                 last_collected = (canonicalize_name(m.group("name")), None)
-        u = _UV_BUILD_RE.search(ln)
+        u = search(_UV_BUILD_RE, ln, low)
         if u and "prepare distributions" not in u.group(0):
             name, ver = _split_dist(u.group("dist"))
             out.append(BuildFailure(name=name, version=ver, line=ln.strip()))
             continue
         for rx in _PIP_BUILD_RE:
-            p = rx.search(ln)
+            p = search(rx, ln, low)
             if p:
                 for raw in p.group("name").split(","):
                     ver = (p.groupdict().get("ver") or "").rstrip(".") or None
                     out.append(BuildFailure(name=canonicalize_name(raw.strip()), version=ver, line=ln.strip()))
                 break
         else:
-            if _PIP_STEP_FAILED.search(ln):
+            if search(_PIP_STEP_FAILED, ln, low):
                 name, ver = last_collected if last_collected else (None, None)
                 out.append(BuildFailure(name=name, version=ver, line=ln.strip()))
     if not out:
         # a compiler line inside pip's temporary build folder names the package: .../pip-install-xyz/flash-attn_<hash>/
-        for ln in lines:
+        for ln in (ix.lines[n] for n in ix.hits(("pip-install-", "pip-req-build-"))):
             m = _PIP_TMP_DIR.search(ln)
             # ... on a compiler command, or on a source file it names (an include trace: "from .../x.cu:7:")
             if m and re.search(r"\b(?:c\+\+|gcc|g\+\+|nvcc|cc1plus|ninja|setup\.py)\b|\.(?:c|cc|cpp|cu|cuh|h|hpp)\b", ln):
@@ -655,14 +736,19 @@ def _builds(lines: Sequence[str]) -> list[BuildFailure]:
 _HINT_START = re.compile(r"^\s*(?:hint|help)\s*:\s*", re.IGNORECASE)
 
 
-def _hints(lines: Sequence[str]) -> list[str]:
+_MAX_HINTS = 200
+
+
+def _hints(ix: LineIndex) -> list[str]:
     out: list[str] = []
-    i = 0
-    while i < len(lines):
-        m = _HINT_START.match(lines[i])
+    lines = ix.lines
+    done = -1
+    for i in ix.hits(("hint", "help")):
+        m = _HINT_START.match(lines[i]) if i > done else None
         if not m:
-            i += 1
             continue
+        if len(out) >= _MAX_HINTS:
+            break
         parts = [lines[i][m.end() :].strip()]
         j = i + 1
         # a hint runs on through indented continuation lines, TOML snippets and "or ..." lines
@@ -681,14 +767,13 @@ def _hints(lines: Sequence[str]) -> list[str]:
                 break
             parts.append(nxt.strip())
             j += 1
-        out.append(" ".join(p for p in parts if p))
-        i = j
+        out.append(" ".join(p for p in parts[:200] if p)[:20_000])
+        done = j - 1
     return out
 
 
-_ERROR_LINE = re.compile(
-    r"^\s*(?:error|ERROR|fatal|FATAL|cause|Caused by|×)\s*:?|(?:Error|Exception)\b.*:|\bfailed\b|\bKilled\b|undefined symbol",
-)
+_ERROR_START = re.compile(r"^\s*(?:error|ERROR|fatal|FATAL|cause|Caused by|×)\s*:?")
+_ERROR_LINE = re.compile(r"Error\b[^:\n]{0,300}:|Exception\b[^:\n]{0,300}:|\bfailed\b|\bKilled\b|undefined symbol")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -702,10 +787,11 @@ _UNDEF_RE = re.compile(r"(?P<lib>[^\s:'\"]{1,500}\.so(?:\.[0-9]+)*)\s*:\s*undefi
 _UNDEF_BARE = re.compile(r"undefined symbol:\s*(?P<sym>[A-Za-z0-9_$.@]+)")
 
 
-def _symbols(lines: Sequence[str]) -> list[Symbol]:
+def _symbols(ix: LineIndex) -> list[Symbol]:
     out: list[Symbol] = []
-    for ln in lines:
-        m = _UNDEF_RE.search(ln)
+    for n in bounded(ix.hits(("undefined symbol",))):
+        ln = ix.lines[n]
+        m = search(_UNDEF_RE, ln, ix.lower[n])
         if m:
             out.append(Symbol(library=m.group("lib"), symbol=m.group("sym"), line=ln.strip()))
             continue
@@ -719,6 +805,75 @@ def _symbols(lines: Sequence[str]) -> list[Symbol]:
             seen.add((s.library, s.symbol))
             uniq.append(s)
     return uniq
+
+
+_HEAD_HITS, _TAIL_HITS = 500, 1500
+
+
+def bounded(found: Sequence[int]) -> Sequence[int]:
+    if len(found) <= _HEAD_HITS + _TAIL_HITS:
+        return found
+    return [*found[:_HEAD_HITS], *found[-_TAIL_HITS:]]
+
+
+class LineIndex:
+    """The log's lines, lower-cased once, with the line numbers where a literal occurs (found with ``str.find``
+    over the whole text, which skips the lines of a build log that hold none of them)."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = tuple(lines)
+        self.lower = tuple(ln.lower() for ln in self.lines)
+        self._text = self.joined = "\n".join(self.lower)
+        starts = [0]
+        for ln in self.lower[:-1]:
+            starts.append(starts[-1] + len(ln) + 1)
+        self._starts = starts
+        self._cache: dict[tuple[str, ...], list[int]] = {}
+        self._one: dict[str, list[int]] = {}
+
+    def hits(self, keys: Sequence[str]) -> list[int]:
+        """The numbers of the lines that contain one of ``keys`` (lower-case), in order."""
+        key = tuple(keys)
+        if key in self._cache:
+            return self._cache[key]
+        found: set[int] = set()
+        for k in key:
+            found.update(self._lines_with(k))
+        out = sorted(found)
+        self._cache[key] = out
+        return out
+
+    def _lines_with(self, k: str) -> list[int]:
+        got = self._one.get(k)
+        if got is None:
+            got = []
+            text, starts = self._text, self._starts
+            i = text.find(k)
+            while i >= 0:
+                n = bisect_right(starts, i) - 1
+                got.append(n)
+                nxt = starts[n + 1] if n + 1 < len(starts) else len(text)
+                i = text.find(k, max(nxt, i + 1))
+            self._one[k] = got
+        return got
+
+    def candidates(self, rx: re.Pattern[str], keys: Sequence[str] | None = None) -> Sequence[int]:
+        """The lines a pattern is tried on: those holding one of its literals; of a great many, the first and the
+        last ones (a log that repeats one message fifty thousand times says it in those too)."""
+        k = keys if keys is not None else needles(rx)
+        found: Sequence[int] = self.hits(k) if k is not None else range(len(self.lines))
+        return bounded(found)
+
+    def search(self, rx: re.Pattern[str], keys: Sequence[str] | None = None) -> Iterator[tuple[int, re.Match[str]]]:
+        """(line number, match) for each line where ``rx`` matches, in bounded time per line."""
+        for n in self.candidates(rx, keys):
+            m = search(rx, self.lines[n], self.lower[n])
+            if m is not None:
+                yield n, m
+
+
+def _compiled(pattern: str | re.Pattern[str], flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags) if isinstance(pattern, str) else pattern
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -737,25 +892,41 @@ class Log:
     interpreter: Interpreter | None = None
     url_conflicts: tuple[UrlConflict, ...] = ()
     project: ProjectFacts | None = None  # the project the log came from, when explain was given it
+    index: LineIndex | None = field(default=None, compare=False, repr=False)
+
+    def _index(self) -> LineIndex:
+        return self.index if self.index is not None else LineIndex(self.lines)
 
     def find(self, pattern: str | re.Pattern[str], flags: int = 0) -> list[re.Match[str]]:
-        """Every match of ``pattern`` in the cleaned lines (one search per line)."""
-        rx = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
-        return [m for ln in self.lines if (m := rx.search(ln))]
+        """Every match of ``pattern`` in the cleaned lines (one search per line, only on lines holding one of
+        its literals)."""
+        return [m for _, m in self._index().search(_compiled(pattern, flags))]
 
     def first(self, pattern: str | re.Pattern[str], flags: int = 0) -> re.Match[str] | None:
-        found = self.find(pattern, flags)
-        return found[0] if found else None
+        return next((m for _, m in self._index().search(_compiled(pattern, flags))), None)
 
     def lines_matching(self, pattern: str | re.Pattern[str], flags: int = 0) -> list[str]:
-        rx = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
-        return [ln.strip() for ln in self.lines if rx.search(ln)]
+        return [m.string.strip() for _, m in self._index().search(_compiled(pattern, flags))]
 
     def hint(self, pattern: str, flags: int = 0) -> re.Match[str] | None:
         rx = re.compile(pattern, flags)
         for h in self.hints:
-            m = rx.search(h)
+            m = search(rx, h)
             if m:
+                return m
+        return None
+
+    def flat(self, needle: str, pattern: str | re.Pattern[str], *, before: int = 300, after: int = 700
+             ) -> re.Match[str] | None:
+        """The first match of ``pattern`` in the log joined into one line (for messages a terminal wrapped), looked
+        for only around the occurrences of ``needle``."""
+        rx = _compiled(pattern)
+        text = self.text
+        low = self._index().joined if len(self._index().joined) == len(text) else text
+        for i in occurrences(low, needle.lower() if low is not text else needle, limit=50):
+            window = re.sub(r"\s+", " ", text[max(0, i - before) : i + after])
+            m = search(rx, window)
+            if m is not None:
                 return m
         return None
 
@@ -763,18 +934,22 @@ class Log:
     def error_lines(self) -> list[str]:
         """The lines that matter when nothing else is known: errors, causes, hints, the last exceptions."""
         out: list[str] = []
-        for ln in self.lines:
-            s = ln.strip()
+        ix = self._index()
+        for n in bounded(ix.hits(_ERROR_KEYS)):
+            s = ix.lines[n].strip()
             if not s or s.startswith(("File \"", "^", "~")):
                 continue
-            if _ERROR_LINE.search(s) or _HINT_START.match(s):
+            if _ERROR_START.match(s) or search(_ERROR_LINE, s) or _HINT_START.match(s):
                 out.append(s)
         return list(dict.fromkeys(out))
 
 
-def _exceptions(lines: Sequence[str]) -> list[tuple[str, str, str]]:
+_ERROR_KEYS = ("error", "fatal", "cause", "×", "exception", "failed", "killed", "undefined symbol", "hint", "help")
+
+
+def _exceptions(ix: LineIndex) -> list[tuple[str, str, str]]:
     out = []
-    for ln in lines:
+    for ln in (ix.lines[n] for n in bounded(ix.hits(("error", "exception", "exit", "interrupt")))):
         m = _EXC_RE.match(ln)
         if m and (m.group("msg") is not None or m.group("exc").endswith(("Error", "Exception"))):
             out.append((m.group("exc"), (m.group("msg") or "").strip(), ln.strip()))
@@ -798,8 +973,8 @@ _INTERPRETER = (
 )
 
 
-def _interpreter(lines: Sequence[str]) -> Interpreter | None:
-    for ln in lines:
+def _interpreter(ix: LineIndex) -> Interpreter | None:
+    for ln in (ix.lines[n] for n in ix.hits(("deprecation: python", "using cpython", "using python", "using pypy"))):
         for rx in _INTERPRETER:
             m = rx.search(ln)
             if m:
@@ -807,30 +982,88 @@ def _interpreter(lines: Sequence[str]) -> Interpreter | None:
     return None
 
 
-def _tool(text: str) -> str:
-    if re.search(r"No solution found when resolving|\buv (?:pip|sync|lock|add|run)\b|uv\.lock|tool\.uv|"
-                 r"^\s*(?:×|cause:|hint:)|Failed to (?:download and )?build `", text, re.MULTILINE):
+_UV_SIGNS = re.compile(r"No solution found when resolving|\buv (?:pip|sync|lock|add|run)\b|uv\.lock|tool\.uv|"
+                       r"^\s*(?:×|cause:|hint:)|Failed to (?:download and )?build `")
+_UV_KEYS = ("no solution found when resolving", "uv ", "uv.lock", "tool.uv", "×", "cause:", "hint:", "failed to ")
+_PIP_SIGNS = re.compile(r"ResolutionImpossible|^\s*ERROR: |pip subprocess|Collecting \S+|\bpip install\b")
+_PIP_KEYS = ("resolutionimpossible", "error: ", "pip subprocess", "collecting ", "pip install")
+
+
+def _tool(ix: LineIndex) -> str:
+    if any(True for _ in ix.search(_UV_SIGNS, _UV_KEYS)):
         return "uv"
-    if re.search(r"ResolutionImpossible|^\s*ERROR: |pip subprocess|Collecting \S+|\bpip install\b", text, re.MULTILINE):
+    if any(True for _ in ix.search(_PIP_SIGNS, _PIP_KEYS)):
         return "pip"
     return ""
 
 
+_FULL = 4_000_000  # a log up to this many characters is read whole
+_HEAD = 250_000
+_TAIL = 3_000_000
+_MIDDLE = 750_000
+_SIGNALS = ("because ", "error:", "hint:", "cause:", "caused by", "undefined symbol", "killed", "traceback",
+            "failed to build", "failed building", "no module named", "cuda_home", "could not find a version",
+            "no matching distribution", "conflict", "timed out", "out of memory", "requires-python")
+
+
+def _line_span(text: str, i: int, before: int = 4, after: int = 40) -> tuple[int, int]:
+    start = i
+    for _ in range(before + 1):
+        start = text.rfind("\n", 0, max(0, start - 1)) + 1 if start > 0 else 0
+    end = i
+    for _ in range(after + 1):
+        nxt = text.find("\n", end + 1)
+        end = len(text) if nxt < 0 else nxt
+    return start, end
+
+
+def select(text: str) -> str:
+    """A log longer than ``_FULL`` characters, cut to what explain reads: its head, its tail (where uv and pip
+    report the failure) and, from the middle, the lines around strong signals ("error:", "Because ", "Killed",
+    a traceback), the latest first, within a budget. Time then stays linear in the log's size."""
+    if len(text) <= _FULL:
+        return text
+    head_end = text.rfind("\n", 0, _HEAD) + 1 or _HEAD
+    tail_start = text.find("\n", len(text) - _TAIL) + 1 or len(text) - _TAIL
+    middle = text[head_end:tail_start].lower()
+    spans: list[tuple[int, int]] = []
+    for needle in _SIGNALS:
+        spans += [_line_span(middle, i) for i in occurrences(middle, needle, limit=200)]
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    kept: list[tuple[int, int]] = []
+    budget = _MIDDLE
+    for a, b in reversed(merged):
+        if budget <= 0:
+            break
+        a = max(a, b - budget)
+        kept.append((a, b))
+        budget -= b - a
+    chunks = [text[head_end + a : head_end + b] for a, b in reversed(kept)]
+    return "\n".join([text[:head_end].rstrip("\n"), *chunks, text[tail_start:]])
+
+
 def parse(text: str) -> Log:
-    lines = clean_lines(text)
-    cleaned = "\n".join(lines)
+    lines = clean_lines(select(text))
+    ix = LineIndex(lines)
     return Log(
-        text=cleaned,
-        lines=tuple(lines),
-        tool=_tool(cleaned),
-        derivations=tuple(_uv_derivations(lines) + _pip_derivations(lines)),
-        hints=tuple(_hints(lines)),
-        builds=tuple(_builds(lines)),
-        exceptions=tuple(_exceptions(lines)),
-        symbols=tuple(_symbols(lines)),
-        missing=tuple(_pip_missing(lines)),
-        interpreter=_interpreter(lines),
-        url_conflicts=tuple(_url_conflicts(lines)),
+        text="\n".join(lines),
+        lines=ix.lines,
+        tool=_tool(ix),
+        derivations=tuple(_uv_derivations(ix) + _pip_derivations(ix)),
+        hints=tuple(_hints(ix)),
+        builds=tuple(_builds(ix)),
+        exceptions=tuple(_exceptions(ix)),
+        symbols=tuple(_symbols(ix)),
+        missing=tuple(_pip_missing(ix)),
+        interpreter=_interpreter(ix),
+        url_conflicts=tuple(_url_conflicts(ix)),
+        index=ix,
     )
 
 

@@ -54,6 +54,7 @@ class ProjectFacts:
     index_strategy: str | None = None
     conflicts: bool = False
     workspace_members: tuple[str, ...] = ()
+    backend_dynamic: tuple[str, ...] = ()  # fields [tool.setuptools.dynamic] computes
 
     @property
     def python_floor(self) -> str | None:
@@ -86,6 +87,14 @@ class ProjectFacts:
         for reqs in (*self.optional.values(), *self.groups.values()):
             out += reqs
         return tuple(out)
+
+    def requirement_lists(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(table, key, requirements) for every list of requirements: ``("project", "dependencies", ...)``,
+        ``("project.optional-dependencies", "vllm", ...)``, ``("dependency-groups", "dev", ...)``."""
+        out = [("project", "dependencies", self.dependencies)]
+        out += [("project.optional-dependencies", k, v) for k, v in self.optional.items()]
+        out += [("dependency-groups", k, v) for k, v in self.groups.items()]
+        return out
 
     def requirement_for(self, name: str) -> str | None:
         """The project's own requirement string on ``name`` (normalized), as written, if it has one."""
@@ -138,7 +147,9 @@ def read_project(text: str, path: str = "pyproject.toml") -> ProjectFacts | None
     project = _table(doc.get("project"))
     uv = _table(_table(doc.get("tool")).get("uv"))
     optional = {k: _strs(v) for k, v in _table(project.get("optional-dependencies")).items()}
-    groups = {k: _strs(v) for k, v in _table(doc.get("dependency-groups")).items()}
+    # a group with an include-group table is left out: an edit that rewrites its list would drop the table
+    groups = {k: _strs(v) for k, v in _table(doc.get("dependency-groups")).items()
+              if isinstance(v, list) and all(isinstance(x, str) for x in v)}
     metadata = uv.get("dependency-metadata")
     return ProjectFacts(
         path=path,
@@ -164,4 +175,5 @@ def read_project(text: str, path: str = "pyproject.toml") -> ProjectFacts | None
         index_strategy=uv.get("index-strategy") if isinstance(uv.get("index-strategy"), str) else None,
         conflicts=bool(uv.get("conflicts")),
         workspace_members=_strs(_table(uv.get("workspace")).get("members")),
+        backend_dynamic=tuple(_table(_table(_table(doc.get("tool")).get("setuptools")).get("dynamic"))),
     )

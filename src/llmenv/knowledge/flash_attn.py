@@ -39,6 +39,7 @@ def arch_for(cc: tuple[int, int]) -> str:
     return f"{cc[0]}0"
 
 
+@cache
 def _mm(torch: str) -> str:
     v = Version(torch)
     return f"{v.major}.{v.minor}"

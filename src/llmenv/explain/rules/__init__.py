@@ -7,8 +7,8 @@ says; general knowledge (how uv builds, which torch builds exist) goes into ``re
 explained, so the order of ``RULES`` is the order of specificity.
 
 Families (one module each): ``project`` (uv.lock, uv's version, settings, static metadata),
-``resolution_pins`` / ``resolution_python`` / ``resolution_wheels`` / ``resolution_sources`` (the resolver's failures), ``network``
-(indexes and servers), ``build`` (source builds), ``runtime`` (an installed environment that cannot run).
+``resolution_pins`` / ``resolution_python`` / ``resolution_wheels`` / ``resolution_sources`` (the resolver's failures), ``index`` (where the
+resolver looked), ``network`` (servers that could not be reached), ``build`` (source builds), ``runtime`` (an installed environment that cannot run).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from llmenv.explain.rules.build import (
     check_build_oom,
     check_build_toolchain,
 )
-from llmenv.explain.rules.network import check_index, check_network, rank
+from llmenv.explain.rules.index import check_index
+from llmenv.explain.rules.network import check_network, rank
 from llmenv.explain.rules.project import (
     check_config,
     check_lockfile,

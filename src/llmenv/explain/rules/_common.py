@@ -255,3 +255,69 @@ def requires_python_fix(log: Log, bound: str, title: str) -> Fix:
     if current:
         title += f" ({where}: requires-python {current!r} -> {new!r})"
     return fix_toml(title, f"[project]\nrequires-python = {toml.q(new)}")
+
+
+def _req_name(req: str) -> str | None:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return canonicalize_name(Requirement(req).name)
+    except InvalidRequirement:
+        return None
+
+
+def with_floor(req: str, floor: str) -> str:
+    """``vllm`` -> ``vllm>=0.6.0``; ``vllm<1; sys_platform == 'linux'`` -> ``vllm<1,>=0.6.0; sys_platform == 'linux'``."""
+    head, sep, marker = req.partition(";")
+    head = head.rstrip()
+    if " @ " in head:
+        return req
+    has_spec = bool(re.search(r"[<>=!~]", head))
+    return f"{head}{',' if has_spec else ''}>={floor}" + (f"{sep}{marker}" if sep else "")
+
+
+def with_spec(req: str, spec: str) -> str:
+    """The requirement with ``spec`` (``==2.6.0``) in place of a version range that excludes it; extras, a URL and
+    the marker kept. A requirement that already allows it is returned as is."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier
+
+    try:
+        r, want = Requirement(req), SpecifierSet(spec)
+    except (InvalidRequirement, InvalidSpecifier):
+        return req
+    if r.url:
+        return req
+    pinned = next((Version(c.version) for c in want if c.operator in ("==", "===") and "*" not in c.version), None)
+    if pinned is not None and (not r.specifier or r.specifier.contains(pinned, prereleases=True)):
+        return req
+    extras = f"[{','.join(sorted(r.extras))}]" if r.extras else ""
+    marker = f"; {r.marker}" if r.marker else ""
+    return f"{r.name}{extras}{spec}{marker}"
+
+
+def with_marker(req: str, marker: str) -> str:
+    """The requirement limited to ``marker`` (and-ed with a marker it already has)."""
+    head, sep, old = req.partition(";")
+    return f"{head.rstrip()}; ({old.strip()}) and ({marker})" if sep else f"{req}; {marker}"
+
+
+def requirement_fix(log: Log, name: str, change: Callable[[str], str], title: str) -> Fix | None:
+    """The edit of every list of the project that requires ``name``, each requirement on it changed by ``change``,
+    written with the file's own table, key and other entries. None without a project or such a requirement."""
+    p = log.project
+    if p is None:
+        return None
+    tables: dict[str, list[str]] = {}
+    for table, key, reqs in p.requirement_lists():
+        if not any(_req_name(r) == name for r in reqs):
+            continue
+        new = [change(r) if _req_name(r) == name else r for r in reqs]
+        if new == list(reqs):
+            continue
+        keytext = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml.q(key)
+        tables.setdefault(table, []).append(f"{keytext} = [" + ", ".join(toml.q(r) for r in new) + "]")
+    if not tables:
+        return None
+    return fix_toml(f"{title} (in {p.path})", "\n\n".join(f"[{t}]\n" + "\n".join(rows) for t, rows in tables.items()))

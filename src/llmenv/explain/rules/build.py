@@ -19,6 +19,8 @@ from llmenv.explain._parse import Log, uniq
 from llmenv.explain.rules._common import (
     fix_cmd,
     fix_toml,
+    requirement_fix,
+    with_floor,
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -49,15 +51,13 @@ def _build_fixes_torch(pkg: str, version: str | None) -> list[Fix]:
     info = builds().build_with_torch.get(pkg)
     fixes: list[Fix] = []
     if info is not None and info.requires_dist:
+        # No build variable goes with it: flash-attn's FLASH_ATTENTION_SKIP_CUDA_BUILD=TRUE, once recommended
+        # to "fetch the prebuilt wheel", yields a wheel without the CUDA extension whenever that download
+        # fails (its setup.py falls back silently). Its setup.py tries the prebuilt wheel by itself.
         edit = toml.extra_build_dependencies(pkg, "torch", match_runtime=True) + "\n\n" + toml.dependency_metadata(
             pkg, version, info.requires_dist)
-        if info.build_variables:
-            edit += "\n\n" + toml.extra_build_variables(pkg, info.build_variables)
         title = (f"Give {pkg}'s isolated build the torch of your lock (match-runtime), with its metadata declared "
                  "statically as match-runtime requires")
-        if info.build_variables:
-            title += (" and fetch the prebuilt wheel instead of compiling (" + ", ".join(info.build_variables)
-                      + ", as uv's maintainers recommend in astral-sh/uv#6437)")
         fixes.append(fix_toml(title, edit))
     fixes.append(fix_toml(f"Add torch to {pkg}'s build environment (uv's own suggestion; needs uv >= 0.8)",
                            toml.extra_build_dependencies(pkg, "torch")))
@@ -81,9 +81,8 @@ _TORCH_MISSING = re.compile(
 def check_build_needs_torch(log: Log) -> list[Cause]:
     """An sdist's build imports torch, but its isolated build environment has no torch."""
     hint = log.hint(r"`(?P<pkg>[A-Za-z0-9._-]+)(?:@(?P<ver>[^`]+))?` depends on `torch`, but doesn't declare it as a build dependency")
-    if not hint:
-        flat = re.sub(r"\s+", " ", log.text)
-        hint = re.search(r"indicates that `?(?P<pkg>[A-Za-z0-9._-]+)(?:(?:==|@)(?P<ver>[^`\s,]+))?`? depends on `?torch`?, but doesn't declare it as a build dependency", flat)
+    if not hint:  # the hint wrapped by a terminal
+        hint = log.flat("declare", r"indicates that `?(?P<pkg>[A-Za-z0-9._-]{1,100})(?:(?:==|@)(?P<ver>[^`\s,]{1,100}))?`? depends on `?torch`?, but doesn't declare it as a build dependency", before=500)
     torch_lines = log.lines_matching(_TORCH_MISSING)
     if not hint and not (torch_lines and log.builds):
         return []
@@ -181,9 +180,9 @@ def check_build_missing_cuda(log: Log) -> list[Cause]:
             reason += (f" {label} is older than every {pkg} release llmenv knows to ship wheels ({since} and "
                        f"later): if you did not ask for {version}, the resolver backtracked to an old "
                        "source-only release.")
-            fixes.append(fix_toml(f"Give {pkg} a version floor so the resolver cannot fall back to {version}",
-                                   f"# wherever {pkg} is required ([project] dependencies or an extra):\n"
-                                   f"# \"{pkg}>={since}\""))
+            title = f"Give {pkg} a version floor so the resolver cannot fall back to {version}"
+            fixes.append(requirement_fix(log, pkg, lambda r: with_floor(r, str(since)), title) or fix_toml(
+                title, f"# wherever {pkg} is required ([project] dependencies or an extra):\n# \"{pkg}>={since}\""))
             fixes.append(fix_cmd("And commit uv.lock, so the resolution is not repeated on every clone", "uv lock"))
     info = builds().build_with_torch.get(name or "")
     rocm = log.first(r"torch\.__version__\s*=\s*(?P<v>\S+\+rocm[\d.]+)")
@@ -221,12 +220,11 @@ _NVCC_RELEASE = re.compile(r"Cuda compilation tools, release (?P<v>\d+\.\d+)")
 def check_build_cuda_mismatch(log: Log) -> list[Cause]:
     """nvcc's CUDA differs from the CUDA torch was built with; torch (or the package's setup.py) refuses to
     build extensions."""
-    flat = re.sub(r"\s+", " ", log.text)
-    m = next((x for rx in _CUDA_MISMATCH if (x := rx.search(flat))), None)
+    m = log.flat("mismatches", _CUDA_MISMATCH[0], before=200) or log.flat("binaries", _CUDA_MISMATCH[1], before=300)
     if not m:
         return []
     groups = m.groupdict()
-    nvcc_m = _NVCC_RELEASE.search(flat)
+    nvcc_m = log.first(_NVCC_RELEASE)
     nvcc = groups.get("nvcc") or (nvcc_m.group("v") if nvcc_m else None)
     tcuda = groups.get("torch")
     name, _ = _build_for(log)
@@ -311,7 +309,8 @@ def check_build_toolchain(log: Log) -> list[Cause]:
 
 _OOM = re.compile(
     r"Killed signal terminated program|fatal error: Killed|^\s*Killed\s*$|died due to signal 9|"
-    r"(?:exit (?:code|status)|code=|returned non-zero exit status)[:\s]*(?:137|-9)\b|"
+    r"exit code[:\s]*(?:137|-9)\b|exit status[:\s]*(?:137|-9)\b|code=(?:137|-9)\b|"
+    r"returned non-zero exit status[:\s]*(?:137|-9)\b|"
     r"virtual memory exhausted|std::bad_alloc|out of memory allocating|Cannot allocate memory|"
     r"c\+\+: fatal error: Killed|oom-kill",
     re.IGNORECASE,
@@ -324,7 +323,7 @@ def check_build_oom(log: Log) -> list[Cause]:
     if not hits:
         return []
     name, version = _build_for(log)
-    if name is None and not re.search(r"ninja|nvcc|cc1plus|c\+\+|gcc|setup\.py|build", log.text):
+    if name is None and not any(k in log.text for k in ("ninja", "nvcc", "cc1plus", "c++", "gcc", "setup.py", "build")):
         return []
     pkg = name or "the package"
     label = _label(name, version)

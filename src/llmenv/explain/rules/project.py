@@ -118,7 +118,7 @@ def check_uv_version(log: Log) -> list[Cause]:
             evidence=ev,
         )]
     unk = log.first(r"unknown field `(?P<field>[A-Za-z0-9_-]+)`")
-    if unk and _too_new_for_uv(unk.string, unk.group("field")) and re.search(r"tool\.uv|pyproject\.toml|uv\.toml", log.text):
+    if unk and _too_new_for_uv(unk.string, unk.group("field")) and any(k in log.text for k in ("tool.uv", "pyproject.toml", "uv.toml")):
         field = unk.group("field")
         ev2 = uniq([unk.string.strip(), *log.lines_matching(r"Failed to parse|TOML parse error")])
         return [Cause(
@@ -134,8 +134,51 @@ def check_uv_version(log: Log) -> list[Cause]:
     return []
 
 
+_STATIC_AND_DYNAMIC = (
+    # setuptools (validate-pyproject)
+    re.compile(r"You cannot provide a value for `project\.(?P<field>[a-z-]{1,40})` and list it under `project\.dynamic`"),
+    # hatchling
+    re.compile(r"Metadata field `(?P<field>[a-z-]{1,40})` cannot be both statically defined and listed in field "
+               r"`project\.dynamic`"),
+)
+
+
+def _static_and_dynamic(log: Log) -> Cause | None:
+    """PEP 621: a field given in [project] and also listed in ``project.dynamic``; build backends refuse it."""
+    m = next((x for rx in _STATIC_AND_DYNAMIC if (x := log.first(rx))), None)
+    if m is None:
+        return None
+    field = m.group("field")
+    ev = uniq([m.string.strip(), *(b.line for b in log.builds)])[:3]
+    p = log.project
+    where = p.path if p is not None else "pyproject.toml"
+    keep = [f for f in (p.dynamic if p is not None else ()) if f != field]
+    drop_dynamic = fix_toml(f"Keep the static `{field}` and take it out of `project.dynamic`"
+                            + (f" in {where}" if p is not None else ""),
+                            "[project]\ndynamic = [" + ", ".join(toml.q(f) for f in keep) + "]" if p is not None
+                            else f"# in [project]: remove {toml.q(field)} from dynamic")
+    drop_static = fix_toml(f"Keep it dynamic and delete the static `{field} = [...]` from [project]",
+                           f"# in [project] of {where}: delete the `{field} = [...]` entry")
+    computed = p is not None and field in p.backend_dynamic  # [tool.setuptools.dynamic] computes it: that is the intent
+    first, second = (drop_static, drop_dynamic) if computed else (drop_dynamic, drop_static)
+    second = Fix(title="Or " + second.title[0].lower() + second.title[1:], edit=second.edit, kind=second.kind)
+    return Cause(
+        kind="config", packages=(), summary=f"`{field}` is both given in [project] and listed in project.dynamic",
+        chain=ev,
+        reason=("PEP 621: a field is either static (given in [project]) or dynamic (listed in `project.dynamic` and "
+                "computed by the build backend), never both; the build backend refuses the project. "
+                + ("Here [tool.setuptools.dynamic] computes it, so the static list is the one to drop."
+                   if computed else "")).strip(),
+        fixes=(first, second), evidence=ev,
+    )
+
+
 def check_config(log: Log) -> list[Cause]:
-    """pyproject.toml / uv.toml has a setting uv rejects (a typo, a wrong type)."""
+    """pyproject.toml / uv.toml has a setting uv rejects (a typo, a wrong type), or the build backend rejects
+    [project] (a field both static and dynamic)."""
+    both = _static_and_dynamic(log)
+    if both is not None:
+        return [both]
     parse_fail = log.first(r"Failed to parse[: ]+`?(?P<file>[^`\s]*(?:pyproject\.toml|uv\.toml))`?")
     if not parse_fail:
         setup_cfg = log.first(r"configuration error: `?(?P<field>(?:project|tool)\.[A-Za-z0-9_.-]+)`? (?P<what>must .+|is not .+|cannot .+)$")
@@ -182,8 +225,7 @@ def check_no_static_metadata(log: Log) -> list[Cause]:
     m = log.first(r"declared with `match-runtime\s*=\s*true`, but `(?P<pkg>[^`]+)` does not declare static metadata")
     if not m:
         # the message wraps mid-phrase in old terminal output
-        flat = re.sub(r"\s+", " ", log.text)
-        m = re.search(r"declared with `match-runtime ?= ?true`, but `(?P<pkg>[^`]+)` does not declare static metadata", flat)
+        m = log.flat("match-runtime", r"declared with `match-runtime ?= ?true`, but `(?P<pkg>[^`]{1,200})` does not declare static metadata")
         if not m:
             return []
     pkg = canonicalize_name(m.group("pkg"))

@@ -19,8 +19,10 @@ from llmenv.explain.rules._common import (
     fix_cmd,
     fix_toml,
     pin_of,
+    requirement_fix,
     requirer_text,
     uv_derivations,
+    with_spec,
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -201,8 +203,9 @@ def _pin_fixes(name: str, deps: Sequence[Dep], log: Log) -> list[Fix]:
             fixes.append(fix_cmd(f"Require the {name} that {theirs.src.text if theirs.src else ''} needs",
                                   f"uv pip install \"{theirs.src.text if theirs.src else ''}\" \"{want}\""))
         else:
-            fixes.append(fix_cmd(f"Require the {name} that {theirs.src.text if theirs.src else ''} needs",
-                                  f"uv add \"{want}\""))
+            title = f"Require the {name} that {theirs.src.text if theirs.src else ''} needs"
+            edit = requirement_fix(log, name, lambda r: with_spec(r, theirs.dst.spec), title)
+            fixes.append(edit or fix_cmd(title, f"uv add \"{want}\""))
     # 2. a framework's hard pin (pure-Python pins can be relaxed; binary ones cannot)
     exact = [d for d in pkg_deps if d.dst.pinned is not None]
     loose = [d for d in deps if d.dst.pinned is None and d.dst.spec]

@@ -52,6 +52,12 @@ def _own_url(log: Log, c: UrlConflict) -> str | None:
 def _url_fixes(log: Log, c: UrlConflict) -> list[Fix]:
     fixes: list[Fix] = []
     urls = [u.removesuffix(" (editable)") for u in c.urls]
+    if len(set(c.urls)) == 1 and len(c.urls) > 1:
+        # the very same URL reported as conflicting: uv bugs (astral-sh/uv#1865, fixed in 0.1.8; #11452 for git
+        # sources reached through a path dependency)
+        return [fix_cmd("Upgrade uv (it reported the same URL as conflicting)", "uv self update"),
+                fix_toml(f"Or require {c.package} from that URL once, for every requirement on it",
+                         toml.tool_uv(override_dependencies=[f"{c.package} @ {urls[0]}"]))]
     pys = [_wheel_python(u) for u in urls]
     if c.what == "URLs" and len(urls) >= 2 and all(pys) and len(set(pys)) == len(pys):
         overrides = [f"{c.package} @ {u} ; {m}" for u, m in zip(urls, pys, strict=True)]
@@ -82,7 +88,10 @@ def check_conflicting_urls(log: Log) -> list[Cause]:
     for c in log.url_conflicts:
         where = f"in the fork {c.split}" if c.split else "in every environment"
         by = f" (while resolving {c.requirer.text})" if c.requirer is not None else ""
-        summary = f"{c.package} is required from {len(c.urls) or 'two'} different {c.what} {where}{by}"
+        same = len(set(c.urls)) == 1 and len(c.urls) > 1
+        summary = (f"uv reports the same {c.what[:-1] if c.what == 'URLs' else 'index'} of {c.package} as conflicting "
+                   f"{where}" if same else f"{c.package} is required from {len(c.urls) or 'two'} different {c.what} "
+                   f"{where}{by}")
         reason = (f"uv locks one source of {c.package} per fork of the resolution: every requirement on it must "
                   f"name the same URL (or index) wherever their markers overlap. Here they do not, so uv stops "
                   "before choosing versions. An override (or markers that do not overlap) leaves one.")

@@ -14,6 +14,7 @@ from llmenv.explain._facts import (
     TORCH_FAMILY,
     builds,
     first_torch_with_python,
+    last_torch_with_python,
     torch_release,
     torch_variant_url,
 )
@@ -25,13 +26,15 @@ from llmenv.explain.rules._common import (
     is_pre,
     local_label,
     major_minor,
-    next_minor,
     pins_on,
     platform_marker,
+    requirement_fix,
     requirer_text,
+    requires_python_fix,
     uv_derivations,
     version_of,
     wheel_name,
+    with_marker,
 )
 
 # ------------------------------------------------------------------------------------------------------------
@@ -128,6 +131,36 @@ def _torch_index_fixes(log: Log, name: str, version: Version, local: str) -> lis
     return fixes
 
 
+# pip (24.1 and later) rejects a wheel whose file name and metadata disagree on the version:
+# "Requested flash-attn==2.6.3+cu123torch2.4cxx11abifalse from file:///...whl has inconsistent version: expected
+# '2.6.3+cu123torch2.4cxx11abifalse', but metadata has '2.6.3'"
+_INCONSISTENT = re.compile(
+    r"Requested (?P<req>[A-Za-z0-9][A-Za-z0-9._-]{0,100}==[^\s]{1,200}) from .{1,1000}? has inconsistent version: "
+    r"expected '(?P<want>[^']{1,200})', but metadata has '(?P<have>[^']{1,200})'"
+)
+
+
+def _inconsistent_version(log: Log, m: re.Match[str]) -> Cause:
+    t = parse_term(m.group("req"))
+    name = t.name if t else m.group("req").split("==")[0].lower()
+    want, have = m.group("want").replace(" ", ""), m.group("have").replace(" ", "")  # a terminal wrapped them
+    ev = uniq(log.lines_matching(r"inconsistent version|Discarding|No matching distribution"))[:3]
+    return Cause(
+        kind="local-version", packages=(name,),
+        summary=f"the {name} wheel's file name says {want}, its metadata says {have}: pip discards it",
+        chain=ev,
+        reason=("A wheel's file name carries a local version label (`+...`) that its own metadata does not. pip 24.1 "
+                "and later check that the two agree and refuse the wheel (older pip installed it anyway); uv "
+                "releases of March 2025 did the same (astral-sh/uv#12282)."),
+        fixes=(
+            fix_cmd("Require the version the metadata states, from that wheel", f"pip install \"{name}=={have}\" "
+                    "--find-links <the folder or page with the wheel>"),
+            fix_cmd("Or use a pip that still accepts such wheels", "pip install \"pip<24.1\""),
+        ),
+        evidence=ev, version=want,
+    )
+
+
 def check_local_version(log: Log) -> list[Cause]:
     """A requirement pins a local version label (``+cu121``, ``+cpu``) that the indexes consulted don't carry."""
     found: list[tuple[Term, str]] = []
@@ -138,6 +171,9 @@ def check_local_version(log: Log) -> list[Cause]:
     for m in log.missing:
         if local_label(m.term):
             found.append((m.term, m.line))
+    inconsistent = log.flat("inconsistent version", _INCONSISTENT, before=400, after=200)
+    if inconsistent is not None:
+        return [_inconsistent_version(log, inconsistent)]
     if not found:
         return []
     t, line = found[0]
@@ -183,8 +219,8 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     hp = log.hint(_HINT_PLATFORMS.pattern)
     hy = log.hint(_HINT_PY.pattern)
     lock_time = [(t, what, d) for d in uv_derivations(log) for t, what in d.no_wheels]
-    pip_wheel = log.first(r"(?P<whl>\S+\.whl) is not a supported wheel on this platform")
-    url_wheel = log.first(r"A URL dependency is incompatible with the current platform: (?P<whl>\S+\.whl)")
+    pip_wheel = log.first(r"(?P<whl>\S{1,300}\.whl) is not a supported wheel on this platform")
+    url_wheel = log.first(r"A URL dependency is incompatible with the current platform: (?P<whl>\S{1,1000}\.whl)")
     pip_none = [m for m in log.missing if not m.available and not local_label(m.term)]
     if not (dist or lock_time or pip_wheel or url_wheel or pip_none):
         return []
@@ -197,6 +233,7 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
               "version has none for this machine, and no source distribution, it cannot be installed here.")
     t: Term | None = None
     version: str | None = None
+    python: str | None = None
     if dist:
         ev.append(dist.string.strip())
         t = parse_term(dist.group("dist"))
@@ -228,16 +265,8 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
             ev.append(next(h for h in log.hints if hy.group(0) in h))
             summary = (f"{hy.group('pkg')} {hy.group('ver')} has no wheel for {hy.group('impl')} {hy.group('py')} "
                        f"(only {hy.group('have').strip()})")
-            if canonicalize_name(hy.group("pkg")) == "torch":
-                first = first_torch_with_python(major_minor(hy.group("py")) or "")
-                if first:
-                    fixes.append(fix_cmd(f"Use a torch that has wheels for Python {major_minor(hy.group('py'))}",
-                                          f"uv add \"torch>={first.version}\""))
-            older = _older_python(hy.group("have"))
-            if older:
-                fixes.append(fix_cmd("Or use a Python that has wheels", f"uv python pin {older}"))
-                fixes.append(fix_toml(f"And keep the project below Python {next_minor(older)} (keep your lower bound)",
-                                       f"# in [project]: add \",<{next_minor(older)}\" to requires-python"))
+            py_fixes, python = _python_tag_fixes(log, hy)
+            fixes += py_fixes
         if "download.pytorch.org" in src and not hp and not hy:
             tag = src.rstrip("/").rsplit("/", 1)[-1]
             idx = f"pytorch-{tag}" if tag != "whl" else "pytorch"
@@ -297,7 +326,32 @@ def check_no_wheel_for_platform(log: Log) -> list[Cause]:
     if hp and version is None:
         version = hp.group("ver")
     return [Cause(kind="no-wheel-for-platform", packages=uniq([name or ""]), summary=summary, chain=tuple(uniq(ev))[:3],
-                  reason=reason, fixes=tuple(fixes), evidence=uniq(ev), version=version)]
+                  reason=reason, fixes=tuple(fixes), evidence=uniq(ev), version=version, python=python)]
+
+
+def _python_tag_fixes(log: Log, hy: re.Match[str]) -> tuple[list[Fix], str | None]:
+    """uv installs for a Python the chosen version has no wheel for ("You're using CPython 3.8 (`cp38`), but
+    `torch` (v2.5.1) only has wheels with ... `cp39`, ..."): the Python bound that avoids it, and a release that
+    has wheels for this Python. Older than every wheel: raise the floor; newer: cap below it."""
+    here = major_minor(hy.group("py")) or ""
+    tags = sorted(int(m) for m in re.findall(r"cp3(\d+)", hy.group("have")))
+    fixes: list[Fix] = []
+    python: str | None = None
+    if not tags or not here:
+        return fixes, None
+    minor = int(here.split(".")[1])
+    older = minor < tags[0]
+    python = f">=3.{tags[0]}" if older else f"<3.{tags[-1] + 1}" if minor > tags[-1] else None
+    if python:
+        fixes.append(requires_python_fix(log, python, "Keep the project on Pythons this release has wheels for"))
+        fixes.append(fix_cmd("And use such a Python here", f"uv python pin 3.{tags[0] if older else tags[-1]}"))
+    if canonicalize_name(hy.group("pkg")) == "torch":
+        rel = last_torch_with_python(here) if older else first_torch_with_python(here)
+        if rel is not None:
+            bound = f"<={rel.version}" if older else f">={rel.version}"
+            fixes.append(fix_cmd(f"Or use a torch that has wheels for Python {here} (torch{bound})",
+                                 f"uv add \"torch{bound}\""))
+    return fixes, python
 
 
 _ENV_OF = {"linux": "linux", "macos": "darwin", "windows": "win32", "android": "android", "ios": "ios",
@@ -357,14 +411,12 @@ def _lock_time(log: Log, lt: Term, what: str, d: Derivation) -> tuple[str, list[
     elif marker and log.hint(r"The resolution failed for an environment that is not the current one"):
         fixes.append(fix_toml("Lock only the environments that have wheels (uv's own suggestion: "
                               "tool.uv.environments)", toml.tool_uv(environments=[marker])))
-    req = p.requirement_for(lt.name) if p is not None else None
-    limited = f"{req or lt.text}; {marker or 'platform_machine == ' + repr('x86_64')}"
-    if req and ";" in req:
-        limited = f"{req} and ({marker})" if marker else req
-    fixes.append(fix_toml(
-        f"Or pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that "
-        f"have them: {limited!r}",
-        "# in [project] dependencies (or the extra that requires it):\n# " + toml.q(limited),
+    where = marker or "platform_machine == 'x86_64'"
+    title = f"Or limit the requirement on {lt.display} to the platforms that have its wheels ({where})"
+    fixes.append(requirement_fix(log, lt.name, lambda r: with_marker(r, where), title) or fix_toml(
+        f"Or pick a version of {lt.display} that has wheels there, or limit this requirement to platforms that have "
+        f"them: {with_marker(lt.text, where)!r}",
+        "# in [project] dependencies (or the extra that requires it):\n# " + toml.q(with_marker(lt.text, where)),
     ))
     fixes.append(fix_cmd("Or drop that environment from tool.uv.required-environments / environments",
                          "llmenv check pyproject.toml"))

@@ -50,13 +50,13 @@ def _dist_of_library(path: str) -> str | None:
 # an extension's own report of the torch it was built for: "xFormers was built for:\n PyTorch 2.6.0+cu124 with
 # CUDA None (you have 2.5.1+cu121)"
 _BUILT_FOR = re.compile(
-    r"(?P<pkg>[A-Za-z][A-Za-z0-9_-]*) was built for:? PyTorch (?P<built>[A-Za-z0-9.+]+)(?: with CUDA \S+)? "
-    r"\(you have (?P<have>[A-Za-z0-9.+]+)\)"
+    r"(?P<pkg>[A-Za-z][A-Za-z0-9_-]{0,60}) was built for:? PyTorch (?P<built>[A-Za-z0-9.+]{1,60})(?: with CUDA \S{1,30})? "
+    r"\(you have (?P<have>[A-Za-z0-9.+]{1,60})\)"
 )
 
 
 def _built_for_other_torch(log: Log) -> Cause | None:
-    m = _BUILT_FOR.search(re.sub(r"\s+", " ", log.text))
+    m = log.flat("(you have ", _BUILT_FOR, before=250, after=100)
     if not m:
         return None
     pkg, built, have = canonicalize_name(m.group("pkg")), m.group("built"), m.group("have")

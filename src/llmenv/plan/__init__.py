@@ -1,0 +1,276 @@
+"""The planner: a search over whole stacks (framework, engine, torch x variant, compiled extensions, Python)
+under cited constraints, ordered by one ranking, explained part by part.
+
+    target + request + knowledge -> roles (problem.py) -> search (candidates x constraints, ranking)
+        -> assemble -> Plan (with "why" and "not chosen")
+
+``make_plan`` is pure: no I/O beyond the bundled knowledge (and the user's pins snapshot). The closed loop with
+uv (``llmenv.verify``) calls it again with ``feedback`` when ``uv lock`` rejects a candidate. See
+docs/planning.md for the constraints and the ranking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from llmenv.errors import NoAnswer, UsageError
+from llmenv.indexes import TorchSource
+from llmenv.knowledge import Knowledge, load
+from llmenv.plan.candidates import (
+    ENGINES,
+    FRAMEWORKS,
+    LocalRelease,
+    PinSource,
+    ReleaseLike,
+    engine_from_extras,
+    extras_of,
+)
+from llmenv.plan.constraints import exact_pin
+from llmenv.plan.extensions import (
+    EXTENSIONS,
+    ExtensionOption,
+    ExtensionProvider,
+    TorchBuild,
+    default_providers,
+)
+from llmenv.plan.model import TORCH_FAMILY, Attempt, Choice, Plan, Rejection
+from llmenv.plan.problem import Feedback, Problem, roles
+from llmenv.request import Request
+from llmenv.target import Target
+
+__all__ = [
+    "ENGINES",
+    "EXTENSIONS",
+    "FRAMEWORKS",
+    "TORCH_FAMILY",
+    "Attempt",
+    "Choice",
+    "ExtensionOption",
+    "ExtensionProvider",
+    "Feedback",
+    "LocalRelease",
+    "Plan",
+    "Rejection",
+    "TorchBuild",
+    "exact_pin",
+    "lazy_pins",
+    "make_plan",
+]
+
+
+def lazy_pins(environ: Mapping[str, str] | None = None) -> PinSource:
+    """The framework pins (the user's `llmenv kb refresh` snapshot, else the bundled one), read on first use."""
+    loaded: list[Any] = []
+
+    def releases(name: str) -> Sequence[ReleaseLike]:
+        if not loaded:
+            from llmenv.knowledge.pins import load_pins, user_data_dir
+
+            loaded.append(load_pins(user_data_dir(environ)))
+        return loaded[0].releases(name)  # type: ignore[no-any-return]
+
+    return releases
+
+
+def _check_extras(name: str, releases: Sequence[ReleaseLike], extras: Sequence[str]) -> None:
+    """An extra that no known release provides is a typo, not a planning question: say so (exit 2)."""
+    from llmenv._suggest import closest
+
+    known = {canonicalize_name(e) for r in releases for e in extras_of(r)}
+    if not known:
+        return  # metadata without Provides-Extra: nothing to check against
+    for e in extras:
+        if canonicalize_name(e) not in known:
+            guess = closest(canonicalize_name(e), sorted(known), cutoff=0.6)
+            tip = f"; did you mean {name}[{guess}]?" if guess else ""
+            raise UsageError(f"{name} has no extra {e!r}{tip} (its extras: {', '.join(sorted(known))})")
+
+
+_LIKELY = (
+    *FRAMEWORKS,
+    *ENGINES,
+    *TORCH_FAMILY,
+    *EXTENSIONS,
+    "deepspeed",
+    "transformers",
+    "xformers",
+    "flashinfer-python",
+    "tensordict",
+)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Are ``a`` and ``b`` one insertion, deletion, substitution or transposition apart?"""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def check_names(request: Request, pins: PinSource) -> None:
+    """A requirement one edit away from a package llmenv plans (``flash-atn``) is a typo: exit 2 with the name."""
+    for req in request.requirements:
+        n = canonicalize_name(req.name)
+        if n in _LIKELY or len(n) < 5:
+            continue
+        guess = next((k for k in _LIKELY if _one_edit(n, k)), None)
+        if guess is not None and not pins(n):
+            raise UsageError(f"{req.name!r} is not a package llmenv knows; did you mean {guess!r}?")
+
+
+def _sdists(pins: PinSource) -> list[Version]:
+    try:
+        releases = pins("flash-attn")
+    except Exception:  # a snapshot without flash-attn: the release table's flags are used
+        return []
+    return [r.version for r in releases if getattr(r, "sdist", True) is not False]
+
+
+def _not_yet(target: Target) -> None:
+    """What the planner cannot plan yet is said, never planned as something else: an AMD machine (not as CPU or
+    CUDA torch), several platforms (not as the first one only)."""
+    if target.is_rocm:
+        gfx = ", ".join(target.gfx) or "GPUs not named"
+        raise NoAnswer(
+            f"this is an AMD ROCm target ({gfx}; ROCm {target.rocm or 'unknown'}): llmenv does not plan torch's "
+            "ROCm builds yet",
+            hint="plan a CPU-only environment with --cuda cpu",
+        )
+    if len(target.lock_platforms) > 1:
+        raise NoAnswer(
+            f"one lock for {', '.join(target.lock_platforms)}: llmenv does not plan several platforms yet",
+            hint="plan each platform apart (--platform once)",
+        )
+
+
+def make_plan(
+    target: Target,
+    request: Request,
+    *,
+    policy: str = "strict",
+    source: TorchSource,
+    kb: Knowledge | None = None,
+    pins: PinSource | None = None,
+    allow_overrides: bool = False,
+    local_release: Callable[[Any], ReleaseLike] | None = None,
+    flash_attn_wheels: str | None = None,
+    github_proxy: str | None = None,
+    python_fixed: bool = True,
+    python_from_machine: bool = True,
+    builds: Sequence[str] = (),
+    constraints: Sequence[Requirement] = (),
+    providers: Mapping[str, Sequence[ExtensionProvider]] | None = None,
+    feedback: Feedback | None = None,
+    build_facts: Callable[[Target], Target] | None = None,
+    user_wheels: Sequence[Any] | None = None,
+) -> Plan:
+    """Plan the request for the target. Raises NoAnswer (exit 1) with what would work, UsageError (exit 2) for
+    a typo. ``python_fixed``: the target's Python is the user's (--python), else the search may choose another
+    (``python_from_machine``: the target's Python is this machine's, preferred when it works). ``builds``:
+    packages to build from source (--build). ``constraints``: the project's own requirements (not written, but
+    held). ``feedback``: what uv said of earlier candidates (the closed loop). ``user_wheels``: the listings
+    of --wheels sources (``llmenv.sources.user.UserWheels``), searched first."""
+    kb = kb or load()
+    pins = pins or lazy_pins()
+    check_names(request, pins)
+    _not_yet(target)
+    for b in builds:
+        if canonicalize_name(b) not in EXTENSIONS:
+            raise UsageError(f"--build {b}: llmenv plans source builds of {', '.join(EXTENSIONS)} only")
+    fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
+    if fw_req is not None:
+        _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))
+        engine_extras = [e for e in sorted(fw_req.extras) if engine_from_extras([e])]
+        if len({engine_from_extras([e]) for e in engine_extras}) >= 2:
+            from dataclasses import replace as _replace
+
+            from llmenv.plan.alternatives import plan_alternatives
+
+            kw = dict(
+                policy=policy,
+                source=source,
+                kb=kb,
+                pins=pins,
+                allow_overrides=allow_overrides,
+                local_release=local_release,
+                flash_attn_wheels=flash_attn_wheels,
+                github_proxy=github_proxy,
+                python_fixed=python_fixed,
+                python_from_machine=python_from_machine,
+                builds=builds,
+                constraints=constraints,
+                providers=providers,
+                feedback=feedback,
+                build_facts=build_facts,
+                user_wheels=user_wheels,
+            )
+            _ = _replace
+            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))  # type: ignore[arg-type]
+    problem = roles(
+        target=target,
+        request=request,
+        policy=policy,
+        source=source,
+        kb=kb,
+        pins=pins,
+        allow_overrides=allow_overrides,
+        providers=providers
+        or default_providers(
+            github_proxy=github_proxy,
+            wheelhouse=_wheelhouse(flash_attn_wheels),
+            sdists=_sdists(pins),
+            users=user_wheels or (),
+        ),
+        python_fixed=python_fixed,
+        python_from_machine=python_from_machine,
+        local_release=local_release,
+        builds=builds,
+        constraints=constraints,
+    )
+    return plan_problem(problem, feedback=feedback, build_facts=build_facts)
+
+
+def plan_problem(
+    problem: Problem,
+    *,
+    feedback: Feedback | None = None,
+    build_facts: Callable[[Target], Target] | None = None,
+    user_wheels: Sequence[Any] | None = None,
+) -> Plan:
+    from llmenv.plan.answer import no_plan
+    from llmenv.plan.assemble import assemble
+    from llmenv.plan.constraints import extension_target
+    from llmenv.plan.search import search
+
+    for pkg in problem.extensions:
+        refusal = extension_target(pkg, problem.target, None)
+        if refusal is not None:
+            raise NoAnswer(refusal[0], hint=refusal[1])
+    outcome = search(problem, feedback)
+    if outcome.winner is None:
+        raise no_plan(problem, outcome)
+    return assemble(problem, outcome.winner, outcome.rejected, build_facts=build_facts)
+
+
+def _wheelhouse(wheels: str | None) -> str | None:
+    if wheels is None:
+        return None
+    from pathlib import Path
+
+    return wheels if "://" in wheels else str(Path(wheels).expanduser())
+
+
+__all__ += ["Problem", "check_names", "plan_problem"]

@@ -1,0 +1,245 @@
+"""The winner of the search -> a Plan: the packages, the dependency lines, the indexes and sources, a source
+build's settings, the relaxed framework metadata, and the reasons ("why") for each choice.
+
+A renderer never decides a version: everything ``render.py`` writes comes from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from llmenv.backend import Backend
+from llmenv.indexes import IndexSpec
+from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
+from llmenv.plan.candidates import Candidate, spec_of
+from llmenv.plan.extensions import ExtensionOption
+from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
+from llmenv.plan.overrides import dependency_metadata
+from llmenv.plan.problem import Problem
+from llmenv.target import Target
+
+__all__ = ["assemble"]
+
+POLICY_TEXT = {
+    "strict": "strict: no CUDA build newer than the driver's CUDA",
+    "minor": "minor: newer CUDA minors of the driver's CUDA major are allowed (minor-version compatibility)",
+}
+FA_INDEX = "flash-attn-wheels"
+
+
+def _span(pythons: tuple[str, ...]) -> str:
+    return pythons[0] if len(pythons) == 1 else f"{pythons[0]}–{pythons[-1]}"
+
+
+def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
+    out: dict[str, Choice] = {}
+    if cand.framework is not None:
+        fw = cand.framework
+        source = "path" if fw.local else "default"
+        out[fw.name] = Choice(
+            name=fw.name, version="local" if fw.local else str(fw.version), source=source, extras=fw.extras
+        )
+    if cand.engine is not None:
+        e = cand.engine
+        out[e.name] = Choice(name=e.name, version=str(e.version), source="default", extras=e.extras)
+    if cand.torch is not None:
+        t = cand.torch
+        idx = problem.source.index_for(t.variant)
+        index = None if problem.source.is_pypi or idx is None else idx.name
+        out["torch"] = Choice(
+            name="torch", version=str(t.version), variant=t.variant.tag, source=t.source, index=index
+        )
+        needed = set(problem.companions) | {n for n in TORCH_FAMILY[1:] if n in cand.engine_requirements}
+        needed |= {n for n in TORCH_FAMILY[1:] if n in cand.framework_requirements}
+        for name in TORCH_FAMILY[1:]:
+            cv = getattr(t.release, name)
+            if name in needed and cv:
+                out[name] = Choice(name=name, version=cv, variant=t.variant.tag, source=t.source, index=index)
+    for name, opt in cand.options.items():
+        out[name] = Choice(
+            name=name,
+            version=str(opt.version),
+            source=opt.kind,
+            url=opt.url_for(cand.python),
+            index=FA_INDEX if opt.index else None,
+        )
+    return out
+
+
+def _pin(name: str, choice: Choice, opt: ExtensionOption | None) -> str:
+    """The exact version for a dependency line; an option from a wheelhouse carries its local label (a
+    wheelhouse may hold builds for several torch versions and ABIs under one version)."""
+    if opt is not None and opt.index and opt.local:
+        return f"{choice.version}+{opt.local}"
+    return choice.version
+
+
+def _dependencies(problem: Problem, cand: Candidate, choices: dict[str, Choice]) -> tuple[str, ...]:
+    t = problem.target
+    lines: list[str] = []
+    seen: set[str] = set()
+    for req in problem.request.requirements:
+        n = canonicalize_name(req.name)
+        seen.add(n)
+        lines.append(_line(n, choices.get(n), req, cand, t))
+    for name, choice in choices.items():
+        if name in seen or choice.source == "path":
+            continue
+        req = Requirement(name)
+        if name == cand.framework_name:
+            req.extras = set(choice.extras)
+        lines.append(_line(name, choice, req, cand, t))
+    for loc in problem.request.locals:
+        lines.append(f"{loc.name}[{','.join(loc.extras)}]" if loc.extras else loc.name)
+    return tuple(lines)
+
+
+def _line(n: str, choice: Choice | None, req: Requirement, cand: Candidate, t: Target) -> str:
+    if choice is None or choice.source == "path":
+        return str(req)
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    marker = f" ; {req.marker}" if req.marker else ""
+    opt = cand.options.get(n)
+    if opt is not None and not req.marker:
+        marker = f" ; {t.platform_marker()}"  # GPU-only: other platforms do not install it
+    return f"{req.name}{extras}=={_pin(n, choice, opt)}{marker}"
+
+
+def _indexes(problem: Problem, cand: Candidate) -> list[IndexSpec]:
+    out: list[IndexSpec] = []
+    if cand.torch is not None and not problem.source.is_pypi:
+        idx = problem.source.index_for(cand.torch.variant)
+        if idx:
+            out.append(idx)
+        if not cand.torch.variant.is_cpu:
+            cpu = problem.source.index_for(Backend("cpu"))
+            if cpu and cpu.name != (idx.name if idx else None):
+                out.append(cpu)
+    for opt in cand.options.values():
+        if opt.index:
+            out.append(IndexSpec(name=FA_INDEX, url=opt.index, explicit=True, flat=opt.index_flat))
+    return out
+
+
+def _extension_sections(
+    problem: Problem, cand: Candidate, target: Target, extra: dict[str, Any], warnings: list[str]
+) -> dict[str, Any]:
+    """Sources of prebuilt options; the settings of a source build (and its sizing: ``build``)."""
+    build: dict[str, Any] = {}
+    marker = target.platform_marker()
+    for name, opt in cand.options.items():
+        if opt.prebuilt:
+            if opt.index:
+                entries = [{"index": FA_INDEX, "marker": marker}]
+            else:
+                entries = [
+                    {"url": opt.urls[py], "marker": f"{marker} and python_version == '{py}'"}
+                    for py in cand.pythons
+                    if py in opt.urls
+                ]
+            extra.setdefault("sources", {})[name] = entries
+            continue
+        facts = release_facts(str(opt.version))
+        env, more, _ = sized_build_env(target, facts)
+        warnings += more + _nvcc_warnings(target, cand, opt)
+        settings = build_settings(str(opt.version), env, opt.requires_dist)
+        extra.setdefault("extra-build-dependencies", {}).update(settings["extra-build-dependencies"])
+        extra.setdefault("extra-build-variables", {}).update(settings["extra-build-variables"])
+        extra.setdefault("dependency-metadata", []).append(settings["dependency-metadata"])
+        build[name] = {"env": dict(env)}
+    return build
+
+
+def _nvcc_warnings(target: Target, cand: Candidate, opt: ExtensionOption) -> list[str]:
+    """What the build needs of nvcc: this machine's, when it is the target; else the building machine's."""
+    facts = release_facts(str(opt.version))
+    torch_cuda = cand.torch.variant.cuda_version if cand.torch else None
+    if not planned_here(target):
+        from llmenv.knowledge.flash_attn import arch_for
+
+        need = {arch_for(cc) for cc in target.capabilities}
+        major = f" of CUDA {torch_cuda.major}.x (torch's CUDA major)" if torch_cuda else ""
+        return [
+            f"the machine that runs `uv sync` builds {opt.package} {opt.version}: it needs nvcc >= "
+            f"{facts.min_nvcc}{major}" + ("" if need <= {"80", "90"} else " and >= 12.8 for Blackwell")
+        ]
+    if target.nvcc is None:
+        return [
+            "no nvcc on the target: install the CUDA toolkit (or set CUDA_HOME) before `uv sync` builds "
+            f"{opt.package}"
+        ]
+    out = []
+    nvcc = Version(target.nvcc)
+    if torch_cuda is not None and nvcc.major != torch_cuda.major:
+        out.append(
+            f"nvcc {target.nvcc} and torch's CUDA {torch_cuda} differ in major version: the build will "
+            f"fail or the module will not load; use a CUDA {torch_cuda.major}.x toolkit"
+        )
+    if nvcc < facts.min_nvcc:
+        out.append(
+            f"{opt.package} {opt.version} needs nvcc >= {facts.min_nvcc}; the target has {target.nvcc}"
+        )
+    from llmenv.knowledge.flash_attn import arch_for
+
+    short = {arch_for(cc) for cc in target.capabilities} - set(facts.buildable_archs(nvcc))
+    if short:
+        names = ", ".join(f"sm_{a}" for a in sorted(short, key=int))
+        out.append(
+            f"compiling {names} needs nvcc >= 12.8; the target has {target.nvcc}: install a newer CUDA "
+            "toolkit before `uv sync`, or the module has no code for these GPUs"
+        )
+    return out
+
+
+def assemble(
+    problem: Problem,
+    cand: Candidate,
+    rejected: tuple[Rejection, ...],
+    *,
+    build_facts: Callable[[Target], Target] | None = None,
+) -> Plan:
+    """The plan for the winning candidate. ``build_facts`` fills in the target's nvcc, cores and memory when a
+    source build is planned (detection of this machine runs only then)."""
+    from llmenv.plan.why import reasons
+
+    target = problem.target.with_(python=cand.python)
+    if cand.builds and build_facts is not None:
+        target = build_facts(target)
+    choices = _choices(problem, cand)
+    extra: dict[str, Any] = {}
+    warnings: list[str] = []
+    build = _extension_sections(problem, cand, target, extra, warnings)
+    overrides: list[dict[str, Any]] = []
+    if cand.relaxed and cand.framework is not None:
+        fw = cand.framework
+        overrides.append(
+            {"package": fw.name, "version": str(fw.version), "relaxed": [r.to_dict() for r in cand.relaxed]}
+        )
+        extra.setdefault("dependency-metadata", []).insert(
+            0, dependency_metadata(fw.name, fw.release, cand.relaxed)
+        )
+    return Plan(
+        target=target,
+        policy=problem.policy,
+        pythons=cand.pythons,
+        packages=choices,
+        dependencies=_dependencies(problem, cand, choices),
+        torch_source=problem.source,
+        indexes=tuple(_indexes(problem, cand)),
+        build=build,
+        overrides=tuple(overrides),
+        reasons=tuple(reasons(problem, cand, target)),
+        rejected=rejected,
+        warnings=tuple(warnings),
+        extra=extra,
+        candidate=cand.describe(),
+        key=cand.key,
+    )
+
+
+_ = (spec_of,)

@@ -1,0 +1,197 @@
+"""Explanations: the rejections of the parts around the winner ("not chosen"), one line per release, and the
+test of an extension option both the search and the explanation use.
+
+The "why" lines of the chosen stack are written where the plan is assembled (``assemble.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from llmenv.backend import Backend
+from llmenv.plan import constraints as c
+from llmenv.plan.candidates import Candidate, Requirements, TorchPick, spec_of
+from llmenv.plan.extensions import ExtensionOption, TorchBuild
+from llmenv.plan.model import Rejection
+from llmenv.plan.problem import Problem
+
+__all__ = ["TorchFail", "group_rejections", "option_problem", "option_rejections", "torch_rejections"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TorchFail:
+    """Why one torch release x variant was not taken. ``code``: driver | archs | python | platform | pin |
+    engine (CUDA major of the engine's kernels) | fact / uv / ranking (something below it failed)."""
+
+    variant: Backend
+    code: str
+    reason: str
+    ranking: bool = False
+    build_of: str | None = None  # ranking: the compiled extension only a source build would give
+
+
+_KIND = {"pin": "pin", "ranking": "ranking", "uv": "uv"}
+
+
+def _driver_sentence(problem: Problem, fails: Sequence[TorchFail]) -> str:
+    """``cu126 needs driver >= 560.28.03, cu128 >= 570.26; driver 550.54.14 supports CUDA <= 12.4``."""
+    t, kb = problem.target, problem.kb
+    parts = []
+    for i, f in enumerate(fails):
+        cuda = f.variant.cuda_version
+        floor = (kb.cuda.min_driver(cuda) if cuda else None) or "a newer one"
+        parts.append(f"{f.variant} needs driver >= {floor}" if i == 0 else f"{f.variant} >= {floor}")
+    drv = f"driver {t.driver}" if t.driver else "the target driver"
+    text = ", ".join(parts) + f"; {drv} supports CUDA <= {t.cuda}"
+    if any("--cuda-policy minor" in f.reason for f in fails):
+        text += " (--cuda-policy minor would allow some)"
+    return text
+
+
+def _release_reason(problem: Problem, version: str, fails: Sequence[TorchFail]) -> tuple[str, str]:
+    """One sentence for the variants of a release that failed: a build it would need, else the driver floors
+    together, then the rest."""
+    builds = [f for f in fails if f.ranking]
+    if builds:
+        pkg = builds[0].build_of or "compiled extension"
+        tags = "/".join(f.variant.tag for f in builds)
+        return (
+            f"needs a {pkg} source build here (no prebuilt {pkg} wheel fits torch {version}+{tags})",
+            "ranking",
+        )
+    for f in fails:
+        if f.code in ("python", "platform", "pin"):
+            return f.reason, _KIND.get(f.code, "fact")
+    driver = [f for f in fails if f.code == "driver"]
+    rest = [f for f in fails if f.code != "driver"]
+    parts = ([_driver_sentence(problem, driver)] if driver else []) + list(
+        dict.fromkeys(f.reason for f in rest)
+    )
+    kind = "ranking" if any(f.ranking for f in rest) and not driver else "fact"
+    if rest and all(f.code == "uv" for f in rest):
+        kind = "uv"
+    return "; ".join(parts), kind
+
+
+def torch_rejections(
+    problem: Problem,
+    options: Sequence[TorchPick],
+    tried: Mapping[int, TorchFail],
+    winner: Candidate | None,
+    test: Callable[[TorchPick], TorchFail | tuple[str, ...]],
+) -> list[Rejection]:
+    """The torch releases not chosen, newest first: each newer release than the winner's (all, without a
+    winner) in one line; the winner's release's better variants one by one; a newer release that runs here
+    only on an older CUDA major says how to take it."""
+    chosen = winner.torch if winner is not None else None
+    by_release: dict[Version, list[int]] = {}
+    for i, o in enumerate(options):
+        by_release.setdefault(o.version, []).append(i)
+    out: list[Rejection] = []
+    for version in sorted(by_release, reverse=True):
+        if chosen is not None and version < chosen.version:
+            continue
+        idx = by_release[version]
+        v = str(version)
+        if chosen is not None and version == chosen.version:
+            for i in idx:
+                f = tried.get(i)
+                if f is not None and options[i].variant > chosen.variant:
+                    out.append(
+                        Rejection(
+                            package="torch",
+                            version=v,
+                            variant=f.variant.tag,
+                            reason=f.reason,
+                            kind=_KIND.get(f.code, "fact"),
+                        )
+                    )
+            continue
+        fails = [tried[i] for i in idx if i in tried]
+        runs = [options[i] for i in idx if i not in tried and not isinstance(test(options[i]), TorchFail)]
+        if runs and chosen is not None:
+            better = [f for f in fails if f.variant > runs[0].variant]
+            why = f" ({_release_reason(problem, v, better)[0]})" if better else ""
+            out.append(
+                Rejection(
+                    package="torch",
+                    version=v,
+                    variant=runs[0].variant.tag,
+                    reason=f"runs here only as {runs[0].variant}{why}, an older CUDA than {chosen.variant}",
+                    kind="ranking",
+                    take=f"ask for torch=={v} to take it",
+                )
+            )
+        elif fails:
+            reason, kind = _release_reason(problem, v, fails)
+            take = None
+            if kind == "ranking":
+                builds = " ".join(f"--build {n}" for n in problem.providers if n in reason)
+                take = f"ask for torch=={v}" + (f", or {builds}" if builds else "")
+            out.append(Rejection(package="torch", version=v, reason=reason, kind=kind, take=take))
+    return out
+
+
+def option_problem(
+    problem: Problem,
+    opt: ExtensionOption,
+    torch: TorchBuild,
+    py: str,
+    fw_reqs: Requirements,
+    engine_reqs: Requirements,
+) -> str | None:
+    """The first constraint an extension option fails for this torch build and Python, or None."""
+    pins: list[tuple[SpecifierSet, str]] = [(problem.extensions.get(opt.package, SpecifierSet()), "your")]
+    if not problem.allow_overrides and problem.framework is not None:
+        pins.append((spec_of(fw_reqs, opt.package), f"{problem.framework.name}'s"))
+    if problem.engine is not None:
+        pins.append((spec_of(engine_reqs, opt.package), f"{problem.engine.name}'s"))
+    return c.option_checks(
+        opt,
+        torch,
+        py,
+        target=problem.target,
+        kb=problem.kb,
+        policy=problem.policy,
+        pins=pins,
+        forced_build=opt.package in problem.builds,
+    )
+
+
+def option_rejections(
+    problem: Problem, winner: Candidate, options: Callable[[str, TorchBuild], Sequence[ExtensionOption]]
+) -> list[Rejection]:
+    """The options ranked before each chosen extension option, with the fact that ruled each out."""
+    out: list[Rejection] = []
+    if winner.torch is None:
+        return out
+    build = winner.torch.build
+    for pkg, chosen in winner.options.items():
+        seen: set[tuple[str, str]] = set()
+        for opt in options(pkg, build):
+            if opt is chosen or opt == chosen:
+                break
+            why = option_problem(
+                problem, opt, build, winner.python, winner.framework_requirements, winner.engine_requirements
+            )
+            if why is None or (opt.shown, why) in seen or why.startswith("--build"):
+                continue  # a forced build considers no wheel: none is listed
+            seen.add((opt.shown, why))
+            out.append(Rejection(package=pkg, version=opt.shown, reason=why))
+    return out
+
+
+def group_rejections(rejected: Sequence[Rejection]) -> list[str]:
+    """Consecutive releases rejected for the same reason become one line: ``torch 2.12.0–2.14.1: ...``."""
+    out: list[tuple[str, str, str, str]] = []  # (package, newest, oldest, rest)
+    for r in rejected:
+        rest = f"+{r.variant}: {r.text}" if r.variant else f": {r.text}"
+        if out and out[-1][0] == r.package and out[-1][3] == rest and r.version not in r.reason:
+            out[-1] = (r.package, out[-1][1], r.version, rest)
+        else:
+            out.append((r.package, r.version, r.version, rest))
+    return [f"{pkg} {old}–{new}{rest}" if new != old else f"{pkg} {new}{rest}" for pkg, new, old, rest in out]

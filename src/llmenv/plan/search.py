@@ -1,0 +1,648 @@
+"""Best-first search over whole stacks: framework -> engine -> torch x variant -> Python -> extension options.
+
+Each level walks its part in ranking order (``ranking.py``) and tests it with the constraints
+(``constraints.py``), narrowing the Pythons the candidate can still have; the first complete candidate found is
+therefore the best one. Rank key 1 (no source build when any candidate avoids one) spans the levels: the search
+first runs with prebuilt options only, noting each part that only a build would make work (with how to take it),
+and only when no candidate is found runs again with builds allowed.
+
+A part that fails is reported once, at the level where it was tried, with its first failing fact; a part all of
+whose children failed is reported with its best child's reason ("vllm 0.9.0.1: pins torch==2.7.0 ...").
+Feedback from uv (``problem.Feedback``) excludes candidates, lowers their Python cap or relaxes framework pins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from llmenv.backend import Backend
+from llmenv.plan import constraints as c
+from llmenv.plan.candidates import (
+    KNOWN_PYTHONS,
+    Candidate,
+    EnginePick,
+    FrameworkPick,
+    ReleaseLike,
+    Requirements,
+    TorchPick,
+    constraint_extras,
+    extras_of,
+    framework_releases,
+    installable_pythons,
+    python_markers_split,
+    release_requirements,
+    spec_of,
+)
+from llmenv.plan.extensions import EXTENSIONS, ExtensionOption, TorchBuild
+from llmenv.plan.model import TORCH_FAMILY, Rejection
+from llmenv.plan.overrides import relaxations
+from llmenv.plan.problem import EngineAsk, Feedback, Problem
+from llmenv.plan.ranking import order_options, order_torch, rank_key
+from llmenv.plan.reasons import TorchFail, option_problem, option_rejections, torch_rejections
+
+__all__ = ["Outcome", "search"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """The winner (None: no candidate) and every part not chosen, with why."""
+
+    winner: Candidate | None
+    rejected: tuple[Rejection, ...]
+    builds_allowed: bool = False
+
+
+def search(problem: Problem, feedback: Feedback | None = None) -> Outcome:
+    """The best candidate under the constraints and the ranking (prebuilt-only first, then with builds)."""
+    fb = feedback or Feedback()
+    for allow_builds in (False, True):
+        s = _Search(problem, fb, allow_builds=allow_builds)
+        winner = s.run()
+        if winner is not None or allow_builds:
+            rejected = list(s.rejected)
+            if winner is not None:
+                rejected += option_rejections(problem, winner, s.option_list)
+            return Outcome(winner=winner, rejected=tuple(rejected), builds_allowed=allow_builds)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Fail:
+    """Why a subtree found nothing: its best child's rejection; ``ranking``: only a build was missing."""
+
+    rejection: Rejection
+    ranking: bool = False
+
+
+@dataclass
+class _Ctx:
+    """The parts chosen on the way down, and the Pythons still possible (in preference order)."""
+
+    pythons: tuple[str, ...]
+    framework: FrameworkPick | None = None
+    engine: EnginePick | None = None
+    fw_reqs: Requirements = field(default_factory=dict)
+    engine_reqs: Requirements = field(default_factory=dict)
+    torch_pin: SpecifierSet = field(default_factory=SpecifierSet)
+
+
+def _best(fails: Sequence[_Fail]) -> _Fail | None:
+    """A child that only lacked a build is the most useful reason; else the first (best-ranked) one."""
+    return next((f for f in fails if f.ranking), fails[0] if fails else None)
+
+
+class _Search:
+    def __init__(self, problem: Problem, feedback: Feedback, *, allow_builds: bool) -> None:
+        self.p = problem
+        self.fb = feedback
+        self.allow_builds = allow_builds
+        self.rejected: list[Rejection] = []
+        self._envs: dict[str, dict[str, str]] = {}
+        self._narrowed: dict[tuple[int, tuple[str, ...]], tuple[str, ...] | Rejection] = {}
+        self._dep: dict[tuple[str, str], tuple[str, ...] | None] = {}
+        self._options: dict[tuple[str, TorchBuild], list[ExtensionOption]] = {}
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def env(self, python: str) -> dict[str, str]:
+        got = self._envs.get(python)
+        if got is None:
+            got = self._envs[python] = self.p.target.with_(python=python).marker_environment()
+        return got
+
+    def narrow(
+        self, name: str, release: ReleaseLike, pythons: tuple[str, ...]
+    ) -> tuple[str, ...] | Rejection:
+        """The Pythons among ``pythons`` the release installs on (its requires-python and wheel tags)."""
+        key = (id(release), pythons)
+        got = self._narrowed.get(key)
+        if got is None:
+            got = self._narrowed[key] = self._narrow(name, release, pythons)
+        return got
+
+    def _narrow(
+        self, name: str, release: ReleaseLike, pythons: tuple[str, ...]
+    ) -> tuple[str, ...] | Rejection:
+        v = str(release.version)
+        rp = release.requires_python
+        kept = tuple(py for py in pythons if rp is None or rp.contains(f"{py}.0", prereleases=True))
+        if not kept:
+            why = c.python_range(name, v, rp, pythons[0])
+            assert why is not None
+            return why
+        have = installable_pythons(release, self.p.target, kept)
+        out = tuple(py for py in kept if py in have)
+        if out:
+            return out
+        every = installable_pythons(release, self.p.target, KNOWN_PYTHONS)
+        why = c.wheel_python(name, v, every, kept[0], self.p.target)
+        assert why is not None
+        return why
+
+    def dep_pythons(self, reqs: Requirements, pythons: tuple[str, ...]) -> tuple[str, ...] | Rejection:
+        """Narrow ``pythons`` to those where every binary requirement (ray, tensordict, xformers, ...) has a
+        release with wheels; the requirement that leaves none is the rejection."""
+        skip = {*TORCH_FAMILY, *EXTENSIONS}
+        if self.p.framework is not None:
+            skip.add(self.p.framework.name)
+        if self.p.engine is not None:
+            skip.add(self.p.engine.name)
+        for name in reqs:
+            if name in skip:
+                continue
+            spec = spec_of(reqs, name)
+            got = self._requirement_pythons(name, spec)
+            if got is None:
+                continue
+            kept = tuple(py for py in pythons if py in got)
+            if not kept:
+                span = f"Python {got[0]}–{got[-1]}" if got else "no Python"
+                return Rejection(
+                    package=name,
+                    version=str(c.exact_pin(spec) or spec or "any"),
+                    reason=f"{name}{spec} ships wheels for {span} only on {self.p.target.os} {self.p.target.arch} "
+                    f"(no sdist); the target has {pythons[0]}",
+                )
+            pythons = kept
+        return pythons
+
+    def _requirement_pythons(self, name: str, spec: SpecifierSet) -> tuple[str, ...] | None:
+        key = (name, str(spec))
+        if key not in self._dep:
+            releases = self.p.pins(name)
+            out: set[str] | None = None
+            if releases and getattr(releases[0], "files_known", False):
+                out = set()
+                for rel in releases:
+                    if not rel.yanked and spec.contains(rel.version, prereleases=True):
+                        out.update(installable_pythons(rel, self.p.target, KNOWN_PYTHONS))
+                        if len(out) == len(KNOWN_PYTHONS):
+                            break
+            self._dep[key] = tuple(sorted(out, key=Version)) if out is not None else None
+        return self._dep[key]
+
+    def groups(
+        self, release: ReleaseLike, extras: Sequence[str], pythons: tuple[str, ...]
+    ) -> list[tuple[tuple[str, ...], Requirements]]:
+        """The release's requirements on the target, per group of Pythons its markers treat alike."""
+        if not python_markers_split(release):
+            return [(pythons, release_requirements(release, extras, self.env(pythons[0])))]
+        out: list[tuple[tuple[str, ...], Requirements]] = []
+        for py in pythons:
+            reqs = release_requirements(release, extras, self.env(py))
+            for i, (group, seen) in enumerate(out):
+                if seen == reqs:
+                    out[i] = ((*group, py), seen)
+                    break
+            else:
+                out.append(((py,), reqs))
+        return out
+
+    def pin(self, reqs: Requirements, name: str) -> SpecifierSet:
+        """A framework's requirement on ``name``; empty under --allow-overrides (it is relaxed instead)."""
+        return SpecifierSet() if self.p.allow_overrides else spec_of(reqs, name)
+
+    # ----------------------------------------------------------------------------------------- the levels
+
+    def run(self) -> Candidate | None:
+        refusal = c.gpu_driver(self.p.kb, self.p.target)
+        if refusal is not None:
+            self.rejected.append(refusal)
+            return None
+        ctx = _Ctx(pythons=self.p.pythons)
+        if self.p.framework is not None:
+            return self.frameworks(ctx)
+        if self.p.engine is not None:
+            got = self.engines(ctx, top=True)
+        elif self.p.wants_torch:
+            got = self.torch_level(ctx, top=True)
+        else:
+            got = self.python_level(ctx, None)
+        if isinstance(got, _Fail) and not self.rejected:
+            self.rejected.append(got.rejection)
+        return got if isinstance(got, Candidate) else None
+
+    def frameworks(self, ctx: _Ctx) -> Candidate | None:
+        ask = self.p.framework
+        assert ask is not None
+        for rel in framework_releases(ask.releases, ask.spec):
+            lacking = [
+                e for e in ask.extras if extras_of(rel) and e not in set(map(str.lower, extras_of(rel)))
+            ]
+            if lacking:
+                self.rejected.append(
+                    Rejection(
+                        package=ask.name,
+                        version=str(rel.version),
+                        reason=f"has no extra {', '.join(lacking)}",
+                    )
+                )
+                continue
+            pythons = self.narrow(ask.name, rel, ctx.pythons)
+            if isinstance(pythons, Rejection):
+                self.rejected.append(pythons)
+                continue
+            pick = FrameworkPick(name=ask.name, release=rel, extras=ask.extras, local=ask.local is not None)
+            got = self.framework_release(ctx, pick, pythons)
+            if isinstance(got, Candidate):
+                return got
+            self.rejected.append(got.rejection)
+        return None
+
+    def framework_release(
+        self, ctx: _Ctx, pick: FrameworkPick, pythons: tuple[str, ...]
+    ) -> Candidate | _Fail:
+        """One framework release: the best candidate over its groups of Pythons (rank_key), or why none."""
+        engine = self.p.engine
+        extras = constraint_extras(
+            pick.release, pick.extras, engine.name if engine else None, bool(engine and engine.given)
+        )
+        winners: list[Candidate] = []
+        fails: list[_Fail] = []
+        saved = len(self.rejected)
+        for group, reqs in self.groups(pick.release, extras, pythons):
+            got = self.framework_group(replace(ctx, pythons=group, framework=pick, fw_reqs=reqs))
+            if isinstance(got, Candidate):
+                winners.append(got)
+            else:
+                fails.append(got)
+        if winners:
+            return min(winners, key=lambda w: rank_key(w, self.p.preferred_python))
+        del self.rejected[saved:]  # the children's lines fold into this release's one line
+        fail = _best(fails)
+        assert fail is not None
+        return self._fold(pick.name, str(pick.version), fail)
+
+    def _fold(self, name: NormalizedName, version: str, fail: _Fail) -> _Fail:
+        r = fail.rejection
+        if r.package == name and r.version == version:
+            return fail
+        reason = (
+            f"{r.package} {r.version}: {r.reason}" if r.package not in ("python", "candidate") else r.reason
+        )
+        take = None
+        if fail.ranking:
+            builds = " ".join(f"--build {n}" for n in EXTENSIONS if n in r.reason)
+            take = f"ask for {name}=={version}" + (f", or {builds}" if builds else "")
+        rejection = Rejection(package=name, version=version, reason=reason, kind=r.kind, take=take)
+        return _Fail(rejection=rejection, ranking=fail.ranking)
+
+    def framework_group(self, ctx: _Ctx) -> Candidate | _Fail:
+        assert ctx.framework is not None
+        name, v = ctx.framework.name, str(ctx.framework.version)
+        if not self.p.allow_overrides:
+            theirs = {n: spec_of(ctx.fw_reqs, n) for n in ctx.fw_reqs if n != name}
+            clash = c.pin_clash(name, v, theirs, self.p.user)
+            if clash is not None:
+                return _Fail(rejection=clash)
+        engine = self.p.engine
+        if (
+            engine is not None
+            and engine.name not in ctx.fw_reqs
+            and not engine.given
+            and not self.p.allow_overrides
+        ):
+            why = f"has no {engine.name} dependency for extras {list(ctx.framework.extras)}"
+            return _Fail(rejection=Rejection(package=name, version=v, reason=why))
+        pythons = self.dep_pythons(ctx.fw_reqs, ctx.pythons)
+        if isinstance(pythons, Rejection):
+            return _Fail(rejection=pythons)
+        ctx = replace(ctx, pythons=pythons)
+        if engine is not None:
+            return self.engines(ctx, top=False)
+        return self.torch_level(ctx, top=False)
+
+    def engines(self, ctx: _Ctx, *, top: bool) -> Candidate | _Fail:
+        ask = self.p.engine
+        assert ask is not None
+        fw_spec = self.pin(ctx.fw_reqs, ask.name)
+        fails: list[_Fail] = []
+        for rel in self.p.pins(ask.name):
+            if rel.yanked or not (ask.spec.contains(rel.version) and fw_spec.contains(rel.version)):
+                continue
+            got = self.engine_release(ctx, ask, rel)
+            if isinstance(got, Candidate):
+                return got
+            fails.append(got)
+            if top:
+                self.rejected.append(got.rejection)
+        fail = _best(fails)
+        if fail is not None:
+            if ctx.framework is not None and str(fw_spec):
+                r = fail.rejection
+                folded = replace(
+                    r,
+                    reason=f"needs {ask.name}{fw_spec} → {r.package} {r.version} {r.reason}",
+                    package=ctx.framework.name,
+                    version=str(ctx.framework.version),
+                )
+                return _Fail(rejection=folded, ranking=fail.ranking)
+            return fail
+        want = " and ".join(str(s) for s in (ask.spec, fw_spec) if str(s))
+        what = f"{ask.name}{want}" if want else ask.name
+        why = Rejection(
+            package=ask.name,
+            version=want or "any",
+            reason=f"needs {what}, and no such release is known",
+            kind="pin",
+        )
+        if top:
+            self.rejected.append(why)
+        return _Fail(rejection=why)
+
+    def engine_release(self, ctx: _Ctx, ask: EngineAsk, rel: ReleaseLike) -> Candidate | _Fail:
+        v = str(rel.version)
+        pythons = self.narrow(ask.name, rel, ctx.pythons)
+        if isinstance(pythons, Rejection):
+            return _Fail(rejection=pythons)
+        extras = ask.extras or tuple(sorted({e for r in ctx.fw_reqs.get(ask.name, ()) for e in r.extras}))
+        winners: list[Candidate] = []
+        fails: list[_Fail] = []
+        for group, reqs in self.groups(rel, extras, pythons):
+            got = self.engine_group(replace(ctx, pythons=group), ask, rel, extras, reqs)
+            if isinstance(got, Candidate):
+                winners.append(got)
+            else:
+                fails.append(got)
+        if winners:
+            return min(winners, key=lambda w: rank_key(w, self.p.preferred_python))
+        fail = _best(fails)
+        assert fail is not None
+        return self._fold(ask.name, v, fail)
+
+    def engine_group(
+        self, ctx: _Ctx, ask: EngineAsk, rel: ReleaseLike, extras: tuple[str, ...], reqs: Requirements
+    ) -> Candidate | _Fail:
+        name, v = ask.name, str(rel.version)
+        tspec = spec_of(reqs, "torch")
+        known = [t for t in self.p.kb.torch if tspec.contains(t.version, prereleases=True)]
+        want = self.p.torch_spec & self.pin(ctx.fw_reqs, "torch")
+        ok = [t for t in known if want.contains(t.version, prereleases=True)]
+        if not known:
+            why = f"pins torch{tspec}, which llmenv's knowledge does not list"
+            return _Fail(rejection=Rejection(package=name, version=v, reason=why))
+        if not ok:
+            why = f"pins torch{tspec}, but torch{want} is required"
+            return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
+        torch = ok[0]
+        problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy)
+        if problem is not None:
+            return _Fail(rejection=problem)
+        if ctx.framework is not None and not self.p.allow_overrides:
+            for n in sorted(set(ctx.fw_reqs) & set(reqs) - {"torch"}):
+                a, b = spec_of(ctx.fw_reqs, n), spec_of(reqs, n)
+                if not c.compatible(a, b):
+                    fw = f"{ctx.framework.name} {ctx.framework.version}"
+                    why = f"requires {n}{b}, but {fw} requires {n}{a}"
+                    return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
+        clash = c.pin_clash(name, v, {n: spec_of(reqs, n) for n in reqs}, self.p.user)
+        if clash is not None:
+            return _Fail(rejection=clash)
+        pythons = self.dep_pythons(reqs, ctx.pythons)
+        if isinstance(pythons, Rejection):
+            return _Fail(rejection=pythons)
+        pick = EnginePick(name=name, release=rel, extras=extras, torch=torch)
+        inner = replace(
+            ctx, pythons=pythons, engine=pick, engine_reqs=reqs, torch_pin=SpecifierSet(f"=={torch.version}")
+        )
+        return self.torch_level(inner, top=False)
+
+    def torch_options(self, ctx: _Ctx) -> list[TorchPick]:
+        spec = self.p.torch_spec & self.pin(ctx.fw_reqs, "torch") & ctx.torch_pin
+        t = self.p.target
+        kind = "pypi" if self.p.source.is_pypi else "index"
+        out: list[TorchPick] = []
+        for r in self.p.kb.torch:
+            if not spec.contains(r.version, prereleases=True):
+                continue
+            if t.is_cpu:
+                variants = [Backend("cpu")]
+            elif self.p.source.is_pypi:
+                variants = [Backend.cuda(r.pypi_cuda)]
+            else:
+                variants = [Backend.parse(tag) for tag in r.variants]
+            out += [TorchPick(release=r, variant=var, source=kind) for var in variants]
+        return order_torch(out)
+
+    def torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
+        """The first constraint ``opt`` fails, or the Pythons it leaves."""
+        r, var = opt.release, opt.variant
+        for name in TORCH_FAMILY[1:]:
+            spec = self.p.companions.get(name, SpecifierSet()) & spec_of(ctx.engine_reqs, name)
+            spec &= self.pin(ctx.fw_reqs, name)
+            if name in self.p.companions or str(spec):
+                why = c.torch_companion(r, name, spec)
+                if why is not None:
+                    return TorchFail(variant=var, code="pin", reason=why)
+        pythons = tuple(py for py in ctx.pythons if py in r.python)
+        if not pythons:
+            return TorchFail(variant=var, code="python", reason=c.torch_python(r, ctx.pythons[0]) or "")
+        checks = (
+            ("platform", c.torch_platform(r, self.p.target)),
+            ("driver", c.torch_driver(self.p.kb, self.p.target, var, self.p.policy)),
+            ("archs", c.torch_archs(self.p.target, r, var)),
+            ("engine", c.engine_cuda_major(ctx.engine.build_cuda if ctx.engine else None, var)),
+        )
+        for code, why in checks:
+            if why is not None:
+                return TorchFail(variant=var, code=code, reason=why)
+        return pythons
+
+    def torch_level(self, ctx: _Ctx, *, top: bool) -> Candidate | _Fail:
+        options = self.torch_options(ctx)
+        fails: list[_Fail] = []
+        tried: dict[int, TorchFail] = {}
+        winner: Candidate | None = None
+        for i, opt in enumerate(options):
+            got = self.torch_reject(ctx, opt)
+            if isinstance(got, TorchFail):
+                tried[i] = got
+                continue
+            below = self.python_level(replace(ctx, pythons=got), opt)
+            if isinstance(below, Candidate):
+                winner = below
+                break
+            fails.append(below)
+            kind = "ranking" if below.ranking else below.rejection.kind
+            r = below.rejection
+            text = (
+                r.text
+                if r.package in ("torch", "python", "candidate")
+                else f"{r.package} {r.version}: {r.text}"
+            )
+            tried[i] = TorchFail(
+                variant=opt.variant, code=kind, reason=text, ranking=below.ranking, build_of=r.package
+            )
+        if top or winner is not None:
+            self.rejected += torch_rejections(
+                self.p, options, tried, winner, lambda o: self.torch_reject(ctx, o)
+            )
+        if winner is not None:
+            return winner
+        fail = _best(fails)
+        if fail is not None:
+            return fail
+        lines = torch_rejections(self.p, options, tried, None, lambda o: self.torch_reject(ctx, o))
+        if lines:
+            return _Fail(rejection=lines[0])
+        asked = f"torch{self.p.torch_spec & ctx.torch_pin}"
+        return _Fail(
+            rejection=Rejection(
+                package="torch",
+                version=str(self.p.torch_spec & ctx.torch_pin) or "any",
+                reason=f"no torch release llmenv knows matches {asked}",
+                kind="pin",
+            )
+        )
+
+    def python_level(self, ctx: _Ctx, torch: TorchPick | None) -> Candidate | _Fail:
+        fails: list[_Fail] = []
+        for py in ctx.pythons:
+            options = self.extension_options(ctx, torch, py)
+            if isinstance(options, _Fail):
+                fails.append(options)
+                continue
+            cand = Candidate(
+                framework=ctx.framework,
+                engine=ctx.engine,
+                torch=torch,
+                python=py,
+                options=options,
+                framework_requirements=ctx.fw_reqs,
+                engine_requirements=ctx.engine_reqs,
+            )
+            rng = self.python_range(ctx, cand)
+            if isinstance(rng, Rejection):
+                fails.append(_Fail(rejection=rng))
+                continue
+            cand = replace(
+                cand, pythons=rng[0], python_limit=rng[1], relaxed=relaxations(self.p, cand, self.fb)
+            )
+            why = self.fb.excluded.get(cand.key)
+            if why is not None:
+                r = Rejection(
+                    package="candidate", version=cand.describe(), reason=f"uv lock failed: {why}", kind="uv"
+                )
+                self.rejected.append(r)
+                fails.append(_Fail(rejection=r))
+                continue
+            return cand
+        fail = _best(fails)
+        if fail is not None:
+            return fail
+        return _Fail(rejection=Rejection(package="python", version="", reason="no Python fits"))
+
+    def extension_options(
+        self, ctx: _Ctx, torch: TorchPick | None, py: str
+    ) -> dict[str, ExtensionOption] | _Fail:
+        out: dict[str, ExtensionOption] = {}
+        for pkg in EXTENSIONS:
+            if not (pkg in self.p.extensions or pkg in ctx.fw_reqs or pkg in ctx.engine_reqs):
+                continue
+            got = self.extension(ctx, pkg, torch, py)
+            if isinstance(got, _Fail):
+                return got
+            out[pkg] = got
+        return out
+
+    def option_list(self, pkg: str, build: TorchBuild) -> list[ExtensionOption]:
+        key = (pkg, build)
+        if key not in self._options:
+            found: list[ExtensionOption] = []
+            for provider in self.p.providers.get(pkg, ()):
+                found += provider(pkg, build, self.p.target)
+            self._options[key] = order_options(found)
+        return self._options[key]
+
+    def option_problem(self, ctx: _Ctx, opt: ExtensionOption, torch: TorchPick, py: str) -> str | None:
+        """The first constraint an option fails (the same test ``reasons.option_rejections`` reports with)."""
+        return option_problem(self.p, opt, torch.build, py, ctx.fw_reqs, ctx.engine_reqs)
+
+    def extension(self, ctx: _Ctx, pkg: str, torch: TorchPick | None, py: str) -> ExtensionOption | _Fail:
+        refusal = c.extension_target(pkg, self.p.target, torch.build if torch else None)
+        if refusal is not None or torch is None:
+            why = refusal[0] if refusal else f"{pkg} needs torch"
+            return _Fail(rejection=Rejection(package=pkg, version="any", reason=why))
+        first: Rejection | None = None  # the best option's reason; the first build's, when a build was tried
+        build_fact = False
+        build: ExtensionOption | None = None
+        for opt in self.option_list(pkg, torch.build):
+            problem = self.option_problem(ctx, opt, torch, py)
+            if problem is not None:
+                kind = "pin" if problem.startswith(("excluded by", "--build")) else "fact"
+                a_build = not opt.prebuilt and kind == "fact"
+                if first is None or (a_build and not build_fact):
+                    first = Rejection(package=pkg, version=str(opt.version), reason=problem, kind=kind)
+                    build_fact = build_fact or a_build
+            elif not opt.prebuilt and not self.allow_builds:
+                build = build or opt
+            else:
+                return opt
+        if build is not None:
+            why = f"needs a {pkg} source build here (no prebuilt {pkg} wheel fits {torch.label}, Python {py})"
+            return _Fail(
+                rejection=Rejection(package=pkg, version=str(build.version), reason=why, kind="ranking"),
+                ranking=True,
+            )
+        return _Fail(
+            rejection=first or Rejection(package=pkg, version="any", reason=f"no {pkg} option is known")
+        )
+
+    def python_range(self, ctx: _Ctx, cand: Candidate) -> tuple[tuple[str, ...], str] | Rejection:
+        """The Pythons from the planned one up that every chosen part installs on (contiguous), and what ends
+        the range."""
+        ups = tuple(q for q in KNOWN_PYTHONS if Version(q) >= Version(cand.python))
+        parts: list[tuple[str, set[str]]] = []
+        for pick in (ctx.framework, ctx.engine):
+            if pick is not None:
+                got = self.narrow(pick.name, pick.release, ups)
+                parts.append(
+                    (f"{pick.name} {pick.version}", set(got) if not isinstance(got, Rejection) else set())
+                )
+        for reqs in (ctx.fw_reqs, ctx.engine_reqs):
+            parts += self.dep_limits(reqs)
+        if cand.torch is not None:
+            parts.append((f"torch {cand.torch.version}", set(cand.torch.release.python)))
+        parts += [
+            (f"{o.package} {o.version}'s prebuilt wheels", set(o.pythons))
+            for o in cand.options.values()
+            if o.prebuilt
+        ]
+        cap = self.fb.python_caps.get(cand.key[:3])
+        if cap is not None:
+            parts.append(("uv lock", {q for q in ups if Version(q) <= Version(cap)}))
+        out: list[str] = []
+        limit: str = "the newest Python llmenv knows"
+        for q in ups:
+            stop = next((label for label, have in parts if q not in have), None)
+            if stop is not None:
+                limit = f"{stop} (no Python {q})" if stop != "uv lock" else f"uv could not lock Python {q}"
+                break
+            out.append(q)
+        if not out:
+            why = (
+                f"uv could not lock Python {cand.python} for this stack"
+                if cap
+                else f"no Python from {cand.python} up fits"
+            )
+            return Rejection(package="python", version=cand.python, reason=why, kind="uv" if cap else "fact")
+        return tuple(out), limit
+
+    def dep_limits(self, reqs: Requirements) -> list[tuple[str, set[str]]]:
+        """(requirement, the Pythons some release of it has wheels for) for each binary requirement."""
+        skip = {*TORCH_FAMILY, *EXTENSIONS}
+        skip |= {a.name for a in (self.p.framework, self.p.engine) if a is not None}
+        out = []
+        for name in reqs:
+            if name in skip:
+                continue
+            spec = spec_of(reqs, name)
+            got = self._requirement_pythons(name, spec)
+            if got is not None:
+                out.append((f"{name}{spec}", set(got)))
+        return out

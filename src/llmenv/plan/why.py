@@ -1,0 +1,191 @@
+"""The "why" lines of a plan: for each chosen part, the facts and the ranking key that chose it."""
+
+from __future__ import annotations
+
+from llmenv.plan.candidates import Candidate, spec_of
+from llmenv.plan.extensions import ExtensionOption
+from llmenv.plan.problem import Problem
+from llmenv.target import Target
+
+__all__ = ["reasons"]
+
+POLICY_TEXT = {
+    "strict": "strict: no CUDA build newer than the driver's CUDA",
+    "minor": "minor: newer CUDA minors of the driver's CUDA major are allowed (minor-version compatibility)",
+}
+
+
+def _span(pythons: tuple[str, ...]) -> str:
+    return pythons[0] if len(pythons) == 1 else f"{pythons[0]}–{pythons[-1]}"
+
+
+def _driver_line(problem: Problem, t: Target) -> str:
+    if t.cuda is None:
+        return "no NVIDIA driver on the target: the CPU build of torch" + (
+            " from the default index" if problem.source.is_pypi else f" from the {problem.source.label} (cpu)"
+        )
+    floor = problem.kb.cuda.min_driver(t.cuda)
+    who = f"driver {t.driver}" if t.driver else "the target driver (--cuda)"
+    return (
+        f"{who} supports CUDA <= {t.cuda}"
+        + (f" (CUDA {t.cuda} needs >= {floor}, NVIDIA release notes Table 3)" if floor else "")
+        + f"; policy {POLICY_TEXT[problem.policy]}"
+    )
+
+
+def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
+    assert cand.torch is not None
+    r, var = cand.torch.release, cand.torch.variant
+    out = [_driver_line(problem, t)]
+    if t.is_cpu and problem.source.is_pypi and t.os == "linux" and t.arch == "x86_64":
+        out[0] = (
+            f"no NVIDIA driver on the target; torch from the default index: PyPI's Linux x86_64 torch {r.version} "
+            f"bundles the CUDA {r.pypi_cuda} libraries (several GB) and also runs on the CPU — the PyTorch cpu "
+            "index (drop --torch-index pypi) gives the small CPU-only build"
+        )
+    pinned = ""
+    if cand.engine is not None:
+        pinned = f" (pinned by {cand.engine.name} {cand.engine.version})"
+    elif str(problem.torch_spec):
+        pinned = f" within torch{problem.torch_spec}"
+    if var.is_cuda:
+        archs = ""
+        if t.gpus:
+            v = r.variants.get(var.tag)
+            archs = f"; it covers {', '.join(sorted({g.sm for g in t.gpus}))}" + (
+                f" (build archs: {v.arch_names})" if v else ""
+            )
+        where = "PyPI's torch" if problem.source.is_pypi else f"the {problem.source.label}"
+        out.append(
+            f"torch {r.version}+{var}: CUDA {var.major} is the newest CUDA major the driver runs{archs}; torch "
+            f"{r.version} the newest release{pinned} with a CUDA {var.major} build here, {var} its newest "
+            f"CUDA {var.major} variant the driver runs (from {where})"
+        )
+    else:
+        out.append(f"torch {r.version} is the newest release{pinned} for {t.os} {t.arch}")
+    out.append(
+        f"torch {r.version}: Python {r.python[0]}–{r.python[-1]}, C++ ABI {'cxx11' if r.abi_of(var) else 'pre-cxx11'}"
+    )
+    for name in ("torchvision", "torchaudio"):
+        cv = getattr(r, name)
+        if cv and (
+            name in problem.companions
+            or name in cand.engine_requirements
+            or name in cand.framework_requirements
+        ):
+            out.append(f"{name} {cv} is the release built for torch {r.version}")
+    return out
+
+
+def _framework_line(problem: Problem, cand: Candidate) -> list[str]:
+    fw = cand.framework
+    if fw is None:
+        return []
+    ask = problem.framework
+    spec = f" within {fw.name}{ask.spec}" if ask is not None and str(ask.spec) else ""
+    if fw.local:
+        head = f"{fw.name} {fw.version} from the local tree: its pins fit this target"
+    elif problem.allow_overrides and cand.relaxed:
+        head = f"{fw.name} {fw.version} is the newest release{spec} (its conflicting pins relaxed: --allow-overrides)"
+    else:
+        head = f"{fw.name} {fw.version} is the newest release{spec} whose pins fit this target"
+    return [head + (f"; extras {', '.join(fw.extras)}" if fw.extras else "")]
+
+
+def _engine_line(problem: Problem, cand: Candidate, t: Target) -> list[str]:
+    e = cand.engine
+    if e is None:
+        return []
+    via = ""
+    if cand.framework is not None:
+        fspec = spec_of(cand.framework_requirements, e.name)
+        if str(fspec):
+            via = f" ({cand.framework.name} {cand.framework.version} asks for {e.name}{fspec})"
+    drv = f"driver {t.driver}" if t.driver else "the target driver"
+    return [
+        f"{e.name} {e.version}{via} is the newest that runs here: it pins torch=={e.torch.version}, built with "
+        f"CUDA {e.build_cuda} ({drv} supports CUDA <= {t.cuda})"
+    ]
+
+
+def _option_line(opt: ExtensionOption, cand: Candidate, forced: frozenset[str], env_note: str = "") -> str:
+    assert cand.torch is not None
+    tb = cand.torch.build
+    if opt.prebuilt and opt.source.startswith("--wheels"):
+        url = opt.url_for(cand.python)
+        name = url.rsplit("/", 1)[-1].replace("%2B", "+") if url else (opt.local or "no local label")
+        return (
+            f"{opt.package} {opt.shown} from {opt.source} ({name}) fits torch "
+            f"{tb.version} (CUDA {tb.cuda}, cxx11abi{'TRUE' if tb.cxx11_abi else 'FALSE'}): the sources you "
+            "name come first"
+        )
+    if opt.prebuilt:
+        archs = ", ".join(f"sm_{a}" for a in opt.archs or ())
+        return (
+            f"{opt.package} {opt.version} is the newest release with a prebuilt wheel for torch {tb.mm} "
+            f"({opt.local or tb.variant}), built with nvcc {opt.cuda}, carrying {archs} code ({opt.source})"
+        )
+    if opt.package in forced:
+        return (
+            f"--build {opt.package}: the tuned source build was asked for; no prebuilt wheel is considered — "
+            f"build {opt.version} from its PyPI sdist against the installed torch (match-runtime)"
+        )
+    return (
+        f"no prebuilt {opt.package} wheel fits torch {tb.version}+{tb.variant} (cxx11abi"
+        f"{'TRUE' if tb.cxx11_abi else 'FALSE'}, Python {_span(cand.pythons)}): build {opt.version} from its "
+        f"PyPI sdist against the installed torch (match-runtime){env_note}"
+    )
+
+
+def _successors(t: Target) -> list[str]:
+    if any(g.capability[0] == 9 for g in t.gpus):
+        return [
+            "Hopper GPU: FlashAttention-3 (`flash-attn-3`, built from the hopper/ folder) and flash-attn-4 "
+            "(`flash-attn-4`, pure Python CuTeDSL) are faster options; this plan uses FlashAttention-2"
+        ]
+    if any(g.capability[0] >= 10 for g in t.gpus):
+        return [
+            "Blackwell GPU: flash-attn-4 (`flash-attn-4`, CuTeDSL) also targets it; this plan uses FlashAttention-2"
+        ]
+    return []
+
+
+def _python_line(problem: Problem, cand: Candidate) -> str:
+    py = cand.python
+    if problem.preferred_python is not None and len(problem.pythons) == 1:
+        origin = "the target's Python"
+    elif py == problem.preferred_python:
+        origin = "this machine's Python"
+    elif problem.preferred_python is not None:
+        origin = (
+            f"this machine has {problem.preferred_python}, which the stack cannot use; the highest that works"
+        )
+    else:
+        origin = "the highest Python every chosen package has wheels for (--python fixes it)"
+    return (
+        f"Python {py} ({origin}); requires-python >={py},<{_next(cand.pythons[-1])} — Python {_span(cand.pythons)}, "
+        f"up to where {cand.python_limit or 'the knowledge ends'}"
+    )
+
+
+def _next(python: str) -> str:
+    major, minor = python.split(".")
+    return f"{major}.{int(minor) + 1}"
+
+
+def reasons(problem: Problem, cand: Candidate, target: Target) -> list[str]:
+    out = _framework_line(problem, cand) + _engine_line(problem, cand, target)
+    if cand.torch is not None:
+        out += _torch_lines(problem, cand, target)
+    for opt in cand.options.values():
+        if opt.package == "flash-attn":
+            out += _successors(target)
+        out.append(_option_line(opt, cand, problem.builds))
+    out.append(_python_line(problem, cand))
+    for loc in problem.request.locals:
+        local = cand.framework is not None and cand.framework.local and cand.framework.name == loc.name
+        out.append(
+            f"{loc.name} from {loc.path} as an editable path source (not a workspace member, so uv resolves only "
+            "the extras you asked for)" + (" — its pins read statically from the tree" if local else "")
+        )
+    return out
