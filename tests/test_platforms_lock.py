@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import tomlkit
 
+from llmenv.check import check_path
 from llmenv.indexes import IndexSpec
-from llmenv.platforms import PlatformBuild, environments, torch_sources, unplanned
+from llmenv.platforms import PlatformBuild, environments, others_marker, torch_sources, unplanned
 
 from .wheelfactory import make_wheel
 
@@ -263,9 +264,12 @@ torch = [
     assert r.returncode == 0, r.stderr
     torch = locked(project, "torch")
     assert "torch-2.9.1+cpu-cp312-cp312-manylinux_2_28_aarch64.whl" in wheel_names(torch["2.9.1+cpu"])
-    # ...which is what unplanned() finds in such a file: a GPU Linux platform nobody planned.
+    # ...which is what unplanned() finds in such a file: a GPU Linux platform nobody planned...
     assert unplanned(["sys_platform == 'linux'"], ["linux-x86_64"]) == ["linux-aarch64"]
     assert unplanned([X86, ARM], ["linux-x86_64", "linux-aarch64"]) == []
+    # ...and what `llmenv check` warns about (issue 14 item 4: the check branch's rule, on main)
+    rules = {f.code for f in check_path(project / "pyproject.toml").findings}
+    assert "gpu-platform-routed-to-cpu" in rules
 
 
 def test_rocm_on_x86_64_and_cuda_on_aarch64_in_one_lock(tmp_path: Path) -> None:
@@ -383,3 +387,55 @@ torch = [{{ index = "pytorch-rocm6.4", marker = "{X86}" }}]
     r = lock(project)
     assert r.returncode != 0
     assert "pytorch-triton-rocm" in r.stderr
+
+
+def test_check_has_nothing_to_say_about_the_new_layout(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    write(
+        project,
+        f'''[project]
+name = "proj"
+version = "0.1.0"
+requires-python = ">=3.12,<3.13"
+dependencies = ["torch==2.9.1"]
+
+[tool.uv]
+environments = ["{X86}", "{ARM}"]
+required-environments = ["{X86}", "{ARM}"]
+
+[[tool.uv.index]]
+name = "pytorch-cu128"
+url = "https://download.pytorch.org/whl/cu128"
+explicit = true
+
+[[tool.uv.index]]
+name = "pytorch-cu130"
+url = "https://download.pytorch.org/whl/cu130"
+explicit = true
+
+[tool.uv.sources]
+torch = [
+  {{ index = "pytorch-cu128", marker = "{X86}" }},
+  {{ index = "pytorch-cu130", marker = "{ARM}" }},
+]
+''',
+    )
+    rules = {f.code for f in check_path(project / "pyproject.toml").findings}
+    assert "gpu-platform-routed-to-cpu" not in rules
+
+
+def test_the_marker_of_every_other_platform() -> None:
+    assert others_marker(["linux-x86_64"]) == "sys_platform != 'linux' or platform_machine != 'x86_64'"
+    both = others_marker(["linux-x86_64", "linux-aarch64"])
+    assert both == (
+        "(sys_platform != 'linux' or platform_machine != 'x86_64') and "
+        "(sys_platform != 'linux' or platform_machine != 'aarch64')"
+    )
+    from packaging.markers import Marker
+
+    from llmenv.platforms import platform_target
+    from llmenv.target import Target
+
+    m = Marker(both)
+    for plat, want in (("linux-x86_64", False), ("linux-aarch64", False), ("darwin-arm64", True)):
+        assert m.evaluate(platform_target(Target(), plat).marker_environment()) is want

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from llmenv.indexes import IndexSpec
 from llmenv.target import PLATFORMS, Target, parse_platform
 
 __all__ = [
     "PlatformBuild",
+    "build_of",
+    "builds_of",
     "environments",
+    "others_marker",
     "platform_marker",
     "platform_target",
     "torch_sources",
@@ -45,6 +49,30 @@ class PlatformBuild:
     @property
     def gpu(self) -> bool:
         return self.variant != "cpu"
+
+
+def build_of(plan: Any, warning: str | None = None) -> PlatformBuild | None:
+    """The torch build a single-platform plan chose, as the lock's entry for its platform."""
+    torch = plan.packages.get("torch")
+    if torch is None:
+        return None
+    index = next((i for i in plan.indexes if i.name == torch.index), None) if torch.index else None
+    return PlatformBuild(
+        platform=plan.target.platform,
+        version=torch.version,
+        variant=torch.variant or "cpu",
+        index=index,
+        warning=warning,
+    )
+
+
+def builds_of(plan: Any) -> list[PlatformBuild]:
+    """The per-platform torch builds of a plan (one for a single-platform plan)."""
+    got = plan.extra.get("platforms")
+    if got:
+        return list(got)
+    one = build_of(plan)
+    return [one] if one else []
 
 
 def platform_target(base: Target, platform: str) -> Target:
@@ -79,6 +107,20 @@ def torch_sources(builds: Sequence[PlatformBuild], family: Iterable[str]) -> dic
             by_index.setdefault(b.index.name, []).append(platform_marker(b.platform))
     entries = [{"index": name, "marker": _or(markers)} for name, markers in by_index.items()]
     return {name: [dict(e) for e in entries] for name in family} if entries else {}
+
+
+def others_marker(platforms: Iterable[str]) -> str:
+    """A marker true on every platform but these (``sys_platform != 'linux' or platform_machine != 'x86_64'``)."""
+    parts = []
+    for p in dict.fromkeys(parse_platform(x) for x in platforms):
+        t = platform_target(Target(), p)
+        env = t.marker_environment()
+        parts.append(
+            "sys_platform != 'win32'"
+            if t.os == "windows"
+            else f"sys_platform != '{env['sys_platform']}' or platform_machine != '{env['platform_machine']}'"
+        )
+    return parts[0] if len(parts) == 1 else " and ".join(f"({x})" for x in parts)
 
 
 def unplanned(admitted: Iterable[str], planned: Iterable[str]) -> list[str]:
