@@ -35,8 +35,10 @@ def fake_system(
     cpus: int = 16,
     machine: str = "x86_64",
     os_name: str = "linux",
+    root: str = "/nonexistent/llmenv-test-root",
 ) -> System:
-    """A machine described by data: ``commands`` maps the joined argv to (exit code, stdout)."""
+    """A machine described by data: ``commands`` maps the joined argv to (exit code, stdout). ``root``: the
+    filesystem image detection reads (none by default: no test sees this machine's image)."""
     commands = dict(commands or {})
     files = dict(files or {})
     files.setdefault("/proc/meminfo", "MemTotal:       131072000 kB\n")
@@ -68,6 +70,7 @@ def fake_system(
         cpus=lambda: cpus,
         glibc=lambda: "2.39",
         run_long=run,
+        root=root,
     )
 
 
@@ -111,6 +114,20 @@ def _no_user_uv_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     monkeypatch.delenv("UV_INDEX_URL", raising=False)
     monkeypatch.delenv("UV_EXTRA_INDEX_URL", raising=False)
     os.environ.pop("LLMENV_DEBUG", None)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_knowledge(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests read the bundled knowledge, never this machine's `llmenv kb refresh` tables (a test that wants
+    user tables sets LLMENV_DATA_DIR itself)."""
+    monkeypatch.setenv("LLMENV_DATA_DIR", str(tmp_path_factory.getbasetemp() / "no-user-knowledge"))
+    # The day the bundled knowledge is measured against: fixed, so that a plan's text does not change on the
+    # day the bundled tables turn 60 days old (tests of the age note set their own).
+    from datetime import date
+
+    from llmenv.knowledge import horizon
+
+    monkeypatch.setattr(horizon, "today", lambda: date(2026, 12, 1))
 
 
 @pytest.fixture

@@ -154,17 +154,22 @@ class System:
     glibc: Callable[[], str | None] = _glibc
     # Runs long programs (the doctor's probe: a cold torch import can take minutes); None: the real runner.
     run_long: Runner | None = None
+    # Where an image's files are read from (llmenv.base: NGC / pytorch images); tests point it at a fake tree.
+    root: str = "/"
 
 
 # ---------------------------------------------------------------------------------------------- parsers
 
-_SMI_HEADER = re.compile(r"Driver Version:\s*([\d.]+)\s+CUDA Version:\s*([\d.]+)")
+# R610+ drivers print ``KMD Version:`` / ``CUDA UMD Version:`` where older ones print ``Driver Version:`` /
+# ``CUDA Version:`` (facts I2): both are read, or a new driver would look like no driver at all.
+_SMI_HEADER = re.compile(r"(?:Driver|KMD) Version:\s*([\d.]+)\s+CUDA(?: UMD)? Version:\s*([\d.]+)")
 _PROC_DRIVER = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+([\d]{3}(?:\.[\d]+){1,2})")
 _NVCC = re.compile(r"release\s+(\d+\.\d+),\s*V(\d+\.\d+\.\d+)")
 
 
 def parse_nvidia_smi_header(text: str) -> tuple[str, CudaVersion] | None:
-    """``Driver Version: 580.159.04     CUDA Version: 13.0`` -> ("580.159.04", 13.0)."""
+    """``Driver Version: 580.159.04     CUDA Version: 13.0`` -> ("580.159.04", 13.0); the R610+ banner
+    ``KMD Version: 610.43.02     CUDA UMD Version: 13.3`` -> ("610.43.02", 13.3)."""
     m = _SMI_HEADER.search(text)
     if not m:
         return None
@@ -399,6 +404,16 @@ def with_build_facts(target: Target, sys_: System | None = None) -> Target:
     return target.with_(nvcc=nvcc, cuda_home=home)
 
 
+def _base(sys_: System) -> Any:
+    """The base environment of the image llmenv runs in (NGC, pytorch/pytorch), read from files; None."""
+    from llmenv.base import Files, find_base
+
+    try:
+        return find_base(sys_.environ, Files(root=sys_.root))
+    except Exception:  # a probe that breaks is skipped, never fatal
+        return None
+
+
 def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) -> Target:
     """Detect this machine (or the one ``sys_`` fakes). ``gpu=False`` skips the driver / GPU probes (the
     target's GPU side comes from flags); ``build=False`` skips what only ``detect`` shows and a source build
@@ -434,6 +449,9 @@ def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) 
         amd_gpus=tuple(values.get("amd_gpus", ())),
         origins=origins,
     )
+    base = _base(sys_)
+    if base is not None:
+        target = target.with_(base=base, origins={**origins, "base": base.origin})
     if not build:
         return target
     return with_build_facts(target, sys_).with_(cpus=sys_.cpus(), memory_gib=_memory(sys_))

@@ -403,6 +403,7 @@ class _Editor:
         self._constraints(uv)
         self._build_settings(uv)
         self._dependency_metadata(uv)
+        self._exclusions(uv)
         self._conflicts(uv, route)
         attach_trailing(uv, uv_tail)
         _groups(self.doc, self.options.groups)
@@ -802,6 +803,9 @@ class _Editor:
             if version is None:
                 continue
             n = canonicalize_name(req.name)
+            chosen = self.plan.packages.get(n)
+            if chosen is not None and chosen.source == "base":
+                continue  # the base image's own copy: excluded from the lock, never constrained
             users = self.project.requiring(n, scopes=("base", "extra", "group", "constraint"))
             if users and all(_exact(u.requirement.specifier) == version for u in users):
                 continue  # the user pins exactly this already
@@ -879,6 +883,21 @@ class _Editor:
                 del uv[key]
             elif created and not section.as_string().endswith("\n\n"):
                 section.add(tomlkit.nl())  # a blank line before the table that follows a new one
+
+    def _exclusions(self, uv: Table) -> None:
+        """``exclude-dependencies``: every distribution of the base the plan reuses (uv never installs them); the
+        user's own entries are kept, the ones an earlier run added for a base no longer planned are dropped."""
+        from llmenv.base.link import exclusions
+
+        names = list(self.plan.extra.get("exclude-dependencies", []))
+        previously = self.prev.get("exclude-dependencies", [])
+        have = plain(uv.get("exclude-dependencies", []))
+        wanted = exclusions(names, have if isinstance(have, list) else [], previously)
+        self.managed["exclude-dependencies"] = names
+        if wanted:
+            _set(uv, "exclude-dependencies", wanted, spaced=self.spaced)
+        elif "exclude-dependencies" in uv:
+            _delete(uv, "exclude-dependencies")
 
     def _dependency_metadata(self, uv: Table) -> None:
         from llmenv.override import reapply

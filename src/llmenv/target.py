@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
 from llmenv.amd import AmdGpu, parse_gfx
 from llmenv.backend import CudaVersion, RocmVersion, parse_cuda_version, parse_rocm_version
 from llmenv.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmenv.base.model import BaseEnvironment
 
 __all__ = [
     "PLATFORMS",
@@ -179,6 +182,8 @@ class Target:
     platforms: tuple[str, ...] = ()
     # Where each value came from ("nvml", "nvidia-smi", "--driver", ...): shown by ``detect``.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The base environment whose torch and packages are fixed (a container's, --base-python): llmenv.base.
+    base: BaseEnvironment | None = field(default=None, compare=False)
 
     @property
     def accelerator(self) -> str:
@@ -263,6 +268,7 @@ class Target:
             **({"rocm": str(self.rocm) if self.rocm else None} if self.is_rocm else {}),
             **({"amd_gpus": [g.to_dict() for g in self.amd_gpus]} if self.amd_gpus else {}),
             **({"platforms": list(self.lock_platforms)} if self.platforms else {}),
+            **({"base": self.base.to_dict()} if self.base is not None else {}),
         }
 
     @classmethod

@@ -212,7 +212,9 @@ def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]
         else:
             _print_result(ctx, plan, result.notes, wrote, pyproject)
         if held is not None:
-            return run_uv(ctx, ["lock"], folder, restore=held, binary=binary)
+            # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
+            python = ["--python", plan.target.base.python] if plan.target.base is not None else []
+            return run_uv(ctx, ["lock", *python], folder, restore=held, binary=binary)
     return 0
 
 
@@ -425,6 +427,8 @@ def _options(
         record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
+    if plan.extra.get("base"):
+        record["base"] = dict(plan.extra["base"])  # [tool.llmenv.base]: what `llmenv sync` and doctor read
     overrides = recorded.get("overrides")
     if isinstance(overrides, dict) and overrides:
         record["overrides"] = overrides  # `llmenv override`'s: kept, and applied last

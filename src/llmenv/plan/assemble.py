@@ -47,28 +47,41 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
     if cand.engine is not None:
         e = cand.engine
         out[e.name] = Choice(name=e.name, version=str(e.version), source="default", extras=e.extras)
+    base = problem.target.base
     if cand.torch is not None:
         t = cand.torch
         idx = problem.source.index_for(t.variant)
-        index = None if problem.source.is_pypi or idx is None else idx.name
-        out["torch"] = Choice(
-            name="torch", version=str(t.version), variant=t.variant.tag, source=t.source, index=index
-        )
+        index = None if problem.source.is_pypi or idx is None or t.source == "base" else idx.name
+        # A base's torch is named as installed (``…nv25.01``), not PEP 440-normalized (``…nv25.1``).
+        version = base.torch.version if t.source == "base" and base and base.torch else str(t.version)
+        out["torch"] = Choice(name="torch", version=version, variant=t.variant.tag, source=t.source, index=index)
         needed = set(problem.companions) | {n for n in TORCH_FAMILY[1:] if n in cand.engine_requirements}
         needed |= {n for n in TORCH_FAMILY[1:] if n in cand.framework_requirements}
         for name in TORCH_FAMILY[1:]:
-            cv = getattr(t.release, name)
+            cv = t.release.companion(name, companion_spec(problem, cand, name))
             if name in needed and cv:
-                out[name] = Choice(name=name, version=cv, variant=t.variant.tag, source=t.source, index=index)
+                source, variant = t.source, t.variant.tag
+                if base is not None and not base.has(name):
+                    source, variant = "default", ""  # not in the base: uv takes it from an index
+                out[name] = Choice(name=name, version=cv, variant=variant or None, source=source, index=index)
     for name, opt in cand.options.items():
         out[name] = Choice(
             name=name,
             version=str(opt.version),
-            source=opt.kind,
+            source="base" if opt.source == "base" else opt.kind,
             url=opt.url_for(cand.python),
             index=FA_INDEX if opt.index else None,
         )
     return out
+
+
+def companion_spec(problem: Problem, cand: Candidate, name: str) -> Any:
+    """What the user, the engine and the framework (unless its pins are relaxed) ask of torchvision /
+    torchaudio: the search tested the companion against the same (search.Search.torch_reject)."""
+    from packaging.specifiers import SpecifierSet
+
+    spec = problem.companions.get(name, SpecifierSet()) & spec_of(cand.engine_requirements, name)
+    return spec if problem.allow_overrides else spec & spec_of(cand.framework_requirements, name)
 
 
 def _pin(name: str, choice: Choice, opt: ExtensionOption | None) -> str:
@@ -100,8 +113,8 @@ def _dependencies(problem: Problem, cand: Candidate, choices: dict[str, Choice])
 
 
 def _line(n: str, choice: Choice | None, req: Requirement, cand: Candidate, t: Target) -> str:
-    if choice is None or choice.source == "path":
-        return str(req)
+    if choice is None or choice.source in ("path", "base"):
+        return str(req)  # a base package is the base's: uv never resolves it (exclude-dependencies)
     extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
     marker = f" ; {req.marker}" if req.marker else ""
     opt = cand.options.get(n)
@@ -112,7 +125,7 @@ def _line(n: str, choice: Choice | None, req: Requirement, cand: Candidate, t: T
 
 def _indexes(problem: Problem, cand: Candidate) -> list[IndexSpec]:
     out: list[IndexSpec] = []
-    if cand.torch is not None and not problem.source.is_pypi:
+    if cand.torch is not None and not problem.source.is_pypi and cand.torch.source != "base":
         idx = problem.source.index_for(cand.torch.variant)
         if idx:
             out.append(idx)
@@ -133,6 +146,8 @@ def _extension_sections(
     build: dict[str, Any] = {}
     marker = target.platform_marker()
     for name, opt in cand.options.items():
+        if opt.source == "base":
+            continue  # installed in the base
         if opt.prebuilt:
             if opt.index:
                 entries = [{"index": FA_INDEX, "marker": marker}]
@@ -223,6 +238,11 @@ def assemble(
         extra.setdefault("dependency-metadata", []).insert(
             0, dependency_metadata(fw.name, fw.release, cand.relaxed)
         )
+    if target.base is not None and target.base.torch is not None:
+        from llmenv.plan.base import base_warnings, plan_extra
+
+        extra.update(plan_extra(target.base))
+        warnings += base_warnings(cand, target.base, target, problem.kb, problem.policy)
     return Plan(
         target=target,
         policy=problem.policy,

@@ -253,13 +253,13 @@ def torch_platform(release: TorchRelease, target: Target) -> str | None:
 
 
 def torch_companion(release: TorchRelease, name: str, spec: SpecifierSet) -> str | None:
-    """torchvision / torchaudio (asked for, or pinned) come as the release built for this torch: one must
-    exist, and fit the pins."""
+    """torchvision / torchaudio (asked for, or pinned) come as the release built for this torch, or — pinned
+    by someone — a release whose metadata admits this torch (``TorchRelease.companion``): one must exist."""
+    if release.companion(name, spec) is not None:
+        return None
     cv = getattr(release, name)
     if cv is None:
         return f"{name} has no release for torch {release.version}"
-    if spec.contains(cv, prereleases=True):
-        return None
     return f"goes with {name} {cv}, not {name}{spec}"
 
 
@@ -328,8 +328,8 @@ def option_archs(opt: ExtensionOption, target: Target) -> str | None:
 
 def option_known_bad(opt: ExtensionOption, torch: TorchBuild) -> str | None:
     """Combinations known to break for reasons the matrix does not show (data with sources)."""
-    if opt.package != "flash-attn":
-        return None
+    if opt.package != "flash-attn" or opt.source == "base":
+        return None  # the base's own build is none of the release wheels the data speaks of
     from llmenv.knowledge.flash_attn import load_flash_attn
 
     for bad in load_flash_attn().known_bad:

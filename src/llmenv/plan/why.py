@@ -66,9 +66,13 @@ def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
     out.append(
         f"torch {r.version}: Python {r.python[0]}–{r.python[-1]}, C++ ABI {'cxx11' if r.abi_of(var) else 'pre-cxx11'}"
     )
+    from llmenv.plan.assemble import companion_spec
+
     for name in ("torchvision", "torchaudio"):
-        cv = getattr(r, name)
-        if cv and (
+        cv = r.companion(name, companion_spec(problem, cand, name))
+        if cv and cv != getattr(r, name):
+            out.append(f"{name} {cv} as pinned: its metadata admits torch {r.version}")
+        elif cv and (
             name in problem.companions
             or name in cand.engine_requirements
             or name in cand.framework_requirements
@@ -152,7 +156,9 @@ def _successors(t: Target) -> list[str]:
 
 def _python_line(problem: Problem, cand: Candidate) -> str:
     py = cand.python
-    if problem.preferred_python is not None and len(problem.pythons) == 1:
+    if problem.target.base is not None:
+        origin = f"the base interpreter's, {problem.target.base.python}"
+    elif problem.preferred_python is not None and len(problem.pythons) == 1:
         origin = "the target's Python"
     elif py == problem.preferred_python:
         origin = "this machine's Python"
@@ -175,12 +181,18 @@ def _next(python: str) -> str:
 
 def reasons(problem: Problem, cand: Candidate, target: Target) -> list[str]:
     out = _framework_line(problem, cand) + _engine_line(problem, cand, target)
-    if cand.torch is not None:
+    base = target.base if cand.torch is not None and cand.torch.source == "base" else None
+    if base is not None:
+        from llmenv.plan.base import base_reasons
+
+        out += base_reasons(cand, base)
+    elif cand.torch is not None:
         out += _torch_lines(problem, cand, target)
     for opt in cand.options.values():
         if opt.package == "flash-attn":
             out += _successors(target)
-        out.append(_option_line(opt, cand, problem.builds))
+        if opt.source != "base":
+            out.append(_option_line(opt, cand, problem.builds))
     out.append(_python_line(problem, cand))
     for loc in problem.request.locals:
         local = cand.framework is not None and cand.framework.local and cand.framework.name == loc.name
