@@ -115,10 +115,3 @@ def test_cli_says_one_line_and_exits_2(run_cli: Any, argv: list[str]) -> None:
     r = run_cli("plan", "torch", *argv)
     assert r.code == 2
     assert "Traceback" not in r.err and r.err.strip()
-
-
-def test_several_platforms_are_not_planned_silently_as_one(run_cli: Any) -> None:
-    r = run_cli(
-        "plan", "torch", "--driver", "580.95.05", "--platform", "linux-x86_64", "--platform", "linux-aarch64"
-    )
-    assert r.code == 1 and "does not plan several platforms yet" in r.err

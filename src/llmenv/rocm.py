@@ -88,8 +88,8 @@ def vllm_problem(version: Version, target: Target, table: RocmTable | None = Non
     if wheel is None:
         ranges = ", ".join(f"{w.variant}: vllm{w.versions}" for w in table.vllm)
         return (
-            f"vLLM {version} has no ROCm release wheel (there are {ranges}; newer ROCm builds are nightlies only); "
-            "build it from source for ROCm (facts H5)"
+            f"no ROCm release wheel (there are {ranges}; newer ROCm builds are nightlies only); build vLLM from "
+            "source for ROCm (facts H5)"
         )
     if target.platform != "linux-x86_64":
         return f"vLLM's ROCm wheels are Linux x86_64 only, not {target.platform}"

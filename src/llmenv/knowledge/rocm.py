@@ -71,6 +71,7 @@ class RocmTable:
     flash_attn: FlashAttnRocm
     sources: Mapping[str, str]
     verified: str
+    triton: tuple[tuple[str, SpecifierSet], ...] = ()  # (package, torch versions whose ROCm builds need it)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RocmTable:
@@ -110,7 +111,12 @@ class RocmTable:
             ),
             sources=d["sources"],
             verified=str(d["verified"]),
+            triton=tuple((t["package"], SpecifierSet(t["torch"])) for t in d.get("triton", ())),
         )
+
+    def triton_for(self, torch: Version) -> str | None:
+        """The Triton package a torch release's ROCm builds depend on (from the same PyTorch index)."""
+        return next((name for name, spec in self.triton if spec.contains(torch, prereleases=True)), None)
 
     def distance(self, a: RocmVersion, b: RocmVersion) -> int | None:
         """How many ROCm releases apart ``a`` and ``b`` are (0 for the same minor release); None when either is

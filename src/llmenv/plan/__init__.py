@@ -139,23 +139,6 @@ def _sdists(pins: PinSource) -> list[Version]:
     return [r.version for r in releases if getattr(r, "sdist", True) is not False]
 
 
-def _not_yet(target: Target) -> None:
-    """What the planner cannot plan yet is said, never planned as something else: an AMD machine (not as CPU or
-    CUDA torch), several platforms (not as the first one only)."""
-    if target.is_rocm:
-        gfx = ", ".join(target.gfx) or "GPUs not named"
-        raise NoAnswer(
-            f"this is an AMD ROCm target ({gfx}; ROCm {target.rocm or 'unknown'}): llmenv does not plan torch's "
-            "ROCm builds yet",
-            hint="plan a CPU-only environment with --cuda cpu",
-        )
-    if len(target.lock_platforms) > 1:
-        raise NoAnswer(
-            f"one lock for {', '.join(target.lock_platforms)}: llmenv does not plan several platforms yet",
-            hint="plan each platform apart (--platform once)",
-        )
-
-
 def make_plan(
     target: Target,
     request: Request,
@@ -186,10 +169,36 @@ def make_plan(
     kb = kb or load()
     pins = pins or lazy_pins()
     check_names(request, pins)
-    _not_yet(target)
+    if target.is_rocm and target.platform != "linux-x86_64":
+        raise NoAnswer(
+            f"an AMD ROCm target on {target.platform}: PyTorch builds ROCm wheels for Linux x86_64 only (facts H1)",
+            hint="plan a CPU build with --cuda cpu, or an x86_64 AMD machine with --arch x86_64",
+        )
     for b in builds:
         if canonicalize_name(b) not in EXTENSIONS:
             raise UsageError(f"--build {b}: llmenv plans source builds of {', '.join(EXTENSIONS)} only")
+    if len(target.lock_platforms) > 1:
+        from llmenv.plan.multiplatform import plan_platforms
+
+        one = dict(
+            policy=policy,
+            source=source,
+            kb=kb,
+            pins=pins,
+            allow_overrides=allow_overrides,
+            local_release=local_release,
+            flash_attn_wheels=flash_attn_wheels,
+            github_proxy=github_proxy,
+            python_fixed=python_fixed,
+            python_from_machine=python_from_machine,
+            builds=builds,
+            constraints=constraints,
+            providers=providers,
+            feedback=feedback,
+            build_facts=build_facts,
+            user_wheels=user_wheels,
+        )
+        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one))  # type: ignore[arg-type]
     fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if fw_req is not None:
         _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))

@@ -1,0 +1,244 @@
+"""One plan for several platforms (``--platform linux-x86_64 --platform linux-aarch64``): each platform planned
+with its own facts, one project.
+
+The target's own platform is planned first (the primary). Every other platform is planned as the same machine
+on that platform (same GPUs, driver, Python) with the primary's framework, engine and torch release pinned, so the
+lock holds one version of each, and each platform its own torch build (``+cu128`` on x86_64, ``+cu130`` on
+aarch64) and its own extension wheels. When a platform has no build of that torch that runs there, an older torch
+is tried for all (bounded); when none fits, the plan is refused with that platform's reason. macOS has no GPU
+builds of torch: it gets the CPU build, and the plan says so (a warning, never silence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from llmenv.errors import NoAnswer
+from llmenv.indexes import IndexSpec
+from llmenv.plan.model import TORCH_FAMILY, Plan, Rejection
+from llmenv.platforms import build_of, builds_of, platform_target
+from llmenv.request import Request
+from llmenv.target import Target
+
+__all__ = ["MAX_TORCH_TRIES", "builds_of", "plan_platforms"]
+
+MAX_TORCH_TRIES = 6
+_PINNED_KINDS = ("default",)  # framework / engine choices (their source is the default index)
+
+
+def _no_gpu_target(t: Target) -> Target:
+    return t.with_(cuda=None, driver=None, gpus=(), rocm=None, amd_gpus=())
+
+
+def _pins(primary: Plan) -> list[Requirement]:
+    """The primary's framework, engine and torch family versions: the same on every platform."""
+    out = []
+    for name, c in primary.packages.items():
+        if c.source == "path" or c.version in ("", "local"):
+            continue
+        if name in TORCH_FAMILY or c.source in _PINNED_KINDS:
+            req = Requirement(f"{name}=={c.version}")
+            req.extras = set(c.extras)
+            out.append(req)
+    return out
+
+
+def _pinned(request: Request, pins: Sequence[Requirement]) -> Request:
+    by_name = {canonicalize_name(p.name): p for p in pins}
+    reqs = []
+    for r in request.requirements:
+        pin = by_name.pop(canonicalize_name(r.name), None)
+        if pin is None:
+            reqs.append(r)
+            continue
+        new = Requirement(str(r))
+        new.specifier &= pin.specifier
+        reqs.append(new)
+    return replace(request, requirements=(*reqs, *by_name.values()))
+
+
+def _secondary(
+    target: Target,
+    platform: str,
+    request: Request,
+    primary: Plan,
+    plan_one: Callable[[Target, Request], Plan],
+) -> tuple[Plan, str | None]:
+    from llmenv.plan.extensions import EXTENSIONS
+
+    sub = platform_target(target, platform)
+    warning = None
+    if sub.os == "darwin" and not sub.is_cpu:
+        sub = _no_gpu_target(sub)
+        left = sorted(n for n in request.names() if n in EXTENSIONS)
+        request = replace(
+            request,
+            requirements=tuple(
+                r for r in request.requirements if canonicalize_name(r.name) not in EXTENSIONS
+            ),
+        )
+        warning = (
+            f"{platform} gets torch's CPU build: PyTorch publishes no CUDA or ROCm builds for macOS (the lock "
+            "is for development there)"
+            + (f"; {', '.join(left)} is not installed there (GPU only)" if left else "")
+        )
+    return plan_one(sub, _pinned(request, _pins(primary))), warning
+
+
+def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target, Request], Plan]) -> Plan:
+    """Plan ``request`` for every platform of ``target.lock_platforms``; one Plan for the one project."""
+    base = target.with_(platforms=())
+    torch_cap: str | None = None
+    passed: list[Rejection] = []  # torch releases the primary chose that another platform cannot have
+    for _ in range(MAX_TORCH_TRIES):
+        req = request if torch_cap is None else _capped(request, torch_cap)
+        try:
+            primary = plan_one(base, req)
+        except NoAnswer as err:
+            if not passed:
+                raise
+            raise _refusal(target, passed) from err
+        others: list[tuple[str, Plan, str | None]] = []
+        failed: tuple[str, NoAnswer] | None = None
+        for platform in target.lock_platforms[1:]:
+            try:
+                sub, warning = _secondary(base, platform, req, primary, plan_one)
+            except NoAnswer as err:
+                failed = (platform, err)
+                break
+            others.append((platform, sub, warning))
+        if failed is None:
+            plan = merge(target, primary, others)
+            return replace(plan, rejected=(*passed, *plan.rejected)) if passed else plan
+        torch = primary.packages.get("torch")
+        version = torch.version if torch else "-"
+        passed.append(
+            Rejection(
+                package="torch",
+                version=version,
+                reason=f"[{failed[0]}] {failed[1].message}",
+                kind="fact",
+            )
+        )
+        if torch is None:
+            break
+        torch_cap = torch.version
+    raise _refusal(target, passed)
+
+
+def _refusal(target: Target, passed: Sequence[Rejection]) -> NoAnswer:
+    last = passed[-1]
+    return NoAnswer(
+        f"one lock for {', '.join(target.lock_platforms)}: no torch has a build that runs on every platform "
+        f"(torch {last.version}: {last.reason})",
+        hint="plan that platform in a project of its own, or leave it out of --platform",
+    )
+
+
+def _capped(request: Request, below: str) -> Request:
+    """Ask for a torch older than ``below`` (the primary's torch had no build on another platform)."""
+    reqs = list(request.requirements)
+    for i, r in enumerate(reqs):
+        if canonicalize_name(r.name) == "torch":
+            new = Requirement(str(r))
+            new.specifier &= f"<{below}"
+            reqs[i] = new
+            return replace(request, requirements=tuple(reqs))
+    return replace(request, requirements=(*reqs, Requirement(f"torch<{below}")))
+
+
+def _union(lines: Sequence[str]) -> tuple[str, ...]:
+    """The platforms' dependency lines as one list: the same requirement for several platforms is one line with
+    their markers joined (``flash-attn==2.8.3 ; (x86_64) or (aarch64)``); a line without a marker holds for all."""
+    merged: dict[str, list[str]] = {}  # requirement without marker -> markers ("" = everywhere)
+    for line in lines:
+        req = Requirement(line)
+        marker = line.split(";", 1)[1].strip() if req.marker is not None else ""  # as the plan wrote it
+        req.marker = None
+        markers = merged.setdefault(str(req), [])
+        if marker not in markers:
+            markers.append(marker)
+    out = []
+    for head, markers in merged.items():
+        if "" in markers:
+            out.append(head)
+        elif len(markers) == 1:
+            out.append(f"{head} ; {markers[0]}")
+        else:
+            out.append(f"{head} ; " + " or ".join(f"({m})" for m in markers))
+    return tuple(out)
+
+
+def _merge_extra(primary: Plan, others: Sequence[Plan]) -> dict[str, Any]:
+    extra: dict[str, Any] = dict(primary.extra)
+    sources: dict[str, list[Any]] = {
+        k: list(v) if isinstance(v, list) else [v] for k, v in extra.get("sources", {}).items()
+    }
+    for p in others:
+        for name, value in p.extra.get("sources", {}).items():
+            entries = value if isinstance(value, list) else [value]
+            have = sources.setdefault(name, [])
+            have += [e for e in entries if e not in have]
+        for key in ("extra-build-dependencies", "extra-build-variables"):
+            for name, value in p.extra.get(key, {}).items():
+                extra.setdefault(key, {}).setdefault(name, value)
+        names = {m["name"] for m in extra.get("dependency-metadata", [])}
+        for m in p.extra.get("dependency-metadata", []):
+            if m["name"] not in names:
+                extra.setdefault("dependency-metadata", []).append(m)
+                names.add(m["name"])
+    if sources:
+        extra["sources"] = sources
+    return extra
+
+
+def merge(target: Target, primary: Plan, others: Sequence[tuple[str, Plan, str | None]]) -> Plan:
+    """The primary plan extended with every other platform's torch build, sources and warnings."""
+    builds = [b for b in [build_of(primary)] if b is not None]
+    warnings = list(primary.warnings)
+    reasons = list(primary.reasons)
+    rejected = list(primary.rejected)
+    indexes: dict[str, IndexSpec] = {i.name: i for i in primary.indexes}
+    pythons = list(primary.pythons)
+    for platform, p, warning in others:
+        b = build_of(p, warning)
+        if b is not None:
+            builds.append(b)
+            reasons.append(
+                f"[{platform}] torch {b.version}+{b.variant}"
+                + (f" from {b.index.name}" if b.index else " from the default index")
+            )
+        reasons += [f"[{platform}] {r}" for r in p.reasons if r not in primary.reasons]
+        warnings += ([warning] if warning else []) + [f"[{platform}] {w}" for w in p.warnings]
+        rejected += [replace(r, reason=f"[{platform}] {r.reason}") for r in p.rejected]
+        for i in p.indexes:
+            indexes.setdefault(i.name, i)
+        pythons = [py for py in pythons if py in p.pythons]
+    if not pythons:
+        raise NoAnswer(
+            f"one lock for {', '.join(target.lock_platforms)}: no Python has wheels for every platform "
+            f"({base_span(primary)} on {primary.target.platform})"
+        )
+    extra = _merge_extra(primary, [p for _, p, _ in others])
+    extra["platforms"] = builds
+    deps = _union([*primary.dependencies, *(d for _, p, _ in others for d in p.dependencies)])
+    return replace(
+        primary,
+        target=primary.target.with_(platforms=target.lock_platforms),
+        pythons=tuple(pythons),
+        dependencies=deps,
+        indexes=tuple(indexes.values()),
+        reasons=tuple(reasons),
+        warnings=tuple(warnings),
+        rejected=tuple(rejected),
+        extra=extra,
+    )
+
+
+def base_span(plan: Plan) -> str:
+    return f"Python {plan.pythons[0]}–{plan.pythons[-1]}"
