@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -142,9 +141,8 @@ class RocmTable:
         return RocmVersion(major, minor)
 
 
-@cache
 def load_rocm() -> RocmTable:
-    """The bundled ROCm table, read once per process."""
-    from llmenv.knowledge import read_data
+    """The ROCm table of the knowledge in use (``llmenv.knowledge.load``: parsed once, listed by ``kb show``)."""
+    from llmenv.knowledge import load
 
-    return RocmTable.from_dict(read_data("rocm.json"))
+    return load().rocm
