@@ -312,3 +312,10 @@ def test_init_and_uv_lock_for_an_mi300x(run_cli: Any, tmp_path: Path) -> None:
     assert [p["version"] for p in pkgs["torch"]] == ["2.13.0+rocm7.1"]
     assert pkgs["triton-rocm"][0]["version"] == "3.6.0"
     assert pkgs["triton-rocm"][0]["source"]["registry"].endswith("rocm7.1")
+
+
+def test_an_amd_lock_cannot_cover_aarch64() -> None:
+    with pytest.raises(NoAnswer, match="linux-aarch64 cannot have an AMD ROCm build"):
+        plan("torch", amd("gfx942", rocm="6.4").with_(platforms=("linux-x86_64", "linux-aarch64")))
+    p = plan("torch", amd("gfx942", rocm="6.4").with_(platforms=("linux-x86_64", "darwin-arm64")))
+    assert {b.platform: b.variant for b in builds_of(p)} == {"linux-x86_64": "rocm7.1", "darwin-arm64": "cpu"}

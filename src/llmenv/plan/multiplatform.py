@@ -93,7 +93,15 @@ def _secondary(
 def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target, Request], Plan]) -> Plan:
     """Plan ``request`` for every platform of ``target.lock_platforms``; one Plan for the one project."""
     base = target.with_(platforms=())
+    for platform in target.lock_platforms[1:]:
+        if base.is_rocm and platform.startswith(("linux-", "windows-")) and platform != "linux-x86_64":
+            raise NoAnswer(
+                f"one lock for {', '.join(target.lock_platforms)}: {platform} cannot have an AMD ROCm build — "
+                "PyTorch builds ROCm wheels for Linux x86_64 only (facts H1)",
+                hint=f"plan {platform} in a project of its own (with its own GPUs), or leave it out of --platform",
+            )
     torch_cap: str | None = None
+    hints: list[str | None] = []
     passed: list[Rejection] = []  # torch releases the primary chose that another platform cannot have
     for _ in range(MAX_TORCH_TRIES):
         req = request if torch_cap is None else _capped(request, torch_cap)
@@ -102,7 +110,7 @@ def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target,
         except NoAnswer as err:
             if not passed:
                 raise
-            raise _refusal(target, passed) from err
+            raise _refusal(target, passed, hints) from err
         others: list[tuple[str, Plan, str | None]] = []
         failed: tuple[str, NoAnswer] | None = None
         for platform in target.lock_platforms[1:]:
@@ -115,6 +123,7 @@ def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target,
         if failed is None:
             plan = merge(target, primary, others)
             return replace(plan, rejected=(*passed, *plan.rejected)) if passed else plan
+        hints.append(failed[1].hint)
         torch = primary.packages.get("torch")
         version = torch.version if torch else "-"
         passed.append(
@@ -128,15 +137,16 @@ def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target,
         if torch is None:
             break
         torch_cap = torch.version
-    raise _refusal(target, passed)
+    raise _refusal(target, passed, hints)
 
 
-def _refusal(target: Target, passed: Sequence[Rejection]) -> NoAnswer:
+def _refusal(target: Target, passed: Sequence[Rejection], hints: Sequence[str | None] = ()) -> NoAnswer:
     last = passed[-1]
+    hint = next((h for h in reversed(hints) if h), None)
     return NoAnswer(
         f"one lock for {', '.join(target.lock_platforms)}: no torch has a build that runs on every platform "
         f"(torch {last.version}: {last.reason})",
-        hint="plan that platform in a project of its own, or leave it out of --platform",
+        hint=hint or "plan that platform in a project of its own, or leave it out of --platform",
     )
 
 
