@@ -139,6 +139,23 @@ def _sdists(pins: PinSource) -> list[Version]:
     return [r.version for r in releases if getattr(r, "sdist", True) is not False]
 
 
+def _why_not_there(kb: Knowledge, release: Any, t: Target, policy: str, source: TorchSource) -> str | None:
+    """None when ``release`` has a build the target (on its platform) runs — its driver and its GPUs'
+    architectures —, else why not."""
+    from llmenv.plan import constraints as c
+    from llmenv.plan.platform import torch_variants
+
+    variants = torch_variants(release, t, source)
+    if not variants:
+        return f"no {t.platform} GPU build of torch {release.version} is known to llmenv"
+    why = ""
+    for var in variants:
+        why = c.torch_driver(kb, t, var, policy) or c.torch_archs(t, release, var) or ""
+        if not why:
+            return None
+    return why
+
+
 def make_plan(
     target: Target,
     request: Request,
@@ -198,7 +215,12 @@ def make_plan(
             build_facts=build_facts,
             user_wheels=user_wheels,
         )
-        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one))  # type: ignore[arg-type]
+        from llmenv.plan.multiplatform import newest_everywhere
+
+        cap, skipped = newest_everywhere(
+            target, kb.torch, lambda r, t: _why_not_there(kb, r, t, policy, source)
+        )
+        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one), cap=cap, skipped=skipped)  # type: ignore[arg-type]
     fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if fw_req is not None:
         _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))

@@ -25,7 +25,7 @@ from llmenv.platforms import build_of, builds_of, platform_target
 from llmenv.request import Request
 from llmenv.target import Target
 
-__all__ = ["MAX_TORCH_TRIES", "builds_of", "plan_platforms"]
+__all__ = ["MAX_TORCH_TRIES", "builds_of", "newest_everywhere", "plan_platforms"]
 
 MAX_TORCH_TRIES = 6
 _PINNED_KINDS = ("default",)  # framework / engine choices (their source is the default index)
@@ -90,8 +90,16 @@ def _secondary(
     return plan_one(sub, _pinned(request, _pins(primary))), warning
 
 
-def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target, Request], Plan]) -> Plan:
-    """Plan ``request`` for every platform of ``target.lock_platforms``; one Plan for the one project."""
+def plan_platforms(
+    target: Target,
+    request: Request,
+    plan_one: Callable[[Target, Request], Plan],
+    *,
+    cap: str | None = None,
+    skipped: Sequence[Rejection] = (),
+) -> Plan:
+    """Plan ``request`` for every platform of ``target.lock_platforms``; one Plan for the one project. ``cap``:
+    the torch versions worth planning at all, ``skipped`` the newer ones and why (``newest_everywhere``)."""
     base = target.with_(platforms=())
     for platform in target.lock_platforms[1:]:
         if base.is_rocm and platform.startswith(("linux-", "windows-")) and platform != "linux-x86_64":
@@ -100,11 +108,24 @@ def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target,
                 "PyTorch builds ROCm wheels for Linux x86_64 only (facts H1)",
                 hint=f"plan {platform} in a project of its own (with its own GPUs), or leave it out of --platform",
             )
+    if cap is not None:
+        try:
+            plan = _plan_all(target, base, _capped(request, cap), plan_one)
+        except NoAnswer:
+            pass  # the screen and your pins leave nothing: plan as asked, each failing release in turn
+        else:
+            return replace(plan, rejected=(*skipped, *plan.rejected))
+    return _plan_all(target, base, request, plan_one)
+
+
+def _plan_all(
+    target: Target, base: Target, request: Request, plan_one: Callable[[Target, Request], Plan]
+) -> Plan:
     torch_cap: str | None = None
     hints: list[str | None] = []
     passed: list[Rejection] = []  # torch releases the primary chose that another platform cannot have
     for _ in range(MAX_TORCH_TRIES):
-        req = request if torch_cap is None else _capped(request, torch_cap)
+        req = request if torch_cap is None else _capped(request, f"<{torch_cap}")
         try:
             primary = plan_one(base, req)
         except NoAnswer as err:
@@ -125,11 +146,10 @@ def plan_platforms(target: Target, request: Request, plan_one: Callable[[Target,
             return replace(plan, rejected=(*passed, *plan.rejected)) if passed else plan
         hints.append(failed[1].hint)
         torch = primary.packages.get("torch")
-        version = torch.version if torch else "-"
         passed.append(
             Rejection(
                 package="torch",
-                version=version,
+                version=torch.version if torch else "-",
                 reason=f"[{failed[0]}] {failed[1].message}",
                 kind="fact",
             )
@@ -150,16 +170,41 @@ def _refusal(target: Target, passed: Sequence[Rejection], hints: Sequence[str | 
     )
 
 
-def _capped(request: Request, below: str) -> Request:
-    """Ask for a torch older than ``below`` (the primary's torch had no build on another platform)."""
+def _capped(request: Request, spec: str) -> Request:
+    """Ask for a torch within ``spec`` (``<2.14.1``: the primary's torch had no build on another platform)."""
     reqs = list(request.requirements)
     for i, r in enumerate(reqs):
         if canonicalize_name(r.name) == "torch":
             new = Requirement(str(r))
-            new.specifier &= f"<{below}"
+            new.specifier &= spec
             reqs[i] = new
             return replace(request, requirements=tuple(reqs))
-    return replace(request, requirements=(*reqs, Requirement(f"torch<{below}")))
+    return replace(request, requirements=(*reqs, Requirement(f"torch{spec}")))
+
+
+def newest_everywhere(
+    target: Target, releases: Sequence[Any], why_not: Callable[[Any, Target], str | None]
+) -> tuple[str | None, tuple[Rejection, ...]]:
+    """(``<=V`` for the newest torch release with a build that runs on every GPU platform of the lock but the
+    first, when that is not the newest release; the newer releases, each with the platform that has no build of
+    it). A quick screen before the whole plans (each platform's driver and architecture rules; macOS has no GPU
+    build and is not asked), so that the usual case — a release newer on x86_64 than on aarch64 — is planned
+    once, not retried."""
+    others = [p for p in target.lock_platforms[1:] if not p.startswith("darwin-")]
+    if not others or not releases:
+        return None, ()
+    subs = [(p, platform_target(target.with_(platforms=()), p)) for p in others]
+    skipped: list[Rejection] = []
+    for r in releases:
+        blocked = next(((p, why) for p, sub in subs if (why := why_not(r, sub)) is not None), None)
+        if blocked is None:
+            return (f"<={r.version}" if skipped else None), tuple(skipped)
+        skipped.append(
+            Rejection(
+                package="torch", version=str(r.version), reason=f"[{blocked[0]}] {blocked[1]}", kind="fact"
+            )
+        )
+    return None, ()
 
 
 def _union(lines: Sequence[str]) -> tuple[str, ...]:
