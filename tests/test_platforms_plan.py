@@ -319,3 +319,23 @@ def test_an_amd_lock_cannot_cover_aarch64() -> None:
         plan("torch", amd("gfx942", rocm="6.4").with_(platforms=("linux-x86_64", "linux-aarch64")))
     p = plan("torch", amd("gfx942", rocm="6.4").with_(platforms=("linux-x86_64", "darwin-arm64")))
     assert {b.platform: b.variant for b in builds_of(p)} == {"linux-x86_64": "rocm7.1", "darwin-arm64": "cpu"}
+
+
+def test_plan_json_names_each_platforms_build(run_cli: Any) -> None:
+    import json
+
+    r = run_cli(
+        "plan", "torch", "--driver", "580.95.05", "--gpu", "9.0", "--python", PY, "--json",
+        "--platform", "linux-x86_64", "--platform", "linux-aarch64", "--platform", "darwin-arm64",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    by = {b["platform"]: b for b in d["platforms"]}
+    assert by["linux-aarch64"] == {
+        "platform": "linux-aarch64",
+        "torch": "2.13.0",
+        "variant": "cu130",
+        "index": "pytorch-cu130",
+    }
+    assert by["darwin-arm64"]["variant"] == "cpu" and "CPU build" in by["darwin-arm64"]["warning"]
+    assert d["target"]["platforms"] == ["linux-x86_64", "linux-aarch64", "darwin-arm64"]
