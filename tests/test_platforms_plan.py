@@ -339,3 +339,26 @@ def test_plan_json_names_each_platforms_build(run_cli: Any) -> None:
     }
     assert by["darwin-arm64"]["variant"] == "cpu" and "CPU build" in by["darwin-arm64"]["warning"]
     assert d["target"]["platforms"] == ["linux-x86_64", "linux-aarch64", "darwin-arm64"]
+
+
+@needs_312
+def test_extension_wheels_per_platform_in_one_lock(run_cli: Any, tmp_path: Path) -> None:
+    # Each platform's flash-attn wheel from a source you name (--wheels): x86_64's and aarch64's, one lock.
+    whl, wh = tmp_path / "whl", tmp_path / "wheels"
+    for arch in ("x86_64", "aarch64"):
+        make_wheel(whl / "cu130", "torch", "2.13.0+cu130", tag=f"cp312-cp312-manylinux_2_28_{arch}")
+        name = f"flash_attn-2.8.3+cu130torch2.13-cp312-cp312-linux_{arch}.whl"
+        make_wheel(wh, "flash-attn", "2.8.3+cu130torch2.13", filename=name, tag=f"cp312-cp312-linux_{arch}")
+    r = run_cli(
+        "init", "./proj", "torch", "flash-attn", "--driver", "580.95.05", "--gpu", "9.0", "--python", PY,
+        "--platform", "linux-x86_64", "--platform", "linux-aarch64",
+        "--torch-index", f"{whl}/{{variant}}", "--wheels", str(wh), cwd=tmp_path,
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    pkgs = _lock(run_cli, tmp_path / "proj", tmp_path)
+    fa = pkgs["flash-attn"]
+    assert [p["version"] for p in fa] == ["2.8.3+cu130torch2.13"]
+    assert _names(fa[0]) == {
+        "flash_attn-2.8.3+cu130torch2.13-cp312-cp312-linux_x86_64.whl",
+        "flash_attn-2.8.3+cu130torch2.13-cp312-cp312-linux_aarch64.whl",
+    }
