@@ -362,3 +362,23 @@ def test_extension_wheels_per_platform_in_one_lock(run_cli: Any, tmp_path: Path)
         "flash_attn-2.8.3+cu130torch2.13-cp312-cp312-linux_x86_64.whl",
         "flash_attn-2.8.3+cu130torch2.13-cp312-cp312-linux_aarch64.whl",
     }
+
+
+def test_a_rerun_of_init_plans_the_same_amd_target_and_platforms(run_cli: Any, tmp_path: Path) -> None:
+    # [tool.llmenv.target] records the ROCm release, the AMD GPUs and the lock's platforms: a re-run without
+    # flags must not fall back to this machine (a CPU one) — and changes nothing.
+    r = run_cli("init", "./a", "torch", "--rocm", "6.4", "--gpu", "gfx942", "--python", PY, cwd=tmp_path)
+    assert r.code == 0, r.err
+    first = (tmp_path / "a" / "pyproject.toml").read_bytes()
+    assert b'rocm = "6.4"' in first and b"gfx942" in first and b"pytorch-rocm7.1" in first
+    r = run_cli("init", "./a", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert (tmp_path / "a" / "pyproject.toml").read_bytes() == first
+    args = ["--driver", "580.95.05", "--gpu", "9.0", "--python", PY, "--platform", "linux-x86_64"]
+    r = run_cli("init", "./b", "torch", *args, "--platform", "linux-aarch64", cwd=tmp_path)
+    assert r.code == 0, r.err
+    first = (tmp_path / "b" / "pyproject.toml").read_bytes()
+    assert b"platform_machine == 'aarch64'" in first
+    r = run_cli("init", "./b", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert (tmp_path / "b" / "pyproject.toml").read_bytes() == first

@@ -131,7 +131,8 @@ def _base_target(ctx: Context, flags: Mapping[str, Any], recorded: Mapping[str, 
         except (KeyError, TypeError, ValueError, UsageError) as e:
             raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
         sized = recorded["target"].get("sized") or []  # cpus / memory that were said of the build machine
-        keys = ("driver", "cuda", "gpus", "python", *(k for k in ("cpus", "memory_gib") if k in sized))
+        keys: tuple[str, ...] = ("driver", "cuda", "gpus", "python", "rocm", "amd_gpus", "platforms")
+        keys = (*keys, *(k for k in ("cpus", "memory_gib") if k in sized))
         return base.with_(origins={k: "[tool.llmenv]" for k in keys}), False
     if described_by_flags(flags):
         from llmenv.detect import machine_platform
