@@ -646,6 +646,9 @@ class _Editor:
             return []
         user = self.project.environments
         if user is None:
+            narrowed = self.plan.extra.get("environments")  # the planner's: a part has wheels for one platform
+            if narrowed:
+                return unplanned(list(narrowed), t.lock_platforms)
             owned = "environments" in self.project.owned
             return [] if owned else [x for x in PLATFORMS if x not in t.lock_platforms]
         return unplanned(list(user), t.lock_platforms)
@@ -667,9 +670,15 @@ class _Editor:
                     "--no-wheelhouse gives yours back"
                 )
         elif user is None:
-            if not owned:
+            planned = self.plan.extra.get("environments") if key == "environments" else None
+            if planned:  # the planner: a chosen part has no wheel (nor sdist) for the other platforms
+                want = list(planned)
+                if not owned:
+                    self.notes.append(f"{key}: set to {', '.join(want)} ({self.plan.extra.get('platform-only')})")
+            elif not owned:
                 return  # the user has none: every platform stays in the lock
-            want = default
+            else:
+                want = default
         else:
             missing = [m for m, env in self._planned_envs() if not any(_marker_holds(u, env) for u in user)]
             want = [*user, *missing]
@@ -900,12 +909,13 @@ class _Editor:
             _delete(uv, "exclude-dependencies")
 
     def _dependency_metadata(self, uv: Table) -> None:
-        from llmenv.override import reapply
+        planned = self.plan.extra.get("dependency-metadata", [])
+        if planned:  # llmenv.override reads metadata over HTTP: imported only when there is metadata to write
+            from llmenv.override import reapply
 
-        entries = [
-            reapply(e, self.options.overrides.get(e["name"]))
-            for e in self.plan.extra.get("dependency-metadata", [])
-        ]
+            entries = [reapply(e, self.options.overrides.get(e["name"])) for e in planned]
+        else:
+            entries = []
         prev = set(self.prev.get("dependency-metadata", []))
         users = uv.get("dependency-metadata")
         theirs = {str(t.get("name")): plain(t) for t in users} if isinstance(users, AoT) else {}

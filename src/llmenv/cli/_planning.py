@@ -338,8 +338,8 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         where += f", driver {t.driver} (CUDA <= {t.cuda})"
     else:
         where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
-        if t.gpus:
-            where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
+    if t.gpus:
+        where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
     if len(t.lock_platforms) > 1:
         where += "; one lock for " + ", ".join(t.lock_platforms)
     note = plan.extra.get("knowledge_note")

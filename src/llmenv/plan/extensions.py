@@ -231,7 +231,9 @@ def _unavailable(base: ExtensionOption, why: str) -> ExtensionOption:
     )
 
 
-def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider:
+def flash_attn_source_build(
+    sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
+) -> ExtensionProvider:
     """The source build of a flash-attn sdist from PyPI (``sdists``: the versions the pins snapshot says have
     one; empty: the release table's ``pypi_sdist`` flags), compiled against the installed torch
     (match-runtime) for the target's GPUs only. Always the last option."""
@@ -247,9 +249,10 @@ def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider
             table = load_flash_attn()
             known = {r.version: r for r in table.releases}
             newest = table.releases[0]
-            versions = sorted(
-                set(sdists) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True
-            )
+            have = (
+                sdists() if callable(sdists) else sdists
+            )  # the snapshot is read only when a build is asked about
+            versions = sorted(set(have) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True)
             for v in versions:
                 facts = known.get(v) or (newest if v > newest.version else None)
                 made.append(
@@ -277,7 +280,9 @@ def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider
 _ROCM_FLOOR = Version("2.8.0")
 
 
-def flash_attn_rocm_build(sdists: Sequence[Version] = ()) -> ExtensionProvider:
+def flash_attn_rocm_build(
+    sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
+) -> ExtensionProvider:
     """The ROCm source build of a flash-attn sdist (no ROCm wheels exist anywhere: facts H6), for a ROCm torch.
     Which backend (CK with GPU_ARCHS, or Triton) is decided for the target's GPUs (``llmenv.rocm``)."""
 
@@ -287,7 +292,7 @@ def flash_attn_rocm_build(sdists: Sequence[Version] = ()) -> ExtensionProvider:
         if package != "flash-attn" or not torch.variant.is_rocm:
             return
         if not made:
-            made.extend(_rocm_options(package, sdists))
+            made.extend(_rocm_options(package, sdists() if callable(sdists) else sdists))
         yield from made
 
     return provide
@@ -382,7 +387,7 @@ def default_providers(
     *,
     github_proxy: str | None = None,
     wheelhouse: str | None = None,
-    sdists: Sequence[Version] = (),
+    sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
     users: Sequence[Any] = (),
 ) -> Mapping[str, tuple[ExtensionProvider, ...]]:
     """package -> its providers, in order: the sources you named (``users``, read from --wheels), the official

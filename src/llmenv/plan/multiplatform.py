@@ -18,7 +18,7 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from llmenv.errors import NoAnswer
+from llmenv.errors import NoAnswer, UsageError
 from llmenv.indexes import IndexSpec
 from llmenv.plan.model import TORCH_FAMILY, Plan, Rejection
 from llmenv.platforms import build_of, builds_of, platform_target
@@ -101,6 +101,12 @@ def plan_platforms(
     """Plan ``request`` for every platform of ``target.lock_platforms``; one Plan for the one project. ``cap``:
     the torch versions worth planning at all, ``skipped`` the newer ones and why (``newest_everywhere``)."""
     base = target.with_(platforms=())
+    if target.base is not None:
+        raise UsageError(
+            f"one lock for {', '.join(target.lock_platforms)} on a base environment ({target.base.image or target.base.python}): "
+            "a base's torch is one machine's, so its lock is that platform's only — plan the others in projects "
+            "of their own (or drop --platform / --base-python)"
+        )
     for platform in target.lock_platforms[1:]:
         if base.is_rocm and platform.startswith(("linux-", "windows-")) and platform != "linux-x86_64":
             raise NoAnswer(

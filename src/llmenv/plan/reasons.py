@@ -19,7 +19,14 @@ from llmenv.plan.extensions import ExtensionOption, TorchBuild
 from llmenv.plan.model import Rejection
 from llmenv.plan.problem import Problem
 
-__all__ = ["TorchFail", "group_rejections", "option_problem", "option_rejections", "torch_rejections"]
+__all__ = [
+    "TorchFail",
+    "group_rejections",
+    "option_pins",
+    "option_problem",
+    "option_rejections",
+    "torch_rejections",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,20 +143,33 @@ def torch_rejections(
     return out
 
 
+def option_pins(
+    problem: Problem, package: str, fw_pin: SpecifierSet, engine_reqs: Requirements
+) -> list[tuple[SpecifierSet, str]]:
+    """The requirements an option of ``package`` must meet, with who asks for each: yours, the framework's
+    (``fw_pin``, empty when relaxed), the engine's."""
+    pins: list[tuple[SpecifierSet, str]] = []
+    mine = problem.extensions.get(package)
+    if mine is not None and str(mine):
+        pins.append((mine, "your"))
+    if problem.framework is not None and str(fw_pin):
+        pins.append((fw_pin, f"{problem.framework.name}'s"))
+    if problem.engine is not None and package in engine_reqs:
+        pins.append((spec_of(engine_reqs, package), f"{problem.engine.name}'s"))
+    return pins
+
+
 def option_problem(
     problem: Problem,
     opt: ExtensionOption,
     torch: TorchBuild,
     py: str,
-    fw_reqs: Requirements,
+    fw_pin: SpecifierSet,
     engine_reqs: Requirements,
 ) -> str | None:
-    """The first constraint an extension option fails for this torch build and Python, or None."""
-    pins: list[tuple[SpecifierSet, str]] = [(problem.extensions.get(opt.package, SpecifierSet()), "your")]
-    if not problem.allow_overrides and problem.framework is not None:
-        pins.append((spec_of(fw_reqs, opt.package), f"{problem.framework.name}'s"))
-    if problem.engine is not None:
-        pins.append((spec_of(engine_reqs, opt.package), f"{problem.engine.name}'s"))
+    """The first constraint an extension option fails for this torch build and Python, or None (``fw_pin``:
+    the framework's requirement on the package, empty when relaxed)."""
+    pins = option_pins(problem, opt.package, fw_pin, engine_reqs)
     return c.option_checks(
         opt,
         torch,
@@ -175,9 +195,9 @@ def option_rejections(
         for opt in options(pkg, build):
             if opt is chosen or opt == chosen:
                 break
-            why = option_problem(
-                problem, opt, build, winner.python, winner.framework_requirements, winner.engine_requirements
-            )
+            relaxed = {r.package for r in winner.relaxed}
+            fw_pin = SpecifierSet() if pkg in relaxed else spec_of(winner.framework_requirements, pkg)
+            why = option_problem(problem, opt, build, winner.python, fw_pin, winner.engine_requirements)
             if why is None or (opt.shown, why) in seen or why.startswith("--build"):
                 continue  # a forced build considers no wheel: none is listed
             seen.add((opt.shown, why))
