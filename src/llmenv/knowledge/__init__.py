@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from llmenv.knowledge.engines import EngineTable
     from llmenv.knowledge.flash_attn import FlashAttnTable
     from llmenv.knowledge.pins import Pins
+    from llmenv.knowledge.rocm import RocmTable
 
 __all__ = [
     "CudaTable",
@@ -143,6 +144,12 @@ class Knowledge:
         from llmenv.knowledge.flash_attn import FlashAttnTable
 
         return self._read("flash-attn", FlashAttnTable.from_dict)  # type: ignore[no-any-return]
+
+    @cached_property
+    def rocm(self) -> RocmTable:
+        from llmenv.knowledge.rocm import RocmTable
+
+        return self._read("rocm", RocmTable.from_dict)  # type: ignore[no-any-return]
 
     @cached_property
     def engines(self) -> EngineTable:

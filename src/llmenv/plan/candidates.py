@@ -180,6 +180,7 @@ class TorchPick:
     release: TorchRelease
     variant: Backend
     source: str  # "index" | "pypi"
+    abi: bool | None = None  # the C++ ABI of this build on the target's platform (None: the x86_64 table's)
 
     @property
     def version(self) -> Version:
@@ -187,9 +188,8 @@ class TorchPick:
 
     @cached_property
     def build(self) -> TorchBuild:
-        return TorchBuild(
-            version=self.version, variant=self.variant, cxx11_abi=self.release.abi_of(self.variant)
-        )
+        abi = self.release.abi_of(self.variant) if self.abi is None else self.abi
+        return TorchBuild(version=self.version, variant=self.variant, cxx11_abi=abi)
 
     @property
     def label(self) -> str:
