@@ -1,6 +1,6 @@
 """Wall time of planning and of the closed loop, as a user runs them (a new process each time).
 
-Usage: python bench/bench_plan.py [--runs N] [--json OUT]
+Usage: python bench/bench_plan.py [--runs N] [--json OUT] [--baseline SRC]
 
 Medians of N runs, each with its ratio to a bare `python -c pass` measured in the same run (the interpreter's
 own start-up). Targets (issue 10): `plan` of a whole verl / openrlhf stack from the bundled knowledge <= 0.25 s;
@@ -11,6 +11,11 @@ before planning stopped probing what flags describe).
 Sources are byte-compiled first and the runs may write bytecode (PYTHONDONTWRITEBYTECODE is dropped): an
 installed llmenv runs from .pyc files, and compiling every module on each start would be measured otherwise.
 The lock case runs offline against a local flat index of tiny torch wheels, uv's cache warm.
+
+The commands run in an empty folder: `plan` in a folder with a pyproject.toml plans within that project (and
+reads it), which is not what these cases measure. `--baseline SRC` (another checkout's `src`, e.g. from `git
+archive OLD src | tar -x -C /tmp/old`) runs every command of the table a second time with that code first on
+`sys.path`, interleaved with the current code's runs, and prints the ratio: before/after in one run.
 """
 
 from __future__ import annotations
@@ -64,23 +69,35 @@ CASES = {
 }
 
 
-def _env() -> dict[str, str]:
+def _env(src: str | None = None) -> dict[str, str]:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if src is not None:
+        env["PYTHONPATH"] = src
     return env
 
 
-def measure(argv: list[str], runs: int, cwd: Path | None = None, prepare=None) -> list[float]:  # type: ignore[no-untyped-def]
+def measure(argv: list[str], runs: int, cwd: Path | None = None, prepare=None, src=None) -> list[float]:  # type: ignore[no-untyped-def]
     times = []
     for _ in range(runs):
         if prepare is not None:
             prepare()
         t0 = time.perf_counter()
-        p = subprocess.run(argv, capture_output=True, env=_env(), cwd=cwd, check=False)
+        p = subprocess.run(argv, capture_output=True, env=_env(src), cwd=cwd, check=False)
         times.append(time.perf_counter() - t0)
         if p.returncode not in (0, 1):
             raise SystemExit(f"{' '.join(argv)} failed ({p.returncode}): {p.stderr.decode()[-800:]}")
     return times
+
+
+def _pair(argv: list[str], runs: int, cwd: Path, baseline: str) -> tuple[list[float], list[float]]:
+    """The current code and the baseline's, one run each in turn (the machine's load hits both alike)."""
+    now: list[float] = []
+    old: list[float] = []
+    for _ in range(runs):
+        now += measure(argv, 1, cwd)
+        old += measure(argv, 1, cwd, src=baseline)
+    return now, old
 
 
 def _lock_cases(runs: int, work: Path, stack: bool) -> dict[str, list[float]]:
@@ -144,13 +161,21 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--json", metavar="OUT")
     ap.add_argument("--stack", action="store_true", help="also lock verl[vllm] against PyPI (network)")
+    ap.add_argument("--baseline", metavar="SRC", help="another checkout's src folder, measured in the same run")
     args = ap.parse_args()
-    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src")], env=_env(), check=True)
+    for src in (str(ROOT / "src"), *([args.baseline] if args.baseline else [])):
+        subprocess.run([PY, "-m", "compileall", "-q", src], env=_env(), check=True)
     results: dict[str, dict[str, float]] = {}
-    for name, argv in CASES.items():
-        measure(argv, 2)  # warm the file cache
-        t = measure(argv, args.runs)
-        results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
+    with tempfile.TemporaryDirectory() as empty:
+        for name, argv in CASES.items():
+            measure(argv, 2, Path(empty))  # warm the file cache
+            if args.baseline and argv[:3] == LLMENV:
+                t, old = _pair(argv, args.runs, Path(empty), args.baseline)
+                results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
+                results[name]["baseline_median_s"] = statistics.median(old)
+            else:
+                t = measure(argv, args.runs, Path(empty))
+                results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
     with tempfile.TemporaryDirectory() as tmp:
         for name, t in _lock_cases(args.runs, Path(tmp), args.stack).items():
             results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
@@ -163,6 +188,9 @@ def main() -> None:
             what = name.split("(", 1)[1]
             r["ratio_to_uv_lock"] = r["median_s"] / results[f"uv lock of the same file ({what}"]["median_s"]
             extra = f"  {r['ratio_to_uv_lock']:.2f}x uv lock"
+        if "baseline_median_s" in r:
+            r["ratio_to_baseline"] = r["median_s"] / r["baseline_median_s"]
+            extra = f"  baseline {r['baseline_median_s']:.3f}s ({r['ratio_to_baseline']:.2f}x)"
         print(f"{name:<56} {r['median_s']:>7.3f}s {r['min_s']:>7.3f}s {r['ratio_to_python']:>8.1f}x{extra}")
     if args.json:
         Path(args.json).write_text(
