@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,11 +53,28 @@ class NvmlReading:
 
 
 def _real_run(argv: Sequence[str]) -> tuple[int, str] | None:
+    import subprocess  # here: a plan for a target given by flags runs nothing, and pays nothing for it
+
     try:
         p = subprocess.run(list(argv), capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return p.returncode, p.stdout
+
+
+def _real_which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
+def _machine() -> str:
+    """``platform.machine()`` (the same ``uname`` field on POSIX, without importing platform)."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
 
 
 def _real_read(path: str) -> str | None:
@@ -145,10 +159,10 @@ class System:
     run: Runner = _real_run
     read_text: Callable[[str], str | None] = _real_read
     listdir: Callable[[str], list[str] | None] = _real_listdir
-    which: Callable[[str], str | None] = shutil.which
+    which: Callable[[str], str | None] = _real_which
     nvml: Callable[[], NvmlReading | None] = _real_nvml
     os_name: str = field(default_factory=lambda: {"win32": "windows"}.get(sys.platform, sys.platform))
-    machine: str = field(default_factory=platform.machine)
+    machine: str = field(default_factory=_machine)
     python: str = field(default_factory=lambda: f"{sys.version_info.major}.{sys.version_info.minor}")
     cpus: Callable[[], int] = _cpus
     glibc: Callable[[], str | None] = _glibc

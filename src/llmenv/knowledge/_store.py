@@ -11,9 +11,11 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 __all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir"]
 
@@ -146,12 +148,27 @@ def head_of(path: Path | None, file: str, size: int = 4096) -> str:
     if path is not None:
         with open(path, encoding="utf-8") as f:
             return f.read(size)
-    with resources.files("llmenv.knowledge").joinpath("data").joinpath(file).open(encoding="utf-8") as f:
+    with bundled_file(file).open(encoding="utf-8") as f:
         return f.read(size)
 
 
+_DATA = Path(__file__).resolve().parent / "data"
+
+
+def bundled_file(file: str) -> Traversable:
+    """A bundled table: a plain file next to this module when the package is installed as files (a wheel, an
+    editable install: no importlib.resources, whose import pulls in tempfile and zipfile), else the package
+    resource (a zip)."""
+    path = _DATA / file
+    if path.is_file():
+        return path
+    from importlib import resources
+
+    return resources.files("llmenv.knowledge").joinpath("data").joinpath(file)
+
+
 def bundled_text(file: str) -> str:
-    return resources.files("llmenv.knowledge").joinpath("data").joinpath(file).read_text(encoding="utf-8")
+    return bundled_file(file).read_text(encoding="utf-8")
 
 
 def read_bundled(file: str) -> Any:

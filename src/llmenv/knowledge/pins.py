@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, cast, overload
 
@@ -26,7 +25,7 @@ from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from llmenv.knowledge._store import user_data_dir
+from llmenv.knowledge._store import bundled_text, user_data_dir
 
 __all__ = [
     "SCHEMA",
@@ -438,7 +437,7 @@ def read_pins(path: Path, *, origin: str = "file") -> Pins:
 
 @lru_cache(maxsize=1)
 def _bundled() -> Pins:
-    text = (resources.files("llmenv.knowledge") / "data" / SNAPSHOT_NAME).read_text(encoding="utf-8")
+    text = bundled_text(SNAPSHOT_NAME)
     return Pins.from_dict(json.loads(text), origin="bundled")
 
 
