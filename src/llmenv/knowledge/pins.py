@@ -128,6 +128,12 @@ def _python_fits(interpreter: str, abi: str, major: int, minor: int) -> bool:
     return built is not None and built <= minor
 
 
+@lru_cache(maxsize=64)
+def minor_version(python: str) -> Version:
+    """``Version("3.12.0")`` for "3.12" (parsed once: requires-python is tested against it many times)."""
+    return Version(f"{python}.0")
+
+
 @lru_cache(maxsize=4096)
 def tag_installs_on(tag: Tag, os: str, arch: str, python: str) -> bool:
     """Does a wheel tagged ``tag`` install on CPython ``python`` ("3.12") for ``os`` / ``arch`` (a Target's
@@ -221,7 +227,7 @@ class PinnedRelease:
         allowed = [
             py
             for py in candidates
-            if self.requires_python is None or self.requires_python.contains(f"{py}.0", prereleases=True)
+            if self.requires_python is None or self.requires_python.contains(minor_version(py), prereleases=True)
         ]
         if (self.sdist and builds) or not self.files_known:
             return tuple(allowed)

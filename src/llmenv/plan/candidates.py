@@ -19,6 +19,7 @@ from packaging.version import Version
 
 from llmenv.backend import Backend, CudaVersion
 from llmenv.knowledge import TorchRelease
+from llmenv.knowledge.pins import minor_version
 from llmenv.plan.extensions import ExtensionOption, TorchBuild
 from llmenv.target import Target
 
@@ -128,6 +129,20 @@ def extras_of(release: ReleaseLike) -> tuple[str, ...]:
 _WIDE = ("3.6", "3.7", "3.8", *KNOWN_PYTHONS)
 
 
+# (id of a release, os, arch) -> (the release, the Pythons its wheels install on): a release is asked about many
+# times in one search (per framework release, per Python); the release is kept, so its id is not reused.
+_WHEELS: dict[tuple[int, str, str], tuple[ReleaseLike, tuple[str, ...]]] = {}
+
+
+def _wheel_pythons(release: ReleaseLike, os: str, arch: str) -> tuple[str, ...]:
+    key = (id(release), os, arch)
+    got = _WHEELS.get(key)
+    if got is None or got[0] is not release:
+        got = (release, tuple(release.pythons(os, arch, _WIDE, builds=False)))  # type: ignore[attr-defined]
+        _WHEELS[key] = got
+    return got[1]
+
+
 def installable_pythons(release: ReleaseLike, target: Target, candidates: Sequence[str]) -> tuple[str, ...]:
     """The Pythons among ``candidates`` a release installs on for the target's platform.
 
@@ -136,11 +151,11 @@ def installable_pythons(release: ReleaseLike, target: Target, candidates: Sequen
     without one. A release whose files are unknown (a local tree, an old snapshot) is taken at its
     requires-python."""
     rp = release.requires_python
-    allowed = tuple(p for p in candidates if rp is None or rp.contains(f"{p}.0", prereleases=True))
+    allowed = tuple(p for p in candidates if rp is None or rp.contains(minor_version(p), prereleases=True))
     pythons = getattr(release, "pythons", None)
     if pythons is None or not getattr(release, "files_known", False):
         return allowed
-    wheels = pythons(target.os, target.arch, _WIDE, builds=False)
+    wheels = _wheel_pythons(release, target.os, target.arch)
     if wheels:
         return tuple(p for p in allowed if p in wheels)
     return allowed if getattr(release, "sdist", False) else ()
@@ -331,9 +346,16 @@ def constraint_extras(
     return (*extras, named[0]) if named else tuple(extras)
 
 
+_SPLIT: dict[int, tuple[ReleaseLike, bool]] = {}  # id of a release -> (the release, python_markers_split)
+
+
 def python_markers_split(release: ReleaseLike) -> bool:
     """Does any requirement's marker depend on the Python version (then requirements differ per Python)?"""
-    return any(r.marker is not None and "python" in str(r.marker) for r in release.requires_dist)
+    got = _SPLIT.get(id(release))
+    if got is None or got[0] is not release:
+        split = any(r.marker is not None and "python" in str(r.marker) for r in release.requires_dist)
+        got = _SPLIT[id(release)] = (release, split)
+    return got[1]
 
 
 def other_arches(target: Target) -> tuple[str, ...]:

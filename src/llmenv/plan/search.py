@@ -121,6 +121,7 @@ class _Search:
         self._dep: dict[tuple[str, str], tuple[set[str], Iterator[ReleaseLike]] | None] = {}
         self._options: dict[tuple[str, TorchBuild], list[ExtensionOption]] = {}
         self._held_bins: list[_Bin] | None = None
+        self._watched: frozenset[str] | None = None  # packages you pinned or the project bounds
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -269,6 +270,16 @@ class _Search:
             return None
         return Rejection(package=name, version=str(version), reason=why, kind="pin")
 
+    def clash(self, name: str, version: str, reqs: Requirements, *, itself: bool = False) -> Rejection | None:
+        """A release's requirement on a package you pinned (or the project bounds) otherwise. Only the packages
+        pinned or bounded are looked at: a release's other requirements cannot clash."""
+        if self._watched is None:
+            self._watched = frozenset(self.p.user) | frozenset(self.p.held.bounds)
+        theirs = {n: spec_of(reqs, n) for n in reqs if (itself or n != name) and n in self._watched}
+        if not theirs:
+            return None
+        return c.pin_clash(name, version, theirs, self.p.user) or self.held_clash(name, version, theirs)
+
     def held_clash(self, name: str, version: str, theirs: Mapping[NormalizedName, SpecifierSet]) -> Rejection | None:
         """A release that requires a version of a package the project bounds otherwise."""
         for n, spec in theirs.items():
@@ -385,8 +396,7 @@ class _Search:
         assert ctx.framework is not None
         name, v = ctx.framework.name, str(ctx.framework.version)
         if not self.relaxing:
-            theirs = {n: spec_of(ctx.fw_reqs, n) for n in ctx.fw_reqs if n != name}
-            clash = c.pin_clash(name, v, theirs, self.p.user) or self.held_clash(name, v, theirs)
+            clash = self.clash(name, v, ctx.fw_reqs)
             if clash is not None:
                 return _Fail(rejection=clash)
         engine = self.p.engine
@@ -479,8 +489,7 @@ class _Search:
                     fw = f"{ctx.framework.name} {ctx.framework.version}"
                     why = f"requires {n}{b}, but {fw} requires {n}{a}"
                     return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
-        theirs = {n: spec_of(reqs, n) for n in reqs}
-        clash = c.pin_clash(name, v, theirs, self.p.user) or self.held_clash(name, v, theirs)
+        clash = self.clash(name, v, reqs, itself=True)
         if clash is not None:
             return _Fail(rejection=clash)
         pythons = ctx.pythons
