@@ -228,11 +228,27 @@ def test_a_framework_pin_uv_names_is_relaxed_under_allow_overrides(
     assert "otel-sdk" in meta["requires-dist"] and "otel-sdk==1.0" not in meta["requires-dist"]
     lock = tomlkit.parse((tmp_path / "p" / "uv.lock").read_text()).unwrap()
     assert [p["version"] for p in lock["package"] if p["name"] == "otel-sdk"] == ["2.0"]
-    # the human output says why each pin was relaxed: uv's reason for the conflict, shortened
+    # the human output says why each pin was relaxed: uv's own line about the conflict, shortened
     assert (
-        "  verl 9.0: otel-sdk==1.0 -> otel-sdk (uv lock: verl requires otel-sdk==1.0, but tracer requires "
-        "otel-sdk>=2)\n" in r.out
+        "  verl 9.0: otel-sdk==1.0 -> otel-sdk (uv lock: all versions of tracer depend on otel-sdk>=2 and all "
+        "versions of verl depend on otel-sdk==1.0)\n" in r.out
     )
+
+
+def test_uv_line_is_the_evidence_naming_the_package_shortened() -> None:
+    from llmenv.plan.feedback import uv_line
+
+    line = (
+        "Because ray[default]==2.43.0 depends on opentelemetry-sdk>=1.30.0 and vllm==0.8.5.post1 depends on "
+        "opentelemetry-sdk<1.27.0,>=1.26.0, we can conclude that ray[default]==2.43.0 and vllm==0.8.5.post1 are "
+        "incompatible."
+    )
+    cause = Cause(kind="pin-conflict", packages=("ray",), summary="s", evidence=("unrelated", line))
+    assert uv_line(cause, "ray") == (
+        "ray[default]==2.43.0 depends on opentelemetry-sdk>=1.30.0 and vllm==0.8.5.post1 depends on "
+        "opentelemetry-sdk<1.27.0,>=1.26.0"
+    )
+    assert uv_line(cause, "deepspeed") == "s"  # no line names it: the cause's summary
 
 
 def test_plan_verify_locks_in_a_scratch_folder_and_touches_nothing(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -77,6 +77,23 @@ def _bound(cause: Any, plan: Plan) -> tuple[str, str] | None:
     return ("cap", cap) if cap is not None else None
 
 
+_CONCLUDE = re.compile(r",\s*we can conclude that .*$", re.IGNORECASE)
+
+
+def uv_line(cause: Any, package: str) -> str:
+    """uv's own line a relaxation reacts to, shortened: the evidence line that names ``package``, without
+    "Because" and uv's conclusion (``ray[default]==2.43.0 depends on opentelemetry-sdk>=1.30 and vllm==0.8.5.post1
+    depends on opentelemetry-sdk<1.27``); the cause's summary when the log has no such line."""
+    for line in getattr(cause, "evidence", ()) or ():
+        text = " ".join(str(line).split())
+        if package not in canonicalize_name(text) and package not in text.lower():
+            continue
+        text = _CONCLUDE.sub("", text)
+        text = re.sub(r"^(?:and\s+)?because\s+", "", text, flags=re.IGNORECASE)
+        return text if len(text) <= 200 else text[:199].rstrip() + "…"
+    return str(cause.summary)
+
+
 def _names(cause: Any) -> set[str]:
     out: set[str] = {canonicalize_name(p) for p in cause.packages}
     for pin in getattr(cause, "pins", ()) or ():
@@ -128,7 +145,7 @@ def learn(causes: Iterable[Any], plan: Plan, fb: Feedback, *, allow_overrides: b
     if cause is not None and cause.kind == "pin-conflict" and allow_overrides:
         pkg = _relaxable(cause, plan)
         if pkg is not None and pkg not in fb.relax:
-            return Learnt(feedback=replace(fb, relax={**fb.relax, pkg: cause.summary}), reason=reason)
+            return Learnt(feedback=replace(fb, relax={**fb.relax, pkg: uv_line(cause, pkg)}), reason=reason)
     if (
         cause is not None
         and cause.kind == "no-wheel-for-platform"
