@@ -173,6 +173,7 @@ def main() -> None:
                 t, old = _pair(argv, args.runs, Path(empty), args.baseline)
                 results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
                 results[name]["baseline_median_s"] = statistics.median(old)
+                results[name]["baseline_min_s"] = min(old)
             else:
                 t = measure(argv, args.runs, Path(empty))
                 results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
@@ -190,7 +191,10 @@ def main() -> None:
             extra = f"  {r['ratio_to_uv_lock']:.2f}x uv lock"
         if "baseline_median_s" in r:
             r["ratio_to_baseline"] = r["median_s"] / r["baseline_median_s"]
-            extra = f"  baseline {r['baseline_median_s']:.3f}s ({r['ratio_to_baseline']:.2f}x)"
+            extra = (
+                f"  baseline {r['baseline_median_s']:.3f}s ({r['ratio_to_baseline']:.2f}x),"
+                f" min {r['baseline_min_s']:.3f}s ({r['min_s'] / r['baseline_min_s']:.2f}x)"
+            )
         print(f"{name:<56} {r['median_s']:>7.3f}s {r['min_s']:>7.3f}s {r['ratio_to_python']:>8.1f}x{extra}")
     if args.json:
         Path(args.json).write_text(
