@@ -134,6 +134,18 @@ def test_requires_python_that_leaves_out_the_target_is_refused() -> None:
         python_range(">=three", _Plan(("3.11",)))  # type: ignore[arg-type]
 
 
+def test_a_requires_python_without_the_target_python_is_refused_naming_one_it_allows(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    before = HEAD + 'requires-python = "==3.12.*"\ndependencies = []\n'
+    path = _write(tmp_path, before)
+    r = _init(run_cli, tmp_path, "torch", *CUDA12_4)  # --python 3.11
+    _refused(r, path, before, "project.requires-python = '==3.12.*' excludes the target's Python 3.11")
+    assert "--python 3.12" in r.err
+    r = run_cli("plan", "torch", *CUDA12_4, cwd=tmp_path)  # plan in the folder holds to it the same way
+    assert r.code == 1 and "--python 3.12" in r.err
+    r = run_cli("plan", "torch", *CUDA12_4, "--no-project", cwd=tmp_path)
+    assert r.code == 0, r.err
+
+
 def test_a_narrowed_requires_python_is_said_and_narrowed_from_the_users_value_next_time(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The floor of an existing project stays where the chosen packages have wheels (torch 2.6.0: 3.9–3.13), and
     rises only when one needs it (torch 2.14.1 on a CUDA 13 driver: 3.10–3.14), naming it."""

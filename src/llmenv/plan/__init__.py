@@ -24,6 +24,7 @@ from llmenv.knowledge import Knowledge, load
 from llmenv.plan.candidates import (
     ENGINES,
     FRAMEWORKS,
+    KNOWN_PYTHONS,
     LocalRelease,
     PinSource,
     ReleaseLike,
@@ -308,6 +309,12 @@ def make_plan(
     return plan_problem(problem, feedback=feedback, build_facts=build_facts)
 
 
+def _nearest(pythons: Sequence[str], target: str) -> str:
+    """The Python of ``pythons`` closest to ``target`` (the lower one on a tie)."""
+    minor = int(target.split(".")[1])
+    return min(pythons, key=lambda p: (abs(int(p.split(".")[1]) - minor), p))
+
+
 def _within(problem: Problem, project: ProjectConstraints) -> Problem:
     """The problem held to the project's own requirements; NoAnswer when its requires-python leaves none of the
     Pythons the search could take."""
@@ -319,11 +326,15 @@ def _within(problem: Problem, project: ProjectConstraints) -> Problem:
     h = held(project, problem.target, planned=planned)
     pythons = h.pythons(problem.pythons)
     if not pythons:
-        asked = problem.pythons[0] if len(problem.pythons) == 1 else "any Python llmenv plans for"
-        raise NoAnswer(
-            f"{h.python_line} excludes {'Python ' if len(problem.pythons) == 1 else ''}{asked}",
-            hint="plan for a Python it allows (--python X.Y), or change requires-python",
+        one = len(problem.pythons) == 1
+        asked = f"the target's Python {problem.pythons[0]}" if one else "every Python llmenv plans for"
+        allowed = h.pythons(KNOWN_PYTHONS)
+        hint = (
+            f"plan for a Python it allows: --python {allowed[-1] if not one else _nearest(allowed, problem.pythons[0])}"
+            if allowed
+            else "change requires-python: it allows no Python llmenv plans for"
         )
+        raise NoAnswer(f"{h.python_line} excludes {asked}", hint=hint)
     preferred = problem.preferred_python if problem.preferred_python in pythons else None
     return replace(problem, held=h, pythons=pythons, preferred_python=preferred)
 
