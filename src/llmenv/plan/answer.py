@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from llmenv.errors import NoAnswer
 from llmenv.plan.candidates import KNOWN_PYTHONS, Candidate, release_requirements, spec_of
@@ -53,7 +54,9 @@ def _project_answer(problem: Problem, outcome: Outcome, asked: str, first: Rejec
         return None
     hint = "those are the project's own requirements: change them, or ask for versions they allow"
     if first is not None and problem.held.cited(first.reason):
-        return NoAnswer(f"{asked} does not fit the project's own requirements: {first}", hint=hint)
+        removed = any(b.removes for b in problem.held.bounds.get(canonicalize_name(first.package), ()))
+        said = first.reason if removed else str(first)  # an override that removes the package: no version is it
+        return NoAnswer(f"{asked} does not fit the project's own requirements: {said}", hint=hint)
     return None
 
 
