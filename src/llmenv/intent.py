@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from llmenv.check import Project
+from llmenv.check._releases import Catalog
 from llmenv.target import Target
 
 __all__ = [
@@ -196,7 +197,7 @@ class ProjectConstraints:
         """``data``: the parsed file (plain values). ``new_file``: llmenv creates it (every key is llmenv's)."""
         record = _table(_table(data.get("tool")).get("llmenv"))
         rec = Recorded.from_record(record)
-        view = Project.from_dict(data)
+        view = Project.from_dict(data, catalog=Catalog())  # the file alone: no release is looked up here
         reqs: list[ProjectRequirement] = []
         for d in view.deps:
             if d.scope == "base" and d.name in rec.dependencies:
