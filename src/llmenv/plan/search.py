@@ -122,6 +122,10 @@ class _Search:
         self._options: dict[tuple[str, TorchBuild], list[ExtensionOption]] = {}
         self._held_bins: list[_Bin] | None = None
         self._watched: frozenset[str] | None = None  # packages you pinned or the project bounds
+        self._groups: dict[
+            tuple[int, tuple[str, ...], tuple[str, ...]],
+            tuple[ReleaseLike, list[tuple[tuple[str, ...], Requirements]]],
+        ] = {}
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -242,7 +246,19 @@ class _Search:
     def groups(
         self, release: ReleaseLike, extras: Sequence[str], pythons: tuple[str, ...]
     ) -> list[tuple[tuple[str, ...], Requirements]]:
-        """The release's requirements on the target, per group of Pythons its markers treat alike."""
+        """The release's requirements on the target, per group of Pythons its markers treat alike (worked out
+        once per search: an engine release is reached from every framework release that pins it)."""
+        key = (id(release), tuple(extras), pythons)
+        got = self._groups.get(key)
+        if got is not None and got[0] is release:
+            return got[1]
+        out = self._groups_of(release, extras, pythons)
+        self._groups[key] = (release, out)
+        return out
+
+    def _groups_of(
+        self, release: ReleaseLike, extras: Sequence[str], pythons: tuple[str, ...]
+    ) -> list[tuple[tuple[str, ...], Requirements]]:
         if not python_markers_split(release):
             return [(pythons, release_requirements(release, extras, self.env(pythons[0])))]
         out: list[tuple[tuple[str, ...], Requirements]] = []
