@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -90,14 +91,27 @@ def measure(argv: list[str], runs: int, cwd: Path | None = None, prepare=None, s
     return times
 
 
-def _pair(argv: list[str], runs: int, cwd: Path, baseline: str) -> tuple[list[float], list[float]]:
-    """The current code and the baseline's, one run each in turn (the machine's load hits both alike)."""
+def _cpu(argv: list[str], cwd: Path, src: str | None) -> float:
+    """User + system CPU seconds of one run (what a loaded shared machine moves least)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, capture_output=True, env=_env(src), cwd=cwd, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _pair(argv: list[str], runs: int, cwd: Path, baseline: str) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The current code and the baseline's, one run each in turn (the machine's load hits both alike): wall
+    times, then CPU times."""
     now: list[float] = []
     old: list[float] = []
+    now_cpu: list[float] = []
+    old_cpu: list[float] = []
     for _ in range(runs):
         now += measure(argv, 1, cwd)
         old += measure(argv, 1, cwd, src=baseline)
-    return now, old
+        now_cpu.append(_cpu(argv, cwd, None))
+        old_cpu.append(_cpu(argv, cwd, baseline))
+    return now, old, now_cpu, old_cpu
 
 
 def _lock_cases(runs: int, work: Path, stack: bool) -> dict[str, list[float]]:
@@ -170,10 +184,12 @@ def main() -> None:
         for name, argv in CASES.items():
             measure(argv, 2, Path(empty))  # warm the file cache
             if args.baseline and argv[:3] == LLMENV:
-                t, old = _pair(argv, args.runs, Path(empty), args.baseline)
+                t, old, cpu, old_cpu = _pair(argv, args.runs, Path(empty), args.baseline)
                 results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
                 results[name]["baseline_median_s"] = statistics.median(old)
                 results[name]["baseline_min_s"] = min(old)
+                results[name]["cpu_s"] = statistics.median(cpu)
+                results[name]["baseline_cpu_s"] = statistics.median(old_cpu)
             else:
                 t = measure(argv, args.runs, Path(empty))
                 results[name] = {"median_s": statistics.median(t), "min_s": min(t), "runs": args.runs}
@@ -193,7 +209,8 @@ def main() -> None:
             r["ratio_to_baseline"] = r["median_s"] / r["baseline_median_s"]
             extra = (
                 f"  baseline {r['baseline_median_s']:.3f}s ({r['ratio_to_baseline']:.2f}x),"
-                f" min {r['baseline_min_s']:.3f}s ({r['min_s'] / r['baseline_min_s']:.2f}x)"
+                f" min {r['baseline_min_s']:.3f}s ({r['min_s'] / r['baseline_min_s']:.2f}x),"
+                f" cpu {r['cpu_s']:.3f}s vs {r['baseline_cpu_s']:.3f}s ({r['cpu_s'] / r['baseline_cpu_s']:.2f}x)"
             )
         print(f"{name:<56} {r['median_s']:>7.3f}s {r['min_s']:>7.3f}s {r['ratio_to_python']:>8.1f}x{extra}")
     if args.json:
