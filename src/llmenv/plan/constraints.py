@@ -372,13 +372,16 @@ def option_archs(opt: ExtensionOption, target: Target) -> str | None:
     return f"its setup.py cannot compile {names}"
 
 
-def option_known_bad(opt: ExtensionOption, torch: TorchBuild) -> str | None:
-    """Combinations known to break for reasons the matrix does not show (data with sources)."""
+def option_known_bad(opt: ExtensionOption, torch: TorchBuild, kb: Knowledge | None = None) -> str | None:
+    """Combinations known to break for reasons the matrix does not show (data with sources). ``kb``: the
+    knowledge in use (default: ``load()``; the search passes its own, so the table is not looked up per option)."""
     if opt.package != "flash-attn" or opt.source == "base":
         return None  # the base's own build is none of the release wheels the data speaks of
-    from llmenv.knowledge.flash_attn import load_flash_attn
+    if kb is None:
+        from llmenv.knowledge import load
 
-    for bad in load_flash_attn().known_bad:
+        kb = load()
+    for bad in kb.flash_attn.known_bad:
         if bad.applies(
             version=opt.version, torch=torch.version, cxx11_abi=torch.cxx11_abi, prebuilt=opt.prebuilt
         ):
@@ -435,5 +438,5 @@ def _option_rules(
     yield option_python(opt, python)
     yield option_driver(kb, target, opt, policy)
     yield option_archs(opt, target)
-    yield option_known_bad(opt, torch)
+    yield option_known_bad(opt, torch, kb)
     yield opt.fits(torch, target, python) if opt.fits is not None else None
