@@ -21,7 +21,7 @@ from llmenv.cli._target import (
 )
 from llmenv.errors import UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source, web_url
-from llmenv.plan import Feedback, Plan, lazy_pins, make_plan
+from llmenv.plan import EXTENSIONS, Feedback, Plan, lazy_pins, make_plan
 from llmenv.plan.reasons import group_rejections
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
@@ -243,11 +243,18 @@ def _read_wheels(inputs: Inputs) -> list[Any]:
         fetcher = Fetcher(http, retries=2)
         for loc in inputs.wheels:
             try:
-                out.append(read_user_wheels(loc, fetcher=fetcher, packages=("flash-attn",)))
+                out.append(read_user_wheels(loc, fetcher=fetcher, packages=EXTENSIONS))
             except FetchError as e:
                 raise UsageError(f"--wheels {loc}: cannot read it ({e})") from None
             fetcher.failed = None
     return out
+
+
+def _listings(inputs: Inputs) -> Any:
+    """The wheel sources' listings: the user's `kb refresh` snapshot when it parses, else the bundled one."""
+    from llmenv.sources.listing import load_listings
+
+    return load_listings(inputs.environ)
 
 
 def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
@@ -272,6 +279,7 @@ def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
         feedback=feedback,
         build_facts=build_facts if inputs.from_machine else None,
         user_wheels=_read_wheels(inputs) or None,
+        listings=_listings(inputs),
     )
     for pkg in sorted(inputs.build):
         if pkg not in plan.packages:

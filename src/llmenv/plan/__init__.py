@@ -33,6 +33,7 @@ from llmenv.plan.candidates import (
 from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import (
     EXTENSIONS,
+    TUNED_BUILDS,
     ExtensionOption,
     ExtensionProvider,
     TorchBuild,
@@ -159,19 +160,21 @@ def make_plan(
     feedback: Feedback | None = None,
     build_facts: Callable[[Target], Target] | None = None,
     user_wheels: Sequence[Any] | None = None,
+    listings: Any = None,
 ) -> Plan:
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work, UsageError (exit 2) for
     a typo. ``python_fixed``: the target's Python is the user's (--python), else the search may choose another
     (``python_from_machine``: the target's Python is this machine's, preferred when it works). ``builds``:
     packages to build from source (--build). ``constraints``: the project's own requirements (not written, but
     held). ``feedback``: what uv said of earlier candidates (the closed loop). ``user_wheels``: the listings
-    of --wheels sources (``llmenv.sources.user.UserWheels``), searched first."""
+    of --wheels sources (``llmenv.sources.user.UserWheels``), searched first. ``listings``: the wheel sources'
+    listings (``llmenv.sources.listing.Listings``; default: the refreshed snapshot, else the bundled one)."""
     kb = kb or load()
     pins = pins or lazy_pins()
     check_names(request, pins)
     for b in builds:
-        if canonicalize_name(b) not in EXTENSIONS:
-            raise UsageError(f"--build {b}: llmenv plans source builds of {', '.join(EXTENSIONS)} only")
+        if canonicalize_name(b) not in TUNED_BUILDS:
+            raise UsageError(f"--build {b}: llmenv has a tuned source build for {', '.join(TUNED_BUILDS)} only")
     fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if fw_req is not None:
         _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))
@@ -198,9 +201,10 @@ def make_plan(
                 feedback=feedback,
                 build_facts=build_facts,
                 user_wheels=user_wheels,
+                listings=listings,
             )
             _ = _replace
-            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))  # type: ignore[arg-type]
+            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))
     problem = roles(
         target=target,
         request=request,
@@ -215,6 +219,8 @@ def make_plan(
             wheelhouse=_wheelhouse(flash_attn_wheels),
             sdists=_sdists(pins),
             users=user_wheels or (),
+            pins=pins,
+            listings=listings,
         ),
         python_fixed=python_fixed,
         python_from_machine=python_from_machine,

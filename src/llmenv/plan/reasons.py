@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend
@@ -136,6 +139,26 @@ def torch_rejections(
     return out
 
 
+def _requirements(
+    problem: Problem, opt: ExtensionOption, fw_reqs: Requirements, engine_reqs: Requirements, engine: Any
+) -> list[tuple[Requirement, str]]:
+    """What you, the framework and the engine require of the packages ``opt`` itself requires."""
+    if not opt.requires_dist:
+        return []
+    names = {canonicalize_name(Requirement(line).name) for line in opt.requires_dist}
+    out: list[tuple[Requirement, str]] = [(r, "you") for n, r in problem.user.items() if n in names]
+    if problem.framework is not None and not problem.allow_overrides:
+        out += [(r, problem.framework.name) for n in names for r in fw_reqs.get(n, ())]
+    if problem.engine is not None:
+        who = f"{problem.engine.name} {engine.version}" if engine is not None else problem.engine.name
+        out += [(r, who) for n in names for r in engine_reqs.get(n, ())]
+        if engine is not None and "nvidia-cutlass-dsl" in names and "nvidia-cutlass-dsl" not in engine_reqs:
+            from llmenv.sources.builds import engine_pins  # the bundled pins snapshot keeps no such line
+
+            out += [(r, who) for r in engine_pins(problem.engine.name, engine.version)]
+    return out
+
+
 def option_problem(
     problem: Problem,
     opt: ExtensionOption,
@@ -143,14 +166,16 @@ def option_problem(
     py: str,
     fw_reqs: Requirements,
     engine_reqs: Requirements,
+    engine: Any = None,
 ) -> str | None:
-    """The first constraint an extension option fails for this torch build and Python, or None."""
+    """The first constraint an extension option fails for this torch build and Python, or None. ``engine``: the
+    engine pick (its release's own pins of the option's requirements)."""
     pins: list[tuple[SpecifierSet, str]] = [(problem.extensions.get(opt.package, SpecifierSet()), "your")]
     if not problem.allow_overrides and problem.framework is not None:
         pins.append((spec_of(fw_reqs, opt.package), f"{problem.framework.name}'s"))
     if problem.engine is not None:
         pins.append((spec_of(engine_reqs, opt.package), f"{problem.engine.name}'s"))
-    return c.option_checks(
+    why = c.option_checks(
         opt,
         torch,
         py,
@@ -160,6 +185,11 @@ def option_problem(
         pins=pins,
         forced_build=opt.package in problem.builds,
     )
+    if why is not None or not (opt.prebuilt and opt.requires_dist):
+        return why
+    pinned = _requirements(problem, opt, fw_reqs, engine_reqs, engine)
+    env = problem.target.with_(python=py).marker_environment()
+    return c.option_requirements(opt, env, pinned) if pinned else None
 
 
 def option_rejections(
@@ -176,10 +206,18 @@ def option_rejections(
             if opt is chosen or opt == chosen:
                 break
             why = option_problem(
-                problem, opt, build, winner.python, winner.framework_requirements, winner.engine_requirements
+                problem,
+                opt,
+                build,
+                winner.python,
+                winner.framework_requirements,
+                winner.engine_requirements,
+                winner.engine,
             )
             if why is None or (opt.shown, why) in seen or why.startswith("--build"):
                 continue  # a forced build considers no wheel: none is listed
+            if c.option_platform(opt, problem.target) is not None:
+                continue  # a wheel for another platform is no alternative here
             seen.add((opt.shown, why))
             out.append(Rejection(package=pkg, version=opt.shown, reason=why))
     return out

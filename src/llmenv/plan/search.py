@@ -427,7 +427,17 @@ class _Search:
             else:
                 variants = [Backend.parse(tag) for tag in r.variants]
             out += [TorchPick(release=r, variant=var, source=kind) for var in variants]
-        return order_torch(out)
+        ordered = order_torch(out)
+        if ctx.engine is not None:  # the engine's own CUDA line first (another needs its variant index)
+            major = ctx.engine.line_cuda.major
+            ordered.sort(key=lambda o: o.variant.is_cuda and o.variant.major != major)
+        return ordered
+
+    def engine_line(self, ctx: _Ctx, var: Backend) -> str | None:
+        e = ctx.engine
+        if e is None:
+            return None
+        return c.engine_line(e.name, e.version, e.build_cuda, var, self.p.target.platform)
 
     def torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
         """The first constraint ``opt`` fails, or the Pythons it leaves."""
@@ -446,7 +456,7 @@ class _Search:
             ("platform", c.torch_platform(r, self.p.target)),
             ("driver", c.torch_driver(self.p.kb, self.p.target, var, self.p.policy)),
             ("archs", c.torch_archs(self.p.target, r, var)),
-            ("engine", c.engine_cuda_major(ctx.engine.build_cuda if ctx.engine else None, var)),
+            ("engine", self.engine_line(ctx, var)),
         )
         for code, why in checks:
             if why is not None:
@@ -561,7 +571,7 @@ class _Search:
 
     def option_problem(self, ctx: _Ctx, opt: ExtensionOption, torch: TorchPick, py: str) -> str | None:
         """The first constraint an option fails (the same test ``reasons.option_rejections`` reports with)."""
-        return option_problem(self.p, opt, torch.build, py, ctx.fw_reqs, ctx.engine_reqs)
+        return option_problem(self.p, opt, torch.build, py, ctx.fw_reqs, ctx.engine_reqs, ctx.engine)
 
     def extension(self, ctx: _Ctx, pkg: str, torch: TorchPick | None, py: str) -> ExtensionOption | _Fail:
         refusal = c.extension_target(pkg, self.p.target, torch.build if torch else None)

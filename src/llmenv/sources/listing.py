@@ -67,11 +67,17 @@ def _package_of(filename: str) -> str:
 _TORCH_IN_NAME = re.compile(r"torch\.?(\d+\.\d+)(?!\d)")
 
 
-def _for_torch(filename: str, minor: str) -> bool:
-    """Is the file for torch ``minor`` by its local version, or does the name tie it to no torch minor?"""
+@lru_cache(maxsize=65536)
+def _torch_in_name(filename: str) -> str | None:
     _, _, local = filename.split("-", 2)[1].partition("+")
     m = _TORCH_IN_NAME.search(local)
-    return m is None or m.group(1) == minor
+    return m.group(1) if m is not None else None
+
+
+def _for_torch(filename: str, minor: str) -> bool:
+    """Is the file for torch ``minor`` by its local version, or does the name tie it to no torch minor?"""
+    got = _torch_in_name(filename)
+    return got is None or got == minor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +108,20 @@ class ListedWheel:
             if v:
                 d[k] = v
         return d
+
+
+def _listed(sid: str, index: bool, f: Mapping[str, Any]) -> ListedWheel:
+    at = str(f.get("at", ""))
+    return ListedWheel(
+        source=sid,
+        at=at,
+        filename=str(f["file"]),
+        sha256=f.get("sha256"),
+        uploaded=f.get("uploaded"),
+        torch_requirement=f.get("torch"),
+        url=f.get("url"),
+        channel=at.rsplit("/", 1)[-1] if index and at else None,
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -148,7 +168,14 @@ class Listings:
     generated: str | None
     sources: Mapping[str, SourceListing]
     ignored: str | None = None  # why a user snapshot was not used
-    _by_package: dict[str, tuple[ListedWheel, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # package -> its files as (source id, is the source an index, the file's entry), read in one pass; the
+    # ListedWheel objects are made per (package, source, torch minor) asked for, once
+    _by_package: dict[str, list[tuple[str, bool, Mapping[str, Any]]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _made: dict[tuple[str, str | None, str | None], tuple[ListedWheel, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def wheels(
         self, package: str, *, source: str | None = None, torch_minor: str | None = None
@@ -158,37 +185,45 @@ class Listings:
         ``torch_minor`` (``2.8``) keeps only the wheels whose name is for that torch minor or names none — a
         text test before any parsing, so a provider normalizes a few hundred names, not thousands.
         """
-        if not self._by_package:
-            self._by_package.update(self._collect())
-        got = self._by_package.get(canonicalize_name(package), ())
-        if source is not None:
-            got = tuple(w for w in got if w.source == source)
-        if torch_minor is not None:
-            got = tuple(w for w in got if _for_torch(w.filename, torch_minor))
+        name = canonicalize_name(package)
+        key = (name, source, torch_minor)
+        got = self._made.get(key)
+        if got is None:
+            if not self._by_package:
+                self._by_package.update(self._collect())
+            got = self._made[key] = tuple(
+                _listed(sid, index, f)
+                for sid, index, f in self._by_package.get(name, ())
+                if (source is None or sid == source) and (torch_minor is None or _for_torch(f["file"], torch_minor))
+            )
         return got
 
-    def _collect(self) -> dict[str, tuple[ListedWheel, ...]]:
+    def versions(self, package: str, *, source: str | None = None) -> frozenset[str]:
+        """The public versions listed for ``package`` (of one ``source``), as written in the file names."""
+        return frozenset(n.split("-", 2)[1].split("+", 1)[0] for n in self.filenames(package, source=source))
+
+    def filenames(self, package: str, *, source: str | None = None) -> tuple[str, ...]:
+        """The file names listed for ``package`` (of one ``source``), as text: nothing is parsed or built."""
+        if not self._by_package:
+            self._by_package.update(self._collect())
+        return tuple(
+            str(f["file"])
+            for sid, _, f in self._by_package.get(canonicalize_name(package), ())
+            if source is None or sid == source
+        )
+
+    def _collect(self) -> dict[str, list[tuple[str, bool, Mapping[str, Any]]]]:
         catalog = {s.id: s for s in load_sources()}
         order = {sid: i for i, sid in enumerate(catalog)}
-        out: dict[str, list[ListedWheel]] = {}
+        out: dict[str, list[tuple[str, bool, Mapping[str, Any]]]] = {}
+        names: dict[str, str] = {}  # a file name's first part -> the canonical project name (few distinct ones)
         for sid in sorted(self.sources, key=lambda s: order.get(s, len(order))):
             index = sid in catalog and catalog[sid].is_index
             for f in self.sources[sid].files:
-                fn = str(f["file"])
-                at = str(f.get("at", ""))
-                out.setdefault(_package_of(fn), []).append(
-                    ListedWheel(
-                        source=sid,
-                        at=at,
-                        filename=fn,
-                        sha256=f.get("sha256"),
-                        uploaded=f.get("uploaded"),
-                        torch_requirement=f.get("torch"),
-                        url=f.get("url"),
-                        channel=at.rsplit("/", 1)[-1] if index and at else None,
-                    )
-                )
-        return {name: tuple(ws) for name, ws in out.items()}
+                head = str(f["file"]).split("-", 1)[0]
+                name = names.get(head) or names.setdefault(head, canonicalize_name(head))
+                out.setdefault(name, []).append((sid, index, f))
+        return out
 
     def listing(self, source: str) -> SourceListing | None:
         return self.sources.get(source)
@@ -251,8 +286,15 @@ def read_listings(path: Path, *, origin: str = "file") -> Listings:
 
 @lru_cache(maxsize=1)
 def _bundled() -> Listings:
+    """The bundled snapshot (validated by the tests and by the command that writes it, not at each plan)."""
     text = (resources.files("llmenv.knowledge") / "data" / LISTINGS_NAME).read_text(encoding="utf-8")
-    return Listings.from_dict(json.loads(text), origin="bundled")
+    d = json.loads(text)
+    return Listings(
+        origin="bundled",
+        path=None,
+        generated=d.get("generated"),
+        sources={sid: SourceListing.from_dict(sid, x) for sid, x in d["sources"].items()},
+    )
 
 
 @lru_cache(maxsize=4)
