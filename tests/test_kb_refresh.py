@@ -321,7 +321,7 @@ def test_cli_refresh_then_show(
     run_cli: Callable[..., object], tracked_server: IndexServer, tmp_path: Path
 ) -> None:
     env = {"LLMENV_DATA_DIR": str(tmp_path / "data"), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
-    r = run_cli("kb", "refresh", "--index", tracked_server.url, "--timeout", "5", environ=env)
+    r = run_cli("kb", "refresh", "--only", "pins", "--index", tracked_server.url, "--timeout", "5", environ=env)
     assert r.code == 0, r.err  # type: ignore[attr-defined]
     releases = sum(1 if full else 2 for full in TRACKED.values())  # a range project has one release
     assert f"read {len(TRACKED)} packages, {releases} releases" in r.out  # type: ignore[attr-defined]
@@ -352,7 +352,17 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
     tracked_server.hang.add("/simple/ray/")
     env = {"LLMENV_DATA_DIR": str(data), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
     r = run_cli(
-        "kb", "refresh", "--index", tracked_server.url, "--timeout", "2", "--retries", "0", environ=env
+        "kb",
+        "refresh",
+        "--only",
+        "pins",
+        "--index",
+        tracked_server.url,
+        "--timeout",
+        "2",
+        "--retries",
+        "0",
+        environ=env,
     )
     assert r.code == 1  # type: ignore[attr-defined]
     assert "kb refresh failed — ray:" in r.err and "timed out" in r.err  # type: ignore[attr-defined]
@@ -369,6 +379,8 @@ def test_cli_unwritable_output_is_one_line(
     r = run_cli(
         "kb",
         "refresh",
+        "--only",
+        "pins",
         "--index",
         tracked_server.url,
         "--output",

@@ -11,6 +11,7 @@ from typing import Any
 from llmenv.cli._context import Context
 from llmenv.errors import NoAnswer, UsageError
 
+TABLES = ("pins", "wheel-sources")
 HELP = (
     "Refresh llmenv's knowledge of the frameworks' pins (vllm, sglang, verl, openrlhf and what they pin) "
     "from PyPI, or show the snapshot in use."
@@ -26,7 +27,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "write a snapshot that then takes precedence over the bundled one. A failed or interrupted refresh "
         "writes nothing.",
     )
+    r.add_argument(
+        "--only",
+        action="append",
+        choices=TABLES,
+        metavar="TABLE",
+        help=f"refresh only this table (repeatable; {', '.join(TABLES)}; default: all)",
+    )
     r.add_argument("--index", metavar="URL", default=None, help="a PEP 691 (JSON) simple index; default PyPI")
+    r.add_argument(
+        "--github-proxy",
+        metavar="URL",
+        default=None,
+        help="prefix for GitHub API and download URLs (wheel-sources: the release-assets sources)",
+    )
+    r.add_argument(
+        "--facts",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="with --bundled: the facts folder a wheel source that cannot be reached is rebuilt from",
+    )
     r.add_argument(
         "--output",
         metavar="PATH",
@@ -110,6 +131,35 @@ class _Bar:
 
 
 def _refresh(args: argparse.Namespace, ctx: Context) -> int:
+    """Each table asked for (all by default), all or nothing per table (per source for the wheel sources)."""
+    tables = set(args.only or TABLES) if args.check is None else {"pins"}
+    code = _refresh_pins(args, ctx) if "pins" in tables else 0
+    if "wheel-sources" in tables:
+        code = max(code, _refresh_wheel_sources(args, ctx))
+    return code
+
+
+def _refresh_wheel_sources(args: argparse.Namespace, ctx: Context) -> int:
+    from llmenv.indexes import web_url
+    from llmenv.sources.kbcli import refresh_wheel_sources
+
+    proxy = web_url(args.github_proxy, "--github-proxy")
+    try:
+        code, path = refresh_wheel_sources(
+            ctx.ui.print,
+            ctx.environ,
+            github_proxy=proxy,
+            bundled=args.bundled,
+            facts=args.facts,
+            retries=args.retries,
+        )
+    except OSError as e:
+        raise UsageError(f"cannot write the wheel listings: {e.strerror or e}; the ones in use are unchanged") from e
+    ctx.ui.print(f"wrote {path}")
+    return code
+
+
+def _refresh_pins(args: argparse.Namespace, ctx: Context) -> int:
     from contextlib import nullcontext
 
     from llmenv.kb import filter_snapshot, refresh, write_snapshot
@@ -203,9 +253,12 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     where = str(pins.path) if pins.path else "package data"
     if pins.ignored:
         ctx.ui.eprint(f"warning: user snapshot ignored: {pins.ignored}", style="warn")
+    from llmenv.sources.kbcli import show_lines
+
     if args.json:
         ctx.ui.json(
             {
+                "wheel_listings": show_lines(ctx.environ),
                 "snapshot": pins.origin,
                 "path": str(pins.path) if pins.path else None,
                 "generated": pins.generated,
@@ -226,6 +279,9 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     for name, row in rows.items():
         meta = "requires-dist" if row["requires_dist"] else "index only"
         ctx.ui.print(f"{name:<20}{row['releases']:>9}  {row['newest'] or '-':<14}{meta}")
+    ctx.ui.print()
+    for line in show_lines(ctx.environ):
+        ctx.ui.print(line)
     return 0
 
 
