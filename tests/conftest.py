@@ -35,8 +35,10 @@ def fake_system(
     cpus: int = 16,
     machine: str = "x86_64",
     os_name: str = "linux",
+    root: str = "/nonexistent/llmenv-test-root",
 ) -> System:
-    """A machine described by data: ``commands`` maps the joined argv to (exit code, stdout)."""
+    """A machine described by data: ``commands`` maps the joined argv to (exit code, stdout). ``root``: the
+    filesystem image detection reads (none by default: no test sees this machine's image)."""
     commands = dict(commands or {})
     files = dict(files or {})
     files.setdefault("/proc/meminfo", "MemTotal:       131072000 kB\n")
@@ -61,6 +63,7 @@ def fake_system(
         cpus=lambda: cpus,
         glibc=lambda: "2.39",
         run_long=run,
+        root=root,
     )
 
 

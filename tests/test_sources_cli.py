@@ -59,9 +59,11 @@ def test_a_folder_of_community_wheels_is_searched_and_locked(run_cli, tmp_path: 
     )
     assert r.code == 0, r.err
     doc = tomlkit.parse((project / "pyproject.toml").read_text()).unwrap()
+    # The requirement as asked for (on the GPU platform); the exact wheel's version is the plan's constraint.
+    assert "flash-attn ; sys_platform == 'linux' and platform_machine == 'x86_64'" in doc["project"]["dependencies"]
     assert (
         "flash-attn==2.8.3+cu128torch2.8 ; sys_platform == 'linux' and platform_machine == 'x86_64'"
-        in doc["project"]["dependencies"]
+        in doc["tool"]["uv"]["constraint-dependencies"]
     )
     assert doc["tool"]["llmenv"]["wheels"] == [str(house)]
     r = run_cli("lock", cwd=project)

@@ -75,10 +75,12 @@ def test_engine_alone_picks_the_newest_that_runs() -> None:
     vllm = p.packages["vllm"]
     assert (vllm.version, vllm.source, vllm.index) == ("0.26.0+cu129", "index", "vllm-cu129")
     assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.11.0", "cu128")
-    assert "vllm==0.26.0+cu129" in p.dependencies
+    assert "vllm==0.26.0+cu129 ; sys_platform == 'linux' and platform_machine == 'x86_64'" in p.dependencies
     assert any(i.name == "vllm-cu129" and i.url == "https://wheels.vllm.ai/0.26.0/cu129/" for i in p.indexes)
-    assert p.extra["sources"]["vllm"] == {"index": "vllm-cu129"}
-    assert any("libcudart.so.13" in r and "vllm#44335" in r for r in p.reasons)
+    assert p.extra["sources"]["vllm"] == [
+        {"index": "vllm-cu129", "marker": "sys_platform == 'linux' and platform_machine == 'x86_64'"}
+    ]
+    assert any("libcudart.so.13" in r and "vllm#44335" in r and "minor-version compatibility" in r for r in p.reasons)
     # a release whose PyPI wheel is CUDA 12 stays on PyPI with a CUDA 12 torch
     p = _plan(["vllm==0.19.1"], driver="570.86.15", gpu=(9, 0))
     assert (p.packages["vllm"].version, p.packages["vllm"].source) == ("0.19.1", "default")
@@ -249,7 +251,10 @@ def test_local_framework_tree_is_planned_from_its_static_metadata(
     }
     doc = tomlkit.parse((tmp_path / "pyproject.toml").read_text()).unwrap()
     assert doc["tool"]["uv"]["sources"]["verl"] == {"path": "./verl", "editable": True}
-    assert "verl[vllm]" in doc["project"]["dependencies"] and "vllm==0.8.5" in doc["project"]["dependencies"]
+    # The requirement text is what was asked for; the exact plan is a constraint scoped to the target.
+    assert "verl[vllm]" in doc["project"]["dependencies"] and "vllm" in doc["project"]["dependencies"]
+    pins = doc["tool"]["uv"]["constraint-dependencies"]
+    assert "vllm==0.8.5" in pins
     assert "workspace" not in doc["tool"]["uv"]
 
 

@@ -39,14 +39,19 @@ def make_wheel(
     filename: str | None = None,
     files: Mapping[str, str] | None = None,
     module: bool = True,
+    local_in_dist_info: bool = False,
 ) -> Path:
     """Write a wheel into ``folder`` and return its path. ``filename`` overrides the standard name
     (to imitate release assets such as ``flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-...whl``);
-    ``module=False`` leaves out the ``<name>/__init__.py`` package (a wheel of only ``files``)."""
+    ``module=False`` leaves out the ``<name>/__init__.py`` package (a wheel of only ``files``).
+    ``local_in_dist_info=True`` names the ``.dist-info`` folder with the whole version, local label included, as
+    real wheels do (``torch-2.6.0+cu124.dist-info``; installers read the version from that name)."""
     folder.mkdir(parents=True, exist_ok=True)
     dist = canonicalize_name(name).replace("-", "_")
     public = version.split("+")[0] if filename is None else version
     di = f"{dist}-{public if filename is None else version.split('+')[0]}.dist-info"
+    if local_in_dist_info:
+        di = f"{dist}-{version}.dist-info"
     meta = [
         "Metadata-Version: 2.1",
         f"Name: {name}",

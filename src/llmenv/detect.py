@@ -131,6 +131,8 @@ class System:
     glibc: Callable[[], str | None] = _glibc
     # Runs long programs (the doctor's probe: a cold torch import can take minutes); None: the real runner.
     run_long: Runner | None = None
+    # Where an image's files are read from (llmenv.base: NGC / pytorch images); tests point it at a fake tree.
+    root: str = "/"
 
 
 # ---------------------------------------------------------------------------------------------- parsers
@@ -349,6 +351,16 @@ def with_build_facts(target: Target, sys_: System | None = None) -> Target:
     return target.with_(nvcc=nvcc, cuda_home=home)
 
 
+def _base(sys_: System) -> Any:
+    """The base environment of the image llmenv runs in (NGC, pytorch/pytorch), read from files; None."""
+    from llmenv.base import Files, find_base
+
+    try:
+        return find_base(sys_.environ, Files(root=sys_.root))
+    except Exception:  # a probe that breaks is skipped, never fatal
+        return None
+
+
 def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) -> Target:
     """Detect this machine (or the one ``sys_`` fakes). ``gpu=False`` skips the driver / GPU probes (the
     target's GPU side comes from flags); ``build=False`` skips what only ``detect`` shows and a source build
@@ -379,6 +391,9 @@ def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) 
         gpus=tuple(values.get("gpus", ())),
         origins=origins,
     )
+    base = _base(sys_)
+    if base is not None:
+        target = target.with_(base=base, origins={**origins, "base": base.origin})
     if not build:
         return target
     return with_build_facts(target, sys_).with_(cpus=sys_.cpus(), memory_gib=_memory(sys_))

@@ -2,6 +2,9 @@
 
 A user's ``pyproject.toml`` is precious: llmenv keeps every byte it does not manage, writes through a temporary
 file and ``os.replace`` (never a half-written file), and puts the previous bytes back when a later step fails.
+A symlinked file is written through to its target (the link stays a link). Two llmenv runs editing one project
+take turns (``locked``: an exclusive lock on the file's folder from the read to the last write), and a file that
+changed on disk since llmenv read it is not overwritten.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import difflib
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +22,12 @@ import tomlkit
 from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.toml_document import TOMLDocument
 
+from llmenv._tomledit import match_newlines
 from llmenv.errors import UsageError
 from llmenv.files import read_regular
 from llmenv.shape import check_pyproject
 
-__all__ = ["ProjectFile", "atomic_write", "diff", "parse_toml", "resolve_pyproject"]
+__all__ = ["ProjectFile", "atomic_write", "diff", "locked", "parse_toml", "resolve_pyproject"]
 
 
 def resolve_pyproject(path: Path) -> Path:
@@ -55,8 +60,15 @@ def _reason(e: ParseError) -> str:
     return msg.split(" at line ")[0] if " at line " in msg else msg
 
 
+def real_path(path: Path) -> Path:
+    """Where the bytes of ``path`` live: a symlink's target (followed to the end), else the path itself."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``. A symlink is
+    written through: its target gets the new bytes and the link stays."""
+    path = real_path(path)
     folder = path.parent
     try:
         mode = path.stat().st_mode & 0o7777 if path.exists() else None
@@ -78,6 +90,37 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the folder of ``path`` (of its real file) for the block, so that two llmenv runs
+    editing one project take turns instead of one losing the other's edits. ``on_wait`` is called once when
+    another run holds the lock (before waiting for it). The folder is locked rather than the file because the
+    file is replaced on each write; no lock file is left behind. Where there is no ``flock`` (Windows) the block
+    runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder = real_path(path).parent
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as e:
+        raise UsageError(f"cannot open {folder}: {e.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a filesystem without locks: run unlocked rather than not at all
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 def diff(old: str, new: str, name: str) -> str:
@@ -119,7 +162,8 @@ class ProjectFile:
         return self.original.decode("utf-8") if self.original is not None else ""
 
     def text(self) -> str:
-        return tomlkit.dumps(self.doc)
+        """The document as it would be written, in the original file's line endings."""
+        return match_newlines(tomlkit.dumps(self.doc), self.original_text)
 
     def changed(self) -> bool:
         return self.text() != self.original_text or self.original is None
@@ -128,12 +172,27 @@ class ProjectFile:
         """Write the document when it changed; returns whether the file was written."""
         if not self.changed():
             return False
-        if not os.access(self.path.parent, os.W_OK) or (
-            self.path.exists() and not os.access(self.path, os.W_OK)
-        ):
+        target = real_path(self.path)
+        if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
             raise UsageError(f"cannot write {self.path}: permission denied")
+        self._unchanged_on_disk()
         atomic_write(self.path, self.text().encode("utf-8"))
         return True
+
+    def _unchanged_on_disk(self) -> None:
+        """Refuse to overwrite edits made by someone else (an editor, a run that does not take the lock) since
+        the file was read."""
+        try:
+            now: bytes | None = real_path(self.path).read_bytes()
+        except FileNotFoundError:
+            now = None
+        except OSError:
+            return  # the write reports what is wrong with the file
+        if now != self.original:
+            raise UsageError(
+                f"{self.path} changed on disk while llmenv was editing it; nothing written",
+                hint="run the command again",
+            )
 
     def restore(self) -> None:
         """Put the previous bytes back (or remove the file llmenv created)."""

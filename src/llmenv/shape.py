@@ -128,6 +128,7 @@ _UV: dict[str, Check] = {
     "conflicts": _array,
     "override-dependencies": _strings,
     "constraint-dependencies": _strings,
+    "exclude-dependencies": _strings,
     "python-install-mirror": _string,
 }
 _TARGET: dict[str, Check] = {
@@ -158,6 +159,15 @@ _LLMENV: dict[str, Check] = {
     "follow": _strings,
     "name": _string,
     "managed": _table_of(_strings, "arrays of strings"),
+    "base": _table,
+}
+# [tool.llmenv.base]: the base environment a project reuses (llmenv.base.model.BaseRecord)
+_BASE: dict[str, Check] = {
+    "python": _string,
+    "python-version": _string,
+    "site": _strings,
+    "torch": _string,
+    "image": _string,
 }
 # path -> (the check of the value there, the checks of its keys)
 _SCHEMA: dict[tuple[str, ...], tuple[Check, Mapping[str, Check]]] = {
@@ -167,6 +177,7 @@ _SCHEMA: dict[tuple[str, ...], tuple[Check, Mapping[str, Check]]] = {
     ("tool", "uv"): (_table, _UV),
     ("tool", "llmenv"): (_table, _LLMENV),
     ("tool", "llmenv", "target"): (_table, _TARGET),
+    ("tool", "llmenv", "base"): (_table, _BASE),
 }
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
 from llmenv.backend import CudaVersion, parse_cuda_version
 from llmenv.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmenv.base.model import BaseEnvironment
 
 __all__ = [
     "Gpu",
@@ -131,6 +134,8 @@ class Target:
     cuda_home: str | None = None
     # Where each value came from ("nvml", "nvidia-smi", "--driver", ...): shown by ``detect``.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # The base environment whose torch and packages are fixed (a container's, --base-python): llmenv.base.
+    base: BaseEnvironment | None = field(default=None, compare=False)
 
     @property
     def is_cpu(self) -> bool:
@@ -188,6 +193,7 @@ class Target:
             "gpus": [g.to_dict() for g in self.gpus],
             "nvcc": self.nvcc,
             "cuda_home": self.cuda_home,
+            **({"base": self.base.to_dict()} if self.base is not None else {}),
         }
 
     @classmethod

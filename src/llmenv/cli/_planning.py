@@ -153,6 +153,9 @@ def resolve_inputs(
     flags = target_flags(args)
     base, from_machine = _base_target(ctx, flags, recorded)
     target = resolve_target(base, flags)
+    from llmenv.cli._base import attach_base
+
+    target = attach_base(ctx, args, recorded, target, flags)  # a container's torch, or --base-python
     if getattr(args, "max_attempts", 6) < 1:
         raise UsageError(f"--max-attempts must be at least 1, not {args.max_attempts}")
     policy = args.cuda_policy or recorded.get("policy") or "strict"
@@ -181,7 +184,7 @@ def resolve_inputs(
         ),
         wheels=tuple(_wheels_location(v, ctx.cwd) for v in _wheels_given(args, recorded)),
         build=_build_given(args, recorded),
-        python_fixed="python" in flags or "target" in recorded,
+        python_fixed="python" in flags or "target" in recorded or target.base is not None,
         from_machine=from_machine,
         system=ctx.system,
     )
@@ -308,7 +311,10 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
         if t.gpus:
             where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
-    lines = [f"plan for {where}", ""]
+    lines = [f"plan for {where}"]
+    if t.base is not None:
+        lines.append(f"  on the base {t.base.image or t.base.python}: {t.base.origin}")
+    lines.append("")
     # Requirements llmenv writes as given (packages it knows nothing special about): shown, not planned.
     as_given = [Requirement(d) for d in plan.dependencies]
     as_given = [r for r in as_given if canonicalize_name(r.name) not in plan.packages]
@@ -322,6 +328,7 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
             "prebuilt": "prebuilt wheel" + (f" (index {c.index})" if c.index else ""),
             "build": "built from source (see build)",
             "path": "editable path source",
+            "base": "the base's (never installed)",
         }.get(c.source, c.source)
         lines.append(f"  {name:<{width}}  {c.version:<12} {detail:<6} {src}".rstrip())
     for r in as_given:
@@ -335,7 +342,7 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     if plan.build:
         lines += ["", "build"]
         for name, b in plan.build.items():
-            env = " ".join(f"{k}={v}" for k, v in b.get("env", {}).items())
+            env = " ".join(f"{k}={v}" for k, v in b.get("env", {}).items()) or b.get("from", "")
             lines.append(f"  {name}: {env}")
     if plan.reasons:
         lines += ["", "why"]

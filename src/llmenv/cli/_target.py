@@ -47,6 +47,9 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
         help="strict (default): no CUDA build newer than the driver's CUDA; "
         "minor: allow newer minors of the same major (CUDA minor-version compatibility)",
     )
+    from llmenv.cli._base import add_base_argument
+
+    add_base_argument(g)
 
 
 def target_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -37,6 +37,12 @@ def render_target(t: Target) -> list[str]:
     lines.append(
         f"nvcc       {t.nvcc or 'not found'}" + (f"  (CUDA_HOME {t.cuda_home})" if t.cuda_home else "")
     )
+    b = t.base
+    if b is not None and b.torch is not None:
+        lines.append(
+            f"base       torch {b.torch.version} ({b.torch.variant}) and {len(b.packages) - 1} more packages in "
+            f"{b.python} (Python {b.python_version}); {b.origin}"
+        )
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from llmenv.cli._planning import (
 from llmenv.errors import UsageError
 
 HELP = (
-    "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR in place, "
-    "keeping every byte llmenv does not manage. DIR is the first argument when it is an existing folder or "
-    "looks like a path (., ./x, /x, ~/x, x/); otherwise it is the current folder. Without SPECs, the ones "
-    "recorded in [tool.llmenv] are used (or torch)."
+    "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR with the "
+    "project as the constraint: its requirements, requires-python, environments and torch routing are kept "
+    "(narrowed or extended only where said), or init refuses naming what stops it. DIR is the first argument "
+    "when it is an existing folder, looks like a path (., ./x, /x, ~/x, x/), or is a bare name that is not a "
+    "package llmenv plans (like `uv init NAME`: `llmenv init myproj vllm` creates ./myproj); otherwise it is "
+    "the current folder. Without SPECs, the ones recorded in [tool.llmenv] are used (or torch)."
 )
 
 
@@ -69,10 +72,38 @@ def _looks_like_dir(arg: str, cwd: Path) -> bool:
     return arg in (".", "..") or arg.startswith(("./", "../", "/", "~")) or arg.endswith("/")
 
 
+def _new_project_name(arg: str) -> bool:
+    """``uv init NAME``'s habit: a first argument that is no requirement llmenv plans names the new project's
+    folder. A bare name llmenv knows (torch, vllm, verl, flash-attn, ... — the packages of its knowledge) is a
+    SPEC; any other bare name, or a name that is no requirement at all (``my project``), is the folder."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    if not arg or arg.startswith("-") or "/" in arg or "\\" in arg:
+        return False
+    try:
+        req = Requirement(arg)
+    except InvalidRequirement:
+        return "[" not in arg and ";" not in arg and "@" not in arg and not any(c in arg for c in "<>=!~")
+    if req.extras or req.specifier or req.marker or req.url:
+        return False
+    return canonicalize_name(req.name) not in _known_packages()
+
+
+def _known_packages() -> set[str]:
+    from packaging.utils import canonicalize_name
+
+    from llmenv.knowledge.pins import load_pins
+
+    return {canonicalize_name(n) for n in load_pins().names()} | {"torch", "torchvision", "torchaudio", "flash-attn"}
+
+
 def split_dir(args: list[str], cwd: Path) -> tuple[Path, list[str]]:
     if args and _looks_like_dir(args[0], cwd):
         p = Path(args[0]).expanduser()
         return (p if p.is_absolute() else cwd / p), args[1:]
+    if args and _new_project_name(args[0]):
+        return cwd / args[0], args[1:]
     return cwd, list(args)
 
 
@@ -89,21 +120,41 @@ def _groups(value: str | None, recorded: list[str]) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from packaging.utils import canonicalize_name
-
-    from llmenv.indexes import web_url
-    from llmenv.project import ProjectFile, diff
-    from llmenv.render import ProjectOptions, render
+    from llmenv.project import locked
 
     folder, specs = split_dir(list(args.args), ctx.cwd)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file, not a folder (DIR must be a folder)")
+    if args.dry_run:
+        return _init(args, ctx, folder, specs)
+    # Two runs on one project take turns: the lock is held from reading the file to the last write (--lock too).
+    anchor = folder
+    while not anchor.exists() and anchor.parent != anchor:
+        anchor = anchor.parent
+    where = folder / "pyproject.toml"
+    with locked(
+        anchor / "pyproject.toml",
+        on_wait=lambda: ctx.ui.eprint(f"waiting for another llmenv run editing {where} ..."),
+    ):
+        return _init(args, ctx, folder, specs)
+
+
+def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]) -> int:
+    from llmenv.intent import ProjectConstraints
+    from llmenv.project import ProjectFile, diff
+    from llmenv.render import edit
+
     pyproject = folder / "pyproject.toml"
     project = ProjectFile.open(pyproject)
     recorded: dict[str, Any] = {}
     tool = project.doc.get("tool")
     if isinstance(tool, dict) and isinstance(tool.get("llmenv"), dict):
         recorded = tool["llmenv"].unwrap() if hasattr(tool["llmenv"], "unwrap") else dict(tool["llmenv"])
+    build_script = "setup.py" if (folder / "setup.py").is_file() else None
+    constraints = ProjectConstraints.read(
+        project.doc.unwrap(), new_file=project.original is None, build_script=build_script
+    )
+    _refuse_shadowing(constraints, folder)
     # Local SPECs are written relative to the current folder; they are recorded relative to the project.
     inputs = resolve_inputs(
         ctx,
@@ -113,8 +164,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         spec_base=ctx.cwd if specs else folder,
         project_dir=folder,
     )
-    inputs, follow = _with_companions(inputs, project.doc, recorded)
-    plan = build_plan(inputs)
+    inputs, follow = _with_companions(inputs, constraints, recorded)
+    plan = _plan_within(inputs, constraints)
     paths = {}
     for loc in inputs.request.locals:
         base = ctx.cwd if specs else folder
@@ -122,12 +173,237 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         paths[loc.name] = rel if rel.startswith(".") else f"./{rel}"
     if paths:
         plan = _with_paths(plan, paths)
+    options = _options(
+        args, ctx, folder, inputs, plan, recorded, follow, project.original is None, build_script, bool(specs)
+    )
+    result = edit(project.doc, plan, options, constraints)
+    project.doc = result.doc
+    new_text = project.text()
+    _check_after(project.original_text, new_text, pyproject)
+    if args.dry_run:
+        d = diff(project.original_text, new_text, "pyproject.toml")
+        if args.json:
+            ctx.ui.json(
+                {"plan": plan.to_dict(), "diff": d, "notes": list(result.notes), "path": str(pyproject)}
+            )
+        else:
+            ctx.ui.print(d if d else f"{pyproject}: no change")
+            for n in result.notes:
+                ctx.ui.print(f"  {n}")
+        return 0
+    from llmenv.uvrun import checked_uv, deferred_signals, guard, run_uv
+
+    # Everything that can refuse --lock refuses before the first write: a missing or too-old uv, a uv.lock
+    # that is a folder or unreadable. From the write on, the guard restores both files unless the lock succeeds
+    # (failure, Ctrl-C, SIGTERM).
+    binary = checked_uv(ctx.environ) if args.lock else None
+    with guard(pyproject, folder / "uv.lock") if args.lock else contextlib.nullcontext() as held:
+        if not folder.exists():
+            try:
+                folder.mkdir(parents=True)
+            except OSError as e:
+                raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+        with deferred_signals():
+            wrote = project.write()
+        if args.json:
+            ctx.ui.json(
+                {"plan": plan.to_dict(), "path": str(pyproject), "written": wrote, "notes": list(result.notes)}
+            )
+        else:
+            _print_result(ctx, plan, result.notes, wrote, pyproject)
+        if held is not None:
+            # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
+            python = ["--python", plan.target.base.python] if plan.target.base is not None else []
+            return run_uv(ctx, ["lock", *python], folder, restore=held, binary=binary)
+    return 0
+
+
+def _print_result(ctx: Context, plan: Any, notes: Any, wrote: bool, pyproject: Path) -> None:
+    for line in render_plan(plan):
+        ctx.ui.print(line)
+    if notes:
+        ctx.ui.print("")
+        ctx.ui.print("project (your file is the constraint: kept, or narrowed / extended where said)")
+        for n in notes:
+            ctx.ui.print(f"  - {n}")
+    ctx.ui.print("")
+    ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
+
+
+def _plan_within(inputs: Any, constraints: Any) -> Any:
+    """The plan, within the project's own requirements: they narrow the request, and a plan that still breaks
+    one of them is refused naming it (exit 1, the file unchanged). Interim, until the planner takes
+    ProjectConstraints as constraint functions (see /work/coord/project.md)."""
+    from dataclasses import replace
+
+    from llmenv.errors import NoAnswer
+    from llmenv.intent import incompatibilities, narrow_request, target_envs
+
+    request, narrowed_by = narrow_request(inputs.request, constraints, target_envs(inputs.target))
+    try:
+        plan = _within_routing(replace(inputs, request=request), constraints)
+    except NoAnswer as e:
+        if narrowed_by:
+            e.message += "; the project's own requirements narrowed the request: " + ", ".join(
+                dict.fromkeys(str(r) for r in narrowed_by)
+            )
+            e.hint = "those are the project's requirements: change them, or plan for a target that runs them"
+        raise
+    problems = incompatibilities(plan, constraints, target_envs(plan.target, plan.pythons))
+    if problems:
+        raise NoAnswer(
+            "the plan does not fit the project's own requirements: "
+            + "; ".join(problems)
+            + " (pyproject.toml unchanged)",
+            hint="ask for versions the project allows (e.g. SPEC torch==X), or change those requirements",
+        )
+    return plan
+
+
+def _within_routing(inputs: Any, constraints: Any) -> Any:
+    """The plan, kept to the torch variant the project's own routing gives the target when the driver runs it.
+
+    An interim step until the planner takes ProjectConstraints: when the user routes torch to, say, cu128 and the
+    driver would also run cu130, planning for a target capped at CUDA 12.8 (strict) yields the cu128 plan; its
+    reasons say the real driver and why the variant is the project's. Any other case keeps the first plan (and
+    routing then refuses, naming the entry)."""
+    from dataclasses import replace
+
+    from llmenv.backend import Backend
+    from llmenv.errors import NoAnswer
+    from llmenv.intent import target_envs
+    from llmenv.plan import Rejection
+    from llmenv.routing import routed_variants
+
+    plan = build_plan(inputs)
+    torch = plan.packages.get("torch")
+    t = inputs.target
+    offered = routed_variants(constraints, target_envs(t, plan.pythons))
+    if torch is None or not torch.variant or not offered or t.cuda is None:
+        return plan
+    chosen = Backend.parse(torch.variant)
+    if any(v == chosen for v, _ in offered):
+        return plan
+    runnable = [
+        (v, e) for v, e in offered if v.is_cuda and v.cuda_version is not None and v.cuda_version <= t.cuda
+    ]
+    if not runnable:
+        return plan
+    best, entry = max(runnable, key=lambda ve: ve[0])
+    request = inputs.request
+    torch_req = request.get("torch")
+    if torch_req is not None:  # only the releases that have a build for the user's variant
+        from packaging.requirements import Requirement
+
+        from llmenv.intent import releases_with_variant
+
+        kept = Requirement(str(torch_req))
+        kept.specifier &= releases_with_variant(best.tag)
+        others = tuple(r for r in request.requirements if r is not torch_req)
+        request = replace(request, requirements=(kept, *others))
+    try:
+        capped = build_plan(
+            replace(inputs, request=request, target=t.with_(cuda=best.cuda_version), policy="strict")
+        )
+    except NoAnswer:
+        return plan
+    ct = capped.packages.get("torch")
+    if ct is None or ct.variant != best.tag:
+        return plan
+    where = f"{entry.location} ({entry.scope[0]} {entry.scope[1]!r})" if entry.scope else entry.location
+    real = next((r for r in plan.reasons if r.startswith("driver ")), None)
+    cap_text = f"supports CUDA <= {best.cuda_version}"
+    reasons = [real if (real and r.startswith("driver ") and cap_text in r) else r for r in capped.reasons]
+    reasons.insert(
+        0, f"torch stays on {best}: the project routes it there ({where}), and driver {t.driver} runs it"
+    )
+    rejected = [r for r in capped.rejected if cap_text not in r.reason]
+    rejected.insert(
+        0,
+        Rejection(
+            package="torch",
+            version=torch.version,
+            variant=torch.variant,
+            reason=f"the project's torch routing ({where}) serves {best}",
+        ),
+    )
+    return replace(capped, target=t, reasons=tuple(reasons), rejected=tuple(rejected))
+
+
+def _refuse_shadowing(constraints: Any, folder: Path) -> None:
+    """A setup.py project with no [project] table: uv would lock none of its requirements; llmenv will not add a
+    [project] table over setup.py."""
+    from llmenv.errors import NoAnswer
+
+    if constraints.has_project or constraints.build_script is None:
+        return
+    raise NoAnswer(
+        f"{folder} is built by its {constraints.build_script} and has no [project] table: uv does not read "
+        "setup.py for a project (its lock would hold none of your requirements), and llmenv will not add a "
+        "[project] table over setup.py (it would shadow it); nothing written",
+        hint='add [project] with name and dynamic = ["version", "dependencies"] to pyproject.toml (setuptools then '
+        "reads them from setup.py), and run llmenv init again",
+    )
+
+
+def _check_after(before: str, after: str, path: Path) -> None:
+    """`llmenv check` on what init would write: an error the file did not have is init's, so nothing is
+    written (the file keeps its bytes) and the answer is no, naming the finding. (The file as it was is only
+    checked when the new one has errors.)"""
+    from collections import Counter
+
+    from llmenv.check import check_text
+    from llmenv.errors import NoAnswer
+
+    if after == before:
+        return
+    errors = [f for f in check_text(after, file=str(path)).findings if f.severity == "error"]
+    if not errors:
+        return
+    had: Counter[str] = Counter()
+    if before:
+        try:
+            had = Counter(f.code for f in check_text(before, file=str(path)).findings if f.severity == "error")
+        except UsageError:
+            had = Counter()
+    new = []
+    seen: Counter[str] = Counter()
+    for f in errors:
+        seen[f.code] += 1
+        if seen[f.code] > had[f.code]:
+            new.append(f)
+    if new:
+        f = new[0]
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        raise NoAnswer(
+            f"llmenv's edit would bring `llmenv check` error {f.code} at {f.location}: {f.message}{more}; "
+            f"{path} left unchanged",
+            hint=f.fix.splitlines()[0] if f.fix else None,
+        )
+
+
+def _options(
+    args: argparse.Namespace,
+    ctx: Context,
+    folder: Path,
+    inputs: Any,
+    plan: Any,
+    recorded: dict[str, Any],
+    follow: tuple[str, ...],
+    new_file: bool,
+    build_script: str | None,
+    specs_given: bool,
+) -> Any:
+    from llmenv.indexes import web_url
+    from llmenv.render import ProjectOptions
+
+    base = ctx.cwd if specs_given else folder
     github_proxy = inputs.github_proxy
     python_mirror = web_url(args.python_mirror or recorded.get("python-mirror"), "--python-mirror", file=True)
     groups = _groups(args.groups, list(recorded.get("groups", [])))
     wheelhouse, wheelhouse_names = _wheelhouse(args, recorded, ctx.cwd, folder)
     record: dict[str, Any] = {
-        "specs": [_relocate(s, ctx.cwd if specs else folder, folder) for s in inputs.specs],
+        "specs": [_relocate(s, base, folder) for s in inputs.specs],
         "policy": inputs.policy,
         "target": _record_target(plan.target),
     }
@@ -151,8 +427,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         record["allow-overrides"] = True
     if follow:
         record["follow"] = list(follow)
-    options = ProjectOptions(
-        name=args.name or recorded.get("name") or canonicalize_name(folder.resolve().name) or "project",
+    if plan.extra.get("base"):
+        record["base"] = dict(plan.extra["base"])  # [tool.llmenv.base]: what `llmenv sync` and doctor read
+    overrides = recorded.get("overrides")
+    if isinstance(overrides, dict) and overrides:
+        record["overrides"] = overrides  # `llmenv override`'s: kept, and applied last
+    return ProjectOptions(
+        name=args.name or recorded.get("name") or project_name(folder),
         pypi_index=inputs.pypi_index,
         python_mirror=python_mirror,
         github_proxy=github_proxy,
@@ -161,40 +442,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         user_owned=follow,
         wheelhouse=wheelhouse,
         wheelhouse_names=wheelhouse_names,
+        requested=tuple(inputs.specs),
+        overrides=overrides if isinstance(overrides, dict) else {},
+        build_script=build_script,
+        new_file=new_file,
     )
-    project.doc = render(project.doc, plan, options)
-    new_text = project.text()
-    if args.dry_run:
-        d = diff(project.original_text, new_text, "pyproject.toml")
-        if args.json:
-            ctx.ui.json({"plan": plan.to_dict(), "diff": d, "path": str(pyproject)})
-        else:
-            ctx.ui.print(d if d else f"{pyproject}: no change")
-        return 0
-    from llmenv.uvrun import checked_uv, deferred_signals, guard, run_uv
 
-    # Everything that can refuse --lock refuses before the first write: a missing or too-old uv, a uv.lock
-    # that is a folder or unreadable. From the write on, the guard restores both files unless the lock succeeds
-    # (failure, Ctrl-C, SIGTERM).
-    binary = checked_uv(ctx.environ) if args.lock else None
-    with guard(pyproject, folder / "uv.lock") if args.lock else contextlib.nullcontext() as held:
-        if not folder.exists():
-            try:
-                folder.mkdir(parents=True)
-            except OSError as e:
-                raise UsageError(f"cannot create {folder}: {e.strerror}") from None
-        with deferred_signals():
-            wrote = project.write()
-        if args.json:
-            ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote})
-        else:
-            for line in render_plan(plan):
-                ctx.ui.print(line)
-            ctx.ui.print("")
-            ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
-        if held is not None:
-            return run_uv(ctx, ["lock"], folder, restore=held, binary=binary)
-    return 0
+
+def project_name(folder: Path) -> str:
+    """A valid project name from a folder name: ``My Project (v2)`` -> ``my-project-v2`` (PEP 508 names are
+    letters, digits and ``-_.``, starting and ending with a letter or digit)."""
+    from packaging.utils import canonicalize_name
+
+    raw = folder.resolve().name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-_.")
+    return canonicalize_name(cleaned) if cleaned else "project"
 
 
 def _wheelhouse(
@@ -283,22 +545,17 @@ def _with_paths(plan: Any, paths: dict[str, str]) -> Any:
     return replace(plan, extra=extra)
 
 
-def _with_companions(inputs: Any, doc: Any, recorded: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
-    """torchvision / torchaudio that the user has in the project follow the planned torch (same release, same
-    index). They stay the user's: recorded under ``follow``, never dropped by a later run with other SPECs."""
+def _with_companions(inputs: Any, constraints: Any, recorded: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """torchvision / torchaudio that the user has in the project (its dependencies, an extra or a group) follow
+    the planned torch (same release, same index). They stay the user's: recorded under ``follow``, never dropped
+    by a later run with other SPECs."""
     from dataclasses import replace
 
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
+    from packaging.requirements import Requirement
 
-    managed = set(recorded.get("managed", {}).get("dependencies", []))
     follow = set(recorded.get("follow", []))
-    for line in doc.get("project", {}).get("dependencies", []) or []:
-        try:
-            n = canonicalize_name(Requirement(str(line)).name)
-        except InvalidRequirement:
-            continue
-        if n in ("torchvision", "torchaudio") and n not in managed:
+    for n in ("torchvision", "torchaudio"):
+        if constraints.requiring(n):
             follow.add(n)
     names = inputs.request.names()
     if "torch" not in names or not follow:

@@ -21,4 +21,11 @@ def run(args: argparse.Namespace, ctx: Context, command: str = UV_COMMAND) -> in
 
     folder = Path(args.project).expanduser()
     folder = folder if folder.is_absolute() else ctx.cwd / folder
-    return run_uv(ctx, [command, *args.uv_args], folder)
+    extra: list[str] = []
+    if command == "lock" and (folder / "pyproject.toml").is_file():
+        from llmenv.base.project import read_record
+
+        record = read_record(folder)
+        if record is not None and not any(a.startswith(("--python", "-p")) for a in args.uv_args):
+            extra = ["--python", record.python]  # a project on a base locks with the base interpreter
+    return run_uv(ctx, [command, *extra, *args.uv_args], folder)

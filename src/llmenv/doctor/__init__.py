@@ -147,6 +147,19 @@ def doctor(
     report = diagnose(
         probe, kb=kb, python=env.python, builds_from_source=builds, lock=lock, lock_error=lock_error
     )
+    findings = (*report.findings, *_base_findings(env, probe))
     if problem is not None:
-        report = Report(python=report.python, findings=(problem, *report.findings))
-    return report, probe
+        findings = (problem, *findings)
+    return Report(python=report.python, findings=findings), probe
+
+
+def _base_findings(env: Environment, probe: Mapping[str, Any]) -> list[Finding]:
+    """The ``base`` check, for a project that reuses a base interpreter (``[tool.llmenv.base]``)."""
+    from llmenv.base.project import read_record
+
+    record = read_record(env.project) if env.project is not None else None
+    if record is None:
+        return []
+    from llmenv.doctor.base import check_base
+
+    return check_base(Path(env.python).parent.parent, record, probe)

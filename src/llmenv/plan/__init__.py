@@ -205,6 +205,18 @@ def make_plan(
             )
             _ = _replace
             return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))
+    providers = providers or default_providers(
+        github_proxy=github_proxy,
+        wheelhouse=_wheelhouse(flash_attn_wheels),
+        sdists=_sdists(pins),
+        users=user_wheels or (),
+        pins=pins,
+        listings=listings,
+    )
+    if target.base is not None and target.base.torch is not None:
+        from llmenv.plan.base import base_providers
+
+        providers = base_providers(target.base, providers)  # what the base has is the base's
     problem = roles(
         target=target,
         request=request,
@@ -213,20 +225,13 @@ def make_plan(
         kb=kb,
         pins=pins,
         allow_overrides=allow_overrides,
-        providers=providers
-        or default_providers(
-            github_proxy=github_proxy,
-            wheelhouse=_wheelhouse(flash_attn_wheels),
-            sdists=_sdists(pins),
-            users=user_wheels or (),
-            pins=pins,
-            listings=listings,
-        ),
+        providers=providers,
         python_fixed=python_fixed,
         python_from_machine=python_from_machine,
         local_release=local_release,
         builds=builds,
         constraints=constraints,
+        listings=listings,
     )
     return plan_problem(problem, feedback=feedback, build_facts=build_facts)
 

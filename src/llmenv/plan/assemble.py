@@ -52,19 +52,23 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
             if route is not None
             else Choice(name=e.name, version=str(e.version), source="default", extras=e.extras)
         )
+    base = problem.target.base
     if cand.torch is not None:
         t = cand.torch
         idx = problem.source.index_for(t.variant)
-        index = None if problem.source.is_pypi or idx is None else idx.name
-        out["torch"] = Choice(
-            name="torch", version=str(t.version), variant=t.variant.tag, source=t.source, index=index
-        )
+        index = None if problem.source.is_pypi or idx is None or t.source == "base" else idx.name
+        # A base's torch is named as installed (``…nv25.01``), not PEP 440-normalized (``…nv25.1``).
+        version = base.torch.version if t.source == "base" and base and base.torch else str(t.version)
+        out["torch"] = Choice(name="torch", version=version, variant=t.variant.tag, source=t.source, index=index)
         needed = set(problem.companions) | {n for n in TORCH_FAMILY[1:] if n in cand.engine_requirements}
         needed |= {n for n in TORCH_FAMILY[1:] if n in cand.framework_requirements}
         for name in TORCH_FAMILY[1:]:
             cv = getattr(t.release, name)
             if name in needed and cv:
-                out[name] = Choice(name=name, version=cv, variant=t.variant.tag, source=t.source, index=index)
+                source, variant = t.source, t.variant.tag
+                if base is not None and not base.has(name):
+                    source, variant = "default", ""  # not in the base: uv takes it from an index
+                out[name] = Choice(name=name, version=cv, variant=variant or None, source=source, index=index)
     for name, opt in cand.options.items():
         if not opt.pinned:
             continue  # uv resolves it (a PyPI sdist without a tuned recipe)
@@ -72,9 +76,9 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
         out[name] = Choice(
             name=name,
             version=str(opt.version),
-            source=opt.kind,
+            source="base" if opt.source == "base" else opt.kind,
             url=opt.url_for(cand.python),
-            index=idx.name if idx else None,
+            index=idx.name if idx and opt.source != "base" else None,
             extras=opt.extras,
         )
         for pkg, version in opt.together:
@@ -89,7 +93,7 @@ def vllm_route(problem: Problem, cand: Candidate) -> Any:
         return None
     from llmenv.sources.vllm import route
 
-    got = route(e.version, t.variant.cuda_version, problem.target.platform)
+    got = route(e.version, t.variant.cuda_version, problem.target.platform, problem.listings)
     return None if got is None or isinstance(got, str) else got
 
 
@@ -107,6 +111,8 @@ def _dependencies(problem: Problem, cand: Candidate, choices: dict[str, Choice])
     seen: set[str] = set()
     # GPU-only lines (the target's platform marker): wheels from a source of their own, and builds
     gpu = {n for o in cand.options.values() if not o.default_index for n in (o.package, *(p for p, _ in o.together))}
+    if vllm_route(problem, cand) is not None:
+        gpu.add("vllm")  # its variant build on the target; PyPI's release elsewhere
     for req in problem.request.requirements:
         n = canonicalize_name(req.name)
         seen.add(n)
@@ -129,8 +135,8 @@ def _dependencies(problem: Problem, cand: Candidate, choices: dict[str, Choice])
 def _line(
     n: str, choice: Choice | None, req: Requirement, cand: Candidate, t: Target, gpu: set[str]
 ) -> str:
-    if choice is None or choice.source == "path":
-        return str(req)
+    if choice is None or choice.source in ("path", "base"):
+        return str(req)  # a base package is the base's: uv never resolves it (exclude-dependencies)
     opt = cand.options.get(n)
     wanted = set(req.extras) | set(opt.extras if opt is not None else ())
     extras = f"[{','.join(sorted(wanted))}]" if wanted else ""
@@ -142,7 +148,7 @@ def _line(
 
 def _indexes(problem: Problem, cand: Candidate) -> list[IndexSpec]:
     out: list[IndexSpec] = []
-    if cand.torch is not None and not problem.source.is_pypi:
+    if cand.torch is not None and not problem.source.is_pypi and cand.torch.source != "base":
         idx = problem.source.index_for(cand.torch.variant)
         if idx:
             out.append(idx)
@@ -168,8 +174,10 @@ def _extension_sections(
     marker = target.platform_marker()
     route = vllm_route(problem, cand)
     if route is not None:
-        extra.setdefault("sources", {})["vllm"] = {"index": route.index_name}
+        extra.setdefault("sources", {})["vllm"] = [{"index": route.index_name, "marker": marker}]
     for name, opt in cand.options.items():
+        if opt.source == "base":
+            continue  # installed in the base
         if opt.prebuilt:
             entries = option_sources(opt, index_for(opt, problem.source), marker, cand.pythons)
             if entries:
@@ -180,6 +188,10 @@ def _extension_sections(
             deps, more = untuned_build(opt, major.major if major else None)
             extra.setdefault("extra-build-dependencies", {}).update(deps)
             warnings += more
+            build[next(iter(deps))] = {
+                "env": {},
+                "from": "its PyPI sdist against the installed torch (no tuned recipe)",
+            }
             continue
         facts = release_facts(str(opt.version))
         env, more, _ = sized_build_env(target, facts)
@@ -260,6 +272,11 @@ def assemble(
         extra.setdefault("dependency-metadata", []).insert(
             0, dependency_metadata(fw.name, fw.release, cand.relaxed)
         )
+    if target.base is not None and target.base.torch is not None:
+        from llmenv.plan.base import base_warnings, plan_extra
+
+        extra.update(plan_extra(target.base))
+        warnings += base_warnings(cand, target.base, target, problem.kb, problem.policy)
     return Plan(
         target=target,
         policy=problem.policy,

@@ -10,6 +10,7 @@ NVIDIA's driver table and compatibility rules (``knowledge/data/cuda.json``), th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -48,6 +49,7 @@ __all__ = [
     "pin_clash",
     "python_range",
     "sass_compatible",
+    "torch_admits",
     "torch_archs",
     "torch_companion",
     "torch_driver",
@@ -210,7 +212,13 @@ def pin_clash(
 
 
 def engine_build_cuda(
-    kb: Knowledge, target: Target, name: str, version: str, torch: TorchRelease, policy: str
+    kb: Knowledge,
+    target: Target,
+    name: str,
+    version: str,
+    torch: TorchRelease,
+    policy: str,
+    listings: Any = None,
 ) -> Rejection | None:
     """An engine's compiled kernels are built with the CUDA of the PyPI torch it pins: the driver must run it."""
     if target.cuda is None:
@@ -220,7 +228,7 @@ def engine_build_cuda(
     cuda = torch.pypi_cuda
     if kb.cuda.runs(cuda, driver_cuda=target.cuda, driver=target.driver, policy=policy):
         return None
-    if engine_variant_runs(kb, target, name, Version(version)) is not None:
+    if engine_variant_runs(kb, target, name, Version(version), listings) is not None:
         return None  # a build of another CUDA line on its variant index runs here (the torch level routes it)
     return Rejection(
         package=name,
@@ -239,7 +247,12 @@ def engine_cuda_major(build_cuda: CudaVersion | None, variant: Backend) -> str |
 
 
 def engine_line(
-    name: str, version: Version, build_cuda: CudaVersion | None, variant: Backend, platform: str
+    name: str,
+    version: Version,
+    build_cuda: CudaVersion | None,
+    variant: Backend,
+    platform: str,
+    listings: Any = None,
 ) -> str | None:
     """The engine's kernels must link torch's CUDA major. vLLM: PyPI's wheel of another major is replaced by
     the release's build of torch's major on its variant index (wheels.vllm.ai/{version}/{variant}) when one is
@@ -250,21 +263,23 @@ def engine_line(
 
         if pypi_cuda(version) is None:
             return engine_cuda_major(build_cuda, variant)
-        got = route(version, cuda, platform)
+        got = route(version, cuda, platform, listings)
         if got is None or not isinstance(got, str):
             return None
         return got
     return engine_cuda_major(build_cuda, variant)
 
 
-def engine_variant_runs(kb: Knowledge, target: Target, name: str, version: Version) -> CudaVersion | None:
+def engine_variant_runs(
+    kb: Knowledge, target: Target, name: str, version: Version, listings: Any = None
+) -> CudaVersion | None:
     """vLLM: the CUDA of a build of the release on its variant index that the driver runs (its major the
     driver's, as PyPI's wheel of a newer minor is taken), or None."""
     if name != "vllm" or target.cuda is None:
         return None
     from llmenv.sources.vllm import variants
 
-    for v in variants(version):
+    for v in variants(version, listings):
         if target.platform in v.platforms and (
             v.cuda.major == target.cuda.major
             or kb.cuda.runs(v.cuda, driver_cuda=target.cuda, driver=target.driver, policy="strict")
@@ -336,7 +351,7 @@ def option_torch(opt: ExtensionOption, torch: TorchBuild) -> str | None:
     """The wheels were built against this torch (version, CUDA major, C++ ABI): anything else fails at import."""
     if not opt.prebuilt:
         return None
-    if str(opt.torch) and not opt.torch.contains(torch.version, prereleases=True):
+    if str(opt.torch) and not torch_admits(opt.torch, torch.version):
         return f"its wheels are built for torch{opt.torch}, not {torch.version}"
     if opt.cuda_major is not None and torch.cuda is None:
         return f"its wheels are CUDA {opt.cuda_major} builds; torch {torch.version}+{torch.variant} has no CUDA"
@@ -345,6 +360,15 @@ def option_torch(opt: ExtensionOption, torch: TorchBuild) -> str | None:
     if opt.cxx11_abi is not None and opt.cxx11_abi != torch.cxx11_abi:
         return f"its wheels use cxx11abi{'TRUE' if opt.cxx11_abi else 'FALSE'}, torch uses the other C++ ABI"
     return None
+
+
+def torch_admits(spec: SpecifierSet, version: Version) -> bool:
+    """The spec holds for that torch — NVIDIA's ``2.6.0a0+…`` (a base image's) counting as the 2.6.0 it is."""
+    if spec.contains(version, prereleases=True):
+        return True
+    from llmenv.base.model import admits
+
+    return admits(spec, str(version))[0]
 
 
 def option_platform(opt: ExtensionOption, target: Target) -> str | None:
@@ -461,8 +485,8 @@ def option_archs(opt: ExtensionOption, target: Target) -> str | None:
 
 def option_known_bad(opt: ExtensionOption, torch: TorchBuild) -> str | None:
     """Combinations known to break for reasons the matrix does not show (data with sources)."""
-    if opt.package != "flash-attn":
-        return None
+    if opt.package != "flash-attn" or opt.source == "base":
+        return None  # the base's own build is none of the release wheels the data speaks of
     from llmenv.knowledge.flash_attn import load_flash_attn
 
     for bad in load_flash_attn().known_bad:

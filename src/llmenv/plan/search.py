@@ -21,6 +21,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from llmenv.backend import Backend
+from llmenv.knowledge import TorchRelease
 from llmenv.plan import constraints as c
 from llmenv.plan.candidates import (
     KNOWN_PYTHONS,
@@ -309,6 +310,12 @@ class _Search:
         ):
             why = f"has no {engine.name} dependency for extras {list(ctx.framework.extras)}"
             return _Fail(rejection=Rejection(package=name, version=v, reason=why))
+        if self.p.target.base is not None:
+            from llmenv.plan.base import pin_problem
+
+            base_pin = pin_problem(self.p.target.base, ctx.fw_reqs)
+            if base_pin is not None:
+                return _Fail(rejection=Rejection(package=name, version=v, reason=base_pin, kind="pin"))
         pythons = self.dep_pythons(ctx.fw_reqs, ctx.pythons)
         if isinstance(pythons, Rejection):
             return _Fail(rejection=pythons)
@@ -379,18 +386,11 @@ class _Search:
         self, ctx: _Ctx, ask: EngineAsk, rel: ReleaseLike, extras: tuple[str, ...], reqs: Requirements
     ) -> Candidate | _Fail:
         name, v = ask.name, str(rel.version)
-        tspec = spec_of(reqs, "torch")
-        known = [t for t in self.p.kb.torch if tspec.contains(t.version, prereleases=True)]
-        want = self.p.torch_spec & self.pin(ctx.fw_reqs, "torch")
-        ok = [t for t in known if want.contains(t.version, prereleases=True)]
-        if not known:
-            why = f"pins torch{tspec}, which llmenv's knowledge does not list"
-            return _Fail(rejection=Rejection(package=name, version=v, reason=why))
-        if not ok:
-            why = f"pins torch{tspec}, but torch{want} is required"
-            return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
-        torch = ok[0]
-        problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy)
+        got = self.engine_torch(name, v, reqs, ctx)
+        if isinstance(got, _Fail):
+            return got
+        torch, torch_pin = got
+        problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy, self.p.listings)
         if problem is not None:
             return _Fail(rejection=problem)
         if ctx.framework is not None and not self.p.allow_overrides:
@@ -407,14 +407,43 @@ class _Search:
         if isinstance(pythons, Rejection):
             return _Fail(rejection=pythons)
         pick = EnginePick(name=name, release=rel, extras=extras, torch=torch)
-        inner = replace(
-            ctx, pythons=pythons, engine=pick, engine_reqs=reqs, torch_pin=SpecifierSet(f"=={torch.version}")
-        )
+        inner = replace(ctx, pythons=pythons, engine=pick, engine_reqs=reqs, torch_pin=torch_pin)
         return self.torch_level(inner, top=False)
+
+    def engine_torch(
+        self, name: NormalizedName, v: str, reqs: Requirements, ctx: _Ctx
+    ) -> tuple[TorchRelease, SpecifierSet] | _Fail:
+        """The PyPI torch release the engine pins (its kernels are built with that torch's CUDA) and the pin
+        the torch level then holds; on a base, the base's torch (and its other torch-linked packages) must
+        meet the engine's pins instead."""
+        tspec = spec_of(reqs, "torch")
+        base = self.p.target.base
+        if base is not None and base.torch is not None:
+            from llmenv.plan.base import engine_torch, pin_problem
+
+            release, why = engine_torch(self.p.kb, base, name, tspec)
+            why = why or pin_problem(base, reqs)
+            if release is None or why is not None:
+                return _Fail(rejection=Rejection(package=name, version=v, reason=why or "", kind="pin"))
+            return release, tspec
+        known = [t for t in self.p.kb.torch if tspec.contains(t.version, prereleases=True)]
+        want = self.p.torch_spec & self.pin(ctx.fw_reqs, "torch")
+        ok = [t for t in known if want.contains(t.version, prereleases=True)]
+        if not known:
+            why = f"pins torch{tspec}, which llmenv's knowledge does not list"
+            return _Fail(rejection=Rejection(package=name, version=v, reason=why))
+        if not ok:
+            why = f"pins torch{tspec}, but torch{want} is required"
+            return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
+        return ok[0], SpecifierSet(f"=={ok[0].version}")
 
     def torch_options(self, ctx: _Ctx) -> list[TorchPick]:
         spec = self.p.torch_spec & self.pin(ctx.fw_reqs, "torch") & ctx.torch_pin
         t = self.p.target
+        if t.base is not None and t.base.torch is not None:
+            from llmenv.plan.base import base_pick
+
+            return [base_pick(t.base, self.p.kb)]  # the base's torch is the only one; torch_reject tests it
         kind = "pypi" if self.p.source.is_pypi else "index"
         out: list[TorchPick] = []
         for r in self.p.kb.torch:
@@ -437,10 +466,12 @@ class _Search:
         e = ctx.engine
         if e is None:
             return None
-        return c.engine_line(e.name, e.version, e.build_cuda, var, self.p.target.platform)
+        return c.engine_line(e.name, e.version, e.build_cuda, var, self.p.target.platform, self.p.listings)
 
     def torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
         """The first constraint ``opt`` fails, or the Pythons it leaves."""
+        if opt.source == "base":
+            return self.base_torch_reject(ctx, opt)
         r, var = opt.release, opt.variant
         for name in TORCH_FAMILY[1:]:
             spec = self.p.companions.get(name, SpecifierSet()) & spec_of(ctx.engine_reqs, name)
@@ -459,6 +490,35 @@ class _Search:
             ("engine", self.engine_line(ctx, var)),
         )
         for code, why in checks:
+            if why is not None:
+                return TorchFail(variant=var, code=code, reason=why)
+        return pythons
+
+    def base_torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
+        """The base's torch: the pins on it and its companions (NVIDIA's pre-release meets ``==2.6.0``), the
+        base's Python, the GPUs it was built for (when known) and the engine's CUDA major. Not the driver: the
+        base is what it is (a warning says it)."""
+        from llmenv.plan.base import companion_problem, torch_problem
+
+        base = self.p.target.base
+        assert base is not None
+        var = opt.variant
+        why = torch_problem(base, self.p.torch_spec & self.pin(ctx.fw_reqs, "torch") & ctx.torch_pin)
+        if why is not None:
+            return TorchFail(variant=var, code="pin", reason=why)
+        for name in TORCH_FAMILY[1:]:
+            spec = self.p.companions.get(name, SpecifierSet()) & spec_of(ctx.engine_reqs, name)
+            why = companion_problem(base, name, spec & self.pin(ctx.fw_reqs, name))
+            if why is not None:
+                return TorchFail(variant=var, code="pin", reason=why)
+        pythons = tuple(py for py in ctx.pythons if py in opt.release.python)
+        if not pythons:
+            why = f"the base interpreter is Python {base.minor}; the stack needs {', '.join(ctx.pythons)}"
+            return TorchFail(variant=var, code="python", reason=why)
+        for code, why in (
+            ("archs", c.torch_archs(self.p.target, opt.release, var)),
+            ("engine", c.engine_cuda_major(ctx.engine.build_cuda if ctx.engine else None, var)),
+        ):
             if why is not None:
                 return TorchFail(variant=var, code=code, reason=why)
         return pythons

@@ -203,7 +203,9 @@ def _successors(t: Target) -> list[str]:
 
 def _python_line(problem: Problem, cand: Candidate) -> str:
     py = cand.python
-    if problem.preferred_python is not None and len(problem.pythons) == 1:
+    if problem.target.base is not None:
+        origin = f"the base interpreter's, {problem.target.base.python}"
+    elif problem.preferred_python is not None and len(problem.pythons) == 1:
         origin = "the target's Python"
     elif py == problem.preferred_python:
         origin = "this machine's Python"
@@ -226,12 +228,18 @@ def _next(python: str) -> str:
 
 def reasons(problem: Problem, cand: Candidate, target: Target) -> list[str]:
     out = _framework_line(problem, cand) + _engine_line(problem, cand, target)
-    if cand.torch is not None:
+    base = target.base if cand.torch is not None and cand.torch.source == "base" else None
+    if base is not None:
+        from llmenv.plan.base import base_reasons
+
+        out += base_reasons(cand, base)
+    elif cand.torch is not None:
         out += _torch_lines(problem, cand, target)
     for opt in cand.options.values():
         if opt.package == "flash-attn":
             out += _successors(target)
-        out.append(_option_line(opt, cand, problem.builds, target))
+        if opt.source != "base":
+            out.append(_option_line(opt, cand, problem.builds, target))
     out.append(_python_line(problem, cand))
     for loc in problem.request.locals:
         local = cand.framework is not None and cand.framework.local and cand.framework.name == loc.name

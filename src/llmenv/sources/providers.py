@@ -81,10 +81,18 @@ def _groups(wheels: Sequence[ListedWheel], torch: TorchBuild) -> list[_Group]:
             continue
         key = (v, b.local.label or w.at, f"{b.os}-{b.arch}")
         out.setdefault(key, []).append(w)
-    return [
-        _Group(version=v, at=ws[0].at, label=label, platform=plat, wheels=tuple(ws))
-        for (v, label, plat), ws in out.items()
-    ]
+    groups = []
+    for (v, label, plat), ws in out.items():
+        ws.sort(key=_tag_key, reverse=True)  # a file re-published under a later release tag: that one
+        groups.append(_Group(version=v, at=ws[0].at, label=label, platform=plat, wheels=tuple(ws)))
+    return groups
+
+
+def _tag_key(w: ListedWheel) -> Version:
+    try:
+        return Version(w.at.removeprefix("v")) if not w.channel else Version("0")
+    except InvalidVersion:
+        return Version("0")
 
 
 def _built_with(b: WheelBuild) -> CudaVersion | None:
@@ -217,21 +225,22 @@ def _option(
     )
 
 
-_NEWEST: dict[tuple[int, str, str], Version | None] = {}
+_NEWEST: dict[tuple[int, str, str], tuple[Listings, Version | None]] = {}
 
 
 def _newest(listings: Listings, package: str, sid: str) -> Version | None:
     """The newest release the source lists of the package (from the file names' text: nothing is parsed)."""
     key = (id(listings), package, sid)
-    if key not in _NEWEST:
+    got = _NEWEST.get(key)
+    if got is None or got[0] is not listings:  # (the listings are held, so an id is never reused here)
         versions = set()
         for public in listings.versions(package, source=sid):
             try:
                 versions.add(Version(public))
             except InvalidVersion:
                 continue
-        _NEWEST[key] = max(versions, default=None)
-    return _NEWEST[key]
+        got = _NEWEST[key] = (listings, max(versions, default=None))
+    return got[1]
 
 
 def _none_for(src: WheelSource, package: str, torch: TorchBuild, listings: Listings) -> ExtensionOption | None:
@@ -401,10 +410,11 @@ def _torch_spec(rel: Any) -> SpecifierSet:
 
 
 def _xformers(rel: Any, torch: TorchBuild) -> Iterator[ExtensionOption]:
+    from llmenv.plan.constraints import torch_admits
     from llmenv.sources.builds import xformers_build
 
     spec = _torch_spec(rel)
-    if str(spec) and not spec.contains(torch.version, prereleases=True):
+    if str(spec) and not torch_admits(spec, torch.version):
         return
     build = xformers_build(rel.version)
     for arch in ("x86_64", "aarch64"):
@@ -426,6 +436,30 @@ def _xformers(rel: Any, torch: TorchBuild) -> Iterator[ExtensionOption]:
             fact=_PYPI_FACT + ("; its wheel's build record (extension_builds.json)" if known else ""),
             notes=(f"built with CUDA {build.cuda} against torch {build.torch}",) if known and build else (),
         )
+    if getattr(rel, "sdist", False):
+        yield _xformers_build(rel, spec)
+
+
+def _xformers_build(rel: Any, spec: SpecifierSet) -> ExtensionOption:
+    """The release's sdist, built against the installed torch — only where it has no wheel at all (uv installs
+    a wheel that exists, fitting or not)."""
+
+    def fits(t: TorchBuild, tg: Target, py: str) -> str | None:
+        if not hasattr(rel, "pythons") or py not in rel.pythons(tg.os, tg.arch, (py,), builds=False):
+            return None
+        return f"xformers {rel.version} has a wheel for Python {py} here: uv installs it rather than build"
+
+    return ExtensionOption(
+        package="xformers",
+        version=rel.version,
+        kind="build",
+        source="pypi-sdist",
+        torch=spec,
+        platform="any",
+        archs=None,
+        fits=fits,
+        fact=_PYPI_FACT,
+    )
 
 
 def _deepspeed(rel: Any, torch: TorchBuild) -> Iterator[ExtensionOption]:

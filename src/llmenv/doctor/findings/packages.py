@@ -304,13 +304,14 @@ def _runtime(info: Mapping[str, Any], facts: MachineFacts, name: str) -> _Part:
 def _pins(info: Mapping[str, Any], probe: Mapping[str, Any], facts: MachineFacts, name: str) -> _Part:
     part = _Part()
     version = info.get("version")
+    from llmenv.base.model import admits
+
     for req in _torch_pins(info, as_dict(probe.get("markers"))):
         part.evidence.append(f"requires {req}")
-        if (
-            facts.torch_version
-            and req.specifier
-            and not req.specifier.contains(facts.torch_version, prereleases=True)
-        ):
+        fits, relaxed = admits(req.specifier, str(facts.torch_version)) if facts.torch_version else (True, None)
+        if relaxed:  # NVIDIA's torch 2.6.0a0+… is its build of 2.6.0 (llmenv.base.model.admits)
+            part.evidence.append(f"{req} is relaxed for torch {facts.torch_version}: {relaxed}")
+        if facts.torch_version and req.specifier and not fits:
             part.problems.append(
                 ("fail", f"{name} {version} requires {req}, but torch {facts.torch_version} is installed")
             )
