@@ -6,8 +6,9 @@ Usage: python bench/bench_plan_sources.py [--base REV] [--runs N] [--json OUT]
 
 * plan: `python -m llmenv plan torch flash-attn --driver D --gpu CC --python 3.12` in a new process (bytecode
   written, as on a user's machine), for two targets (B200 on R570, H100 on R580), alternating this tree and the
-  baseline (``git archive REV src``, default: the merge base with main before issue 11's providers); each
-  figure is the median of its runs, with the ratio to the baseline's.
+  baseline (``git archive REV src``, default: main before issue 11's providers); each figure is the median of
+  its runs, with the ratio to the baseline's: the wall time, and the child's CPU time (user + system), which a
+  machine shared by other work disturbs less.
 * grid: A100, RTX 3090, L40S, H100, B200, RTX 5090 x drivers 535-590 x Python 3.10-3.13 (168 targets), planned
   in one process per revision: how many are feasible, how many plan a flash-attn build, and, for this tree, the
   source of each chosen wheel.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,7 +79,9 @@ def _env(src: Path, data_dir: str) -> dict[str, str]:
     return env
 
 
-def _plan_once(src: Path, args: tuple[str, ...], data_dir: str) -> float:
+def _plan_once(src: Path, args: tuple[str, ...], data_dir: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system) of one plan in a new process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "llmenv", "plan", "torch", "flash-attn", *args],
@@ -85,7 +89,9 @@ def _plan_once(src: Path, args: tuple[str, ...], data_dir: str) -> float:
         capture_output=True,
         check=True,
     )
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _grid(src: Path, data_dir: str) -> dict[str, object]:
@@ -107,16 +113,18 @@ def main() -> int:
         _plan_once(src, TARGETS["H100 R580"], data_dir)
     result: dict[str, object] = {"runs": args.runs, "base": args.base}
     for label, target in TARGETS.items():
-        times: dict[str, list[float]] = {"this": [], "base": []}
+        times: dict[str, list[tuple[float, float]]] = {"this": [], "base": []}
         for _ in range(args.runs):
             for tree, src in trees.items():
                 times[tree].append(_plan_once(src, target, data_dir))
-        this, base = statistics.median(times["this"]), statistics.median(times["base"])
-        result[f"plan torch flash-attn, {label} (s)"] = {
-            "this": round(this, 3),
-            "base": round(base, 3),
-            "ratio": round(this / base, 2),
-        }
+        for i, what in enumerate(("wall", "cpu")):
+            this = statistics.median(t[i] for t in times["this"])
+            base = statistics.median(t[i] for t in times["base"])
+            result[f"plan torch flash-attn, {label}, {what} (s)"] = {
+                "this": round(this, 3),
+                "base": round(base, 3),
+                "ratio": round(this / base, 2),
+            }
     for tree, src in trees.items():
         g = _grid(src, data_dir)
         g["build fraction of feasible"] = round(g["builds"] / g["feasible"], 3) if g["feasible"] else None  # type: ignore[operator]

@@ -18,7 +18,7 @@ from packaging.version import Version
 from llmenv.backend import Backend
 from llmenv.plan import constraints as c
 from llmenv.plan.candidates import Candidate, Requirements, TorchPick, spec_of
-from llmenv.plan.extensions import ExtensionOption, TorchBuild
+from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption, TorchBuild
 from llmenv.plan.model import Rejection
 from llmenv.plan.problem import Problem
 
@@ -133,7 +133,7 @@ def torch_rejections(
             reason, kind = _release_reason(problem, v, fails)
             take = None
             if kind == "ranking":
-                builds = " ".join(f"--build {n}" for n in problem.providers if n in reason)
+                builds = " ".join(f"--build {n}" for n in TUNED_BUILDS if f"a {n} source build" in reason)
                 take = f"ask for torch=={v}" + (f", or {builds}" if builds else "")
             out.append(Rejection(package="torch", version=v, reason=reason, kind=kind, take=take))
     return out

@@ -39,7 +39,7 @@ from llmenv.plan.candidates import (
     release_requirements,
     spec_of,
 )
-from llmenv.plan.extensions import EXTENSIONS, ExtensionOption, TorchBuild
+from llmenv.plan.extensions import EXTENSIONS, TUNED_BUILDS, ExtensionOption, TorchBuild
 from llmenv.plan.model import TORCH_FAMILY, Rejection
 from llmenv.plan.overrides import relaxations
 from llmenv.plan.problem import EngineAsk, Feedback, Problem
@@ -288,7 +288,7 @@ class _Search:
         )
         take = None
         if fail.ranking:
-            builds = " ".join(f"--build {n}" for n in EXTENSIONS if n in r.reason)
+            builds = " ".join(f"--build {n}" for n in TUNED_BUILDS if f"a {n} source build" in r.reason)
             take = f"ask for {name}=={version}" + (f", or {builds}" if builds else "")
         rejection = Rejection(package=name, version=version, reason=reason, kind=r.kind, take=take)
         return _Fail(rejection=rejection, ranking=fail.ranking)
