@@ -109,6 +109,20 @@ def _no_user_uv_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     os.environ.pop("LLMENV_DEBUG", None)
 
 
+@pytest.fixture(autouse=True)
+def _no_user_knowledge(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests read the bundled knowledge, never this machine's `llmenv kb refresh` tables (a test that wants
+    user tables sets LLMENV_DATA_DIR itself)."""
+    monkeypatch.setenv("LLMENV_DATA_DIR", str(tmp_path_factory.getbasetemp() / "no-user-knowledge"))
+    # The day the bundled knowledge is measured against: fixed, so that a plan's text does not change on the
+    # day the bundled tables turn 60 days old (tests of the age note set their own).
+    from datetime import date
+
+    from llmenv.knowledge import horizon
+
+    monkeypatch.setattr(horizon, "today", lambda: date(2026, 12, 1))
+
+
 @pytest.fixture
 def torch_indexes(tmp_path: Path) -> Path:
     """``<root>/{variant}/`` flat indexes standing in for download.pytorch.org."""

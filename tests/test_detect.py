@@ -36,6 +36,14 @@ def test_nvidia_smi_header_from_real_h200() -> None:
     assert parse_nvidia_smi_header(_section("nvidia-smi\n")) == ("580.159.04", CudaVersion(13, 0))
 
 
+def test_nvidia_smi_header_of_r610_drivers() -> None:
+    # sgl-project/sglang#27487 (8xB200, Linux) and a WSL capture (facts I2): "KMD Version" / "CUDA UMD Version"
+    linux = "| NVIDIA-SMI 610.43.02              KMD Version: 610.43.02     CUDA UMD Version: 13.3     |"
+    assert parse_nvidia_smi_header(linux) == ("610.43.02", CudaVersion(13, 3))
+    wsl = "| NVIDIA-SMI 615.78.02    KMD Version: 617.14    CUDA UMD Version: 13.4    |"
+    assert parse_nvidia_smi_header(wsl) == ("617.14", CudaVersion(13, 4))
+
+
 def test_nvidia_smi_query_from_real_h200() -> None:
     rows = parse_nvidia_smi_query(_section("nvidia-smi --query-gpu"))
     assert len(rows) == 1

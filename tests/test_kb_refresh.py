@@ -321,10 +321,11 @@ def test_cli_refresh_then_show(
     run_cli: Callable[..., object], tracked_server: IndexServer, tmp_path: Path
 ) -> None:
     env = {"LLMENV_DATA_DIR": str(tmp_path / "data"), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
-    r = run_cli("kb", "refresh", "--only", "pins", "--index", tracked_server.url, "--timeout", "5", environ=env)
+    argv = ("kb", "refresh", "--only", "pins", "--index", tracked_server.url, "--timeout", "5")
+    r = run_cli(*argv, environ=env)
     assert r.code == 0, r.err  # type: ignore[attr-defined]
     releases = sum(1 if full else 2 for full in TRACKED.values())  # a range project has one release
-    assert f"read {len(TRACKED)} packages, {releases} releases" in r.out  # type: ignore[attr-defined]
+    assert f"pins        refreshed: {len(TRACKED)} packages, {releases} releases" in r.out  # type: ignore[attr-defined]
     snap = json.loads((tmp_path / "data" / "pins.json").read_text())
     assert snap["index"] == tracked_server.url and snap["schema"] == 1
     assert list(snap["packages"]) == list(TRACKED)
@@ -332,7 +333,8 @@ def test_cli_refresh_then_show(
     r = run_cli("kb", "show", environ=env)
     assert r.code == 0  # type: ignore[attr-defined]
     lines = r.out.splitlines()  # type: ignore[attr-defined]
-    assert lines[0] == f"snapshot   user ({tmp_path / 'data' / 'pins.json'})"
+    assert f"pins snapshot  user ({tmp_path / 'data' / 'pins.json'})" in lines
+    assert any(line.split()[:3] == ["pins", "user", snap["generated"][:10]] for line in lines)
     assert any(line.split()[:3] == ["vllm", "1", "2.0"] for line in lines)
     r = run_cli("kb", "show", "--json", environ=env)
     shown = json.loads(r.out)  # type: ignore[attr-defined]
@@ -351,7 +353,7 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
     (data / "pins.json").write_text("previous knowledge")
     tracked_server.hang.add("/simple/ray/")
     env = {"LLMENV_DATA_DIR": str(data), "LLMENV_CACHE_DIR": str(tmp_path / "cache")}
-    r = run_cli(
+    argv = (
         "kb",
         "refresh",
         "--only",
@@ -362,11 +364,12 @@ def test_cli_failed_refresh_exits_1_and_keeps_the_old_snapshot(
         "2",
         "--retries",
         "0",
-        environ=env,
     )
+    r = run_cli(*argv, environ=env)
     assert r.code == 1  # type: ignore[attr-defined]
-    assert "kb refresh failed — ray:" in r.err and "timed out" in r.err  # type: ignore[attr-defined]
-    assert "the previous knowledge is unchanged" in r.err  # type: ignore[attr-defined]
+    assert "pins        not refreshed: ray:" in r.err and "timed out" in r.err  # type: ignore[attr-defined]
+    assert "kb refresh: 1 of 1 tables not refreshed (pins)" in r.err  # type: ignore[attr-defined]
+    assert "the tables in use stay as they were" in r.err  # type: ignore[attr-defined]
     assert (data / "pins.json").read_text() == "previous knowledge"
     assert list(data.iterdir()) == [data / "pins.json"]  # no temporary file left behind
 
@@ -379,15 +382,16 @@ def test_cli_unwritable_output_is_one_line(
     r = run_cli(
         "kb",
         "refresh",
-        "--only",
-        "pins",
         "--index",
         tracked_server.url,
+        "--only",
+        "pins",
         "--output",
-        str(blocker / "pins.json"),
+        str(blocker / "data"),
         environ={"LLMENV_CACHE_DIR": str(tmp_path / "cache")},
     )
-    assert r.code == 2 and r.err.startswith(f"llmenv: error: cannot write {blocker / 'pins.json'}")  # type: ignore[attr-defined]
+    assert r.code == 2 and r.err.startswith(f"llmenv: error: cannot write {blocker / 'data'}")  # type: ignore[attr-defined]
+    assert len(r.err.splitlines()) == 1  # type: ignore[attr-defined]
 
 
 def test_cli_rejects_a_bad_index(run_cli: Callable[..., object]) -> None:

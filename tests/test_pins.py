@@ -166,15 +166,15 @@ def test_a_broken_user_snapshot_falls_back_to_the_bundled_one(tmp_path: Path, co
 def test_kb_show_reports_the_bundled_snapshot(run_cli: Callable[..., object], tmp_path: Path) -> None:
     r = run_cli("kb", "show", environ={"LLMENV_DATA_DIR": str(tmp_path)})
     out = r.out  # type: ignore[attr-defined]
-    assert r.code == 0 and out.startswith("snapshot   bundled (package data)\n")  # type: ignore[attr-defined]
-    assert f"generated  {bundled_raw()['generated']}" in out
+    assert r.code == 0 and "\npins snapshot  bundled (package data)\n" in out  # type: ignore[attr-defined]
+    assert f"generated      {bundled_raw()['generated']}" in out
     row = next(line.split() for line in out.splitlines() if line.startswith("vllm "))
     assert row[1] == str(len(load_pins(tmp_path).releases("vllm"))) and row[3] == "requires-dist"
     (tmp_path / "pins.json").write_text("{broken")
     r = run_cli("kb", "show", "--json", environ={"LLMENV_DATA_DIR": str(tmp_path)})
     shown = json.loads(r.out)  # type: ignore[attr-defined]
     assert shown["snapshot"] == "bundled" and shown["ignored"].startswith(str(tmp_path / "pins.json"))
-    assert "user snapshot ignored" in r.err  # type: ignore[attr-defined]
+    assert "the user's pins table is not used" in r.err  # type: ignore[attr-defined]
 
 
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")

@@ -29,8 +29,9 @@ def test_kb_refresh_wheel_sources_writes_the_reachable_ones_and_keeps_the_rest(
         monkeypatch.setattr(kbcli, "_client", lambda: httpx.Client(transport=Rewrite(routes), timeout=5))
         r = run_cli("kb", "refresh", "--only", "wheel-sources", "--retries", "0", environ=env)
     assert r.code == 1, r.err  # the other hosts are not reachable here: named, and their listings kept
-    assert "wheel source astral: refreshed, 1 files" in r.out
-    assert "wheel source mjun0812: not refreshed" in r.out and "kept the listing in use" in r.out
+    assert "wheel-sources astral: refreshed, 1 files" in r.out
+    assert "wheel-sources mjun0812: not refreshed" in r.out and "kept the listing in use" in r.out
+    assert "wheel sources not refreshed (" in r.err
     written = json.loads((data / "wheel_listings.json").read_text())
     assert [f["file"] for f in written["sources"]["astral"]["files"]] == [FA]
     assert written["sources"]["mjun0812"]["origin"] == "facts"  # the bundled listing, kept

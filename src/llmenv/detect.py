@@ -137,13 +137,16 @@ class System:
 
 # ---------------------------------------------------------------------------------------------- parsers
 
-_SMI_HEADER = re.compile(r"Driver Version:\s*([\d.]+)\s+CUDA Version:\s*([\d.]+)")
+# R610+ drivers print ``KMD Version:`` / ``CUDA UMD Version:`` where older ones print ``Driver Version:`` /
+# ``CUDA Version:`` (facts I2): both are read, or a new driver would look like no driver at all.
+_SMI_HEADER = re.compile(r"(?:Driver|KMD) Version:\s*([\d.]+)\s+CUDA(?: UMD)? Version:\s*([\d.]+)")
 _PROC_DRIVER = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+([\d]{3}(?:\.[\d]+){1,2})")
 _NVCC = re.compile(r"release\s+(\d+\.\d+),\s*V(\d+\.\d+\.\d+)")
 
 
 def parse_nvidia_smi_header(text: str) -> tuple[str, CudaVersion] | None:
-    """``Driver Version: 580.159.04     CUDA Version: 13.0`` -> ("580.159.04", 13.0)."""
+    """``Driver Version: 580.159.04     CUDA Version: 13.0`` -> ("580.159.04", 13.0); the R610+ banner
+    ``KMD Version: 610.43.02     CUDA UMD Version: 13.3`` -> ("610.43.02", 13.3)."""
     m = _SMI_HEADER.search(text)
     if not m:
         return None

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from llmenv.knowledge.refresh._pool import Pool, wait_all
 from llmenv.pypi import BadDistribution, CoreMetadata, DistFile, Project, PyPIClient, PyPIError, candidates
 
 __all__ = [
@@ -51,8 +52,9 @@ TRACKED: Mapping[str, bool] = {
     "xformers": True,
     "flashinfer-python": True,
     "torch": False,
-    "torchvision": False,
-    "torchaudio": False,
+    # The torch table pairs each torch release with the torchvision / torchaudio whose Requires-Dist admits it.
+    "torchvision": True,
+    "torchaudio": True,
     "flash-attn": False,
     "ray": False,
     "transformers": False,
@@ -269,11 +271,11 @@ def refresh(
             warnings.append(f"{name} {version}: {problem}")
         return name, str(version), entry
 
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="llmenv-kb")
-    try:
-        pages: dict[str, Future[Project]] = {name: pool.submit(client.project, name) for name in packages}
+    with Pool(jobs, name="llmenv-kb") as pool:
+        pages: dict[Future[Project], str] = {pool.submit(client.project, name): name for name in packages}
         work: dict[Future[tuple[str, str, dict[str, Any]]], str] = {}
-        for name, fut in pages.items():
+        for fut in wait_all(pages):
+            name = pages[fut]
             try:
                 project = fut.result()
             except (PyPIError, httpx.HTTPError) as e:
@@ -291,22 +293,15 @@ def refresh(
                 for version, files in releases.items():
                     entries[name][str(version)] = _release_entry(files, None, None)
             bar.advance()
-        pending = set(work)
-        while pending:
-            done, pending = wait(pending, timeout=0.25)
-            for job in done:
-                bar.advance()
-                name = work[job]
-                try:
-                    _, ver, entry = job.result()
-                except (PyPIError, httpx.HTTPError) as e:
-                    failures.setdefault(name, str(e) or type(e).__name__)
-                    continue
-                entries[name][ver] = entry
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+        for job in wait_all(work):
+            bar.advance()
+            name = work[job]
+            try:
+                _, ver, entry = job.result()
+            except (PyPIError, httpx.HTTPError) as e:
+                failures.setdefault(name, str(e) or type(e).__name__)
+                continue
+            entries[name][ver] = entry
 
     stats = {
         "requests": client.stats.requests,

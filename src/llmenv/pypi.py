@@ -20,6 +20,7 @@ import email.message
 import email.parser
 import email.policy
 import hashlib
+import html.parser
 import io
 import json
 import os
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlparse
 
 import httpx
 from packaging.requirements import InvalidRequirement, Requirement
@@ -58,6 +59,7 @@ __all__ = [
     "PyPIClient",
     "PyPIError",
     "candidates",
+    "parse_links",
     "requires_txt_to_dist",
 ]
 
@@ -76,7 +78,11 @@ T = TypeVar("T")
 
 
 class PyPIError(Exception):
-    """The index could not answer (after retries, or a definite HTTP error such as 404)."""
+    """The index could not answer (after retries, or a definite HTTP error such as 404: ``status``)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class BadDistribution(Exception):
@@ -178,6 +184,56 @@ def candidates(files: Sequence[DistFile]) -> list[DistFile]:
         return (int(f.yanked), group, int(not f.has_metadata), f.filename)
 
     return sorted(files, key=rank)
+
+
+def _project_of(filename: str) -> str | None:
+    """The normalized project name a wheel or sdist file name carries."""
+    try:
+        if filename.endswith(".whl"):
+            return canonicalize_name(parse_wheel_filename(filename)[0])
+        return canonicalize_name(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+
+
+class _Links(html.parser.HTMLParser):
+    """The ``<a href>`` anchors of a PEP 503 page (or of any page of links: a flat index, a folder listing)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            a = dict(attrs)
+            if a.get("href"):
+                self.links.append(a)
+
+
+def parse_links(text: str, *, base_url: str) -> list[dict[str, Any]]:
+    """A PEP 503 HTML page -> file entries shaped like PEP 691's (``filename``, ``url``, ``hashes``,
+    ``requires-python``, ``yanked``, ``core-metadata``)."""
+    p = _Links()
+    p.feed(text)
+    out = []
+    for a in p.links:
+        href = str(a["href"])
+        url, _, fragment = urljoin(base_url, href).partition("#")
+        filename = unquote(urlparse(url).path.rsplit("/", 1)[-1])
+        if not filename.endswith((".whl", ".tar.gz", ".zip")):
+            continue
+        algo, _, digest = fragment.partition("=")
+        entry: dict[str, Any] = {"filename": filename, "url": url, "hashes": {algo: digest} if digest else {}}
+        if a.get("data-requires-python"):
+            entry["requires-python"] = a["data-requires-python"]
+        if "data-yanked" in a:
+            entry["yanked"] = a["data-yanked"] or True
+        meta = a.get("data-core-metadata", a.get("data-dist-info-metadata"))
+        if meta is not None:
+            m_algo, _, m_digest = (meta or "").partition("=")
+            entry["core-metadata"] = {m_algo: m_digest} if m_digest else True
+        out.append(entry)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- metadata
@@ -441,7 +497,7 @@ class PyPIClient:
             raise _Transient(f"HTTP {code}")
         if code >= 400:
             resp.close()
-            raise PyPIError(f"{url}: HTTP {code}")
+            raise PyPIError(f"{url}: HTTP {code}", status=code)
 
     def _get(self, url: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
         self.stats.add("requests")
@@ -449,20 +505,37 @@ class PyPIClient:
         self._check(resp, url)
         return resp
 
+    def get_json(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        """A JSON document (an API answer), through the retrying sender; not cached."""
+
+        def fetch() -> Any:
+            resp = self._get(url, {"Accept": "application/json", **(headers or {})})
+            try:
+                return resp.json()
+            except ValueError as e:
+                raise _Transient(f"a broken JSON answer ({e})") from e
+
+        return self._retrying(url, fetch)
+
     # -- the index ---------------------------------------------------------------------------------------
 
     def project_url(self, name: str) -> str:
         return f"{self.index_url}/{canonicalize_name(name)}/"
 
     def project(self, name: str) -> Project:
-        """The project's files (PEP 691 JSON). Cached for ``index_ttl`` seconds, then revalidated."""
-        url = self.project_url(name)
+        """The project's files (PEP 691 JSON, or a PEP 503 HTML page). Cached for ``index_ttl`` seconds, then
+        revalidated."""
+        return self.page(self.project_url(name), name)
+
+    def page(self, url: str, name: str | None = None) -> Project:
+        """The files listed at ``url``: a simple-index project page (JSON or HTML) or a flat page of links
+        (``name`` given: only that project's files are kept). Cached like ``project``."""
         cached = self.cache.get("simple", url) if self.cache else None
         now = self._clock()
         if cached and now - float(cached.get("fetched", 0)) < self.index_ttl:
             self.stats.add("index_cached")
             return self._parse_project(name, url, cached["body"])
-        headers = {"Accept": f"{SIMPLE_JSON}, application/json;q=0.5"}
+        headers = {"Accept": f"{SIMPLE_JSON}, application/json;q=0.5, text/html;q=0.1"}
         if cached and cached.get("etag"):
             headers["If-None-Match"] = cached["etag"]
         if cached and cached.get("last_modified"):
@@ -473,8 +546,16 @@ class PyPIClient:
             if resp.status_code == 304:
                 return 304, None, resp.headers
             ctype = resp.headers.get("content-type", "").split(";")[0].strip()
+            if "html" in ctype:
+                return (
+                    resp.status_code,
+                    {"files": parse_links(resp.text, base_url=str(resp.url))},
+                    resp.headers,
+                )
             if "json" not in ctype:
-                raise PyPIError(f"{url}: the index answered {ctype or 'no content type'}, not PEP 691 JSON")
+                raise PyPIError(
+                    f"{url}: the index answered {ctype or 'no content type'}, not a simple index page"
+                )
             try:
                 return resp.status_code, resp.json(), resp.headers
             except ValueError as e:
@@ -497,11 +578,33 @@ class PyPIClient:
             )
         return self._parse_project(name, url, body)
 
-    def _parse_project(self, name: str, url: str, body: Any) -> Project:
+    def _parse_project(self, name: str | None, url: str, body: Any) -> Project:
         if not isinstance(body, dict) or not isinstance(body.get("files"), list):
-            raise PyPIError(f"{url}: not a PEP 691 project page")
-        files = [DistFile.from_json(f, base_url=url) for f in body["files"]]
-        return Project(name=str(body.get("name", name)), files=tuple(f for f in files if f is not None))
+            raise PyPIError(f"{url}: not a simple index page")
+        files = [DistFile.from_json(f, base_url=url) for f in body["files"] if isinstance(f, dict)]
+        kept = [
+            f
+            for f in files
+            if f is not None and (name is None or _project_of(f.filename) == canonicalize_name(name))
+        ]
+        return Project(name=str(body.get("name", name or "")), files=tuple(kept))
+
+    # -- members of a wheel ------------------------------------------------------------------------------
+
+    def read_zip(self, file: DistFile, op: Callable[[zipfile.ZipFile], T], *, chunk: int = 1 << 20) -> T:
+        """Run ``op`` on the wheel as a ``ZipFile`` read by HTTP range requests (``chunk`` bytes at least per
+        request), retried as a whole like any other request. Raises BadDistribution for a file that is no zip."""
+
+        def run() -> T:
+            reader = _RangeReader.open(self, file.url, file.size, chunk=chunk)
+            try:
+                zf = zipfile.ZipFile(reader)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+                raise BadDistribution(f"{file.filename}: not a readable zip ({e})") from e
+            with zf:
+                return op(zf)
+
+        return self._retrying(file.url, run)
 
     # -- metadata ----------------------------------------------------------------------------------------
 
@@ -590,16 +693,19 @@ class PyPIClient:
 class _RangeReader(io.RawIOBase):
     """A seekable read-only file over HTTP range requests, keeping the pieces it has fetched."""
 
-    def __init__(self, client: PyPIClient, url: str, size: int, pieces: list[tuple[int, bytes]]) -> None:
+    def __init__(
+        self, client: PyPIClient, url: str, size: int, pieces: list[tuple[int, bytes]], chunk: int = _CHUNK
+    ) -> None:
         super().__init__()
         self._client = client
         self._url = url
         self._size = size
         self._pieces = pieces
         self._pos = 0
+        self._chunk = chunk
 
     @classmethod
-    def open(cls, client: PyPIClient, url: str, size: int | None) -> _RangeReader:
+    def open(cls, client: PyPIClient, url: str, size: int | None, *, chunk: int = _CHUNK) -> _RangeReader:
         want = _TAIL if size is None else min(_TAIL, size)
         data, total, partial = client._range(url, f"bytes=-{want}")
         total = total if total is not None else size
@@ -608,7 +714,7 @@ class _RangeReader(io.RawIOBase):
                 raise BadDistribution(f"{url}: a partial answer without the file's size")
             total = len(data)
         start = total - len(data) if partial else 0
-        return cls(client, url, total, [(start, data)])
+        return cls(client, url, total, [(start, data)], chunk)
 
     def readable(self) -> bool:
         return True
@@ -642,7 +748,7 @@ class _RangeReader(io.RawIOBase):
         for start, data in self._pieces:
             if start <= pos < start + len(data):
                 return data[pos - start : pos - start + n]
-        end = min(self._size, pos + max(n, _CHUNK)) - 1
+        end = min(self._size, pos + max(n, self._chunk)) - 1
         # stop at the next piece we already hold
         later = [s for s, _ in self._pieces if s > pos]
         if later:
@@ -652,6 +758,8 @@ class _RangeReader(io.RawIOBase):
             self._pieces = [(0, data)]
             return data[pos : pos + n]
         self._pieces.append((pos, data))
+        if len(self._pieces) > 16:  # streaming a large member: keep the tail read and the recent pieces
+            self._pieces = self._pieces[:1] + self._pieces[-8:]
         return data[:n]
 
 

@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "override": ("llmenv.cli.override", "relax a package's pins with [[tool.uv.dependency-metadata]]"),
     "doctor": ("llmenv.cli.doctor", "inspect an installed environment: what will break, and the fix"),
     "check": ("llmenv.cli.check", "lint a pyproject.toml's uv configuration for LLM-stack pitfalls"),
-    "kb": ("llmenv.cli.kb", "refresh (from PyPI) or show the knowledge of the frameworks' pins"),
+    "kb": ("llmenv.cli.kb", "refresh llmenv's knowledge (torch builds, pins, flash-attn wheels) or show it"),
     "wheelhouse": ("llmenv.cli.wheelhouse", "fill a folder with every wheel the lock needs (offline nodes)"),
     "ray-env": ("llmenv.cli.ray_env", "print a Ray runtime environment that runs workers in the locked env"),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,11 @@ from llmenv.cli._target import (
     resolve_target,
     target_flags,
 )
-from llmenv.errors import UsageError
+from llmenv.errors import NoAnswer, UsageError
 from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_source, web_url
+from llmenv.knowledge import Knowledge, horizon, user_data_dir
+from llmenv.knowledge import load as load_knowledge
+from llmenv.knowledge import using as using_knowledge
 from llmenv.plan import EXTENSIONS, Feedback, Plan, lazy_pins, make_plan
 from llmenv.plan.reasons import group_rejections
 from llmenv.request import Request, parse_specs
@@ -261,6 +264,13 @@ def _listings(inputs: Inputs) -> Any:
 
 
 def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
+    with using_knowledge(user_data_dir(inputs.environ)):
+        kb = check_horizon(inputs)
+        plan = _make_plan(inputs, kb, feedback)
+    return note_horizon(plan, kb, inputs)
+
+
+def _make_plan(inputs: Inputs, kb: Knowledge, feedback: Feedback | None) -> Plan:
     def build_facts(t: Target) -> Target:
         from llmenv.detect import with_build_facts
 
@@ -283,11 +293,35 @@ def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
         build_facts=build_facts if inputs.from_machine else None,
         user_wheels=_read_wheels(inputs) or None,
         listings=_listings(inputs),
+        kb=kb,
     )
     for pkg in sorted(inputs.build):
         if pkg not in plan.packages:
             raise UsageError(f"--build {pkg}: the plan has no {pkg} (add it to the SPECs)")
     return plan
+
+
+def check_horizon(inputs: Inputs) -> Knowledge:
+    """The knowledge in use; NoAnswer (exit 1) when the request lies past it (llmenv.knowledge.horizon)."""
+    kb = load_knowledge(user_data_dir(inputs.environ))
+    past = horizon.beyond(kb, inputs.request.requirements)
+    if past:
+        raise NoAnswer("; ".join(b.message for b in past))
+    return kb
+
+
+def note_horizon(plan: Plan, kb: Knowledge, inputs: Inputs) -> Plan:
+    """Say what is unknown about the target's CUDA, and how old the knowledge is."""
+    t = inputs.target
+    given = "cuda" in inputs.flags and "driver" not in inputs.flags
+    warnings = horizon.cuda_warnings(kb, cuda=t.cuda, driver=t.driver, given=given)
+    note = horizon.stale_note(kb)
+    if note:
+        warnings.append(f"llmenv's {note} is over {horizon.MAX_AGE_DAYS} days old: run `llmenv kb refresh`")
+    if not warnings and not note:
+        return plan
+    extra = {**plan.extra, "knowledge_note": note} if note else plan.extra
+    return replace(plan, warnings=(*plan.warnings, *warnings), extra=extra)
 
 
 def _local_release(inputs: Inputs, loc: Any) -> Any:
@@ -311,7 +345,8 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
         if t.gpus:
             where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
-    lines = [f"plan for {where}"]
+    note = plan.extra.get("knowledge_note")
+    lines = [f"plan for {where}" + (f" — {note}" if note else "")]
     if t.base is not None:
         lines.append(f"  on the base {t.base.image or t.base.python}: {t.base.origin}")
     lines.append("")

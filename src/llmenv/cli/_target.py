@@ -108,11 +108,8 @@ def _cuda_for(flags: Mapping[str, Any], changes: dict[str, Any]) -> None:
                 f"--driver {changes['driver']} supports CUDA {drv_cuda} (NVIDIA release notes, Table 3), not "
                 f"--cuda {flags['cuda']}: give one of them, or both for the same machine"
             )
-    elif cuda > known[-1]:
-        raise UsageError(
-            f"--cuda {flags['cuda']} is newer than any CUDA llmenv knows (newest: {known[-1]}); "
-            "give the target's --driver too"
-        )
+    # A --cuda newer than the CUDA table, or one whose floor is unknown (13.4, 13.5), is accepted: the driver
+    # stays unknown, and llmenv.knowledge.horizon.cuda_warnings says what is unknown (issue 13).
     changes["cuda"] = cuda
 
 

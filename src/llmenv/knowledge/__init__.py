@@ -1,205 +1,216 @@
-"""Cited compatibility facts bundled with llmenv, as typed, frozen data.
+"""Cited compatibility facts, as typed, frozen data behind one loader.
 
-Every table is a JSON file under ``knowledge/data/`` carrying its sources and the date it was verified. The
-files are read lazily, once per process (``load()`` is cached), so commands that need no knowledge pay nothing.
+``load()`` gives a :class:`Knowledge`: every table llmenv plans with (``torch``, ``cuda``, ``pins``,
+``flash_attn``, ``engines``), each parsed the first time it is used. A table ``llmenv kb refresh`` rewrote in the
+user data directory (``$LLMENV_DATA_DIR``, else platformdirs') is used instead of the bundled one when it parses;
+the planner never knows which it got. ``info(name)`` / ``tables()`` say where each came from and of which date.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from llmenv.backend import Backend, CudaVersion, parse_cuda_version
-from llmenv.cuda_arch import ArchCode, covers
+from llmenv.knowledge._store import TABLES, TableInfo, head_of, peek_date, read_bundled, stamp, user_data_dir
+from llmenv.knowledge.cuda import CudaTable, UnknownFloor
+from llmenv.knowledge.torch import RocmVariant, TorchPlatform, TorchRelease, TorchTable, TorchVariant
+
+if TYPE_CHECKING:
+    from llmenv.knowledge.engines import EngineTable
+    from llmenv.knowledge.flash_attn import FlashAttnTable
+    from llmenv.knowledge.pins import Pins
 
 __all__ = [
     "CudaTable",
     "Knowledge",
+    "RocmVariant",
+    "TableInfo",
+    "TorchPlatform",
     "TorchRelease",
+    "TorchTable",
     "TorchVariant",
+    "UnknownFloor",
     "load",
     "read_data",
+    "user_data_dir",
+    "using",
 ]
 
 
 def read_data(name: str) -> Any:
-    """Parse one bundled JSON table."""
-    text = resources.files("llmenv.knowledge").joinpath("data").joinpath(name).read_text(encoding="utf-8")
-    return json.loads(text)
+    """Parse one bundled JSON table (``"cuda.json"``)."""
+    return read_bundled(name)
 
 
-@dataclass(frozen=True, kw_only=True)
-class CudaTable:
-    """CUDA toolkit -> minimum driver (strict), and per-major floors (minor-version compatibility)."""
-
-    toolkits: tuple[tuple[CudaVersion, str], ...]  # (CUDA, minimum driver as NVIDIA writes it), ascending
-    major_floors: Mapping[int, Version]
-    dropped_below: Mapping[int, tuple[int, int]]  # CUDA major -> lowest compute capability it can build
-    sources: Mapping[str, str]
-    verified: str
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CudaTable:
-        toolkits = tuple(sorted((parse_cuda_version(t["cuda"]), str(t["min_driver"])) for t in d["toolkits"]))
-        floors = {int(f["major"]): Version(f["min_driver"]) for f in d["minor_compat"]}
-        dropped = {}
-        for x in d.get("dropped_archs", ()):
-            major, minor = (int(p) for p in str(x["below"]).split("."))
-            dropped[int(x["cuda_major"])] = (major, minor)
-        return cls(
-            toolkits=toolkits,
-            major_floors=floors,
-            dropped_below=dropped,
-            sources=d["sources"],
-            verified=d["verified"],
-        )
-
-    def max_cuda(self, driver: str) -> CudaVersion | None:
-        """The newest CUDA toolkit whose minimum driver (Table 3) is <= ``driver``; None below CUDA 11.8."""
-        v = Version(driver)
-        best = None
-        for cuda, floor in self.toolkits:
-            if v >= Version(floor):
-                best = cuda
-        return best
-
-    def min_driver(self, cuda: CudaVersion) -> str | None:
-        """Table 3's minimum driver for this CUDA minor (or the next listed minor when it is absent)."""
-        for c, floor in self.toolkits:
-            if c >= cuda:
-                return floor
-        return None
-
-    def runs(self, cuda: CudaVersion, *, driver_cuda: CudaVersion, driver: str | None, policy: str) -> bool:
-        """Can a driver whose own CUDA version is ``driver_cuda`` run binaries built with ``cuda``?
-
-        strict: only if ``cuda <= driver_cuda``. minor: also any newer minor of the same major, when the driver
-        is at least that major's minor-version-compatibility floor (what uv's ``--torch-backend=auto`` does).
-        """
-        if cuda <= driver_cuda:
-            return True
-        if policy != "minor" or cuda.major != driver_cuda.major:
-            return False
-        floor = self.major_floors.get(cuda.major)
-        if floor is None:
-            return False
-        return driver is None or Version(driver) >= floor
+def _date(text: str | None) -> str | None:
+    return str(text)[:10] if text else None
 
 
-@dataclass(frozen=True, kw_only=True)
-class TorchVariant:
-    backend: Backend
-    archs: tuple[tuple[int, int], ...]  # SASS compute capabilities compiled in
-    ptx: bool
-    status: str
-    cxx11_abi: bool | None = None  # set where it differs from the release's (2.6.0+cu126 is cxx11)
-
-    def covers(self, cc: tuple[int, int]) -> bool:
-        """Does this build run on a GPU of compute capability ``cc``?
-
-        SASS runs on the same major with an equal or higher minor (sm_80 code runs on 8.6 and 8.9); embedded PTX
-        of the newest architecture (``+PTX``) is JIT-compiled for any newer GPU.
-        """
-        return covers(self.codes, cc)
-
-    @property
-    def codes(self) -> tuple[ArchCode, ...]:
-        """The compiled targets: SASS for each arch, plus PTX of the newest when ``+PTX``."""
-        sass = tuple(ArchCode(capability=a) for a in self.archs)
-        ptx = (ArchCode(capability=max(self.archs), ptx=True),) if self.ptx and self.archs else ()
-        return sass + ptx
-
-    @property
-    def arch_names(self) -> str:
-        return " ".join(f"sm_{a}{b}" for a, b in self.archs) + (" +PTX" if self.ptx else "")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TorchRelease:
-    version: Version
-    python: tuple[str, ...]
-    cxx11_abi: bool
-    pypi_cuda: CudaVersion
-    platforms: tuple[str, ...]
-    variants: Mapping[str, TorchVariant]
-    torchvision: str | None
-    torchaudio: str | None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TorchRelease:
-        variants = {}
-        for tag, v in d["variants"].items():
-            archs = []
-            ptx = False
-            for a in v["archs"]:
-                if a.endswith("+PTX"):
-                    ptx = True
-                    a = a.removesuffix("+PTX")
-                major, minor = a.split(".")
-                archs.append((int(major), int(minor)))
-            variants[tag] = TorchVariant(
-                backend=Backend.parse(tag),
-                archs=tuple(archs),
-                ptx=ptx,
-                status=v.get("status", "V"),
-                cxx11_abi=v.get("cxx11_abi"),
-            )
-        return cls(
-            version=Version(d["version"]),
-            python=tuple(d["python"]),
-            cxx11_abi=bool(d["cxx11_abi"]),
-            pypi_cuda=parse_cuda_version(d["pypi_cuda"]),
-            platforms=tuple(d["platforms"]),
-            variants=variants,
-            torchvision=d.get("torchvision"),
-            torchaudio=d.get("torchaudio"),
-        )
-
-    def abi_of(self, variant: str | Backend) -> bool:
-        """The C++ ABI (``torch._C._GLIBCXX_USE_CXX11_ABI``) of this release's ``variant`` build."""
-        v = self.variants.get(str(variant))
-        return self.cxx11_abi if v is None or v.cxx11_abi is None else v.cxx11_abi
-
-    def has_platform(self, os: str, arch: str) -> bool:
-        """Does PyPI carry a wheel of this release for the platform (manylinux / macosx / win tag)?"""
-        tests = {
-            ("linux", "x86_64"): lambda p: p.startswith("manylinux") and p.endswith("_x86_64"),
-            ("linux", "aarch64"): lambda p: p.startswith("manylinux") and p.endswith("_aarch64"),
-            ("darwin", "arm64"): lambda p: p.startswith("macosx_") and p.endswith("_arm64"),
-            ("darwin", "x86_64"): lambda p: p.startswith("macosx_") and p.endswith("_x86_64"),
-            ("windows", "x86_64"): lambda p: p == "win_amd64",
-        }
-        test = tests.get((os, arch))
-        return test is not None and any(test(p) for p in self.platforms)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Knowledge:
-    cuda: CudaTable
-    torch: tuple[TorchRelease, ...]  # newest first
-    torch_sources: Mapping[str, str]
+    """Every table, user-refreshed or bundled, parsed on first use. Build one with :func:`load`."""
+
+    def __init__(self, user_dir: Path | None = None) -> None:
+        self.user_dir = user_dir
+        self._infos: dict[str, TableInfo] = {}
+
+    def _read(self, name: str, parse: Any) -> Any:
+        """The table ``name`` parsed with ``parse(dict)``: the user's copy when it parses, else the bundled."""
+        spec = TABLES[name]
+        ignored = None
+        if spec.refreshable and self.user_dir is not None:
+            path = self.user_dir / spec.file
+            if path.is_file():
+                try:
+                    raw = json.loads(path.read_text(encoding="utf-8"))
+                    table = parse(raw)
+                    if hasattr(table, "check"):
+                        table.check()
+                except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                    ignored = f"{path}: {type(e).__name__}: {e}"
+                else:
+                    self._infos[name] = self._info(name, "user", path, raw)
+                    return table
+        raw = read_bundled(spec.file)
+        self._infos[name] = self._info(name, "bundled", None, raw, ignored)
+        return parse(raw)
+
+    @staticmethod
+    def _info(name: str, origin: str, path: Path | None, raw: Any, ignored: str | None = None) -> TableInfo:
+        spec = TABLES[name]
+        date = _date(raw.get("generated") or raw.get("verified")) if isinstance(raw, Mapping) else None
+        source = spec.source
+        if isinstance(raw, Mapping) and raw.get("read_from"):
+            source = str(raw["read_from"])
+        return TableInfo(
+            name=name,
+            what=spec.what,
+            origin=origin,
+            path=path,
+            date=date,
+            source=source,
+            refreshable=spec.refreshable,
+            ignored=ignored,
+        )
+
+    # -- the tables -----------------------------------------------------------------------------------------
+
+    @cached_property
+    def cuda(self) -> CudaTable:
+        return self._read("cuda", CudaTable.from_dict)  # type: ignore[no-any-return]
+
+    @cached_property
+    def torch_table(self) -> TorchTable:
+        return self._read("torch", TorchTable.from_dict)  # type: ignore[no-any-return]
+
+    @property
+    def torch(self) -> tuple[TorchRelease, ...]:
+        """Every torch release, newest first."""
+        return self.torch_table.releases
+
+    @property
+    def torch_sources(self) -> Mapping[str, str]:
+        return self.torch_table.sources
 
     def torch_release(self, version: Version | str) -> TorchRelease | None:
-        v = Version(str(version))
-        for r in self.torch:
-            if r.version == v:
-                return r
-        return None
+        return self.torch_table.release(version)
+
+    @cached_property
+    def pins(self) -> Pins:
+        from llmenv.knowledge.pins import load_pins
+
+        pins = load_pins(self.user_dir)
+        self._infos["pins"] = TableInfo(
+            name="pins",
+            what=TABLES["pins"].what,
+            origin=pins.origin,
+            path=pins.path,
+            date=_date(pins.generated),
+            source=f"{pins.index} (PEP 691 pages; metadata by PEP 658 or wheel range reads)",
+            refreshable=True,
+            ignored=pins.ignored,
+        )
+        return pins
+
+    @cached_property
+    def flash_attn(self) -> FlashAttnTable:
+        from llmenv.knowledge.flash_attn import FlashAttnTable
+
+        return self._read("flash-attn", FlashAttnTable.from_dict)  # type: ignore[no-any-return]
+
+    @cached_property
+    def engines(self) -> EngineTable:
+        from llmenv.knowledge.engines import EngineTable
+
+        return self._read("engines", EngineTable.from_dict)  # type: ignore[no-any-return]
+
+    # -- where they came from -------------------------------------------------------------------------------
+
+    def info(self, name: str) -> TableInfo:
+        """Where table ``name`` came from and of which date (reads the table if it was not read yet)."""
+        if name not in self._infos:
+            attr = {"flash-attn": "flash_attn", "torch": "torch_table"}.get(name, name)
+            if hasattr(type(self), attr):
+                getattr(self, attr)
+            else:
+                spec = TABLES[name]
+                self._infos[name] = self._info(name, "bundled", None, read_bundled(spec.file))
+        return self._infos[name]
+
+    def date(self, name: str) -> str | None:
+        """The date of table ``name`` without parsing it when it was not read yet (what the plan header needs:
+        a plan of torch alone must not pay for parsing the pins)."""
+        if name in self._infos:
+            return self._infos[name].date
+        spec = TABLES[name]
+        user = self.user_dir / spec.file if spec.refreshable and self.user_dir is not None else None
+        try:
+            return peek_date(head_of(user if user is not None and user.is_file() else None, spec.file))
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def raw(self, name: str) -> Any:
+        """The JSON of table ``name`` as the loader uses it (the user's copy, or the bundled one): what ``kb
+        refresh`` starts from."""
+        info = self.info(name)
+        if info.origin == "user" and info.path is not None and name != "pins":
+            return json.loads(info.path.read_text(encoding="utf-8"))
+        return read_bundled(TABLES[name].file)
+
+    def tables(self) -> tuple[TableInfo, ...]:
+        """Every table, in ``TABLES`` order."""
+        return tuple(self.info(name) for name in TABLES)
 
 
-@cache
-def load() -> Knowledge:
-    """The bundled knowledge, read once per process."""
-    torch = read_data("torch.json")
-    releases = sorted((TorchRelease.from_dict(r) for r in torch["releases"]), key=lambda r: r.version)
-    return Knowledge(
-        cuda=CudaTable.from_dict(read_data("cuda.json")),
-        torch=tuple(reversed(releases)),
-        torch_sources=torch["sources"],
-    )
+@lru_cache(maxsize=8)
+def _load(user_dir: Path | None, stamps: tuple[tuple[int, int] | None, ...]) -> Knowledge:
+    del stamps  # part of the cache key only: a refreshed table is read again
+    return Knowledge(user_dir)
+
+
+_CURRENT: ContextVar[Path | None] = ContextVar("llmenv_knowledge_dir", default=None)
+
+
+@contextmanager
+def using(user_dir: Path) -> Iterator[Knowledge]:
+    """Within the block, ``load()`` with no argument reads ``user_dir`` (a command's own environment, which
+    may differ from ``os.environ``): code deep in the planner that calls ``load()`` gets the same tables."""
+    token = _CURRENT.set(user_dir)
+    try:
+        yield load(user_dir)
+    finally:
+        _CURRENT.reset(token)
+
+
+def load(user_dir: Path | None = None) -> Knowledge:
+    """The knowledge in use: the user's refreshed tables (in ``user_dir``, default the user data directory)
+    where valid, else the bundled ones. Cached per process, per user directory and per state of its files."""
+    where = user_dir if user_dir is not None else (_CURRENT.get() or user_data_dir())
+    stamps = tuple(stamp(where / t.file) for t in TABLES.values() if t.refreshable)
+    return _load(where, stamps)

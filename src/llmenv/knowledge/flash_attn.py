@@ -1,9 +1,10 @@
 """flash-attn's release matrix and build facts, as typed data (``data/flash_attn.json``, read lazily).
 
-The JSON stores each release's CI matrix by its dimensions (build lines of wheel CUDA tag, nvcc and torch
-versions; Pythons; ABIs; excluded torch x Python pairs), not the 1548 file names it expands to; ``wheels`` and
-``filename`` expand it here. ``scripts/gen_flash_attn_matrix.py`` regenerates the dimensions from the facts CSV
-and ``tests/test_flash_attn_knowledge.py`` checks the expansion against it.
+The JSON stores each release's wheels by their dimensions (build lines of wheel CUDA tag, nvcc and torch
+versions; Pythons; ABIs; excluded torch x Python pairs; single missing files), not the file names it expands to;
+``wheels`` and ``filename`` expand it here. ``llmenv kb refresh`` rebuilds the dimensions from each GitHub
+release's assets (``llmenv.knowledge.refresh.flash_attn``); the build facts (architectures, nvcc, setup.py's
+naming rule, known breakages) are curated.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from llmenv.backend import CudaVersion, parse_cuda_version
-from llmenv.knowledge import read_data
 
 __all__ = [
     "BuildMemory",
@@ -82,6 +82,7 @@ class FlashAttnRelease:
     min_nvcc: Version
     status: str = "V"
     note: str | None = None
+    missing: frozenset[tuple[str, str, str, bool]] = frozenset()  # (cuda, torch mm, python, abi) holes
 
     def cuda_tag(self, torch_cuda: CudaVersion) -> str | None:
         """The CUDA part of the wheel name setup.py derives from torch's CUDA; None if this release cannot name it.
@@ -105,6 +106,8 @@ class FlashAttnRelease:
         """The build line that produced the wheel for this combination, or None when CI builds no such wheel."""
         if python not in self.python or cxx11_abi not in self.abis or (torch_mm, python) in self.exclude:
             return None
+        if (cuda_tag, torch_mm, python, cxx11_abi) in self.missing:
+            return None
         return next((b for b in self.builds if b.cuda == cuda_tag and b.torch_for(torch_mm)), None)
 
     def iter_wheels(self) -> Iterator[tuple[str, str, str, bool]]:
@@ -115,7 +118,8 @@ class FlashAttnRelease:
                     if (_mm(t), py) in self.exclude:
                         continue
                     for abi in self.abis:
-                        yield b.cuda, _mm(t), py, abi
+                        if (b.cuda, _mm(t), py, abi) not in self.missing:
+                            yield b.cuda, _mm(t), py, abi
 
     @property
     def wheels(self) -> frozenset[tuple[str, str, str, bool]]:
@@ -154,6 +158,7 @@ class FlashAttnRelease:
             min_nvcc=Version(build["min_nvcc"]),
             status=d.get("status", "V"),
             note=d.get("note"),
+            missing=frozenset((m[0], m[1], m[2], bool(m[3])) for m in d.get("missing", ())),
         )
 
 
@@ -263,7 +268,8 @@ class FlashAttnTable:
         )
 
 
-@cache
 def load_flash_attn() -> FlashAttnTable:
-    """The bundled flash-attn table, read once per process."""
-    return FlashAttnTable.from_dict(read_data("flash_attn.json"))
+    """The flash-attn table in use (refreshed by ``kb refresh`` or bundled), read once per process."""
+    from llmenv.knowledge import load
+
+    return load().flash_attn

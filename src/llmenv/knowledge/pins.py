@@ -9,7 +9,6 @@ planner asks for them, so ``load_pins()`` stays cheap.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +25,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+from llmenv.knowledge._store import user_data_dir
 
 __all__ = [
     "SCHEMA",
@@ -331,16 +332,6 @@ def validate(d: Any) -> None:
         for v, r in releases.items():
             if not isinstance(r, Mapping) or not isinstance(r.get("requires_dist"), list):
                 raise SnapshotError(f"packages.{name}.releases.{v}.requires_dist: not a list")
-
-
-def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where llmenv keeps user data: ``$LLMENV_DATA_DIR``, else platformdirs' user data dir."""
-    env = environ if environ is not None else os.environ
-    if env.get("LLMENV_DATA_DIR"):
-        return Path(env["LLMENV_DATA_DIR"])
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("llmenv"))
 
 
 def user_snapshot_path(user_dir: Path | None = None) -> Path:

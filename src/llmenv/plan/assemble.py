@@ -63,7 +63,7 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
         needed = set(problem.companions) | {n for n in TORCH_FAMILY[1:] if n in cand.engine_requirements}
         needed |= {n for n in TORCH_FAMILY[1:] if n in cand.framework_requirements}
         for name in TORCH_FAMILY[1:]:
-            cv = getattr(t.release, name)
+            cv = t.release.companion(name, companion_spec(problem, cand, name))
             if name in needed and cv:
                 source, variant = t.source, t.variant.tag
                 if base is not None and not base.has(name):
@@ -95,6 +95,15 @@ def vllm_route(problem: Problem, cand: Candidate) -> Any:
 
     got = route(e.version, t.variant.cuda_version, problem.target.platform, problem.listings)
     return None if got is None or isinstance(got, str) else got
+
+
+def companion_spec(problem: Problem, cand: Candidate, name: str) -> Any:
+    """What the user, the engine and the framework (unless its pins are relaxed) ask of torchvision /
+    torchaudio: the search tested the companion against the same (search.Search.torch_reject)."""
+    from packaging.specifiers import SpecifierSet
+
+    spec = problem.companions.get(name, SpecifierSet()) & spec_of(cand.engine_requirements, name)
+    return spec if problem.allow_overrides else spec & spec_of(cand.framework_requirements, name)
 
 
 def _pin(name: str, choice: Choice, opt: ExtensionOption | None) -> str:

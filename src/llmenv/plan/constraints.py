@@ -330,13 +330,13 @@ def torch_platform(release: TorchRelease, target: Target) -> str | None:
 
 
 def torch_companion(release: TorchRelease, name: str, spec: SpecifierSet) -> str | None:
-    """torchvision / torchaudio (asked for, or pinned) come as the release built for this torch: one must
-    exist, and fit the pins."""
+    """torchvision / torchaudio (asked for, or pinned) come as the release built for this torch, or — pinned
+    by someone — a release whose metadata admits this torch (``TorchRelease.companion``): one must exist."""
+    if release.companion(name, spec) is not None:
+        return None
     cv = getattr(release, name)
     if cv is None:
         return f"{name} has no release for torch {release.version}"
-    if spec.contains(cv, prereleases=True):
-        return None
     return f"goes with {name} {cv}, not {name}{spec}"
 
 

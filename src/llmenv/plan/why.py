@@ -67,9 +67,13 @@ def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
     out.append(
         f"torch {r.version}: Python {r.python[0]}–{r.python[-1]}, C++ ABI {'cxx11' if r.abi_of(var) else 'pre-cxx11'}"
     )
+    from llmenv.plan.assemble import companion_spec
+
     for name in ("torchvision", "torchaudio"):
-        cv = getattr(r, name)
-        if cv and (
+        cv = r.companion(name, companion_spec(problem, cand, name))
+        if cv and cv != getattr(r, name):
+            out.append(f"{name} {cv} as pinned: its metadata admits torch {r.version}")
+        elif cv and (
             name in problem.companions
             or name in cand.engine_requirements
             or name in cand.framework_requirements

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 
 from llmenv.sources.listing import LISTINGS_NAME, load_listings, summary, user_listings_path, write_listings
-from llmenv.sources.refresh import refresh_listings
+from llmenv.sources.refresh import ListingsRefresh, refresh_listings
 
-__all__ = ["bundled_path", "refresh_wheel_sources", "show_lines"]
+__all__ = ["bundled_path", "read_wheel_sources", "show_lines", "target_path", "write_wheel_sources"]
 
 
 def bundled_path() -> Path:
@@ -29,30 +29,31 @@ def _client() -> httpx.Client:
     return httpx.Client(timeout=30, follow_redirects=True, headers={"User-Agent": "llmenv"})
 
 
-def refresh_wheel_sources(
-    say: Callable[[str], None],
+def read_wheel_sources(
     environ: Mapping[str, str],
     *,
     github_proxy: str | None = None,
     bundled: bool = False,
     facts: Path | None = None,
-    output: Path | None = None,
     retries: int = 3,
     client: Callable[[], httpx.Client] | None = None,
-) -> tuple[int, Path]:
-    """Refresh and write the listings; ``say`` gets one line per source. (exit code, the file written)."""
+) -> ListingsRefresh:
+    """Read every source again (nothing is written): the listings in use are the previous ones."""
     current = load_listings(environ)
-    path = output or (bundled_path() if bundled else user_listings_path(environ))
     with (client or _client)() as http:
-        result = refresh_listings(
+        return refresh_listings(
             http,
             github_proxy=github_proxy,
             previous=current.to_dict(),
             facts=facts if bundled else None,
             retries=retries,
         )
+
+
+def write_wheel_sources(result: ListingsRefresh, path: Path, say: Callable[[str], None]) -> tuple[str, ...]:
+    """Write the refreshed snapshot atomically; ``say`` gets one line per source. The sources not refreshed."""
     for sid in result.refreshed:
-        say(f"wheel source {sid}: refreshed, {result.files.get(sid, 0)} files")
+        say(f"{'wheel-sources':<14}{sid}: refreshed, {result.files.get(sid, 0)} files")
     for sid, why in result.failures.items():
         kept = (
             "rebuilt from the facts"
@@ -61,9 +62,16 @@ def refresh_wheel_sources(
             if sid in result.kept
             else "nothing known"
         )
-        say(f"wheel source {sid}: not refreshed ({why.splitlines()[0][:160]}); {kept}")
+        say(f"{'wheel-sources':<14}{sid}: not refreshed ({why.splitlines()[0][:160]}); {kept}")
     write_listings(path, result.snapshot)
-    return (1 if result.failures else 0), path
+    return tuple(result.failures)
+
+
+def target_path(environ: Mapping[str, str], *, bundled: bool = False, folder: Path | None = None) -> Path:
+    """Where the listings are written: ``folder`` (kb refresh --output), the package data, or the user's."""
+    if folder is not None:
+        return folder / LISTINGS_NAME
+    return bundled_path() if bundled else user_listings_path(environ)
 
 
 def show_lines(environ: Mapping[str, str]) -> list[str]:
