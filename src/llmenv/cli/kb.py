@@ -264,7 +264,7 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
     if failed:
         raise NoAnswer(
             f"kb refresh: {len(failed)} wheel sources not refreshed ({', '.join(failed)})",
-            hint="each kept the listing in use; the others were written",
+            hint="each kept the listing in use (rebuilt from --facts when given); the others were written",
         )
     return code
 
