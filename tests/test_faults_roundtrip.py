@@ -122,7 +122,7 @@ _failures = st.sampled_from(
         ("signal", "llmenv.uvrun.run_child", signal.SIGINT, 130),
         ("signal", "llmenv.uvrun.run_child", signal.SIGTERM, 143),
         ("signal", "os.fsync", signal.SIGINT, 130),
-        ("signal", "llmenv.cli.init.render_plan", signal.SIGTERM, 143),
+        ("signal", "llmenv.plan.feedback.learn", signal.SIGTERM, 143),  # between two lock attempts
         ("error", "os.fsync", errno.ENOSPC, 2),
         ("error", "os.replace", errno.EIO, 2),
         ("uv fails", "", 0, 1),

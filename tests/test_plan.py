@@ -157,3 +157,81 @@ def test_knowledge_is_cited() -> None:
     for name in ("cuda.json", "torch.json"):
         data = k.read_data(name)
         assert data["sources"] and data["verified"]
+
+
+def _recording_system() -> tuple[object, list[str]]:
+    """A machine whose every probe is recorded: NVML, commands and file reads."""
+    from dataclasses import replace
+
+    from llmenv.detect import NvmlReading
+
+    from .conftest import fake_system
+
+    probed: list[str] = []
+    base = fake_system(
+        commands={"/usr/bin/nvcc --version": (0, "Cuda compilation tools, release 12.4, V12.4.131")},
+        nvml=NvmlReading(
+            driver="570.86.15", cuda_driver_version=12080, gpus=(Gpu(name="A100", capability=(8, 0)),)
+        ),
+    )
+
+    def nvml() -> object:
+        probed.append("nvml")
+        return base.nvml()
+
+    def run(argv):  # type: ignore[no-untyped-def]
+        probed.append(" ".join(argv))
+        return base.run(argv)
+
+    return replace(base, nvml=nvml, run=run), probed  # type: ignore[arg-type]
+
+
+def test_a_target_described_by_flags_probes_nothing_and_takes_nothing(run_cli) -> None:  # type: ignore[no-untyped-def]
+    system, probed = _recording_system()
+    r = run_cli("plan", "torch", "--driver", "550.54.14", "--gpu", "9.0", "--json", system=system)
+    assert r.code == 0, r.err
+    t = json.loads(r.out)["target"]
+    assert (t["cpus"], t["memory_gib"], t["nvcc"], t["glibc"]) == (None, None, None, None)
+    assert [g["compute_capability"] for g in t["gpus"]] == ["9.0"] and probed == []
+    # this machine: its GPU side is read (NVML answers everything: nvidia-smi never starts), nvcc is not
+    r = run_cli("plan", "torch", "--json", system=system)
+    assert r.code == 0, r.err
+    assert probed == ["nvml"] and json.loads(r.out)["target"]["driver"] == "570.86.15"
+
+
+def test_cuda_alone_records_no_driver_and_a_disagreeing_pair_is_bad_input(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("plan", "torch", "--cuda", "12.4", "--gpu", "8.0", "--python", "3.12")
+    assert r.code == 0, r.err
+    assert "a driver of CUDA 12.4 (CUDA <= 12.4; driver version not given), GPUs sm_80" in r.out
+    r = run_cli("plan", "torch", "--driver", "550.54.14", "--cuda", "12.8")
+    assert (
+        r.code == 2
+        and "--driver 550.54.14 supports CUDA 12.4" in r.err
+        and len(r.err.strip().splitlines()) == 1
+    )
+    assert run_cli("plan", "torch", "--driver", "550.54.14", "--cuda", "12.4").code == 0
+    assert run_cli("plan", "torch", "--driver", "550.54.14", "--cuda", "cpu").code == 2
+
+
+def test_a_typo_one_edit_from_a_planned_package_is_bad_input(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("plan", "torch", "flash-atn", "--cuda", "cpu")
+    assert r.code == 2 and "'flash-atn' is not a package llmenv knows; did you mean 'flash-attn'?" in r.err
+
+
+def test_arch_flag_plans_for_aarch64(run_cli) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli(
+        "plan",
+        "torch",
+        "--driver",
+        "580.159.04",
+        "--gpu",
+        "9.0",
+        "--arch",
+        "aarch64",
+        "--python",
+        "3.12",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["target"]["arch"] == "aarch64" and d["packages"]["torch"]["variant"].startswith("cu")

@@ -37,7 +37,8 @@ def test_concurrent_runs_keep_every_edit(tmp_path: Path) -> None:
     assert names == [f"fw{i}" for i in range(6)]  # all six overrides
     assert sorted(doc["tool"]["llmenv"]["overrides"]) == names
     assert "torch" in doc["project"]["dependencies"]  # and init's edit
-    assert [p.name for p in proj.iterdir()] == ["pyproject.toml"]  # no lock file or temporary left behind
+    # no lock file or temporary left behind; init writes the planned Python for uv
+    assert sorted(p.name for p in proj.iterdir()) == [".python-version", "pyproject.toml"]
 
 
 def test_a_second_run_waits_for_the_first_and_says_so(tmp_path: Path) -> None:

@@ -617,9 +617,15 @@ class _Editor:
                     "--no-wheelhouse gives yours back"
                 )
         elif user is None:
-            if not owned:
+            planned = self.plan.extra.get("environments") if key == "environments" else None
+            if planned:  # the planner: a chosen part has no wheel (nor sdist) for the other platforms
+                want = list(planned)
+                if not owned:
+                    self.notes.append(f"{key}: set to {', '.join(want)} ({self.plan.extra.get('platform-only')})")
+            elif not owned:
                 return  # the user has none: every platform stays in the lock
-            want = default
+            else:
+                want = default
         elif any(_marker_holds(m, self.envs) for m in user):
             want = list(user)
         else:
@@ -850,12 +856,13 @@ class _Editor:
             _delete(uv, "exclude-dependencies")
 
     def _dependency_metadata(self, uv: Table) -> None:
-        from llmenv.override import reapply
+        planned = self.plan.extra.get("dependency-metadata", [])
+        if planned:  # llmenv.override reads metadata over HTTP: imported only when there is metadata to write
+            from llmenv.override import reapply
 
-        entries = [
-            reapply(e, self.options.overrides.get(e["name"]))
-            for e in self.plan.extra.get("dependency-metadata", [])
-        ]
+            entries = [reapply(e, self.options.overrides.get(e["name"])) for e in planned]
+        else:
+            entries = []
         prev = set(self.prev.get("dependency-metadata", []))
         users = uv.get("dependency-metadata")
         theirs = {str(t.get("name")): plain(t) for t in users} if isinstance(users, AoT) else {}

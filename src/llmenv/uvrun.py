@@ -99,12 +99,27 @@ def uv_version(binary: str) -> Version:
         raise UsageError(f"{binary} printed an unreadable version: {m.group(1)!r}") from None
 
 
+def _bundled_version(binary: str) -> Version | None:
+    """The version of the uv binary the PyPI ``uv`` package installed, from its dist-info folder's name next
+    to the package (no process, no metadata import)."""
+    try:
+        import uv
+
+        if os.path.realpath(binary) != os.path.realpath(uv.find_uv_bin()):
+            return None
+        site = Path(uv.__file__).resolve().parent.parent
+        found = sorted(site.glob("uv-*.dist-info"))
+        return Version(found[0].name.removeprefix("uv-").removesuffix(".dist-info")) if len(found) == 1 else None
+    except (ImportError, FileNotFoundError, InvalidVersion, OSError):
+        return None
+
+
 def checked_uv(environ: Mapping[str, str]) -> str:
     """The uv binary, checked to be new enough for what llmenv writes. Call it before writing anything."""
     from llmenv.render import MIN_UV
 
     binary = find_uv(environ)
-    v = uv_version(binary)
+    v = _bundled_version(binary) or uv_version(binary)
     if v < Version(MIN_UV):
         raise UsageError(
             f"uv {v} at {binary} is too old: llmenv writes settings that need uv >= {MIN_UV}",

@@ -343,8 +343,8 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
         where += f", driver {t.driver} (CUDA <= {t.cuda})"
     else:
         where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
-        if t.gpus:
-            where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
+    if t.gpus:
+        where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
     note = plan.extra.get("knowledge_note")
     lines = [f"plan for {where}" + (f" — {note}" if note else "")]
     if t.base is not None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llmenv import uvrun
 from llmenv.cli._context import Context
 from llmenv.cli._planning import (
     add_planning_arguments,
@@ -18,6 +19,7 @@ from llmenv.cli._planning import (
     resolve_inputs,
 )
 from llmenv.errors import UsageError
+from llmenv.uvrun import checked_uv, deferred_signals, guard
 
 HELP = (
     "Create a uv project for the plan (creating DIR if needed), or edit the pyproject.toml in DIR with the "
@@ -140,8 +142,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]) -> int:
+    import tomlkit
+
     from llmenv.intent import ProjectConstraints
-    from llmenv.project import ProjectFile, diff
+    from llmenv.project import ProjectFile, diff, parse_toml
     from llmenv.render import edit
 
     pyproject = folder / "pyproject.toml"
@@ -171,13 +175,20 @@ def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]
         base = ctx.cwd if specs else folder
         rel = os.path.relpath((base / loc.path).resolve(), folder.resolve())
         paths[loc.name] = rel if rel.startswith(".") else f"./{rel}"
-    if paths:
-        plan = _with_paths(plan, paths)
-    options = _options(
-        args, ctx, folder, inputs, plan, recorded, follow, project.original is None, build_script, bool(specs)
-    )
-    result = edit(project.doc, plan, options, constraints)
-    project.doc = result.doc
+
+    def rendered(p: Any) -> tuple[Any, Any]:
+        """The plan with its path sources, and the edit of the user's file for it (their bytes kept)."""
+        if paths:
+            p = _with_paths(p, paths)
+        options = _options(
+            args, ctx, folder, inputs, p, recorded, follow, project.original is None, build_script, bool(specs)
+        )
+        original = parse_toml(project.original_text, str(pyproject)) if project.original is not None else None
+        result = edit(original if original is not None else tomlkit.document(), p, options, constraints)
+        project.doc = result.doc
+        return p, result
+
+    plan, result = rendered(plan)
     new_text = project.text()
     _check_after(project.original_text, new_text, pyproject)
     if args.dry_run:
@@ -191,31 +202,124 @@ def _init(args: argparse.Namespace, ctx: Context, folder: Path, specs: list[str]
             for n in result.notes:
                 ctx.ui.print(f"  {n}")
         return 0
-    from llmenv.uvrun import checked_uv, deferred_signals, guard, run_uv
-
-    # Everything that can refuse --lock refuses before the first write: a missing or too-old uv, a uv.lock
-    # that is a folder or unreadable. From the write on, the guard restores both files unless the lock succeeds
-    # (failure, Ctrl-C, SIGTERM).
-    binary = checked_uv(ctx.environ) if args.lock else None
-    with guard(pyproject, folder / "uv.lock") if args.lock else contextlib.nullcontext() as held:
-        if not folder.exists():
-            try:
-                folder.mkdir(parents=True)
-            except OSError as e:
-                raise UsageError(f"cannot create {folder}: {e.strerror}") from None
-        with deferred_signals():
-            wrote = project.write()
-        if args.json:
-            ctx.ui.json(
-                {"plan": plan.to_dict(), "path": str(pyproject), "written": wrote, "notes": list(result.notes)}
-            )
-        else:
-            _print_result(ctx, plan, result.notes, wrote, pyproject)
-        if held is not None:
-            # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
-            python = ["--python", plan.target.base.python] if plan.target.base is not None else []
-            return run_uv(ctx, ["lock", *python], folder, restore=held, binary=binary)
+    if args.lock:
+        return _lock(ctx, args, inputs, constraints, (plan, result), project, folder, rendered)
+    _mkdir(folder)
+    with deferred_signals():
+        wrote = project.write()
+        _python_version(folder, plan.python)
+    _report(ctx, args, plan, result.notes, wrote, pyproject)
     return 0
+
+
+def _mkdir(folder: Path) -> None:
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True)
+        except OSError as e:
+            raise UsageError(f"cannot create {folder}: {e.strerror}") from None
+
+
+def _python_version(folder: Path, python: str) -> bool:
+    """``.python-version`` with the planned Python, so uv uses that interpreter (written only when it differs)."""
+    from llmenv.project import atomic_write
+
+    path = folder / ".python-version"
+    want = f"{python}\n"
+    try:
+        if path.read_text(encoding="utf-8") == want:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, want.encode("utf-8"))
+    return True
+
+
+def _report(ctx: Context, args: argparse.Namespace, plan: Any, notes: Any, wrote: bool, pyproject: Path) -> None:
+    if args.json:
+        ctx.ui.json({"plan": plan.to_dict(), "path": str(pyproject), "written": wrote, "notes": list(notes)})
+    else:
+        _print_result(ctx, plan, notes, wrote, pyproject)
+
+
+def _lock(
+    ctx: Context,
+    args: argparse.Namespace,
+    inputs: Any,
+    constraints: Any,
+    first: tuple[Any, Any],
+    project: Any,
+    folder: Path,
+    rendered: Callable[[Any], tuple[Any, Any]],
+) -> int:
+    """``--lock``: the closed loop in place. Everything that can refuse does so before the first write (a missing
+    or too-old uv, a uv.lock or .python-version that is a folder); from the write on, the guard restores the
+    files between attempts and unless a lock succeeds (failure, Ctrl-C, SIGTERM)."""
+    from llmenv.verify import LockFailed, LockRun, lock_loop
+
+    binary = checked_uv(ctx.environ)
+    pyproject = folder / "pyproject.toml"
+    env = dict(ctx.environ)
+    if not ctx.environ.get("FORCE_COLOR"):
+        env.setdefault("UV_NO_PROGRESS", "1")
+    plans = iter([first[0]])
+    done: list[tuple[Any, Any]] = [first]  # the plan the document was last rendered for, and its edit
+
+    def plan_for(fb: Any) -> Any:
+        got = next(plans, None)  # the plan already made (and rendered) is the first candidate
+        if got is None:
+            done.append(rendered(_plan_within(inputs, constraints, fb)))
+            got = done[-1][0]
+        return got
+
+    def write(p: Any) -> None:
+        if p is not done[-1][0]:
+            done.append(rendered(p))
+        _mkdir(folder)
+        with deferred_signals():
+            project.write()
+            _python_version(folder, p.python)
+
+    def lock(timeout: float) -> LockRun:
+        # On a base, uv locks with the base interpreter (it would otherwise look for, or download, another).
+        base = done[-1][0].target.base
+        python = ["--python", base.python] if base is not None else []
+        r = uvrun.run_child([binary, "lock", *python], cwd=folder, env=env, timeout=timeout)
+        return LockRun(code=r.code, output=r.output, timed_out=r.timed_out)
+
+    with guard(pyproject, folder / "uv.lock", folder / ".python-version") as held:
+        try:
+            plan = lock_loop(
+                plan_for=plan_for,
+                write=write,
+                lock=lock,
+                restore=held.restore,
+                allow_overrides=inputs.allow_overrides,
+                max_attempts=args.max_attempts,
+                progress=lambda line: ctx.ui.eprint(f"llmenv: {line}"),
+            )
+        except LockFailed as e:
+            held.restore()
+            ctx.ui.eprint(f"llmenv: restored {pyproject} to its previous bytes", style="error")
+            for a in e.attempts:
+                ctx.ui.eprint(f"  attempt {a.number}: {a.candidate}: {a.reason or 'locked'}")
+            _explain_log(ctx, e.log)
+            raise
+        held.keep()
+    _report(ctx, args, plan, done[-1][1].notes, True, pyproject)
+    if not args.json:
+        ctx.ui.print(f"locked {folder / 'uv.lock'}")
+    return 0
+
+
+def _explain_log(ctx: Context, log: str) -> None:
+    from llmenv.explain import explain, render_lines
+
+    if not log.strip():
+        return
+    ctx.ui.eprint("")
+    for line in render_lines(explain(log)):
+        ctx.ui.eprint(line)
 
 
 def _print_result(ctx: Context, plan: Any, notes: Any, wrote: bool, pyproject: Path) -> None:
@@ -230,7 +334,7 @@ def _print_result(ctx: Context, plan: Any, notes: Any, wrote: bool, pyproject: P
     ctx.ui.print(f"{'wrote' if wrote else 'unchanged'} {pyproject}")
 
 
-def _plan_within(inputs: Any, constraints: Any) -> Any:
+def _plan_within(inputs: Any, constraints: Any, feedback: Any = None) -> Any:
     """The plan, within the project's own requirements: they narrow the request, and a plan that still breaks
     one of them is refused naming it (exit 1, the file unchanged). Interim, until the planner takes
     ProjectConstraints as constraint functions (see /work/coord/project.md)."""
@@ -241,7 +345,7 @@ def _plan_within(inputs: Any, constraints: Any) -> Any:
 
     request, narrowed_by = narrow_request(inputs.request, constraints, target_envs(inputs.target))
     try:
-        plan = _within_routing(replace(inputs, request=request), constraints)
+        plan = _within_routing(replace(inputs, request=request), constraints, feedback)
     except NoAnswer as e:
         if narrowed_by:
             e.message += "; the project's own requirements narrowed the request: " + ", ".join(
@@ -260,7 +364,7 @@ def _plan_within(inputs: Any, constraints: Any) -> Any:
     return plan
 
 
-def _within_routing(inputs: Any, constraints: Any) -> Any:
+def _within_routing(inputs: Any, constraints: Any, feedback: Any = None) -> Any:
     """The plan, kept to the torch variant the project's own routing gives the target when the driver runs it.
 
     An interim step until the planner takes ProjectConstraints: when the user routes torch to, say, cu128 and the
@@ -275,7 +379,7 @@ def _within_routing(inputs: Any, constraints: Any) -> Any:
     from llmenv.plan import Rejection
     from llmenv.routing import routed_variants
 
-    plan = build_plan(inputs)
+    plan = build_plan(inputs, feedback)
     torch = plan.packages.get("torch")
     t = inputs.target
     offered = routed_variants(constraints, target_envs(t, plan.pythons))
@@ -303,7 +407,7 @@ def _within_routing(inputs: Any, constraints: Any) -> Any:
         request = replace(request, requirements=(kept, *others))
     try:
         capped = build_plan(
-            replace(inputs, request=request, target=t.with_(cuda=best.cuda_version), policy="strict")
+            replace(inputs, request=request, target=t.with_(cuda=best.cuda_version), policy="strict"), feedback
         )
     except NoAnswer:
         return plan
@@ -466,10 +570,6 @@ def _wheelhouse(
 
     Written relative to the project (``./wheels``) when inside it, else as an absolute path (a shared filesystem
     mounted at the same path on every node)."""
-    from llmenv.indexes import IndexSpec
-    from llmenv.wheelhouse import wheel_names
-    from llmenv.wheelindex import INDEX
-
     if args.no_wheelhouse:
         if args.wheelhouse:
             raise UsageError("--wheelhouse and --no-wheelhouse contradict each other")
@@ -485,6 +585,10 @@ def _wheelhouse(
         return None, frozenset()
     if not path.is_dir():
         raise UsageError(f"{what}: no such folder", hint="fill it with `llmenv wheelhouse DIR` first")
+    from llmenv.indexes import IndexSpec
+    from llmenv.wheelhouse import wheel_names
+    from llmenv.wheelindex import INDEX
+
     names = wheel_names(path)
     if names is None:  # wheels without hashes: uv would lock them as bare paths and install a swapped one
         raise UsageError(

@@ -300,7 +300,16 @@ class Pins:
         return out
 
     def release(self, name: str, version: str | Version) -> PinnedRelease | None:
+        """One release; parsed alone when its package's releases were not parsed yet (a planner asking about
+        one exact pin does not pay for the package's whole history)."""
         v = Version(str(version))
+        key = canonicalize_name(name)
+        with self._lock:
+            if key not in self._parsed:
+                entry = self.raw.get(key)
+                raw = entry["releases"].get(str(v)) if entry is not None else None
+                if raw is not None:
+                    return PinnedRelease.from_dict(key, str(v), raw, memo=self._memo)
         for r in self.releases(name):
             if r.version == v:
                 return r

@@ -64,18 +64,31 @@ __all__ = [
 ]
 
 
-def lazy_pins(environ: Mapping[str, str] | None = None) -> PinSource:
-    """The framework pins (the user's `llmenv kb refresh` snapshot, else the bundled one), read on first use."""
-    loaded: list[Any] = []
+class _LazyPins:
+    """The framework pins (the user's `llmenv kb refresh` snapshot, else the bundled one), read on first use:
+    called with a name, a package's releases; ``release(name, version)`` one of them."""
 
-    def releases(name: str) -> Sequence[ReleaseLike]:
-        if not loaded:
+    def __init__(self, environ: Mapping[str, str] | None) -> None:
+        self._environ = environ
+        self._pins: Any = None
+
+    def _load(self) -> Any:
+        if self._pins is None:
             from llmenv.knowledge.pins import load_pins, user_data_dir
 
-            loaded.append(load_pins(user_data_dir(environ)))
-        return loaded[0].releases(name)  # type: ignore[no-any-return]
+            self._pins = load_pins(user_data_dir(self._environ))
+        return self._pins
 
-    return releases
+    def __call__(self, name: str) -> Sequence[ReleaseLike]:
+        return self._load().releases(name)  # type: ignore[no-any-return]
+
+    def release(self, name: str, version: Version) -> ReleaseLike | None:
+        return self._load().release(name, version)  # type: ignore[no-any-return]
+
+
+def lazy_pins(environ: Mapping[str, str] | None = None) -> PinSource:
+    """The framework pins (the user's `llmenv kb refresh` snapshot, else the bundled one), read on first use."""
+    return _LazyPins(environ)
 
 
 def _check_extras(name: str, releases: Sequence[ReleaseLike], extras: Sequence[str]) -> None:
@@ -208,7 +221,7 @@ def make_plan(
     providers = providers or default_providers(
         github_proxy=github_proxy,
         wheelhouse=_wheelhouse(flash_attn_wheels),
-        sdists=_sdists(pins),
+        sdists=lambda: _sdists(pins),
         users=user_wheels or (),
         pins=pins,
         listings=listings,
@@ -255,7 +268,7 @@ def plan_problem(
     outcome = search(problem, feedback)
     if outcome.winner is None:
         raise no_plan(problem, outcome)
-    return assemble(problem, outcome.winner, outcome.rejected, build_facts=build_facts)
+    return assemble(problem, outcome.winner, outcome.rejected, build_facts=build_facts, feedback=feedback)
 
 
 def _wheelhouse(wheels: str | None) -> str | None:

@@ -6,7 +6,7 @@ A renderer never decides a version: everything ``render.py`` writes comes from h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -16,11 +16,12 @@ from packaging.version import Version
 from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
 from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
-from llmenv.plan.candidates import Candidate, spec_of
+from llmenv.plan.candidates import Candidate, installable_pythons, release_of, spec_of
+from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
 from llmenv.plan.overrides import dependency_metadata
-from llmenv.plan.problem import Problem
+from llmenv.plan.problem import Feedback, Problem
 from llmenv.sources.sections import FA_INDEX, index_for, option_sources, untuned_build, vllm_index
 from llmenv.target import Target
 
@@ -254,12 +255,81 @@ def _nvcc_warnings(target: Target, cand: Candidate, opt: ExtensionOption) -> lis
     return out
 
 
+def _required(lines: Sequence[Requirement], env: Mapping[str, str], extras: Sequence[str]) -> bool:
+    return any(r.marker is None or any(r.marker.evaluate({**env, "extra": e}) for e in extras) for r in lines)
+
+
+def _blocked(problem: Problem, cand: Candidate, there: Target, unless: Target | None = None) -> str | None:
+    """The first chosen release (framework, engine, or an exact pin of theirs) required on ``there``'s platform
+    with neither a wheel nor an sdist for it. ``unless``: skip releases also required on that platform (uv's
+    fork of "every other machine" is satisfied by their wheels there)."""
+    for pick in (cand.framework, cand.engine):
+        if (
+            unless is None
+            and pick is not None
+            and not installable_pythons(pick.release, there, (cand.python,))
+        ):
+            return f"{pick.name} {pick.version}"
+    env = there.marker_environment()
+    other = unless.marker_environment() if unless is not None else None
+    extras = ["", *(cand.framework.extras if cand.framework else ())]
+    for reqs in (cand.framework_requirements, cand.engine_requirements):
+        for name, lines in reqs.items():
+            if not _required(lines, env, extras) or (other is not None and _required(lines, other, extras)):
+                continue
+            pinned = exact_pin(spec_of(reqs, name))
+            rel = release_of(problem.pins, name, pinned) if pinned else None
+            if (
+                rel is not None
+                and getattr(rel, "files_known", False)
+                and not installable_pythons(rel, there, (cand.python,))
+            ):
+                return f"{name} {pinned}"
+    return None
+
+
+# The platforms a lock without ``environments`` covers, as uv forks it: each main one, and "every other
+# machine" (ppc64le, s390x, ...), where a release installs only from a pure wheel or an sdist.
+_MAIN_PLATFORMS = (("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64"), ("windows", "x86_64"))
+
+
+def platform_gap(
+    problem: Problem, cand: Candidate, target: Target, feedback: Feedback | None
+) -> tuple[str, tuple[str, ...]] | None:
+    """(why, the platform markers the lock can cover) when a chosen release (the framework, the engine, an exact
+    pin of theirs) has neither a wheel nor an sdist for one of the platforms a universal lock forks on — uv would
+    fail that fork — or when uv said so. None: nothing narrows the lock."""
+    if feedback is not None and feedback.platform_only:
+        return f"uv: {feedback.platform_only}", (target.platform_marker(),)
+    why: str | None = None
+    supported: list[str] = [target.platform_marker()]
+    for os_, arch in _MAIN_PLATFORMS:
+        there = target.with_(os=os_, arch=arch)
+        if (os_, arch) == (target.os, target.arch):
+            continue
+        stop = _blocked(problem, cand, there)
+        if stop is None:
+            supported.append(there.platform_marker())
+        else:
+            why = why or f"{stop} has no wheel (and no sdist) for {os_} {arch}"
+    rare = _blocked(
+        problem,
+        cand,
+        target.with_(os="linux", arch="ppc64le"),
+        unless=target.with_(os="linux", arch="aarch64"),
+    )
+    if why is None and rare is not None:
+        why = f"{rare} has wheels for some Linux machines only (no sdist)"
+    return (why, tuple(supported)) if why is not None else None
+
+
 def assemble(
     problem: Problem,
     cand: Candidate,
     rejected: tuple[Rejection, ...],
     *,
     build_facts: Callable[[Target], Target] | None = None,
+    feedback: Feedback | None = None,
 ) -> Plan:
     """The plan for the winning candidate. ``build_facts`` fills in the target's nvcc, cores and memory when a
     source build is planned (detection of this machine runs only then)."""
@@ -272,6 +342,12 @@ def assemble(
     extra: dict[str, Any] = {}
     warnings: list[str] = []
     build = _extension_sections(problem, cand, target, extra, warnings)
+    gap = platform_gap(problem, cand, target, feedback)
+    if gap:
+        why, markers = gap
+        extra["platform-only"] = why
+        extra["environments"] = list(markers)
+        warnings.append(f"{why}: the lock covers {len(markers)} platform(s) only ({'; '.join(markers)})")
     overrides: list[dict[str, Any]] = []
     if cand.relaxed and cand.framework is not None:
         fw = cand.framework
@@ -302,7 +378,14 @@ def assemble(
         extra=extra,
         candidate=cand.describe(),
         key=cand.key,
+        related=_related(cand, choices),
+        framework=cand.framework.name if cand.framework else None,
+        framework_pins=frozenset(
+            n for n in cand.framework_requirements if exact_pin(spec_of(cand.framework_requirements, n))
+        ),
     )
 
 
-_ = (spec_of,)
+def _related(cand: Candidate, choices: dict[str, Choice]) -> frozenset[str]:
+    names = set(choices) | set(cand.framework_requirements) | set(cand.engine_requirements)
+    return frozenset(canonicalize_name(n) for n in names)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from packaging.requirements import Requirement
@@ -188,7 +189,7 @@ class TorchPick:
     def version(self) -> Version:
         return self.release.version
 
-    @property
+    @cached_property
     def build(self) -> TorchBuild:
         return TorchBuild(
             version=self.version, variant=self.variant, cxx11_abi=self.release.abi_of(self.variant)
@@ -322,3 +323,19 @@ def constraint_extras(
 def python_markers_split(release: ReleaseLike) -> bool:
     """Does any requirement's marker depend on the Python version (then requirements differ per Python)?"""
     return any(r.marker is not None and "python" in str(r.marker) for r in release.requires_dist)
+
+
+def other_arches(target: Target) -> tuple[str, ...]:
+    """The architectures of the target's OS that a lock for ``sys_platform`` alone also covers."""
+    if target.os != "linux":
+        return ()
+    return tuple(a for a in ("x86_64", "aarch64") if a != target.arch)
+
+
+def release_of(pins: PinSource, name: str, version: Version) -> ReleaseLike | None:
+    """One release of ``name`` (through the source's ``release`` when it has one: no whole history parsed)."""
+    one = getattr(pins, "release", None)
+    if callable(one):
+        got = one(name, version)
+        return got  # type: ignore[no-any-return]
+    return next((r for r in pins(name) if r.version == version), None)

@@ -14,7 +14,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend, CudaVersion
@@ -510,8 +510,6 @@ def option_requirements(
 ) -> str | None:
     """The option's own requirements (flash-attn-4's nvidia-cutlass-dsl) must fit what the engine, the framework
     or you pin of those packages."""
-    from packaging.utils import canonicalize_name
-
     for line in opt.requires_dist:
         mine = Requirement(line)
         extras = opt.extras or ("",)
@@ -524,6 +522,10 @@ def option_requirements(
     return None
 
 
+def _whose(who: str) -> str:
+    return "your" if who == "you" else f"{who}'s"
+
+
 def option_checks(
     opt: ExtensionOption,
     torch: TorchBuild,
@@ -532,11 +534,12 @@ def option_checks(
     target: Target,
     kb: Knowledge,
     policy: str,
-    pins: Sequence[tuple[SpecifierSet, str]],
+    pins: Sequence[tuple[Requirement, str]],
     forced_build: bool,
 ) -> str | None:
-    """Every rule an extension option must pass, in order; the first that fails is its reason (its own
-    requirements against the others' pins are ``option_requirements``, tested last by the caller)."""
+    """Every rule an extension option must pass, in order; the first that fails is its reason. ``pins``: what
+    is asked of the option's package and of the packages it requires, with who asks ("you", "verl",
+    "sglang 0.5.13"); the latter are held against its own requirements last (``option_requirements``)."""
     return next(
         (why for why in _option_rules(opt, torch, python, target, kb, policy, pins, forced_build) if why),
         None,
@@ -550,11 +553,15 @@ def _option_rules(
     target: Target,
     kb: Knowledge,
     policy: str,
-    pins: Sequence[tuple[SpecifierSet, str]],
+    pins: Sequence[tuple[Requirement, str]],
     forced_build: bool,
 ) -> Iterator[str | None]:
-    for spec, who in pins:  # outside the pins an option is no candidate at all
-        yield option_pin(opt, spec, who)
+    others: list[tuple[Requirement, str]] = []
+    for req, who in pins:  # outside the pins an option is no candidate at all
+        if canonicalize_name(req.name) == opt.package:
+            yield option_pin(opt, req.specifier, _whose(who))
+        else:
+            others.append((req, who))
     yield f"--build {opt.package} asks for a source build" if forced_build and opt.prebuilt else None
     yield option_available(opt)
     yield option_platform(opt, target)
@@ -564,3 +571,5 @@ def _option_rules(
     yield option_archs(opt, target)
     yield option_known_bad(opt, torch)
     yield opt.fits(torch, target, python) if opt.fits is not None else None
+    if others and opt.prebuilt and opt.requires_dist:
+        yield option_requirements(opt, target.with_(python=python).marker_environment(), others)

@@ -253,7 +253,9 @@ def _unavailable(base: ExtensionOption, why: str) -> ExtensionOption:
     )
 
 
-def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider:
+def flash_attn_source_build(
+    sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
+) -> ExtensionProvider:
     """The source build of a flash-attn sdist from PyPI (``sdists``: the versions the pins snapshot says have
     one; empty: the release table's ``pypi_sdist`` flags), compiled against the installed torch
     (match-runtime) for the target's GPUs only. Always the last option."""
@@ -269,9 +271,10 @@ def flash_attn_source_build(sdists: Sequence[Version] = ()) -> ExtensionProvider
             table = load_flash_attn()
             known = {r.version: r for r in table.releases}
             newest = table.releases[0]
-            versions = sorted(
-                set(sdists) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True
-            )
+            have = (
+                sdists() if callable(sdists) else sdists
+            )  # the snapshot is read only when a build is asked about
+            versions = sorted(set(have) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True)
             for v in versions:
                 facts = known.get(v) or (newest if v > newest.version else None)
                 made.append(
@@ -362,7 +365,7 @@ def default_providers(
     *,
     github_proxy: str | None = None,
     wheelhouse: str | None = None,
-    sdists: Sequence[Version] = (),
+    sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
     users: Sequence[Any] = (),
     pins: Callable[[str], Sequence[Any]] | None = None,
     listings: Any = None,

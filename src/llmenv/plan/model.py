@@ -121,6 +121,11 @@ class Plan:
     verified: bool = False  # a real `uv lock` of this plan succeeded
     candidate: str = ""  # the chosen candidate in words
     key: tuple[str, ...] = ()  # its identity (the closed loop's feedback refers to it)
+    # What the closed loop needs to read uv's verdict: every package the candidate chose or whose requirements
+    # it read (a failure naming none of them is not the plan's), the framework, and the packages it pins exactly.
+    related: frozenset[str] = frozenset()
+    framework: str | None = None
+    framework_pins: frozenset[str] = frozenset()
 
     @property
     def python(self) -> str:

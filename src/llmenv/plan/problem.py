@@ -52,11 +52,14 @@ class EngineAsk:
 class Feedback:
     """What ``uv lock`` said about earlier candidates. ``excluded``: candidate key -> uv's reason;
     ``python_caps``: candidate key without the Python -> the highest Python minor to allow; ``relax``:
-    package -> why (under ``--allow-overrides``, the framework's pin of that package is relaxed)."""
+    package -> why (under ``--allow-overrides``, the framework's pin of that package is relaxed); ``banned``:
+    (package, version) -> why (no candidate with that release: uv named it, e.g. no index has it)."""
 
     excluded: Mapping[tuple[str, ...], str] = field(default_factory=dict)
     python_caps: Mapping[tuple[str, ...], str] = field(default_factory=dict)
     relax: Mapping[str, str] = field(default_factory=dict)
+    banned: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (package, version) -> uv's reason
+    platform_only: str | None = None  # uv failed a fork of another architecture: lock the target's only (why)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,23 +6,31 @@ The "why" lines of the chosen stack are written where the plan is assembled (``a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
 
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend
 from llmenv.plan import constraints as c
-from llmenv.plan.candidates import Candidate, Requirements, TorchPick, spec_of
+from llmenv.plan.candidates import Candidate, EnginePick, Requirements, TorchPick
 from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption, TorchBuild
 from llmenv.plan.model import Rejection
 from llmenv.plan.problem import Problem
 
-__all__ = ["TorchFail", "group_rejections", "option_problem", "option_rejections", "torch_rejections"]
+__all__ = [
+    "TorchFail",
+    "group_rejections",
+    "held",
+    "option_pins",
+    "option_problem",
+    "option_rejections",
+    "requires_of",
+    "torch_rejections",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,24 +147,49 @@ def torch_rejections(
     return out
 
 
-def _requirements(
-    problem: Problem, opt: ExtensionOption, fw_reqs: Requirements, engine_reqs: Requirements, engine: Any
+def option_pins(
+    problem: Problem,
+    package: str,
+    fw_reqs: Requirements,
+    engine_reqs: Requirements,
+    engine: EnginePick | None = None,
+    requires: Iterable[str] = (),
 ) -> list[tuple[Requirement, str]]:
-    """What you, the framework and the engine require of the packages ``opt`` itself requires."""
-    if not opt.requires_dist:
-        return []
-    names = {canonicalize_name(Requirement(line).name) for line in opt.requires_dist}
-    out: list[tuple[Requirement, str]] = [(r, "you") for n, r in problem.user.items() if n in names]
-    if problem.framework is not None and not problem.allow_overrides:
-        out += [(r, problem.framework.name) for n in names for r in fw_reqs.get(n, ())]
+    """What is asked of ``package`` and of the packages its options require (``requires``), with who asks:
+    you, the framework (``fw_reqs``: its requirements as held, a relaxed pin left out), the engine (its
+    release's own; its ``nvidia-cutlass-dsl`` pin from the facts, a line the pins snapshot does not keep)."""
+    pkg = canonicalize_name(package)
+    names = dict.fromkeys((pkg, *(canonicalize_name(n) for n in requires)))
+    pins: list[tuple[Requirement, str]] = []
+    mine = problem.extensions.get(pkg)
+    if mine is not None and str(mine):
+        pins.append((Requirement(f"{pkg}{mine}"), "you"))
+    pins += [(r, "you") for n, r in problem.user.items() if n in names and n != pkg]
+    if problem.framework is not None:
+        pins += [(r, problem.framework.name) for n in names for r in fw_reqs.get(n, ())]
     if problem.engine is not None:
         who = f"{problem.engine.name} {engine.version}" if engine is not None else problem.engine.name
-        out += [(r, who) for n in names for r in engine_reqs.get(n, ())]
+        pins += [(r, who) for n in names for r in engine_reqs.get(n, ())]
         if engine is not None and "nvidia-cutlass-dsl" in names and "nvidia-cutlass-dsl" not in engine_reqs:
             from llmenv.sources.builds import engine_pins  # the bundled pins snapshot keeps no such line
 
-            out += [(r, who) for r in engine_pins(problem.engine.name, engine.version)]
-    return out
+            pins += [(r, who) for r in engine_pins(problem.engine.name, engine.version)]
+    return pins
+
+
+def requires_of(opt: ExtensionOption) -> tuple[str, ...]:
+    """The packages an option's own metadata requires."""
+    return _required_names(opt.requires_dist)
+
+
+@cache
+def _required_names(lines: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(canonicalize_name(Requirement(line).name) for line in lines))
+
+
+def held(reqs: Requirements, relaxed: Container[str]) -> Requirements:
+    """A framework's requirements without the pins being relaxed."""
+    return {n: r for n, r in reqs.items() if n not in relaxed}
 
 
 def option_problem(
@@ -166,16 +199,12 @@ def option_problem(
     py: str,
     fw_reqs: Requirements,
     engine_reqs: Requirements,
-    engine: Any = None,
+    engine: EnginePick | None = None,
 ) -> str | None:
-    """The first constraint an extension option fails for this torch build and Python, or None. ``engine``: the
-    engine pick (its release's own pins of the option's requirements)."""
-    pins: list[tuple[SpecifierSet, str]] = [(problem.extensions.get(opt.package, SpecifierSet()), "your")]
-    if not problem.allow_overrides and problem.framework is not None:
-        pins.append((spec_of(fw_reqs, opt.package), f"{problem.framework.name}'s"))
-    if problem.engine is not None:
-        pins.append((spec_of(engine_reqs, opt.package), f"{problem.engine.name}'s"))
-    why = c.option_checks(
+    """The first constraint an extension option fails for this torch build and Python, or None (``fw_reqs``:
+    the framework's requirements as held, a relaxed pin left out; ``engine``: the engine pick)."""
+    pins = option_pins(problem, opt.package, fw_reqs, engine_reqs, engine, requires_of(opt))
+    return c.option_checks(
         opt,
         torch,
         py,
@@ -185,11 +214,6 @@ def option_problem(
         pins=pins,
         forced_build=opt.package in problem.builds,
     )
-    if why is not None or not (opt.prebuilt and opt.requires_dist):
-        return why
-    pinned = _requirements(problem, opt, fw_reqs, engine_reqs, engine)
-    env = problem.target.with_(python=py).marker_environment()
-    return c.option_requirements(opt, env, pinned) if pinned else None
 
 
 def option_rejections(
@@ -200,19 +224,14 @@ def option_rejections(
     if winner.torch is None:
         return out
     build = winner.torch.build
+    fw_reqs = held(winner.framework_requirements, {r.package for r in winner.relaxed})
     for pkg, chosen in winner.options.items():
         seen: set[tuple[str, str]] = set()
         for opt in options(pkg, build):
             if opt is chosen or opt == chosen:
                 break
             why = option_problem(
-                problem,
-                opt,
-                build,
-                winner.python,
-                winner.framework_requirements,
-                winner.engine_requirements,
-                winner.engine,
+                problem, opt, build, winner.python, fw_reqs, winner.engine_requirements, winner.engine
             )
             if why is None or (opt.shown, why) in seen or why.startswith("--build"):
                 continue  # a forced build considers no wheel: none is listed

@@ -13,7 +13,7 @@ Feedback from uv (``problem.Feedback``) excludes candidates, lowers their Python
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from packaging.specifiers import SpecifierSet
@@ -36,6 +36,7 @@ from llmenv.plan.candidates import (
     framework_releases,
     installable_pythons,
     python_markers_split,
+    release_of,
     release_requirements,
     spec_of,
 )
@@ -44,9 +45,18 @@ from llmenv.plan.model import TORCH_FAMILY, Rejection
 from llmenv.plan.overrides import relaxations
 from llmenv.plan.problem import EngineAsk, Feedback, Problem
 from llmenv.plan.ranking import order_options, order_torch, rank_key
-from llmenv.plan.reasons import TorchFail, option_problem, option_rejections, torch_rejections
+from llmenv.plan.reasons import (
+    TorchFail,
+    held,
+    option_pins,
+    option_rejections,
+    requires_of,
+    torch_rejections,
+)
 
 __all__ = ["Outcome", "search"]
+
+_ANY = SpecifierSet()  # no requirement (never modified: ``&`` makes a new set)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,10 +112,13 @@ class _Search:
         self.p = problem
         self.fb = feedback
         self.allow_builds = allow_builds
+        self.relaxing = (
+            False  # --allow-overrides: a framework release's pins are relaxed only when they block
+        )
         self.rejected: list[Rejection] = []
         self._envs: dict[str, dict[str, str]] = {}
         self._narrowed: dict[tuple[int, tuple[str, ...]], tuple[str, ...] | Rejection] = {}
-        self._dep: dict[tuple[str, str], tuple[str, ...] | None] = {}
+        self._dep: dict[tuple[str, str], tuple[set[str], Iterator[ReleaseLike]] | None] = {}
         self._options: dict[tuple[str, TorchBuild], list[ExtensionOption]] = {}
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -148,21 +161,14 @@ class _Search:
     def dep_pythons(self, reqs: Requirements, pythons: tuple[str, ...]) -> tuple[str, ...] | Rejection:
         """Narrow ``pythons`` to those where every binary requirement (ray, tensordict, xformers, ...) has a
         release with wheels; the requirement that leaves none is the rejection."""
-        skip = {*TORCH_FAMILY, *EXTENSIONS}
-        if self.p.framework is not None:
-            skip.add(self.p.framework.name)
-        if self.p.engine is not None:
-            skip.add(self.p.engine.name)
-        for name in reqs:
-            if name in skip:
-                continue
-            spec = spec_of(reqs, name)
-            got = self._requirement_pythons(name, spec)
+        for name, spec in self._binary_requirements(reqs):
+            got = self._requirement_pythons(name, spec, pythons)
             if got is None:
                 continue
             kept = tuple(py for py in pythons if py in got)
             if not kept:
-                span = f"Python {got[0]}–{got[-1]}" if got else "no Python"
+                have = sorted(self._requirement_pythons(name, spec, KNOWN_PYTHONS) or (), key=Version)
+                span = f"Python {have[0]}–{have[-1]}" if have else "no Python"
                 return Rejection(
                     package=name,
                     version=str(c.exact_pin(spec) or spec or "any"),
@@ -172,20 +178,39 @@ class _Search:
             pythons = kept
         return pythons
 
-    def _requirement_pythons(self, name: str, spec: SpecifierSet) -> tuple[str, ...] | None:
+    def _binary_requirements(self, reqs: Requirements) -> list[tuple[str, SpecifierSet]]:
+        skip = {*TORCH_FAMILY, *EXTENSIONS}
+        skip |= {a.name for a in (self.p.framework, self.p.engine) if a is not None}
+        return [(name, spec_of(reqs, name)) for name in reqs if name not in skip]
+
+    def _requirement_pythons(self, name: str, spec: SpecifierSet, needed: Sequence[str]) -> set[str] | None:
+        """The Pythons some release of ``name`` within ``spec`` installs on — read newest first, only as far as
+        ``needed`` asks (the set found so far is kept for the next question); None when the files are unknown."""
         key = (name, str(spec))
         if key not in self._dep:
-            releases = self.p.pins(name)
-            out: set[str] | None = None
-            if releases and getattr(releases[0], "files_known", False):
-                out = set()
-                for rel in releases:
-                    if not rel.yanked and spec.contains(rel.version, prereleases=True):
-                        out.update(installable_pythons(rel, self.p.target, KNOWN_PYTHONS))
-                        if len(out) == len(KNOWN_PYTHONS):
-                            break
-            self._dep[key] = tuple(sorted(out, key=Version)) if out is not None else None
-        return self._dep[key]
+            pinned = c.exact_pin(spec)
+            releases: Iterable[ReleaseLike]
+            if pinned is not None:  # one exact pin: that release alone, without the package's history
+                one = release_of(self.p.pins, name, pinned)
+                releases = [one] if one is not None else []
+            else:
+                releases = self.p.pins(name)
+            first = next(iter(releases), None)
+            if first is None or not getattr(first, "files_known", False):
+                self._dep[key] = None
+            else:
+                wanted = (r for r in releases if not r.yanked and spec.contains(r.version, prereleases=True))
+                self._dep[key] = (set(), iter(wanted))
+        state = self._dep[key]
+        if state is None:
+            return None
+        covered, rest = state
+        while not set(needed) <= covered:
+            rel = next(rest, None)
+            if rel is None:
+                break
+            covered.update(installable_pythons(rel, self.p.target, KNOWN_PYTHONS))
+        return covered
 
     def groups(
         self, release: ReleaseLike, extras: Sequence[str], pythons: tuple[str, ...]
@@ -204,9 +229,19 @@ class _Search:
                 out.append(((py,), reqs))
         return out
 
+    def banned(self, name: str, version: object) -> Rejection | None:
+        """A release uv failed on (the closed loop's feedback): no candidate takes it again."""
+        why = self.fb.banned.get((name, str(version)))
+        if why is None:
+            return None
+        return Rejection(package=name, version=str(version), reason=f"uv lock failed: {why}", kind="uv")
+
     def pin(self, reqs: Requirements, name: str) -> SpecifierSet:
-        """A framework's requirement on ``name``; empty under --allow-overrides (it is relaxed instead)."""
-        return SpecifierSet() if self.p.allow_overrides else spec_of(reqs, name)
+        """A framework's requirement on ``name``; empty while its pins are being relaxed (--allow-overrides,
+        when no candidate honours them) or when uv named that pin in a conflict."""
+        if self.relaxing or name in self.fb.relax or name not in reqs:
+            return _ANY
+        return spec_of(reqs, name)
 
     # ----------------------------------------------------------------------------------------- the levels
 
@@ -244,7 +279,7 @@ class _Search:
                     )
                 )
                 continue
-            pythons = self.narrow(ask.name, rel, ctx.pythons)
+            pythons = self.banned(ask.name, rel.version) or self.narrow(ask.name, rel, ctx.pythons)
             if isinstance(pythons, Rejection):
                 self.rejected.append(pythons)
                 continue
@@ -266,12 +301,19 @@ class _Search:
         winners: list[Candidate] = []
         fails: list[_Fail] = []
         saved = len(self.rejected)
-        for group, reqs in self.groups(pick.release, extras, pythons):
-            got = self.framework_group(replace(ctx, pythons=group, framework=pick, fw_reqs=reqs))
-            if isinstance(got, Candidate):
-                winners.append(got)
-            else:
-                fails.append(got)
+        for relaxing in (False, True) if self.p.allow_overrides else (False,):
+            self.relaxing = relaxing
+            for group, reqs in self.groups(pick.release, extras, pythons):
+                got = self.framework_group(replace(ctx, pythons=group, framework=pick, fw_reqs=reqs))
+                if isinstance(got, Candidate):
+                    winners.append(got)
+                else:
+                    fails.append(got)
+            if winners:
+                break
+            if not relaxing:
+                del self.rejected[saved:]
+        self.relaxing = False
         if winners:
             return min(winners, key=lambda w: rank_key(w, self.p.preferred_python))
         del self.rejected[saved:]  # the children's lines fold into this release's one line
@@ -296,18 +338,13 @@ class _Search:
     def framework_group(self, ctx: _Ctx) -> Candidate | _Fail:
         assert ctx.framework is not None
         name, v = ctx.framework.name, str(ctx.framework.version)
-        if not self.p.allow_overrides:
+        if not self.relaxing:
             theirs = {n: spec_of(ctx.fw_reqs, n) for n in ctx.fw_reqs if n != name}
             clash = c.pin_clash(name, v, theirs, self.p.user)
             if clash is not None:
                 return _Fail(rejection=clash)
         engine = self.p.engine
-        if (
-            engine is not None
-            and engine.name not in ctx.fw_reqs
-            and not engine.given
-            and not self.p.allow_overrides
-        ):
+        if engine is not None and engine.name not in ctx.fw_reqs and not engine.given and not self.relaxing:
             why = f"has no {engine.name} dependency for extras {list(ctx.framework.extras)}"
             return _Fail(rejection=Rejection(package=name, version=v, reason=why))
         if self.p.target.base is not None:
@@ -316,10 +353,6 @@ class _Search:
             base_pin = pin_problem(self.p.target.base, ctx.fw_reqs)
             if base_pin is not None:
                 return _Fail(rejection=Rejection(package=name, version=v, reason=base_pin, kind="pin"))
-        pythons = self.dep_pythons(ctx.fw_reqs, ctx.pythons)
-        if isinstance(pythons, Rejection):
-            return _Fail(rejection=pythons)
-        ctx = replace(ctx, pythons=pythons)
         if engine is not None:
             return self.engines(ctx, top=False)
         return self.torch_level(ctx, top=False)
@@ -364,7 +397,7 @@ class _Search:
 
     def engine_release(self, ctx: _Ctx, ask: EngineAsk, rel: ReleaseLike) -> Candidate | _Fail:
         v = str(rel.version)
-        pythons = self.narrow(ask.name, rel, ctx.pythons)
+        pythons = self.banned(ask.name, v) or self.narrow(ask.name, rel, ctx.pythons)
         if isinstance(pythons, Rejection):
             return _Fail(rejection=pythons)
         extras = ask.extras or tuple(sorted({e for r in ctx.fw_reqs.get(ask.name, ()) for e in r.extras}))
@@ -393,7 +426,7 @@ class _Search:
         problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy, self.p.listings)
         if problem is not None:
             return _Fail(rejection=problem)
-        if ctx.framework is not None and not self.p.allow_overrides:
+        if ctx.framework is not None and not self.relaxing:
             for n in sorted(set(ctx.fw_reqs) & set(reqs) - {"torch"}):
                 a, b = spec_of(ctx.fw_reqs, n), spec_of(reqs, n)
                 if not c.compatible(a, b):
@@ -403,11 +436,8 @@ class _Search:
         clash = c.pin_clash(name, v, {n: spec_of(reqs, n) for n in reqs}, self.p.user)
         if clash is not None:
             return _Fail(rejection=clash)
-        pythons = self.dep_pythons(reqs, ctx.pythons)
-        if isinstance(pythons, Rejection):
-            return _Fail(rejection=pythons)
         pick = EnginePick(name=name, release=rel, extras=extras, torch=torch)
-        inner = replace(ctx, pythons=pythons, engine=pick, engine_reqs=reqs, torch_pin=torch_pin)
+        inner = replace(ctx, engine=pick, engine_reqs=reqs, torch_pin=torch_pin)
         return self.torch_level(inner, top=False)
 
     def engine_torch(
@@ -473,6 +503,9 @@ class _Search:
         if opt.source == "base":
             return self.base_torch_reject(ctx, opt)
         r, var = opt.release, opt.variant
+        ban = self.banned("torch", r.version)
+        if ban is not None:
+            return TorchFail(variant=var, code="uv", reason=ban.reason)
         for name in TORCH_FAMILY[1:]:
             spec = self.p.companions.get(name, SpecifierSet()) & spec_of(ctx.engine_reqs, name)
             spec &= self.pin(ctx.fw_reqs, name)
@@ -573,6 +606,11 @@ class _Search:
     def python_level(self, ctx: _Ctx, torch: TorchPick | None) -> Candidate | _Fail:
         fails: list[_Fail] = []
         for py in ctx.pythons:
+            deps = self.dep_pythons(ctx.fw_reqs, (py,))  # checked last: only the parts that fit otherwise pay
+            deps = self.dep_pythons(ctx.engine_reqs, (py,)) if not isinstance(deps, Rejection) else deps
+            if isinstance(deps, Rejection):
+                fails.append(_Fail(rejection=deps))
+                continue
             options = self.extension_options(ctx, torch, py)
             if isinstance(options, _Fail):
                 fails.append(options)
@@ -629,10 +667,6 @@ class _Search:
             self._options[key] = order_options(found)
         return self._options[key]
 
-    def option_problem(self, ctx: _Ctx, opt: ExtensionOption, torch: TorchPick, py: str) -> str | None:
-        """The first constraint an option fails (the same test ``reasons.option_rejections`` reports with)."""
-        return option_problem(self.p, opt, torch.build, py, ctx.fw_reqs, ctx.engine_reqs, ctx.engine)
-
     def extension(self, ctx: _Ctx, pkg: str, torch: TorchPick | None, py: str) -> ExtensionOption | _Fail:
         refusal = c.extension_target(pkg, self.p.target, torch.build if torch else None)
         if refusal is not None or torch is None:
@@ -641,8 +675,28 @@ class _Search:
         first: Rejection | None = None  # the best option's reason; the first build's, when a build was tried
         build_fact = False
         build: ExtensionOption | None = None
-        for opt in self.option_list(pkg, torch.build):
-            problem = self.option_problem(ctx, opt, torch, py)
+        tb = torch.build
+        options = self.option_list(pkg, tb)
+        requires = dict.fromkeys(n for o in options for n in requires_of(o))
+        fw_reqs = {} if self.relaxing or not ctx.framework else held(ctx.fw_reqs, self.fb.relax)
+        pins = option_pins(self.p, pkg, fw_reqs, ctx.engine_reqs, ctx.engine, requires)
+        forced = pkg in self.p.builds
+        for opt in options:
+            ban = self.banned(pkg, opt.version) if self.fb.banned else None
+            problem = (
+                ban.reason
+                if ban is not None
+                else c.option_checks(
+                    opt,
+                    tb,
+                    py,
+                    target=self.p.target,
+                    kb=self.p.kb,
+                    policy=self.p.policy,
+                    pins=pins,
+                    forced_build=forced,
+                )
+            )
             if problem is not None:
                 kind = "pin" if problem.startswith(("excluded by", "--build")) else "fact"
                 a_build = not opt.prebuilt and kind == "fact"
@@ -675,7 +729,7 @@ class _Search:
                     (f"{pick.name} {pick.version}", set(got) if not isinstance(got, Rejection) else set())
                 )
         for reqs in (ctx.fw_reqs, ctx.engine_reqs):
-            parts += self.dep_limits(reqs)
+            parts += self.dep_limits(reqs, ups)
         if cand.torch is not None:
             parts.append((f"torch {cand.torch.version}", set(cand.torch.release.python)))
         parts += [
@@ -703,16 +757,11 @@ class _Search:
             return Rejection(package="python", version=cand.python, reason=why, kind="uv" if cap else "fact")
         return tuple(out), limit
 
-    def dep_limits(self, reqs: Requirements) -> list[tuple[str, set[str]]]:
-        """(requirement, the Pythons some release of it has wheels for) for each binary requirement."""
-        skip = {*TORCH_FAMILY, *EXTENSIONS}
-        skip |= {a.name for a in (self.p.framework, self.p.engine) if a is not None}
+    def dep_limits(self, reqs: Requirements, ups: tuple[str, ...]) -> list[tuple[str, set[str]]]:
+        """(requirement, the Pythons among ``ups`` some release of it has wheels for), per binary requirement."""
         out = []
-        for name in reqs:
-            if name in skip:
-                continue
-            spec = spec_of(reqs, name)
-            got = self._requirement_pythons(name, spec)
+        for name, spec in self._binary_requirements(reqs):
+            got = self._requirement_pythons(name, spec, ups)
             if got is not None:
                 out.append((f"{name}{spec}", set(got)))
         return out
