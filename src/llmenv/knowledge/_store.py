@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir"]
+__all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir", "write_atomic"]
 
 
 class Table(NamedTuple):
@@ -27,6 +28,9 @@ class Table(NamedTuple):
     what: str
     refreshable: bool  # kb refresh writes it into the user data directory
     source: str  # where kb refresh reads it from (or why it is curated)
+    # "module:function" turning the table's JSON into its typed form, for a table read with
+    # ``Knowledge.table(name)`` (one defined outside this package: it is imported when first read)
+    parser: str = ""
 
 
 TABLES: Mapping[str, Table] = {
@@ -66,6 +70,21 @@ TABLES: Mapping[str, Table] = {
             what="flash-attn releases: prebuilt wheel matrix, build facts, known breakages",
             refreshable=True,
             source="GitHub releases API (Dao-AILab/flash-attention assets); build facts curated",
+        ),
+        Table(
+            name="wheel-sources",
+            file="wheel_listings.json",
+            what="the files each prebuilt-wheel source lists (Astral, the PyTorch index, vLLM, GitHub releases)",
+            refreshable=True,
+            source="each source's index (PEP 691 / 503) or GitHub releases API; the facts where unreachable",
+            parser="llmenv.sources.listing:parse_listings",
+        ),
+        Table(
+            name="wheel-catalog",
+            file="wheel_sources.json",
+            what="the prebuilt-wheel sources: format, URL templates, local-version dialect, mirroring",
+            refreshable=False,
+            source="curated from each producer's build configuration (facts F_wheel_sources.md)",
         ),
         Table(
             name="pinned-requires",
@@ -159,6 +178,23 @@ def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("llmenv"))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder (mode 0644), flushed to disk,
+    then ``os.replace``; on any failure or interruption the old file stays and no temporary file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a table is ordinary data
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def stamp(path: Path) -> tuple[int, int] | None:

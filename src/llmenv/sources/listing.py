@@ -13,25 +13,26 @@ index), the release tag of a GitHub release asset (``v2.8.3``), "" in a flat fol
 (read from the source by ``kb refresh``), ``facts`` (made from the cited facts because the host could not be
 reached: the files are what the producer's configuration says it publishes), or ``none`` (nothing known).
 
-The bundled snapshot is ``knowledge/data/wheel_listings.json``; a refreshed one in the user data directory
-(``wheel_listings.json``) takes precedence when present and valid. Files are normalized lazily, per package.
+The bundled snapshot is ``knowledge/data/wheel_listings.json``, the knowledge loader's ``wheel-sources`` table: a
+refreshed one in the user data directory (``wheel_listings.json``) takes precedence when present and valid.
+Files are normalized lazily, per package.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from llmenv.knowledge import load as load_knowledge
+from llmenv.knowledge import user_data_dir
+from llmenv.knowledge._store import write_atomic
 from llmenv.sources.catalog import WheelSource, load_sources
 from llmenv.sources.normalize import WheelBuild, parse_wheel
 
@@ -44,6 +45,7 @@ __all__ = [
     "SourceListing",
     "dumps",
     "load_listings",
+    "parse_listings",
     "read_listings",
     "summary",
     "user_listings_path",
@@ -56,7 +58,7 @@ LISTINGS_NAME = "wheel_listings.json"
 ORIGINS = ("refresh", "facts", "none")
 
 
-class ListingsError(Exception):
+class ListingsError(ValueError):
     """A listings snapshot that cannot be used (not JSON, wrong schema, malformed entries)."""
 
 
@@ -245,6 +247,14 @@ class Listings:
             sources={sid: SourceListing.from_dict(sid, s) for sid, s in d["sources"].items()},
         )
 
+    def check(self) -> None:
+        """Raise ListingsError unless every entry is well formed (the knowledge loader asks a user's copy)."""
+        validate(self.to_dict())
+
+    def with_info(self, info: Any) -> Listings:
+        """The same listings, saying where the knowledge loader found them (a ``TableInfo``)."""
+        return replace(self, origin=info.origin, path=info.path, ignored=info.ignored)
+
 
 def validate(d: Any) -> None:
     """Raise ListingsError unless ``d`` is a schema-1 listings snapshot."""
@@ -271,8 +281,6 @@ def validate(d: Any) -> None:
 
 
 def user_listings_path(environ: Mapping[str, str] | None = None) -> Path:
-    from llmenv.knowledge.pins import user_data_dir
-
     return user_data_dir(environ) / LISTINGS_NAME
 
 
@@ -284,11 +292,11 @@ def read_listings(path: Path, *, origin: str = "file") -> Listings:
     return Listings.from_dict(d, origin=origin, path=path)
 
 
-@lru_cache(maxsize=1)
-def _bundled() -> Listings:
-    """The bundled snapshot (validated by the tests and by the command that writes it, not at each plan)."""
-    text = (resources.files("llmenv.knowledge") / "data" / LISTINGS_NAME).read_text(encoding="utf-8")
-    d = json.loads(text)
+def parse_listings(d: Any) -> Listings:
+    """The knowledge loader's parser of the ``wheel-sources`` table. The bundled snapshot is validated by the
+    tests and by the command that writes it, not at each plan; a user's copy is checked in full (``check``)."""
+    if not isinstance(d, Mapping) or d.get("schema") != SCHEMA or not isinstance(d.get("sources"), Mapping):
+        validate(d)
     return Listings(
         origin="bundled",
         path=None,
@@ -297,28 +305,12 @@ def _bundled() -> Listings:
     )
 
 
-@lru_cache(maxsize=4)
-def _user(path: Path, mtime_ns: int, size: int) -> Listings | str:
-    try:
-        return read_listings(path, origin="user")
-    except (ListingsError, OSError) as e:
-        return str(e)
-
-
 def load_listings(environ: Mapping[str, str] | None = None) -> Listings:
-    """The listings in use: the user's refreshed snapshot when present and valid, else the bundled one."""
-    path = user_listings_path(environ)
-    try:
-        st = path.stat()
-    except OSError:
-        return _bundled()
-    got = _user(path, st.st_mtime_ns, st.st_size)
-    if isinstance(got, Listings):
-        return got
-    b = _bundled()
-    return Listings(
-        origin=b.origin, path=b.path, generated=b.generated, sources=b.sources, ignored=f"{path}: {got}"
-    )
+    """The listings in use (the knowledge loader's ``wheel-sources`` table): the user's refreshed snapshot
+    when present and valid, else the bundled one."""
+    kb = load_knowledge(user_data_dir(environ)) if environ is not None else load_knowledge()
+    got: Listings = kb.table("wheel-sources")
+    return got
 
 
 def dumps(snapshot: Mapping[str, Any]) -> str:
@@ -350,20 +342,9 @@ def dumps(snapshot: Mapping[str, Any]) -> str:
 
 
 def write_listings(path: Path, snapshot: Mapping[str, Any]) -> None:
-    """Validate, then write atomically (a temporary file in the same folder, then ``os.replace``)."""
+    """Validate, then write atomically."""
     validate(snapshot)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(snapshot))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, dumps(snapshot))
 
 
 def summary(listings: Listings, sources: Iterable[WheelSource] | None = None) -> list[str]:
