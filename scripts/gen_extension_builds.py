@@ -1,4 +1,4 @@
-"""Make the bundled extension build facts (src/llmenv/knowledge/data/extension_builds.json) from PyPI:
+"""Make the knowledge's ``extension-builds`` table (src/llmenv/knowledge/data/extension_builds.json) from PyPI:
 
 - xformers: the CUDA, the torch and the GPU architectures each release's Linux x86_64 wheel was compiled with, as
   the wheel records them itself (``xformers/cpp_lib.json``: ``version.cuda``, ``version.torch``,
@@ -13,6 +13,10 @@ its ``*_requires_dist_raw.csv`` tables (PyPI metadata of every vLLM / SGLang rel
 snapshot keeps only the Requires-Dist lines that name a tracked package.
 
 Every fact keeps the file it was read from and its sha256 (the index's), so it can be checked again.
+
+``kb refresh`` does not rebuild this table (it needs range reads of every xformers wheel, and the engines'
+cutlass pins come from the facts); this script is its generator. ``--output "$LLMENV_DATA_DIR/extension_builds.json"``
+writes a user copy, which the loader uses instead of the bundled one when it parses (``kb show`` says which).
 """
 
 from __future__ import annotations
@@ -186,13 +190,22 @@ def main(argv: list[str] | None = None) -> int:
             "nvidia-cutlass-dsl pin).",
             "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "index": args.index,
+            "sources": [
+                f"{args.index.rstrip('/')}/xformers/ (PEP 691; each release's Linux x86_64 wheel, "
+                "xformers/cpp_lib.json read by HTTP range requests)",
+                f"{args.index.rstrip('/')}/flash-attn-4/ (PEP 691; PEP 658 metadata)",
+                "facts/vllm_requires_dist_raw.csv, facts/sglang_requires_dist_raw.csv (PyPI metadata of each "
+                "release, [V])",
+            ],
             "xformers": xformers(http, args.index),
             "flash-attn-4": flash_attn_4(http, args.index),
             "engine_cutlass_pins": engine_pins(args.facts) if args.facts else old.get("engine_cutlass_pins", {}),
             "engine_cutlass_from": "facts/vllm_requires_dist_raw.csv, facts/sglang_requires_dist_raw.csv (PyPI "
             "metadata of each release, [V])",
         }
-    args.output.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    from llmenv.knowledge._store import write_atomic
+
+    write_atomic(args.output, json.dumps(data, indent=1) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

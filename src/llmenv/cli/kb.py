@@ -409,9 +409,9 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     ctx.ui.print(f"{'table':<16}{'in use':<9}{'date':<12}source", style="head")
     for t in tables:
-        origin = t.origin + ("" if t.refreshable else "*")
+        origin = t.origin + ("" if t.refreshable and not t.made_by else "*")
         ctx.ui.print(f"{t.name:<16}{origin:<9}{t.date or '-':<12}{t.source}")
-    ctx.ui.print("(* curated: `kb refresh` does not rewrite it)")
+    ctx.ui.print("(* not rewritten by `kb refresh`: curated, or made by its script; a user copy of a script's wins)")
     ctx.ui.print()
     where = str(pins.path) if pins.path else "package data"
     ctx.ui.print(f"pins snapshot  {pins.origin} ({where})")

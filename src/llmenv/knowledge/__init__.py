@@ -25,6 +25,7 @@ from llmenv.knowledge.torch import RocmVariant, TorchPlatform, TorchRelease, Tor
 
 if TYPE_CHECKING:
     from llmenv.knowledge.engines import EngineTable
+    from llmenv.knowledge.extension_builds import ExtensionBuilds
     from llmenv.knowledge.flash_attn import FlashAttnTable
     from llmenv.knowledge.pins import Pins
 
@@ -52,6 +53,9 @@ def read_data(name: str) -> Any:
 
 def _date(text: str | None) -> str | None:
     return str(text)[:10] if text else None
+
+
+_ATTRS = {"flash-attn": "flash_attn", "torch": "torch_table", "extension-builds": "extension_builds"}
 
 
 class Knowledge:
@@ -119,6 +123,7 @@ class Knowledge:
             source=source,
             refreshable=spec.refreshable,
             ignored=ignored,
+            made_by=spec.generator,
         )
 
     # -- the tables -----------------------------------------------------------------------------------------
@@ -167,6 +172,12 @@ class Knowledge:
         return self._read("flash-attn", FlashAttnTable.from_dict)  # type: ignore[no-any-return]
 
     @cached_property
+    def extension_builds(self) -> ExtensionBuilds:
+        from llmenv.knowledge.extension_builds import ExtensionBuilds
+
+        return self._read("extension-builds", ExtensionBuilds.from_dict)  # type: ignore[no-any-return]
+
+    @cached_property
     def engines(self) -> EngineTable:
         from llmenv.knowledge.engines import EngineTable
 
@@ -177,7 +188,7 @@ class Knowledge:
     def info(self, name: str) -> TableInfo:
         """Where table ``name`` came from and of which date (reads the table if it was not read yet)."""
         if name not in self._infos:
-            attr = {"flash-attn": "flash_attn", "torch": "torch_table"}.get(name, name)
+            attr = _ATTRS.get(name, name)
             if hasattr(type(self), attr):
                 getattr(self, attr)
             elif TABLES[name].parser:

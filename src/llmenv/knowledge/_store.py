@@ -31,6 +31,9 @@ class Table(NamedTuple):
     # "module:function" turning the table's JSON into its typed form, for a table read with
     # ``Knowledge.table(name)`` (one defined outside this package: it is imported when first read)
     parser: str = ""
+    # a table made by a script rather than by ``kb refresh`` (its user copy still wins when it parses: the
+    # script's ``--output`` can write it there)
+    generator: str = ""
 
 
 TABLES: Mapping[str, Table] = {
@@ -70,6 +73,14 @@ TABLES: Mapping[str, Table] = {
             what="flash-attn releases: prebuilt wheel matrix, build facts, known breakages",
             refreshable=True,
             source="GitHub releases API (Dao-AILab/flash-attention assets); build facts curated",
+        ),
+        Table(
+            name="extension-builds",
+            file="extension_builds.json",
+            what="what PyPI's xformers / flash-attn-4 wheels were built with or require; the engines' cutlass pins",
+            refreshable=True,
+            source="scripts/gen_extension_builds.py: PyPI (xformers' cpp_lib.json, flash-attn-4's metadata), facts",
+            generator="scripts/gen_extension_builds.py",
         ),
         Table(
             name="wheel-sources",
@@ -129,6 +140,7 @@ class TableInfo(NamedTuple):
     source: str
     refreshable: bool
     ignored: str | None = None  # why the user's copy was not used
+    made_by: str = ""  # the script that makes it, when ``kb refresh`` does not
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +152,7 @@ class TableInfo(NamedTuple):
             "source": self.source,
             "refreshable": self.refreshable,
             "ignored": self.ignored,
+            "made_by": self.made_by or None,
         }
 
 

@@ -225,6 +225,7 @@ def make_plan(
         users=user_wheels or (),
         pins=pins,
         listings=listings,
+        kb=kb,
     )
     if target.base is not None and target.base.torch is not None:
         from llmenv.plan.base import base_providers

@@ -369,19 +369,21 @@ def default_providers(
     users: Sequence[Any] = (),
     pins: Callable[[str], Sequence[Any]] | None = None,
     listings: Any = None,
+    kb: Any = None,
 ) -> Mapping[str, tuple[ExtensionProvider, ...]]:
     """package -> its providers, in order: the sources you named (``users``, read from --wheels); the index
     sources (Astral's GPU index, the PyTorch index: hash-locked, mirrorable); the official flash-attn wheels
     (through ``wheelhouse``, a mirror of them, when no listing of it was read); the other release assets
     (mjun0812); the default index (PyPI wheels, as the pins snapshot says); the source build last. Options of
     equal version keep this order (``ranking.order_options``). ``listings``: the wheel listings (default: the
-    refreshed snapshot, else the bundled one)."""
+    refreshed snapshot, else the bundled one). ``kb``: the knowledge (its ``extension_builds`` table: xformers'
+    build records, flash-attn-4's metadata; default ``llmenv.knowledge.load()``)."""
     from llmenv.sources.providers import listed, pypi_sdist, pypi_wheels, transformer_engine
 
     first = (user_wheels(users),) if users else ()
     indexes = (listed("astral", listings=listings), listed("pytorch", listings=listings))
     assets = (listed("mjun0812", github_proxy=github_proxy, listings=listings),)
-    pypi = pypi_wheels(pins)
+    pypi = pypi_wheels(pins, (lambda: kb.extension_builds) if kb is not None else None)
     out: dict[str, tuple[ExtensionProvider, ...]] = {
         "flash-attn": (
             *first,

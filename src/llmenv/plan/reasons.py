@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend
+from llmenv.knowledge.extension_builds import CUTLASS
 from llmenv.plan import constraints as c
 from llmenv.plan.candidates import Candidate, EnginePick, Requirements, TorchPick
 from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption, TorchBuild
@@ -170,10 +171,10 @@ def option_pins(
     if problem.engine is not None:
         who = f"{problem.engine.name} {engine.version}" if engine is not None else problem.engine.name
         pins += [(r, who) for n in names for r in engine_reqs.get(n, ())]
-        if engine is not None and "nvidia-cutlass-dsl" in names and "nvidia-cutlass-dsl" not in engine_reqs:
-            from llmenv.sources.builds import engine_pins  # the bundled pins snapshot keeps no such line
-
-            pins += [(r, who) for r in engine_pins(problem.engine.name, engine.version)]
+        if engine is not None and CUTLASS in names and CUTLASS not in engine_reqs:
+            # the bundled pins snapshot keeps no such line: the extension-builds table does
+            own = problem.kb.extension_builds.engine_pins(problem.engine.name, engine.version)
+            pins += [(r, who) for r in own]
     return pins
 
 

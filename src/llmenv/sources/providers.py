@@ -8,8 +8,8 @@ prebuilt options the planner's search chooses among, between the official flash-
   ``--github-proxy`` when given.
 - ``transformer_engine()``: the transformer-engine trio (the metapackage, ``transformer-engine-cu{12,13}`` and
   ``transformer-engine-torch``) from one Astral channel, versions equal.
-- ``pypi_wheels(pins)``: xformers' PyPI wheels (torch pin from the metadata; CUDA, torch build and GPU
-  architectures from each wheel's own build record); deepspeed's PyPI releases (an sdist whose ops are
+- ``pypi_wheels(pins, builds)``: xformers' PyPI wheels (torch pin from the metadata; CUDA, torch build and GPU
+  architectures from each wheel's own build record: the knowledge's ``extension-builds`` table); deepspeed's PyPI releases (an sdist whose ops are
   JIT-compiled); flash-attn-4 (pure Python, its nvidia-cutlass-dsl pin checked against the engines').
 - ``pypi_sdist(package)``: the last resort for packages without a tuned recipe: uv builds the PyPI sdist against
   the installed torch (kind ``build``, so the search first looks for any candidate that avoids it).
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -38,6 +38,9 @@ from llmenv.sources.catalog import WheelSource, source
 from llmenv.sources.listing import ListedWheel, Listings, load_listings
 from llmenv.sources.normalize import WheelBuild, implied_cxx11_abi
 from llmenv.target import Target
+
+if TYPE_CHECKING:
+    from llmenv.knowledge.extension_builds import ExtensionBuilds
 
 __all__ = ["PYTHONS", "listed", "pypi_sdist", "pypi_wheels", "transformer_engine"]
 
@@ -358,12 +361,23 @@ def _te_option(src: WheelSource, g: _Group, torch: TorchBuild, ls: Listings) -> 
 # ----------------------------------------------------------------------------------------- default index
 
 
-def pypi_wheels(pins: Callable[[str], Sequence[Any]] | None) -> ExtensionProvider:
-    """Options from the default index (PyPI), as the pins snapshot and the build records say."""
+def pypi_wheels(
+    pins: Callable[[str], Sequence[Any]] | None, builds: Callable[[], ExtensionBuilds] | None = None
+) -> ExtensionProvider:
+    """Options from the default index (PyPI), as the pins snapshot and the build records say. ``builds``: the
+    knowledge's ``extension-builds`` table (default: the one ``llmenv.knowledge.load()`` gives), read when first
+    needed."""
+
+    def table() -> ExtensionBuilds:
+        if builds is not None:
+            return builds()
+        from llmenv.knowledge import load
+
+        return load().extension_builds
 
     def provide(package: str, torch: TorchBuild, target: Target) -> Iterator[ExtensionOption]:
         if package == "flash-attn-4":
-            yield from _fa4(torch)
+            yield from _fa4(torch, table())
             return
         if pins is None or package not in ("xformers", "deepspeed"):
             return
@@ -377,7 +391,10 @@ def pypi_wheels(pins: Callable[[str], Sequence[Any]] | None) -> ExtensionProvide
         for rel in releases:
             if rel.yanked or rel.version.is_devrelease or rel.version.is_prerelease:
                 continue
-            yield from (_xformers if package == "xformers" else _deepspeed)(rel, torch)
+            if package == "xformers":
+                yield from _xformers(rel, torch, table())
+            else:
+                yield from _deepspeed(rel, torch)
 
     return provide
 
@@ -409,14 +426,13 @@ def _torch_spec(rel: Any) -> SpecifierSet:
     return out
 
 
-def _xformers(rel: Any, torch: TorchBuild) -> Iterator[ExtensionOption]:
+def _xformers(rel: Any, torch: TorchBuild, table: ExtensionBuilds) -> Iterator[ExtensionOption]:
     from llmenv.plan.constraints import torch_admits
-    from llmenv.sources.builds import xformers_build
 
     spec = _torch_spec(rel)
     if str(spec) and not torch_admits(spec, torch.version):
         return
-    build = xformers_build(rel.version)
+    build = table.xformers_build(rel.version)
     for arch in ("x86_64", "aarch64"):
         pythons = tuple(rel.pythons("linux", arch, PYTHONS, builds=False)) if hasattr(rel, "pythons") else ()
         if not pythons:
@@ -433,7 +449,7 @@ def _xformers(rel: Any, torch: TorchBuild) -> Iterator[ExtensionOption]:
             pythons=pythons,
             platform=f"linux-{arch}",
             archs=build.archs if known and build else None,
-            fact=_PYPI_FACT + ("; its wheel's build record (extension_builds.json)" if known else ""),
+            fact=_PYPI_FACT + ("; its wheel's build record (the extension-builds table)" if known else ""),
             notes=(f"built with CUDA {build.cuda} against torch {build.torch}",) if known and build else (),
         )
     if getattr(rel, "sdist", False):
@@ -480,10 +496,8 @@ def _deepspeed(rel: Any, torch: TorchBuild) -> Iterator[ExtensionOption]:
     )
 
 
-def _fa4(torch: TorchBuild) -> Iterator[ExtensionOption]:
-    from llmenv.sources.builds import fa4_releases
-
-    for rel in fa4_releases():
+def _fa4(torch: TorchBuild, table: ExtensionBuilds) -> Iterator[ExtensionOption]:
+    for rel in table.fa4_releases():
         rp = rel.requires_python
         cu13 = torch.cuda is not None and torch.cuda.major >= 13 and rel.has_cu13
         yield ExtensionOption(
@@ -496,7 +510,7 @@ def _fa4(torch: TorchBuild) -> Iterator[ExtensionOption]:
             archs=None,
             requires_dist=rel.requires_dist,
             extras=("cu13",) if cu13 else (),
-            fact="flash-attn-4's PyPI metadata (extension_builds.json)",
+            fact="flash-attn-4's PyPI metadata (the extension-builds table)",
             notes=("pure Python (CuTeDSL kernels are compiled at run time for the GPU)",),
         )
 
