@@ -51,10 +51,17 @@ def fake_system(
             f"/usr/bin/{name}" if any(k.split()[0] in (name, f"/usr/bin/{name}") for k in commands) else None
         )
 
+    def listdir(path: str) -> list[str] | None:
+        """The folder's entries, as the paths in ``files`` imply them (None: no such folder)."""
+        prefix = path.rstrip("/") + "/"
+        names = {f[len(prefix) :].split("/")[0] for f in files if f.startswith(prefix)}
+        return sorted(names) if names else None
+
     return System(
         environ=dict(environ or {}),
         run=run,
         read_text=files.get,
+        listdir=listdir,
         which=which,
         nvml=lambda: nvml,
         os_name=os_name,

@@ -98,6 +98,13 @@ def test_an_engine_that_needs_another_torch_is_refused(fake: FakeBase, run_cli: 
     assert f"pins torch==2.7.0; the base's torch {NGC_TORCH}" in r.err and "is fixed" in r.err
 
 
+def test_several_platforms_on_a_base_are_refused(fake: FakeBase, run_cli: RunCli) -> None:
+    # A base's torch is one machine's (issue 14): its lock cannot cover other platforms.
+    two = ("--platform", "linux-x86_64", "--platform", "linux-aarch64")
+    r = run_cli("plan", "torch", "--base-python", fake.python, *H200, *two, system=_system())
+    assert r.code == 2 and "on a base environment" in r.err and "Traceback" not in r.err
+
+
 def test_bad_base_input_is_one_line(fake: FakeBase, run_cli: RunCli, tmp_path: Path) -> None:
     r = run_cli("plan", "torch", "--base-python", str(tmp_path / "nope"), *H200, system=_system())
     assert r.code == 2 and "no such executable file" in r.err and "Traceback" not in r.err

@@ -43,7 +43,8 @@ def test_new_project_is_created_in_a_new_dir(run_cli, tmp_path: Path) -> None:  
     assert doc["project"]["requires-python"] == ">=3.12,<3.14"
     uv = doc["tool"]["uv"]
     assert uv["required-version"] == ">=0.9.0"
-    assert uv["environments"] == ["sys_platform == 'linux'"]
+    # Exactly the planned platform: a GH200 (linux aarch64) cannot sync this lock and get CPU torch by accident.
+    assert uv["environments"] == ["sys_platform == 'linux' and platform_machine == 'x86_64'"]
     assert uv["required-environments"] == ["sys_platform == 'linux' and platform_machine == 'x86_64'"]
     assert uv["python-install-mirror"].startswith(
         "https://gh-proxy.com/https://github.com/astral-sh/python-build-standalone"

@@ -17,11 +17,8 @@ def _lock_packages(project: Path) -> dict[str, list[dict]]:  # type: ignore[type
     return out
 
 
-def test_init_then_real_uv_lock_holds_cuda_build_on_linux_and_cpu_elsewhere(
-    run_cli, tmp_path: Path, torch_indexes: Path
-) -> None:  # type: ignore[no-untyped-def]
-    project = tmp_path / "proj"
-    r = run_cli(
+def _init_cuda(run_cli, tmp_path: Path, torch_indexes: Path):  # type: ignore[no-untyped-def]
+    return run_cli(
         "init",
         "./proj",
         "torch",
@@ -36,26 +33,52 @@ def test_init_then_real_uv_lock_holds_cuda_build_on_linux_and_cpu_elsewhere(
         f"{torch_indexes}/{{variant}}",
         cwd=tmp_path,
     )
+
+
+def test_init_then_real_uv_lock_holds_the_cuda_build_of_the_planned_platform_only(
+    run_cli, tmp_path: Path, torch_indexes: Path
+) -> None:  # type: ignore[no-untyped-def]
+    project = tmp_path / "proj"
+    r = _init_cuda(run_cli, tmp_path, torch_indexes)
     assert r.code == 0, r.err
     doc = tomlkit.parse((project / "pyproject.toml").read_text()).unwrap()
-    # A local folder is a flat index.
-    assert {i["name"]: i.get("format") for i in doc["tool"]["uv"]["index"]}["pytorch-cu124"] == "flat"
+    uv = doc["tool"]["uv"]
+    # A local folder is a flat index; no CPU index: no platform outside the lock is routed anywhere.
+    assert {i["name"]: i.get("format") for i in uv["index"]} == {"pytorch-cu124": "flat"}
+    x86 = "sys_platform == 'linux' and platform_machine == 'x86_64'"
+    assert uv["environments"] == [x86] == uv["required-environments"]
+    assert uv["sources"]["torch"] == [{"index": "pytorch-cu124", "marker": x86}]
+    r = run_cli("lock", "--project", "proj", "--", "--offline", cwd=tmp_path)
+    assert r.code == 0, r.err
+    pkgs = _lock_packages(project)
+    assert [p["version"] for p in pkgs["torch"]] == ["2.6.0+cu124"]
+    assert pkgs["torch"][0]["source"]["registry"].endswith("cu124")
+    assert "cu124" in str(pkgs["torch"][0]["wheels"][0])  # the lock records the exact wheel
+    assert [p["version"] for p in pkgs["torchvision"]] == ["0.21.0+cu124"]
+
+
+def test_environments_of_the_project_admitting_unplanned_platforms_get_cpu_torch_and_are_told(
+    run_cli, tmp_path: Path, torch_indexes: Path
+) -> None:  # type: ignore[no-untyped-def]
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1.0"\n\n[tool.uv]\nenvironments = ["sys_platform == \'linux\'"]\n'
+    )
+    r = _init_cuda(run_cli, tmp_path, torch_indexes)
+    assert r.code == 0, r.err
+    assert "the lock admits linux-aarch64, which llmenv did not plan" in r.out + r.err
     r = run_cli("lock", "--project", "proj", "--", "--offline", cwd=tmp_path)
     assert r.code == 0, r.err
     pkgs = _lock_packages(project)
     versions = {p["version"]: p for p in pkgs["torch"]}
     assert set(versions) == {"2.6.0+cu124", "2.6.0+cpu"}
-    cuda, cpu = versions["2.6.0+cu124"], versions["2.6.0+cpu"]
-    assert cuda["source"]["registry"].endswith("cu124")
-    assert cpu["source"]["registry"].endswith("cpu")
-    # The lock records the exact wheel of each build.
-    assert "cu124" in str(cuda["wheels"][0]) and "cpu" in str(cpu["wheels"][0])
+    assert versions["2.6.0+cpu"]["source"]["registry"].endswith("cpu")
     lock = tomlkit.parse((project / "uv.lock").read_text()).unwrap()
     deps = next(p for p in lock["package"] if p["name"] == "proj")["dependencies"]
     by_version = {d["version"]: d["marker"] for d in deps if d["name"] == "torch"}
     assert "platform_machine == 'x86_64'" in by_version["2.6.0+cu124"]
     assert "platform_machine != 'x86_64'" in by_version["2.6.0+cpu"]
-    assert {p["version"] for p in pkgs["torchvision"]} == {"0.21.0+cu124", "0.21.0+cpu"}
 
 
 def test_init_lock_flag_restores_the_file_when_uv_fails(run_cli, tmp_path: Path, torch_indexes: Path) -> None:  # type: ignore[no-untyped-def]

@@ -91,9 +91,14 @@ def _installed(venv: Path) -> dict[str, str]:
 def test_wheelhouse_holds_exactly_the_targets_wheels_and_offline_nodes_install_from_it(
     run_cli, tmp_path: Path, server: IndexServer, indexes: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
+    # The project's own environments admit every Linux, so the lock is wider than the planned target.
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1.0"\n\n[tool.uv]\nenvironments = ["sys_platform == \'linux\'"]\n'
+    )
     r = _init(run_cli, tmp_path, server=server, torch_root=indexes["torch-root"])
     assert r.code == 0, r.err
-    proj = tmp_path / "proj"
     r = run_cli("lock", "--project", "proj", cwd=tmp_path)
     assert r.code == 0, r.err
     lock_text = (proj / "uv.lock").read_text()

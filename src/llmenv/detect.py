@@ -1,8 +1,10 @@
 """Detect the machine: a chain of probes, each with a pure parser, every edge injected.
 
 Order (the first probe that knows a value wins): environment overrides (``LLMENV_DRIVER``, ``LLMENV_GPU``,
-``LLMENV_CUDA``), NVML, ``nvidia-smi``, ``/proc/driver/nvidia/version`` and ``/sys/module/nvidia/version``.
-A probe that fails is skipped, never fatal. No driver found means a CPU target.
+``LLMENV_CUDA``, ``LLMENV_ARCH``), NVML, ``nvidia-smi``, ``/proc/driver/nvidia/version`` and
+``/sys/module/nvidia/version``. AMD GPUs and the ROCm release come from ``llmenv.amd.probe`` (KFD topology, AMD's
+tools, ``/opt/rocm/.info/version``; ``LLMENV_ROCM`` and gfx names in ``LLMENV_GPU`` override). A probe that fails
+is skipped, never fatal. No NVIDIA driver and no AMD GPU means a CPU target.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmenv import amd
 from llmenv.backend import CudaVersion, parse_cuda_version
 from llmenv.errors import UsageError
 from llmenv.target import (
     Gpu,
     Target,
     gpus_from_capabilities,
+    parse_arch,
     parse_driver_version,
+    split_gpu_flags,
 )
 
 __all__ = [
@@ -66,6 +71,22 @@ def _real_read(path: str) -> str | None:
         return None
 
 
+def _real_listdir(path: str) -> list[str] | None:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return None
+
+
+def _nvml_memory(pynvml: Any, handle: Any) -> int | None:
+    """Total memory in MiB; None where NVML cannot say (DGX Spark's GB10 shares the CPU's memory, and
+    nvmlDeviceGetMemoryInfo answers NOT_SUPPORTED: NVIDIA DGX Spark known issues, snowflakedb/ArcticTraining#345)."""
+    try:
+        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024)
+    except Exception:
+        return None
+
+
 def _real_nvml() -> NvmlReading | None:
     try:
         import pynvml  # type: ignore[import-untyped]
@@ -88,8 +109,9 @@ def _real_nvml() -> NvmlReading | None:
             name = pynvml.nvmlDeviceGetName(h)
             name = name.decode() if isinstance(name, bytes) else str(name)
             major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
-            mem = int(pynvml.nvmlDeviceGetMemoryInfo(h).total) // (1024 * 1024)
-            gpus.append(Gpu(name=name, capability=(int(major), int(minor)), memory_mib=mem))
+            gpus.append(
+                Gpu(name=name, capability=(int(major), int(minor)), memory_mib=_nvml_memory(pynvml, h))
+            )
         return NvmlReading(driver=driver, cuda_driver_version=cuda, gpus=tuple(gpus))
     except Exception:
         return None
@@ -122,6 +144,7 @@ class System:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     run: Runner = _real_run
     read_text: Callable[[str], str | None] = _real_read
+    listdir: Callable[[str], list[str] | None] = _real_listdir
     which: Callable[[str], str | None] = shutil.which
     nvml: Callable[[], NvmlReading | None] = _real_nvml
     os_name: str = field(default_factory=lambda: {"win32": "windows"}.get(sys.platform, sys.platform))
@@ -206,7 +229,11 @@ def _env_probe(sys_: System) -> dict[str, Any]:
     if env.get("LLMENV_DRIVER"):
         out["driver"] = parse_driver_version(env["LLMENV_DRIVER"])
     if env.get("LLMENV_GPU"):
-        out["gpus"] = gpus_from_capabilities(env["LLMENV_GPU"].split(","))
+        nvidia, amd_gpus = split_gpu_flags(env["LLMENV_GPU"].split(","))
+        if nvidia:
+            out["gpus"] = gpus_from_capabilities(nvidia)
+        if amd_gpus:
+            out["amd_gpus"] = amd_gpus
     if env.get("LLMENV_CUDA"):
         out["cuda"] = (
             None if env["LLMENV_CUDA"].strip().lower() == "cpu" else parse_cuda_version(env["LLMENV_CUDA"])
@@ -301,6 +328,33 @@ def _nvcc(sys_: System) -> tuple[str | None, str | None]:
     return None, home
 
 
+def _amd_values(sys_: System, values: dict[str, Any], origins: dict[str, str]) -> None:
+    """AMD GPUs and the ROCm release (``llmenv.amd.probe``) into ``values``; an ``LLMENV_GPU`` gfx override wins.
+    A probe that breaks is skipped; a malformed ``LLMENV_ROCM`` is the user's input (UsageError)."""
+    try:
+        found = amd.probe(sys_)
+    except UsageError:
+        raise
+    except Exception:
+        return
+    for key in ("amd_gpus", "rocm"):
+        if key in found and key not in values:
+            values[key] = found[key]
+            origins[key] = found["origins"].get(key, "amd")
+
+
+def _arch(sys_: System, origins: dict[str, str]) -> str:
+    """This machine's CPU architecture in Target's names; ``LLMENV_ARCH`` overrides it."""
+    if sys_.environ.get("LLMENV_ARCH"):
+        arch = parse_arch(sys_.environ["LLMENV_ARCH"])
+        origins["arch"] = "environment"
+        return "arm64" if arch == "aarch64" and sys_.os_name == "darwin" else arch
+    machine = sys_.machine.lower()
+    return {"amd64": "x86_64", "arm64": "arm64" if sys_.os_name == "darwin" else "aarch64"}.get(
+        machine, machine
+    )
+
+
 def _gpu_values(sys_: System) -> tuple[dict[str, Any], dict[str, str]]:
     """The driver, its CUDA and the GPUs: the first probe that knows each wins; probing stops once all three
     are known (NVML alone answers them, so nvidia-smi is never started on a machine with NVML)."""
@@ -337,11 +391,7 @@ def _memory(sys_: System) -> float:
 
 def machine_platform(sys_: System) -> tuple[str, str]:
     """This machine's OS and architecture in a Target's names (``linux``, ``aarch64``)."""
-    machine = sys_.machine.lower()
-    arch = {"amd64": "x86_64", "arm64": "arm64" if sys_.os_name == "darwin" else "aarch64"}.get(
-        machine, machine
-    )
-    return (sys_.os_name if sys_.os_name in ("linux", "darwin", "windows") else "linux"), arch
+    return (sys_.os_name if sys_.os_name in ("linux", "darwin", "windows") else "linux"), _arch(sys_, {})
 
 
 def with_build_facts(target: Target, sys_: System | None = None) -> Target:
@@ -370,6 +420,8 @@ def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) 
     checks (nvcc, cores, memory: ``with_build_facts`` probes nvcc later, when a build is planned)."""
     sys_ = sys_ or System()
     values, origins = _gpu_values(sys_) if gpu else ({}, {})
+    if gpu:
+        _amd_values(sys_, values, origins)
     driver = values.get("driver")
     if origins.get("cuda") not in (origins.get("driver"), "environment"):
         # The driver's CUDA must come from the probe that found the driver (an LLMENV_DRIVER override wins
@@ -381,6 +433,7 @@ def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) 
         values["cuda"] = load().cuda.max_cuda(driver)
         origins["cuda"] = "driver (CUDA release notes, Table 3)"
     os_name, arch = machine_platform(sys_)
+    _arch(sys_, origins)  # records where the architecture came from (LLMENV_ARCH)
     target = Target(
         os=os_name,
         arch=arch,
@@ -392,6 +445,8 @@ def detect(sys_: System | None = None, *, gpu: bool = True, build: bool = True) 
         # Without a driver the target is a CPU one, unless LLMENV_CUDA says otherwise.
         cuda=values.get("cuda") if driver or origins.get("cuda") == "environment" else None,
         gpus=tuple(values.get("gpus", ())),
+        rocm=values.get("rocm"),
+        amd_gpus=tuple(values.get("amd_gpus", ())),
         origins=origins,
     )
     base = _base(sys_)

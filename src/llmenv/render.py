@@ -118,6 +118,23 @@ def other_platforms_marker(t: Target) -> str:
     return f"sys_platform != '{env['sys_platform']}' or platform_machine != '{env['platform_machine']}'"
 
 
+def _either(a: str, b: str) -> str:
+    """Two requirement lines of one package for different platforms -> one: the first's text, required where
+    either's marker holds (their exact versions stay in constraint-dependencies, each with its marker)."""
+    ra, rb = Requirement(a), Requirement(b)
+    head = a.split(";", 1)[0].strip()
+    if ra.marker is None or rb.marker is None:
+        return head
+    return f"{head} ; ({a.split(';', 1)[1].strip()}) or ({b.split(';', 1)[1].strip()})"
+
+
+def planned_environments(t: Target) -> list[str]:
+    """``environments`` / ``required-environments`` of a lock for the target's planned platforms."""
+    from llmenv.platforms import environments
+
+    return environments(t.lock_platforms)
+
+
 def os_marker(t: Target) -> str:
     return f"sys_platform == '{t.marker_environment()['sys_platform']}'"
 
@@ -357,8 +374,14 @@ class _Editor:
         self._python()
         envs = target_envs(self.plan.target, self.pythons)
         self.envs = envs
-        route = route_torch(self.plan, self.project, envs, family=self._family())
+        unplanned = self._unplanned()
+        route = route_torch(self.plan, self.project, envs, family=self._family(), unplanned=unplanned)
         self.notes += route.notes
+        if unplanned and "torch" in self.plan.packages and not self.options.wheelhouse:
+            self.notes.append(
+                f"the lock admits {', '.join(unplanned)}, which llmenv did not plan: torch comes from the CPU "
+                "index there (plan them with --platform, or leave them out of tool.uv.environments)"
+            )
         self._ensure_tables(route)
         project = _table(self.doc, "project")
         # Comments that end a table head the table after it: sub-tables llmenv adds go above them.
@@ -461,7 +484,9 @@ class _Editor:
             spec = f"{r.name}{_extras(planned)}{r.specifier}"
             marker = _marker_text(given) or _marker_text(line)
             return f"{spec} ; {marker}" if marker else spec
-        head = f"{planned.name}{_extras(planned)}" + ("" if _exact(planned.specifier) else str(planned.specifier))
+        head = f"{planned.name}{_extras(planned)}" + (
+            "" if _exact(planned.specifier) else str(planned.specifier)
+        )
         marker = _marker_text(line)
         return f"{head} ; {marker}" if marker else head
 
@@ -478,7 +503,10 @@ class _Editor:
                 continue  # the user requires it already, where they chose to (base, an extra, a group)
             if n in in_scope and not users:
                 continue
-            wanted[n] = self._intent_text(line, requested.get(n))
+            text = self._intent_text(line, requested.get(n))
+            if n in wanted and wanted[n] != text:
+                text = _either(wanted[n], text)  # one package, other versions on other platforms
+            wanted[n] = text
         return wanted
 
     def _dependencies(self, project: Table, route: Route) -> None:
@@ -586,19 +614,44 @@ class _Editor:
             what = f"{p.required_version!r} raised to {text!r}" if p.required_version else f"set to {text!r}"
             self.notes.append(f"required-version: {what} (the oldest uv that reads what llmenv writes)")
         self._narrowed("required-version", p.required_version, text)
-        self._environment_list(
-            uv,
-            "environments",
-            p.environments,
-            [platform_marker(t)] if self.options.wheelhouse else [os_marker(t)],
-        )
-        self._environment_list(uv, "required-environments", p.required_environments, [platform_marker(t)])
+        # Exactly the planned platforms: a platform outside the lock cannot sync it (and get CPU torch silently).
+        planned = planned_environments(t)
+        self._environment_list(uv, "environments", p.environments, planned)
+        self._environment_list(uv, "required-environments", p.required_environments, planned)
         mirror = self._python_mirror()
         if mirror:
             _set(uv, "python-install-mirror", mirror)
             self.managed["python-install-mirror"] = [mirror]
         elif self.prev.get("python-install-mirror"):
             _delete(uv, "python-install-mirror")
+
+    def _planned_envs(self) -> list[tuple[str, list[dict[str, str]]]]:
+        """(marker, marker environments) of each platform the plan covers."""
+        from llmenv.platforms import platform_target
+
+        t = self.plan.target
+        out = []
+        for p in t.lock_platforms:
+            sub = platform_target(t, p)
+            out.append((sub.platform_marker(), target_envs(sub, self.pythons)))
+        return out
+
+    def _unplanned(self) -> list[str]:
+        """The platforms the lock will admit that the plan did not plan (the user's environments, or none)."""
+        from llmenv.platforms import unplanned
+        from llmenv.target import PLATFORMS
+
+        t = self.plan.target
+        if self.options.wheelhouse:
+            return []
+        user = self.project.environments
+        if user is None:
+            narrowed = self.plan.extra.get("environments")  # the planner's: a part has wheels for one platform
+            if narrowed:
+                return unplanned(list(narrowed), t.lock_platforms)
+            owned = "environments" in self.project.owned
+            return [] if owned else [x for x in PLATFORMS if x not in t.lock_platforms]
+        return unplanned(list(user), t.lock_platforms)
 
     def _python_mirror(self) -> str | None:
         o = self.options
@@ -626,11 +679,11 @@ class _Editor:
                 return  # the user has none: every platform stays in the lock
             else:
                 want = default
-        elif any(_marker_holds(m, self.envs) for m in user):
-            want = list(user)
         else:
-            want = [*user, target]
-            self.notes.append(f"{key}: added {target!r} (the target; yours leave it out)")
+            missing = [m for m, env in self._planned_envs() if not any(_marker_holds(u, env) for u in user)]
+            want = [*user, *missing]
+            for m in missing:
+                self.notes.append(f"{key}: added {m!r} (a planned platform; yours leave it out)")
         _set_list(uv, key, want, spaced=self.spaced)
         self._narrowed(key, list(user) if user is not None else None, want)
 

@@ -119,31 +119,30 @@ def _live(
     return out
 
 
-def _llmenv_sources(plan: Any, family: Sequence[str]) -> dict[str, Any]:
-    """llmenv's own routing: the planned index on the target's platform, the CPU index on the others."""
+def _llmenv_sources(plan: Any, family: Sequence[str], unplanned: Sequence[str]) -> dict[str, Any]:
+    """llmenv's own routing: each planned platform to its own index (``llmenv.platforms``); the CPU index for the
+    platforms the lock admits but nobody planned (``unplanned``; the render says so), and nothing else."""
+    from llmenv.platforms import builds_of, others_marker, torch_sources
+
     torch = plan.packages["torch"]
-    if torch.index is None:
+    builds = builds_of(plan)
+    if torch.index is None and len(builds) < 2:
         return {}
     target = plan.target
-    marker = target.platform_marker()
+    planned = [b.platform for b in builds] or [target.platform]
     by_extra: Mapping[str, str] = plan.extra.get("torch-by-extra", {})
     cpu = next((i.name for i in plan.indexes if i.name != torch.index and i.name.endswith("-cpu")), None)
+    others = [{"index": cpu, "marker": others_marker(planned)}] if cpu and unplanned else []
     if len(set(by_extra.values())) > 1:
+        marker = target.platform_marker()
         entries: list[dict[str, str]] = [
             {"index": idx, "marker": marker, "extra": e} for e, idx in by_extra.items()
         ]
-        if cpu:
-            entries.append({"index": cpu, "marker": _others(target)})
-        return {name: entries for name in family}
-    if torch.variant == "cpu":
+        return {name: [*entries, *others] for name in family}
+    if torch.variant == "cpu" and len(builds) < 2:
         return {name: {"index": torch.index} for name in family}
-    value: Any = [{"index": torch.index, "marker": marker}]
-    other = next(
-        (i.name for i in plan.indexes if i.name != torch.index and i.name.startswith("pytorch")), None
-    )
-    if other:
-        value.append({"index": other, "marker": _others(target)})
-    return {name: value for name in family}
+    routed = torch_sources(builds, family)
+    return {name: [*routed.get(name, []), *others] for name in family}
 
 
 def _others(target: Any) -> str:
@@ -183,9 +182,15 @@ def routed_variants(
 
 
 def route_torch(
-    plan: Any, project: ProjectConstraints, envs: Sequence[Mapping[str, str]], *, family: Sequence[str]
+    plan: Any,
+    project: ProjectConstraints,
+    envs: Sequence[Mapping[str, str]],
+    *,
+    family: Sequence[str],
+    unplanned: Sequence[str] = (),
 ) -> Route:
-    """The torch family's routing for ``plan``. ``family``: the members the project will require."""
+    """The torch family's routing for ``plan``. ``family``: the members the project will require;
+    ``unplanned``: platforms the lock admits that the plan did not plan (they get the CPU index)."""
     torch = plan.packages.get("torch")
     if torch is None:
         return Route()
@@ -193,11 +198,14 @@ def route_torch(
     user = {n: project.sources[n] for n in TORCH_FAMILY if n in project.sources}
     planned_index = next((i for i in plan.indexes if i.name == torch.index), None) if torch.index else None
     if not user:
-        names = {torch.index} | {i.name for i in plan.indexes if i.name.startswith("pytorch")}
-        return Route(
-            sources=_llmenv_sources(plan, family),
-            indexes=tuple(i for i in plan.indexes if i.name in names),
-        )
+        sources = _llmenv_sources(plan, family, unplanned)
+        names = {
+            str(e["index"])
+            for v in sources.values()
+            for e in (v if isinstance(v, list) else [v])
+            if isinstance(e, Mapping) and "index" in e
+        }
+        return Route(sources=sources, indexes=tuple(i for i in plan.indexes if i.name in names))
     if plan.extra.get("torch-by-extra") and len(set(plan.extra["torch-by-extra"].values())) > 1:
         first = next(iter(user.values()))[0]
         raise NoAnswer(

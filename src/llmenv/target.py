@@ -13,19 +13,29 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
-from llmenv.backend import CudaVersion, parse_cuda_version
+from llmenv.amd import AmdGpu, parse_gfx
+from llmenv.backend import CudaVersion, RocmVersion, parse_cuda_version, parse_rocm_version
 from llmenv.errors import UsageError
 
 if TYPE_CHECKING:
     from llmenv.base.model import BaseEnvironment
 
 __all__ = [
+    "PLATFORMS",
+    "AmdGpu",
     "Gpu",
     "Target",
+    "parse_arch",
     "parse_compute_capability",
     "parse_driver_version",
+    "parse_platform",
     "parse_python_version",
+    "split_gpu_flags",
 ]
+
+# The platforms a lock can be made for (``--platform OS-ARCH``), as ``Target.platform`` names them.
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "darwin-arm64", "darwin-x86_64", "windows-x86_64")
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "x86-64": "x86_64", "arm64": "aarch64"}
 
 _CC_RE = re.compile(r"^(?:sm_?)?(\d{1,2})\.?(\d)$")
 _DRIVER_RE = re.compile(r"^\d{3}(\.\d{1,3}){0,2}$")
@@ -76,6 +86,37 @@ def parse_driver_version(text: str) -> str:
     return s
 
 
+def parse_arch(text: str) -> str:
+    """``x86_64`` / ``amd64`` -> ``x86_64``; ``aarch64`` / ``arm64`` -> ``aarch64`` (a Linux target's names)."""
+    s = text.strip().lower()
+    arch = _ARCH_ALIASES.get(s, s)
+    if arch not in ("x86_64", "aarch64"):
+        raise UsageError(f"not a CPU architecture llmenv plans for: {text!r} (expected x86_64 or aarch64)")
+    return arch
+
+
+def parse_platform(text: str) -> str:
+    """``linux-aarch64``, ``linux_x86_64``, ``linux-arm64``, ``macos-arm64`` -> one of PLATFORMS."""
+    s = text.strip().lower()
+    os_, sep, arch = s.partition("-")
+    if not sep:  # linux_x86_64, as wheel tags spell it
+        os_, _, arch = s.partition("_")
+    os_ = {"macos": "darwin", "mac": "darwin", "osx": "darwin", "win": "windows", "win32": "windows"}.get(
+        os_, os_
+    )
+    arch = {"amd64": "x86_64", "x64": "x86_64"}.get(arch, arch)
+    if os_ == "linux" and arch == "arm64":
+        arch = "aarch64"
+    if os_ == "darwin" and arch == "aarch64":
+        arch = "arm64"
+    key = f"{os_}-{arch}"
+    if key not in PLATFORMS:
+        raise UsageError(
+            f"not a platform llmenv can lock for: {text!r} (expected one of {', '.join(PLATFORMS)})"
+        )
+    return key
+
+
 def parse_python_version(text: str) -> str:
     """``3.12`` or ``3.12.3`` -> ``3.12`` (major.minor, what wheels and markers care about)."""
     try:
@@ -118,7 +159,11 @@ class Gpu:
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """What a plan depends on. ``cuda`` is the highest CUDA the driver supports (None: no NVIDIA driver)."""
+    """What a plan depends on. ``cuda`` is the highest CUDA the driver supports (None: no NVIDIA driver).
+
+    An AMD target has ``amd_gpus`` (their gfx targets) and/or ``rocm`` (the host's ROCm release: its driver
+    stack decides which ROCm builds run, facts H8); it is never a CPU target. ``platforms``: the platforms one
+    lock covers (``--platform``, ``linux-x86_64`` ...); empty means this target's own."""
 
     os: str = "linux"  # linux | darwin | windows
     arch: str = "x86_64"  # x86_64 | aarch64 | arm64
@@ -132,14 +177,41 @@ class Target:
     gpus: tuple[Gpu, ...] = ()
     nvcc: str | None = None
     cuda_home: str | None = None
+    rocm: RocmVersion | None = None
+    amd_gpus: tuple[AmdGpu, ...] = ()
+    platforms: tuple[str, ...] = ()
     # Where each value came from ("nvml", "nvidia-smi", "--driver", ...): shown by ``detect``.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
     # The base environment whose torch and packages are fixed (a container's, --base-python): llmenv.base.
     base: BaseEnvironment | None = field(default=None, compare=False)
 
     @property
+    def accelerator(self) -> str:
+        """``cuda`` (an NVIDIA driver: it wins on a mixed host, as in uv), ``rocm`` (AMD GPUs or a ROCm
+        release) or ``cpu``."""
+        if self.cuda is not None:
+            return "cuda"
+        if self.rocm is not None or self.amd_gpus:
+            return "rocm"
+        return "cpu"
+
+    @property
     def is_cpu(self) -> bool:
-        return self.cuda is None
+        return self.accelerator == "cpu"
+
+    @property
+    def is_rocm(self) -> bool:
+        return self.accelerator == "rocm"
+
+    @property
+    def gfx(self) -> tuple[str, ...]:
+        """Distinct gfx targets of the AMD GPUs, sorted."""
+        return tuple(sorted({g.gfx for g in self.amd_gpus}))
+
+    @property
+    def lock_platforms(self) -> tuple[str, ...]:
+        """The platforms the lock covers, this target's first."""
+        return tuple(dict.fromkeys((self.platform, *self.platforms)))
 
     @property
     def capabilities(self) -> tuple[tuple[int, int], ...]:
@@ -193,6 +265,9 @@ class Target:
             "gpus": [g.to_dict() for g in self.gpus],
             "nvcc": self.nvcc,
             "cuda_home": self.cuda_home,
+            **({"rocm": str(self.rocm) if self.rocm else None} if self.is_rocm else {}),
+            **({"amd_gpus": [g.to_dict() for g in self.amd_gpus]} if self.amd_gpus else {}),
+            **({"platforms": list(self.lock_platforms)} if self.platforms else {}),
             **({"base": self.base.to_dict()} if self.base is not None else {}),
         }
 
@@ -212,9 +287,29 @@ class Target:
             gpus=tuple(Gpu.from_dict(g) for g in d.get("gpus", ()) or ()),
             nvcc=d.get("nvcc"),
             cuda_home=d.get("cuda_home"),
+            rocm=parse_rocm_version(str(d["rocm"])) if d.get("rocm") else None,
+            amd_gpus=tuple(AmdGpu.from_dict(g) for g in d.get("amd_gpus", ()) or ()),
+            platforms=tuple(parse_platform(str(p)) for p in d.get("platforms", ()) or ()),
         )
 
 
 def gpus_from_capabilities(ccs: Iterable[str], name: str = "GPU") -> tuple[Gpu, ...]:
     """``["9.0", "8.6"]`` -> GPUs with those compute capabilities (names unknown)."""
     return tuple(Gpu(name=name, capability=parse_compute_capability(c)) for c in ccs if c.strip())
+
+
+def split_gpu_flags(items: Iterable[str]) -> tuple[list[str], tuple[AmdGpu, ...]]:
+    """``--gpu`` / ``LLMENV_GPU`` values -> (NVIDIA compute capabilities, AMD GPUs): ``9.0`` is an NVIDIA GPU,
+    ``gfx942`` an AMD one (validated: UsageError for a name no GPU has)."""
+    nvidia: list[str] = []
+    amd: list[AmdGpu] = []
+    for item in items:
+        s = item.strip()
+        if not s:
+            continue
+        if s.lower().startswith("gfx"):
+            gfx = parse_gfx(s)
+            amd.append(AmdGpu(name=f"AMD GPU ({gfx})", gfx=gfx))
+        else:
+            nvidia.append(s)
+    return nvidia, tuple(amd)

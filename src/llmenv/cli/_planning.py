@@ -131,7 +131,8 @@ def _base_target(ctx: Context, flags: Mapping[str, Any], recorded: Mapping[str, 
         except (KeyError, TypeError, ValueError, UsageError) as e:
             raise UsageError(f"[tool.llmenv] target is malformed: {e}") from None
         sized = recorded["target"].get("sized") or []  # cpus / memory that were said of the build machine
-        keys = ("driver", "cuda", "gpus", "python", *(k for k in ("cpus", "memory_gib") if k in sized))
+        keys: tuple[str, ...] = ("driver", "cuda", "gpus", "python", "rocm", "amd_gpus", "platforms")
+        keys = (*keys, *(k for k in ("cpus", "memory_gib") if k in sized))
         return base.with_(origins={k: "[tool.llmenv]" for k in keys}), False
     if described_by_flags(flags):
         from llmenv.detect import machine_platform
@@ -339,12 +340,16 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     where = f"{t.os} {t.arch}, Python {t.python}"
     if t.is_cpu:
         where += ", no NVIDIA driver (CPU)"
+    elif t.is_rocm:
+        where += f", AMD ROCm {t.rocm or '(release unknown)'}" + (f", GPUs {', '.join(t.gfx)}" if t.gfx else "")
     elif t.driver:
         where += f", driver {t.driver} (CUDA <= {t.cuda})"
     else:
         where += f", a driver of CUDA {t.cuda} (CUDA <= {t.cuda}; driver version not given)"
     if t.gpus:
         where += ", GPUs " + ", ".join(sorted({g.sm for g in t.gpus}))
+    if len(t.lock_platforms) > 1:
+        where += "; one lock for " + ", ".join(t.lock_platforms)
     note = plan.extra.get("knowledge_note")
     lines = [f"plan for {where}" + (f" — {note}" if note else "")]
     if t.base is not None:

@@ -7,9 +7,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from llmenv.backend import Backend
+from llmenv.backend import Backend, parse_rocm_version
 from llmenv.errors import UsageError
-from llmenv.target import Target, gpus_from_capabilities, parse_driver_version, parse_python_version
+from llmenv.target import (
+    Target,
+    gpus_from_capabilities,
+    parse_arch,
+    parse_driver_version,
+    parse_platform,
+    parse_python_version,
+    split_gpu_flags,
+)
 
 __all__ = [
     "POLICIES",
@@ -28,7 +36,10 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 550.54.14")
     g.add_argument("--cuda", metavar="X.Y|cpu", help="highest CUDA the target driver supports, or cpu")
     g.add_argument(
-        "--gpu", metavar="CC", action="append", help="GPU compute capability, e.g. 9.0 (repeatable)"
+        "--gpu",
+        metavar="CC|gfxNNN",
+        action="append",
+        help="NVIDIA compute capability (9.0) or AMD architecture (gfx942); repeatable",
     )
     g.add_argument(
         "--python",
@@ -38,6 +49,16 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--arch", choices=("x86_64", "aarch64"), help="target CPU architecture (default: this machine's)"
+    )
+    g.add_argument(
+        "--rocm", metavar="X.Y", help="the ROCm release of an AMD target (its driver stack), e.g. 6.4"
+    )
+    g.add_argument(
+        "--platform",
+        metavar="OS-ARCH",
+        action="append",
+        help="lock for this platform (linux-x86_64, linux-aarch64, darwin-arm64, windows-x86_64); repeatable: "
+        "one lock for several platforms (default: the target's)",
     )
     g.add_argument("--cpus", metavar="N", type=int, help="CPU cores (sizes source builds)")
     g.add_argument("--memory", metavar="GIB", type=float, help="memory in GiB (sizes source builds)")
@@ -55,19 +76,82 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
 def target_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The TARGET flags the user gave, as the plain values recorded in ``[tool.llmenv.target]``."""
     out: dict[str, Any] = {}
-    for key in ("driver", "cuda", "python", "cpus", "memory", "arch"):
+    for key in ("driver", "cuda", "python", "cpus", "memory", "arch", "rocm"):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v
     if getattr(args, "gpu", None):
         out["gpu"] = list(args.gpu)
+    if getattr(args, "platform", None):
+        out["platform"] = list(args.platform)
     return out
 
 
+def _rocm_flags(flags: Mapping[str, Any], changes: dict[str, Any], amd: tuple[Any, ...]) -> None:
+    """``--rocm X.Y`` (or ``--cuda rocmX.Y``) and ``--gpu gfxNNN``: an AMD target, which has no NVIDIA driver."""
+    rocm = flags.get("rocm")
+    cuda = str(flags.get("cuda") or "")
+    if cuda.lower().startswith("rocm"):
+        if rocm is not None:
+            raise UsageError(f"--cuda {cuda} and --rocm {rocm}: give the ROCm release once (--rocm X.Y)")
+        rocm = cuda[4:]
+    if rocm is None and not amd:
+        if flags.get("driver") is not None or cuda:  # an NVIDIA (or CPU) target: no AMD GPU of this machine
+            changes.update(rocm=None, amd_gpus=())
+        return
+    if cuda.lower() == "cpu":
+        raise UsageError("--cuda cpu and --rocm / --gpu gfxNNN contradict each other")
+    nvidia = (
+        flags.get("driver") is not None
+        or (cuda and not cuda.lower().startswith("rocm"))
+        or changes.get("gpus")
+    )
+    if nvidia:
+        raise UsageError(
+            "--rocm / --gpu gfxNNN (an AMD target) and --driver / --cuda / --gpu CC (an NVIDIA one) describe "
+            "different machines: plan them apart"
+        )
+    if rocm is not None:
+        changes["rocm"] = parse_rocm_version(str(rocm))
+    if amd:
+        changes["amd_gpus"] = amd
+    changes.update(cuda=None, driver=None, gpus=())
+
+
+def _platform_flags(flags: Mapping[str, Any], changes: dict[str, Any], detected: Target) -> None:
+    """``--arch`` and ``--platform``: the target's own platform and the platforms the lock covers."""
+    if flags.get("arch") is not None:
+        changes["arch"] = parse_arch(str(flags["arch"]))
+        if detected.os == "darwin":
+            changes["os"] = "linux"  # x86_64 / aarch64 name a Linux machine (a Mac plans for its cluster)
+    if not flags.get("platform"):
+        return
+    platforms = tuple(dict.fromkeys(parse_platform(str(p)) for p in flags["platform"]))
+    own = f"{changes.get('os', detected.os)}-{changes.get('arch', detected.arch)}"
+    if own not in platforms:
+        if flags.get("arch") is not None:
+            raise UsageError(
+                f"--arch {flags['arch']} is not among the --platform values ({', '.join(platforms)})"
+            )
+        os_, _, arch = platforms[0].partition("-")
+        changes.update(os=os_, arch=arch)
+    changes["platforms"] = platforms
+
+
 def described_by_flags(flags: Mapping[str, Any]) -> bool:
-    """``--driver`` or ``--cuda`` describe another machine: nothing of this one (GPUs, cores, memory, nvcc,
-    glibc, Python) goes into the target unless given too."""
-    return flags.get("driver") is not None or flags.get("cuda") is not None
+    """``--driver``, ``--cuda``, ``--rocm`` or an AMD ``--gpu gfxNNN`` describe another machine: nothing of this
+    one (GPUs, cores, memory, nvcc, glibc, Python) goes into the target unless given too."""
+    amd = any(
+        str(g).strip().lower().startswith("gfx")
+        for item in flags.get("gpu") or ()
+        for g in str(item).split(",")
+    )
+    return (
+        flags.get("driver") is not None
+        or flags.get("cuda") is not None
+        or flags.get("rocm") is not None
+        or amd
+    )
 
 
 def flags_target(machine_os: str, machine_arch: str, flags: Mapping[str, Any]) -> Target:
@@ -94,7 +178,7 @@ def _cuda_for(flags: Mapping[str, Any], changes: dict[str, Any]) -> None:
         changes.update(cuda=None, driver=None, gpus=())
         return
     if not b.is_cuda:
-        raise UsageError(f"--cuda {flags['cuda']}: only NVIDIA CUDA or cpu targets are supported")
+        raise UsageError(f"--cuda {flags['cuda']}: expected X.Y, cuXYZ or cpu (an AMD target: --rocm X.Y)")
     cuda = b.cuda_version
     assert cuda is not None
     known = [c for c, _ in load().cuda.toolkits]
@@ -128,13 +212,16 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
         changes["memory_gib"] = float(flags["memory"])
     if flags.get("python") is not None:
         changes["python"] = parse_python_version(str(flags["python"]))
-    if flags.get("arch") is not None:
-        changes["arch"] = str(flags["arch"])
+    amd: tuple[Any, ...] = ()
     if flags.get("gpu"):
         ccs: list[str] = []
         for item in flags["gpu"]:
             ccs.extend(str(item).split(","))
-        changes["gpus"] = gpus_from_capabilities(ccs)
+        nvidia, amd = split_gpu_flags(ccs)
+        if nvidia:
+            changes["gpus"] = gpus_from_capabilities(nvidia)
+    _platform_flags(flags, changes, detected)
+    _rocm_flags(flags, changes, amd)
     if flags.get("driver") is not None:
         driver = parse_driver_version(str(flags["driver"]))
         cuda = load().cuda.max_cuda(driver)
@@ -144,11 +231,12 @@ def resolve_target(detected: Target, flags: Mapping[str, Any]) -> Target:
             )
         changes["driver"] = driver
         changes["cuda"] = cuda
-    if flags.get("cuda") is not None:
+    if flags.get("cuda") is not None and not str(flags["cuda"]).lower().startswith("rocm"):
         _cuda_for(flags, changes)
     if changes.get("gpus") and detected.cuda is None and changes.get("cuda") is None:
         raise UsageError("--gpu needs a driver: add --driver VERSION or --cuda X.Y (this machine has none)")
     origins = dict(detected.origins)
     for key in flags:
-        origins[{"memory": "memory_gib", "gpu": "gpus"}.get(key, key)] = f"--{key}"
+        name = {"memory": "memory_gib", "gpu": "amd_gpus" if "amd_gpus" in changes else "gpus"}.get(key, key)
+        origins[{"platform": "platforms"}.get(name, name)] = f"--{key}"
     return detected.with_(**changes, origins=origins)

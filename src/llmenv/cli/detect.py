@@ -8,7 +8,8 @@ from llmenv.cli._context import Context
 from llmenv.target import Target
 
 HELP = (
-    "Show what llmenv sees of this machine: OS, Python, CPUs, memory, NVIDIA driver and its CUDA, GPUs, nvcc."
+    "Show what llmenv sees of this machine: OS, Python, CPUs, memory, NVIDIA driver and its CUDA, AMD GPUs and "
+    "ROCm, GPUs, nvcc."
 )
 
 
@@ -27,6 +28,8 @@ def render_target(t: Target) -> list[str]:
     ]
     if t.driver:
         lines.append(f"driver     {t.driver}" + (f"  ({o['driver']})" if "driver" in o else ""))
+    elif t.is_rocm:
+        lines.append("driver     no NVIDIA driver (an AMD ROCm target)")
     else:
         lines.append("driver     none (CPU target)")
     if t.cuda:
@@ -34,6 +37,15 @@ def render_target(t: Target) -> list[str]:
     for i, g in enumerate(t.gpus):
         mem = f", {g.memory_mib / 1024:.0f} GiB" if g.memory_mib else ""
         lines.append(f"gpu {i:<6} {g.name}, compute capability {g.cc}{mem}")
+    if t.is_rocm or t.rocm:
+        where = f"  ({o['rocm']})" if t.rocm and "rocm" in o else ""
+        lines.append(f"rocm       {t.rocm or 'unknown (no ROCm user space found)'}{where}")
+    for i, a in enumerate(t.amd_gpus, start=len(t.gpus)):
+        mem = f", {a.memory_mib / 1024:.0f} GiB" if a.memory_mib else ""
+        lines.append(
+            f"gpu {i:<6} {a.name}, {a.gfx}{mem}"
+            + (f"  ({o['amd_gpus']})" if i == len(t.gpus) and "amd_gpus" in o else "")
+        )
     lines.append(
         f"nvcc       {t.nvcc or 'not found'}" + (f"  (CUDA_HOME {t.cuda_home})" if t.cuda_home else "")
     )

@@ -635,6 +635,12 @@ def _record_target(t: Any) -> dict[str, Any]:
         d["gpus"] = [{"name": g.name, "compute_capability": g.cc} for g in t.gpus]
     if t.nvcc:
         d["nvcc"] = t.nvcc
+    if t.rocm:
+        d["rocm"] = str(t.rocm)
+    if t.amd_gpus:
+        d["amd_gpus"] = [{"name": g.name, "gfx": g.gfx} for g in t.amd_gpus]
+    if len(t.lock_platforms) > 1:
+        d["platforms"] = list(t.lock_platforms)  # a re-run plans every platform of the lock again
     sized = [k for k in ("cpus", "memory_gib") if t.origins.get(k, "").startswith(("--", "[tool.llmenv]"))]
     if sized:
         d["sized"] = sized  # said of the build machine: a re-plan sizes MAX_JOBS from them again

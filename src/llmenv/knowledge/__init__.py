@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from llmenv.knowledge.extension_builds import ExtensionBuilds
     from llmenv.knowledge.flash_attn import FlashAttnTable
     from llmenv.knowledge.pins import Pins
+    from llmenv.knowledge.rocm import RocmTable
 
 __all__ = [
     "CudaTable",
@@ -176,6 +177,12 @@ class Knowledge:
         from llmenv.knowledge.extension_builds import ExtensionBuilds
 
         return self._read("extension-builds", ExtensionBuilds.from_dict)  # type: ignore[no-any-return]
+
+    @cached_property
+    def rocm(self) -> RocmTable:
+        from llmenv.knowledge.rocm import RocmTable
+
+        return self._read("rocm", RocmTable.from_dict)  # type: ignore[no-any-return]
 
     @cached_property
     def engines(self) -> EngineTable:

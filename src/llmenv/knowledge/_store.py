@@ -119,6 +119,13 @@ TABLES: Mapping[str, Table] = {
             source="curated",
         ),
         Table(
+            name="rocm",
+            file="rocm.json",
+            what="AMD ROCm: which ROCm builds run on which host, their gfx targets, vLLM's and flash-attn's ROCm",
+            refreshable=False,
+            source="curated: AMD's kernel/user-space support matrix, uv-torch's gfx table, vLLM and flash-attn docs",
+        ),
+        Table(
             name="uv-settings",
             file="uv_settings.json",
             what="uv settings `llmenv check` knows",

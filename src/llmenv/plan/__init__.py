@@ -153,6 +153,23 @@ def _sdists(pins: PinSource) -> list[Version]:
     return [r.version for r in releases if getattr(r, "sdist", True) is not False]
 
 
+def _why_not_there(kb: Knowledge, release: Any, t: Target, policy: str, source: TorchSource) -> str | None:
+    """None when ``release`` has a build the target (on its platform) runs — its driver and its GPUs'
+    architectures —, else why not."""
+    from llmenv.plan import constraints as c
+    from llmenv.plan.platform import torch_variants
+
+    variants = torch_variants(release, t, source)
+    if not variants:
+        return f"no {t.platform} GPU build of torch {release.version} is known to llmenv"
+    why = ""
+    for var in variants:
+        why = c.torch_driver(kb, t, var, policy) or c.torch_archs(t, release, var) or ""
+        if not why:
+            return None
+    return why
+
+
 def make_plan(
     target: Target,
     request: Request,
@@ -185,9 +202,42 @@ def make_plan(
     kb = kb or load()
     pins = pins or lazy_pins()
     check_names(request, pins)
+    if target.is_rocm and target.platform != "linux-x86_64":
+        raise NoAnswer(
+            f"an AMD ROCm target on {target.platform}: PyTorch builds ROCm wheels for Linux x86_64 only (facts H1)",
+            hint="plan a CPU build with --cuda cpu, or an x86_64 AMD machine with --arch x86_64",
+        )
     for b in builds:
         if canonicalize_name(b) not in TUNED_BUILDS:
             raise UsageError(f"--build {b}: llmenv has a tuned source build for {', '.join(TUNED_BUILDS)} only")
+    if len(target.lock_platforms) > 1:
+        from llmenv.plan.multiplatform import plan_platforms
+
+        one = dict(
+            policy=policy,
+            source=source,
+            kb=kb,
+            pins=pins,
+            allow_overrides=allow_overrides,
+            local_release=local_release,
+            flash_attn_wheels=flash_attn_wheels,
+            github_proxy=github_proxy,
+            python_fixed=python_fixed,
+            python_from_machine=python_from_machine,
+            builds=builds,
+            constraints=constraints,
+            providers=providers,
+            feedback=feedback,
+            build_facts=build_facts,
+            user_wheels=user_wheels,
+            listings=listings,
+        )
+        from llmenv.plan.multiplatform import newest_everywhere
+
+        cap, skipped = newest_everywhere(
+            target, kb.torch, lambda r, t: _why_not_there(kb, r, t, policy, source)
+        )
+        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one), cap=cap, skipped=skipped)
     fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if fw_req is not None:
         _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))

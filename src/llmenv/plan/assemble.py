@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from llmenv.backend import Backend
 from llmenv.indexes import IndexSpec
-from llmenv.plan.build import build_settings, planned_here, release_facts, sized_build_env
+from llmenv.plan.build import build_settings, planned_here, release_facts, rocm_build, sized_build_env
 from llmenv.plan.candidates import Candidate, installable_pythons, release_of, spec_of
 from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption
@@ -53,6 +53,11 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
             if route is not None
             else Choice(name=e.name, version=str(e.version), source="default", extras=e.extras)
         )
+        rocm = _rocm_engine_index(problem, e.name, e.version)
+        if rocm is not None:
+            out[e.name] = Choice(
+                name=e.name, version=str(e.version), source="index", index=rocm.name, extras=e.extras
+            )
     base = problem.target.base
     if cand.torch is not None:
         t = cand.torch
@@ -107,6 +112,18 @@ def companion_spec(problem: Problem, cand: Candidate, name: str) -> Any:
     return spec if problem.allow_overrides else spec & spec_of(cand.framework_requirements, name)
 
 
+def _rocm_engine_index(problem: Problem, name: str, version: Version) -> IndexSpec | None:
+    """vLLM's ROCm release wheel (``vllm==0.18.0+rocm700``) comes from its own index (facts H5)."""
+    if not problem.target.is_rocm or name != "vllm":
+        return None
+    from llmenv.rocm import vllm_wheel
+
+    w = vllm_wheel(version)
+    if w is None:
+        return None
+    return IndexSpec(name=f"vllm-{w.variant}", url=w.index_for(str(version)), explicit=True)
+
+
 def _pin(name: str, choice: Choice, opt: ExtensionOption | None) -> str:
     """The exact version for a dependency line; an option from a wheelhouse carries its local label (a
     wheelhouse may hold builds for several torch versions and ABIs under one version)."""
@@ -128,8 +145,8 @@ def _dependencies(problem: Problem, cand: Candidate, choices: dict[str, Choice])
         seen.add(n)
         lines.append(_line(n, choices.get(n), req, cand, t, gpu))
     for name, choice in choices.items():
-        if name in seen or choice.source == "path":
-            continue
+        if name in seen or choice.source == "path" or not choice.version:
+            continue  # no version: a companion written with its own line (a ROCm torch's Triton)
         opt = cand.options.get(name)
         if opt is not None and opt.default_index:
             continue  # from PyPI as the framework / engine pins it: checked, not written
@@ -158,6 +175,10 @@ def _line(
 
 def _indexes(problem: Problem, cand: Candidate) -> list[IndexSpec]:
     out: list[IndexSpec] = []
+    if cand.engine is not None:
+        rocm = _rocm_engine_index(problem, cand.engine.name, cand.engine.version)
+        if rocm is not None:
+            out.append(rocm)
     if cand.torch is not None and not problem.source.is_pypi and cand.torch.source != "base":
         idx = problem.source.index_for(cand.torch.variant)
         if idx:
@@ -203,10 +224,15 @@ def _extension_sections(
                 "from": "its PyPI sdist against the installed torch (no tuned recipe)",
             }
             continue
-        facts = release_facts(str(opt.version))
-        env, more, _ = sized_build_env(target, facts)
-        warnings += more + _nvcc_warnings(target, cand, opt)
-        settings = build_settings(str(opt.version), env, opt.requires_dist)
+        if cand.torch is not None and cand.torch.variant.is_rocm:
+            rocm = str(cand.torch.variant.rocm_version)
+            settings, env, more = rocm_build(target, str(opt.version), rocm)
+            warnings += more
+        else:
+            facts = release_facts(str(opt.version))
+            env, more, _ = sized_build_env(target, facts)
+            warnings += more + _nvcc_warnings(target, cand, opt)
+            settings = build_settings(str(opt.version), env, opt.requires_dist)
         extra.setdefault("extra-build-dependencies", {}).update(settings["extra-build-dependencies"])
         extra.setdefault("extra-build-variables", {}).update(settings["extra-build-variables"])
         extra.setdefault("dependency-metadata", []).append(settings["dependency-metadata"])
@@ -253,6 +279,30 @@ def _nvcc_warnings(target: Target, cand: Candidate, opt: ExtensionOption) -> lis
             "toolkit before `uv sync`, or the module has no code for these GPUs"
         )
     return out
+
+
+def _rocm_triton(
+    cand: Candidate, choices: dict[str, Choice], target: Target, extra: dict[str, Any]
+) -> tuple[str, ...]:
+    """A ROCm torch's Triton comes from the same PyTorch index, as a dependency of the project (uv applies a
+    source to direct dependencies only; torch's exact Triton pin is not on PyPI)."""
+    torch = choices.get("torch")
+    if cand.torch is None or not cand.torch.variant.is_rocm or torch is None or torch.index is None:
+        return ()
+    marker = target.platform_marker()
+    for pkg, c in choices.items():
+        if c.index and c.index.startswith("vllm-rocm"):
+            extra.setdefault("sources", {})[pkg] = [{"index": c.index, "marker": marker}]
+    from llmenv.knowledge.rocm import load_rocm
+
+    triton = load_rocm().triton_for(cand.torch.version)
+    if triton is None:
+        return ()
+    extra.setdefault("sources", {})[triton] = [{"index": torch.index, "marker": marker}]
+    choices[triton] = Choice(
+        name=triton, version="", source="index", index=torch.index, variant=torch.variant
+    )
+    return (f"{triton} ; {marker}",)
 
 
 def _required(lines: Sequence[Requirement], env: Mapping[str, str], extras: Sequence[str]) -> bool:
@@ -342,6 +392,7 @@ def assemble(
     extra: dict[str, Any] = {}
     warnings: list[str] = []
     build = _extension_sections(problem, cand, target, extra, warnings)
+    rocm_deps = _rocm_triton(cand, choices, target, extra)
     gap = platform_gap(problem, cand, target, feedback)
     if gap:
         why, markers = gap
@@ -367,7 +418,7 @@ def assemble(
         policy=problem.policy,
         pythons=cand.pythons,
         packages=choices,
-        dependencies=_dependencies(problem, cand, choices),
+        dependencies=_dependencies(problem, cand, choices) + rocm_deps,
         torch_source=problem.source,
         indexes=tuple(_indexes(problem, cand)),
         build=build,

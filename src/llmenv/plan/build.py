@@ -15,7 +15,7 @@ from typing import Any
 from llmenv.knowledge.flash_attn import FlashAttnRelease, FlashAttnTable, arch_for, load_flash_attn
 from llmenv.target import Target
 
-__all__ = ["build_env", "build_settings", "planned_here", "release_facts", "sized_build_env"]
+__all__ = ["build_env", "build_settings", "planned_here", "release_facts", "rocm_build", "sized_build_env"]
 
 
 def _needed_archs(target: Target) -> set[str]:
@@ -148,3 +148,31 @@ def build_settings(version: str, env: Mapping[str, str], requires_dist: Sequence
             "requires-dist": list(requires_dist or table.requires_dist),
         },
     }
+
+
+def rocm_build(target: Target, version: str, rocm: str) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """(uv settings, build variables, warnings) of flash-attn's ROCm source build for ``target``'s GPUs: the CK
+    backend for its gfx targets (``GPU_ARCHS``), or the Triton backend (``FLASH_ATTENTION_TRITON_AMD_ENABLE=TRUE``
+    at build and at run time; its setup.py runs pip, so pip is a build requirement). facts H6."""
+    from llmenv.rocm import FlashAttnRocmBuild, flash_attn_backend
+
+    b = flash_attn_backend(target)
+    assert isinstance(b, FlashAttnRocmBuild), b  # extension_target refused the target otherwise
+    env = dict(b.build_env)
+    if _given(target, "cpus") and target.cpus:
+        env["MAX_JOBS"] = str(target.cpus)
+    settings = build_settings(version, env, ("torch", "einops"))
+    warnings = [
+        f"the machine that runs `uv sync` compiles flash-attn {version} for ROCm ({b.backend.upper()} backend, "
+        f"{';'.join(target.gfx)}): it needs the ROCm {rocm} toolchain (hipcc, in /opt/rocm) of the torch build"
+    ]
+    if b.run_env:
+        settings["extra-build-dependencies"]["flash-attn"] = [
+            *settings["extra-build-dependencies"]["flash-attn"],
+            "pip",
+        ]
+        run = " ".join(f"{k}={v}" for k, v in b.run_env.items())
+        warnings.append(
+            f"set {run} where flash-attn runs too: flash_attn_interface reads it at import (facts H6)"
+        )
+    return settings, env, warnings

@@ -184,6 +184,7 @@ class TorchPick:
     release: TorchRelease
     variant: Backend
     source: str  # "index" | "pypi"
+    abi: bool | None = None  # the C++ ABI of this build on the target's platform (None: the x86_64 table's)
 
     @property
     def version(self) -> Version:
@@ -191,9 +192,8 @@ class TorchPick:
 
     @cached_property
     def build(self) -> TorchBuild:
-        return TorchBuild(
-            version=self.version, variant=self.variant, cxx11_abi=self.release.abi_of(self.variant)
-        )
+        abi = self.release.abi_of(self.variant) if self.abi is None else self.abi
+        return TorchBuild(version=self.version, variant=self.variant, cxx11_abi=abi)
 
     @property
     def label(self) -> str:

@@ -142,6 +142,11 @@ def extension_target(package: str, target: Target, torch: TorchBuild | None) -> 
     from llmenv.knowledge.flash_attn import load_flash_attn
 
     sdpa = "use PyTorch SDPA (torch.nn.functional.scaled_dot_product_attention) instead"
+    if target.is_rocm:
+        from llmenv.rocm import flash_attn_backend
+
+        got = flash_attn_backend(target)
+        return (got, sdpa) if isinstance(got, str) else None
     if target.is_cpu or (torch is not None and torch.cuda is None):
         return "flash-attn needs an NVIDIA GPU and a CUDA build of torch; this target has none", sdpa
     floor = load_flash_attn().min_capability
@@ -220,7 +225,10 @@ def engine_build_cuda(
     policy: str,
     listings: Any = None,
 ) -> Rejection | None:
-    """An engine's compiled kernels are built with the CUDA of the PyPI torch it pins: the driver must run it."""
+    """An engine's compiled kernels are built with the CUDA of the PyPI torch it pins: the driver must run it.
+    On an AMD target only vLLM's ROCm release wheels can serve (``llmenv.rocm``); its Python is narrowed apart."""
+    if target.is_rocm:
+        return _engine_rocm(target, name, version)
     if target.cuda is None:
         return Rejection(
             package=name, version=version, reason="needs an NVIDIA GPU (its PyPI wheels are CUDA builds)"
@@ -237,6 +245,30 @@ def engine_build_cuda(
         f"torch {torch.version}): needs driver >= {kb.cuda.min_driver(cuda) or 'a newer one'}; {_drv(target)} "
         f"supports CUDA <= {target.cuda}",
     )
+
+
+def _engine_rocm(target: Target, name: str, version: str) -> Rejection | None:
+    from packaging.version import Version
+
+    from llmenv.rocm import vllm_problem
+
+    if name != "vllm":
+        why = f"{name}'s PyPI wheels are CUDA builds and llmenv knows no ROCm wheel of it (build it from source, or use AMD's {name} images)"
+        return Rejection(package=name, version=version, reason=why)
+    problem = vllm_problem(Version(version), target.with_(python="3.12"))  # its Python: a constraint apart
+    return Rejection(package=name, version=version, reason=problem) if problem else None
+
+
+def engine_rocm_variant(engine: str | None, version: Version | None, variant: Backend) -> str | None:
+    """vLLM's ROCm wheel is built for one ROCm: torch must be that ROCm's build (rocm700 -> rocm7.0)."""
+    if engine != "vllm" or version is None or not variant.is_rocm:
+        return None
+    from llmenv.rocm import vllm_wheel
+
+    wheel = vllm_wheel(version)
+    if wheel is None or Backend.rocm(wheel.rocm) == variant:
+        return None
+    return f"vLLM {version}'s {wheel.variant} wheel is built for ROCm {wheel.rocm}: torch's rocm{wheel.rocm} build goes with it"
 
 
 def engine_cuda_major(build_cuda: CudaVersion | None, variant: Backend) -> str | None:
@@ -307,9 +339,17 @@ def torch_driver(kb: Knowledge, target: Target, variant: Backend, policy: str) -
 
 
 def torch_archs(target: Target, release: TorchRelease, variant: Backend) -> str | None:
-    """The build must carry code (SASS of the same major, or PTX) for every target GPU."""
-    var = release.variants.get(variant.tag)
-    if var is None:
+    """The build must carry code for every target GPU: SASS of the same major, or PTX, of an NVIDIA GPU (on the
+    target's platform: aarch64 builds have their own lists); every gfx target of an AMD GPU, with a ROCm the
+    host's driver stack runs (``llmenv.rocm``). An arch list nobody read is not a reason."""
+    if variant.is_rocm:
+        from llmenv.rocm import torch_problem
+
+        return torch_problem(variant.tag, target)
+    from llmenv.plan.platform import variant_of
+
+    var = variant_of(release, target, variant)
+    if var is None or not var.archs_known:
         return None
     missing = {g.capability for g in target.gpus if not var.covers(g.capability)}
     if not missing:
@@ -317,10 +357,12 @@ def torch_archs(target: Target, release: TorchRelease, variant: Backend) -> str 
     return f"the {variant} build has no code for {_sms(missing)} (it has {var.arch_names})"
 
 
-def torch_python(release: TorchRelease, python: str) -> str | None:
-    if python in release.python:
+def torch_python(release: TorchRelease, python: str, pythons: tuple[str, ...] | None = None) -> str | None:
+    """``pythons``: the release's Pythons on the target's platform (default: Linux x86_64's)."""
+    have = pythons or release.python
+    if python in have:
         return None
-    return f"no wheels for Python {python} (has {release.python[0]}–{release.python[-1]})"
+    return f"no wheels for Python {python} (has {have[0]}–{have[-1]})"
 
 
 def torch_platform(release: TorchRelease, target: Target) -> str | None:

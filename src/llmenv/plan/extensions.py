@@ -33,6 +33,7 @@ __all__ = [
     "ExtensionProvider",
     "TorchBuild",
     "default_providers",
+    "flash_attn_rocm_build",
     "flash_attn_source_build",
     "official_flash_attn",
     "user_wheels",
@@ -265,8 +266,8 @@ def flash_attn_source_build(
     def provide(package: str, torch: TorchBuild, target: Target) -> Iterator[ExtensionOption]:
         from llmenv.knowledge.flash_attn import load_flash_attn
 
-        if package != "flash-attn":
-            return
+        if package != "flash-attn" or torch.variant.is_rocm:
+            return  # a ROCm torch: flash_attn_rocm_build
         if not made:
             table = load_flash_attn()
             known = {r.version: r for r in table.releases}
@@ -295,6 +296,50 @@ def flash_attn_source_build(
         yield from made
 
     return provide
+
+
+# flash-attn's ROCm backends (CK, Triton) as read at Dao-AILab/flash-attention @0251105 (facts H6): releases from
+# 2.8.0 on are planned for ROCm; older ones are not known to llmenv to build there.
+_ROCM_FLOOR = Version("2.8.0")
+
+
+def flash_attn_rocm_build(
+    sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
+) -> ExtensionProvider:
+    """The ROCm source build of a flash-attn sdist (no ROCm wheels exist anywhere: facts H6), for a ROCm torch.
+    Which backend (CK with GPU_ARCHS, or Triton) is decided for the target's GPUs (``llmenv.rocm``)."""
+
+    made: list[ExtensionOption] = []  # the same for every ROCm torch build: made once
+
+    def provide(package: str, torch: TorchBuild, target: Target) -> Iterator[ExtensionOption]:
+        if package != "flash-attn" or not torch.variant.is_rocm:
+            return
+        if not made:
+            made.extend(_rocm_options(package, sdists() if callable(sdists) else sdists))
+        yield from made
+
+    return provide
+
+
+def _rocm_options(package: str, sdists: Sequence[Version]) -> Iterator[ExtensionOption]:
+    from llmenv.knowledge.flash_attn import load_flash_attn
+
+    table = load_flash_attn()
+    versions = sorted(set(sdists) or {r.version for r in table.releases if r.pypi_sdist}, reverse=True)
+    for v in versions:
+        yield ExtensionOption(
+            package=package,
+            version=v,
+            kind="build",
+            source="pypi-sdist",
+            platform="linux-x86_64",
+            archs=None,  # gfx targets: llmenv.rocm.flash_attn_backend decided them for the target
+            requires_dist=("torch", "einops"),
+            unavailable=None
+            if v >= _ROCM_FLOOR
+            else "its ROCm build is not known to llmenv (facts H6 are of 2.8)",
+            fact="Dao-AILab/flash-attention setup.py and README @0251105 (facts H6)",
+        )
 
 
 def user_wheels(users: Sequence[Any]) -> ExtensionProvider:
@@ -390,6 +435,7 @@ def default_providers(
             *indexes,
             official_flash_attn(github_proxy=github_proxy, wheelhouse=None if users else wheelhouse),
             *assets,
+            flash_attn_rocm_build(sdists),
             flash_attn_source_build(sdists),
         ),
         "flash-attn-3": (*first, *indexes, *assets),

@@ -96,6 +96,15 @@ class Attempt:
         return d
 
 
+def _build_dict(b: Any) -> dict[str, Any]:
+    """One platform's torch build of a lock for several platforms (``llmenv.platforms.PlatformBuild``)."""
+    d: dict[str, Any] = {"platform": b.platform, "torch": b.version, "variant": b.variant}
+    d["index"] = b.index.name if b.index is not None else None
+    if b.warning:
+        d["warning"] = b.warning
+    return d
+
+
 @dataclass(frozen=True, kw_only=True)
 class Plan:
     """A whole stack for one target. ``pythons``: the Python minors the project supports, ascending, the first
@@ -161,4 +170,9 @@ class Plan:
             "warnings": list(self.warnings),
             "verified": self.verified,
             "attempts": [a.to_dict() for a in self.attempts],
+            **(
+                {"platforms": [_build_dict(b) for b in self.extra["platforms"]]}
+                if self.extra.get("platforms")
+                else {}
+            ),
         }

@@ -94,9 +94,10 @@ class _Ranked(Protocol):
 
 
 def _cuda(variant: Backend | None) -> tuple[Desc, Desc]:
-    if variant is None or not variant.is_cuda:
-        return Desc(-1), Desc(-1)
-    return Desc(variant.major), Desc(variant.minor)
+    """A CUDA (or ROCm) build's major and minor, newest first; the CPU build last."""
+    if variant is None or not (variant.is_cuda or variant.is_rocm):
+        return Desc(-1), Desc((-1, -1))
+    return Desc(variant.major), Desc((variant.minor, variant.patch))
 
 
 def python_preference(python: str, preferred: str | None) -> tuple[int, Desc]:

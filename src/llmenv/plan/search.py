@@ -43,6 +43,7 @@ from llmenv.plan.candidates import (
 from llmenv.plan.extensions import EXTENSIONS, TUNED_BUILDS, ExtensionOption, TorchBuild
 from llmenv.plan.model import TORCH_FAMILY, Rejection
 from llmenv.plan.overrides import relaxations
+from llmenv.plan.platform import abi_of, pypi_gpu_problem, pythons_of, torch_variants
 from llmenv.plan.problem import EngineAsk, Feedback, Problem
 from llmenv.plan.ranking import order_options, order_torch, rank_key
 from llmenv.plan.reasons import (
@@ -436,8 +437,14 @@ class _Search:
         clash = c.pin_clash(name, v, {n: spec_of(reqs, n) for n in reqs}, self.p.user)
         if clash is not None:
             return _Fail(rejection=clash)
+        pythons = ctx.pythons
+        if self.p.target.is_rocm and name == "vllm":
+            got_py = self.rocm_pythons(name, v, pythons)
+            if isinstance(got_py, Rejection):
+                return _Fail(rejection=got_py)
+            pythons = got_py
         pick = EnginePick(name=name, release=rel, extras=extras, torch=torch)
-        inner = replace(ctx, engine=pick, engine_reqs=reqs, torch_pin=torch_pin)
+        inner = replace(ctx, pythons=pythons, engine=pick, engine_reqs=reqs, torch_pin=torch_pin)
         return self.torch_level(inner, top=False)
 
     def engine_torch(
@@ -466,6 +473,22 @@ class _Search:
             why = f"pins torch{tspec}, but torch{want} is required"
             return _Fail(rejection=Rejection(package=name, version=v, reason=why, kind="pin"))
         return ok[0], SpecifierSet(f"=={ok[0].version}")
+    def rocm_pythons(self, name: str, version: str, pythons: tuple[str, ...]) -> tuple[str, ...] | Rejection:
+        """vLLM's ROCm wheels are for one Python (3.12): any other falls back to the CUDA wheel (facts H5)."""
+        from llmenv.rocm import vllm_wheel
+
+        wheel = vllm_wheel(Version(version))
+        keep = tuple(py for py in pythons if wheel is None or py in wheel.python)
+        if keep:
+            return keep
+        have = ", ".join(wheel.python) if wheel else "-"
+        return Rejection(
+            package=name,
+            version=version,
+            reason=f"its ROCm wheel is for Python {have} only (with another Python the CUDA wheel from PyPI is "
+            "installed instead)",
+            kind="python",
+        )
 
     def torch_options(self, ctx: _Ctx) -> list[TorchPick]:
         spec = self.p.torch_spec & self.pin(ctx.fw_reqs, "torch") & ctx.torch_pin
@@ -479,13 +502,10 @@ class _Search:
         for r in self.p.kb.torch:
             if not spec.contains(r.version, prereleases=True):
                 continue
-            if t.is_cpu:
-                variants = [Backend("cpu")]
-            elif self.p.source.is_pypi:
-                variants = [Backend.cuda(r.pypi_cuda)]
-            else:
-                variants = [Backend.parse(tag) for tag in r.variants]
-            out += [TorchPick(release=r, variant=var, source=kind) for var in variants]
+            variants = torch_variants(r, t, self.p.source)
+            if not variants and self.p.source.is_pypi and not t.is_cpu:
+                variants = [Backend("cpu")]  # PyPI's CPU-only wheel: rejected with the reason (torch_reject)
+            out += [TorchPick(release=r, variant=var, source=kind, abi=abi_of(r, t, var)) for var in variants]
         ordered = order_torch(out)
         if ctx.engine is not None:  # the engine's own CUDA line first (another needs its variant index)
             major = ctx.engine.line_cuda.major
@@ -513,14 +533,24 @@ class _Search:
                 why = c.torch_companion(r, name, spec)
                 if why is not None:
                     return TorchFail(variant=var, code="pin", reason=why)
-        pythons = tuple(py for py in ctx.pythons if py in r.python)
+        on_platform = pythons_of(r, self.p.target)
+        pythons = tuple(py for py in ctx.pythons if py in on_platform)
         if not pythons:
-            return TorchFail(variant=var, code="python", reason=c.torch_python(r, ctx.pythons[0]) or "")
+            return TorchFail(
+                variant=var, code="python", reason=c.torch_python(r, ctx.pythons[0], on_platform) or ""
+            )
         checks = (
             ("platform", c.torch_platform(r, self.p.target)),
+            ("platform", pypi_gpu_problem(r, self.p.target) if var.is_cpu else None),
             ("driver", c.torch_driver(self.p.kb, self.p.target, var, self.p.policy)),
             ("archs", c.torch_archs(self.p.target, r, var)),
             ("engine", self.engine_line(ctx, var)),
+            (
+                "engine",
+                c.engine_rocm_variant(
+                    ctx.engine.name if ctx.engine else None, ctx.engine.version if ctx.engine else None, var
+                ),
+            ),
         )
         for code, why in checks:
             if why is not None:

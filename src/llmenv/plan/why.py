@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmenv.plan import constraints as c
 from llmenv.plan.candidates import Candidate, spec_of
 from llmenv.plan.extensions import ExtensionOption
+from llmenv.plan.platform import abi_of, pythons_of, variant_of
 from llmenv.plan.problem import Problem
 from llmenv.target import Target
 
@@ -34,6 +35,21 @@ def _driver_line(problem: Problem, t: Target) -> str:
     )
 
 
+def _rocm_line(t: Target) -> str:
+    gpus = ", ".join(
+        dict.fromkeys(
+            f"{g.name} ({g.gfx})" if g.name.startswith("AMD Instinct") else g.gfx for g in t.amd_gpus
+        )
+    )
+    host = (
+        f"the host's ROCm {t.rocm}: a torch ROCm build carries its own ROCm user space, which AMD supports within "
+        "+/- 2 releases of the host's driver stack"
+        if t.rocm
+        else "the host's ROCm is not known (no ROCm user space found): judged by the GPUs only"
+    )
+    return f"an AMD target ({gpus or 'GPUs not named'}); {host}"
+
+
 def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
     assert cand.torch is not None
     r, var = cand.torch.release, cand.torch.variant
@@ -49,10 +65,17 @@ def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
         pinned = f" (pinned by {cand.engine.name} {cand.engine.version})"
     elif str(problem.torch_spec):
         pinned = f" within torch{problem.torch_spec}"
-    if var.is_cuda:
+    if var.is_rocm:
+        out[0] = _rocm_line(t)
+        covers = f"; it has code for {', '.join(t.gfx)}" if t.gfx else ""
+        out.append(
+            f"torch {r.version}+{var}: the newest ROCm build{covers} (PyTorch index {var}, Linux x86_64 only)"
+            f"; torch {r.version} the newest release{pinned} with such a build"
+        )
+    elif var.is_cuda:
         archs = ""
         if t.gpus:
-            v = r.variants.get(var.tag)
+            v = variant_of(r, t, var)
             archs = f"; it covers {', '.join(sorted({g.sm for g in t.gpus}))}" + (
                 f" (build archs: {v.arch_names})" if v else ""
             )
@@ -64,8 +87,10 @@ def _torch_lines(problem: Problem, cand: Candidate, t: Target) -> list[str]:
         )
     else:
         out.append(f"torch {r.version} is the newest release{pinned} for {t.os} {t.arch}")
+    py = pythons_of(r, t)
     out.append(
-        f"torch {r.version}: Python {r.python[0]}–{r.python[-1]}, C++ ABI {'cxx11' if r.abi_of(var) else 'pre-cxx11'}"
+        f"torch {r.version} on {t.platform}: Python {py[0]}–{py[-1]}, "
+        f"C++ ABI {'cxx11' if abi_of(r, t, var) else 'pre-cxx11'}"
     )
     from llmenv.plan.assemble import companion_spec
 
@@ -106,6 +131,17 @@ def _engine_line(problem: Problem, cand: Candidate, t: Target) -> list[str]:
         fspec = spec_of(cand.framework_requirements, e.name)
         if str(fspec):
             via = f" ({cand.framework.name} {cand.framework.version} asks for {e.name}{fspec})"
+    if t.is_rocm:
+        from llmenv.rocm import vllm_wheel
+
+        w = vllm_wheel(e.version)
+        if w is not None:
+            return [
+                f"{e.name} {e.version}{via} is the newest with a ROCm release wheel ({e.name}=={e.version}+{w.variant} "
+                f"from {w.index_for(str(e.version))}: ROCm {w.rocm}, Python {', '.join(w.python)}, glibc >= {w.glibc}); "
+                f"it pins torch=={e.torch.version}. Its wheel's own metadata is not read here (wheels.vllm.ai): "
+                "plan --verify locks it"
+            ]
     drv = f"driver {t.driver}" if t.driver else "the target driver"
     from llmenv.plan.assemble import vllm_route
 
