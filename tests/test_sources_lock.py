@@ -232,3 +232,43 @@ def test_the_transformer_engine_trio_locks_from_one_index(
     wheels = _lock(run_cli, project, env)
     for n in trio:
         assert wheels[n] and all(x["hash"].startswith("sha256:") for x in wheels[n]), n
+
+
+def test_each_platform_of_one_lock_gets_its_own_listed_wheel(
+    run_cli, tmp_path: Path, served: SimpleIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # --platform linux-x86_64 --platform linux-aarch64: the multi-platform planner asks the same providers for
+    # each platform; x86_64's flash-attn comes from Astral's index (ranked first), aarch64's — which Astral does
+    # not list here — from mjun0812's release assets through --github-proxy, each with its platform's marker.
+    astral = "flash_attn-2.8.3+cu.13.0.torch.2.13-cp312-cp312-manylinux_2_28_x86_64.whl"
+    served.add("simple/cu130", fact_wheel(tmp_path / "w", astral, requires=["torch==2.13.*"]))
+    gh = GitHubReleases()
+    repo = "mjun0812/flash-attention-prebuild-wheels"
+    mjun = "flash_attn-2.8.3+cu130torch2.13-cp312-cp312-linux_aarch64.whl"
+    gh.add(repo, "v0.9.48", fact_wheel(tmp_path / "w", mjun, requires=["torch"]))
+    _catalog(monkeypatch, astral={"index": served.base + "/simple/{channel}/"})
+    env = _listings(
+        tmp_path / "data", astral=[{"at": "cu130", "file": astral}], mjun0812=[{"at": "v0.9.48", "file": mjun}]
+    )
+    whl = tmp_path / "whl"
+    for arch in ("x86_64", "aarch64"):
+        make_wheel(whl / "cu130", "torch", "2.13.0+cu130", tag=f"cp312-cp312-manylinux_2_28_{arch}")
+    with serving(gh):
+        project = tmp_path / "p"
+        r = run_cli(
+            "init", str(project), "torch==2.13.0", "flash-attn", *H100_580, "--torch-index", f"{whl}/{{variant}}",
+            "--platform", "linux-x86_64", "--platform", "linux-aarch64", "--github-proxy", gh.base + "/",
+            environ=env,
+        )  # fmt: skip
+        assert r.code == 0, r.err
+        sources = _doc(project)["tool"]["uv"]["sources"]["flash-attn"]
+        arm = "sys_platform == 'linux' and platform_machine == 'aarch64'"
+        assert {"index": "astral-cu130", "marker": MARKER} in sources
+        (url,) = [e for e in sources if e.get("url")]
+        assert url["marker"] == f"{arm} and python_version == '3.12'" and url["url"].replace("%2B", "+").endswith(mjun)
+        _lock(run_cli, project, env)
+    lock = tomlkit.parse((project / "uv.lock").read_text()).unwrap()
+    fa = [p for p in lock["package"] if p["name"] == "flash-attn"]  # one entry per platform's build
+    assert sorted(p["version"] for p in fa) == ["2.8.3+cu.13.0.torch.2.13", "2.8.3+cu130torch2.13"]
+    got = {w["url"].replace("%2B", "+").rsplit("/", 1)[-1]: w["hash"] for p in fa for w in p["wheels"]}
+    assert set(got) == {astral, mjun} and all(h.startswith("sha256:") for h in got.values())
