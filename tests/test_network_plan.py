@@ -203,6 +203,7 @@ def test_the_frameworks_lock_for_an_h100_on_driver_570(
 
     patched = tuple(replace(s, index=vllm_variants) if s.id == "vllm" else s for s in catalog.load_sources())
     monkeypatch.setattr(catalog, "load_sources", lambda: patched)
+    monkeypatch.setattr("llmenv.sources.vllm._MADE", {})  # variants read by earlier tests name the real host
     r = run_cli(
         "init",
         "./p",
