@@ -270,12 +270,14 @@ def _base(torch: str, cuda: str, abi: bool, **more: str) -> BaseEnvironment:
     )
 
 
-def _plan(base: BaseEnvironment, *specs: str, driver: str = "570.86.10", cuda: str = "12.8") -> Plan:
+def _plan(
+    base: BaseEnvironment, *specs: str, driver: str = "570.86.10", cuda: str = "12.8", listings: object = None
+) -> Plan:
     t = Target(
         python="3.12", driver=driver, cuda=parse_cuda_version(cuda), gpus=gpus_from_capabilities(["9.0"])
     )
     return make_plan(
-        t.with_(base=base), parse_specs(specs, Path.cwd()), source=torch_source(None, None, None)
+        t.with_(base=base), parse_specs(specs, Path.cwd()), source=torch_source(None, None, None), listings=listings
     )
 
 
@@ -308,10 +310,14 @@ def test_an_extension_the_base_has_is_the_base_s() -> None:
 
 
 def test_no_source_build_against_a_base_torch() -> None:
-    """No flash-attn wheel is built for a CUDA 11 torch 2.6: elsewhere the answer is a source build (with
-    match-runtime); against a base torch it is not planned, and the reason says why."""
+    """No official flash-attn wheel is built for a CUDA 11 torch 2.6 (and here no wheel listing is read:
+    mjun0812 has one): elsewhere the answer is a source build (with match-runtime); against a base torch it is not
+    planned, and the reason says why."""
+    from llmenv.sources.listing import Listings
+
+    none = Listings(origin="file", path=None, generated=None, sources={})
     with pytest.raises(NoAnswer, match=r"a source build against the base.s torch needs --no-build-isolation"):
-        _plan(_base("2.6.0+cu118", "11.8", False), "torch", "flash-attn")
+        _plan(_base("2.6.0+cu118", "11.8", False), "torch", "flash-attn", listings=none)
 
 
 def test_the_base_torch_is_held_to_your_pins_and_the_engine_s() -> None:

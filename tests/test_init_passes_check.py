@@ -27,6 +27,14 @@ TARGET = ["--driver", "550.54.14", "--gpu", "8.0", "--python", "3.12"]
         ["torch", "flash-attn"],
         ["openrlhf[vllm]", "--allow-overrides"],
         ["torch", "flash-attn", "--driver", "580.159.04", "--gpu", "9.0"],
+        # the wheel sources (issue 11): an Astral index, the PyTorch index's FA3, the TE trio, an untuned build,
+        # vLLM from its variant index, mjun0812 URLs for Blackwell on R570
+        ["torch", "mamba-ssm", "--driver", "580.159.04", "--gpu", "9.0"],
+        ["torch==2.14.1", "mamba-ssm", "--driver", "580.159.04", "--gpu", "9.0"],
+        ["torch", "flash-attn-3", "--driver", "580.159.04", "--gpu", "9.0"],
+        ["torch", "transformer-engine[pytorch]", "--driver", "580.159.04", "--gpu", "9.0"],
+        ["vllm==0.26.0", "--driver", "570.86.15", "--gpu", "9.0"],
+        ["torch", "flash-attn", "--driver", "570.86.15", "--gpu", "10.0"],
     ],
     ids=lambda s: " ".join(s),
 )
@@ -36,7 +44,8 @@ def test_written_project_has_no_check_errors(
     import llmenv.cli._planning as planning
 
     monkeypatch.setattr(planning, "lazy_pins", lambda environ=None: PINS)
-    target = ["--python", "3.12"] if "--cuda" in specs else TARGET  # --driver with --cuda cpu is bad input
+    # --driver with --cuda cpu is bad input; a case that names its own driver plans for its own GPUs only
+    target = ["--python", "3.12"] if "--cuda" in specs or "--driver" in specs else TARGET
     r = run_cli("init", ".", *specs, *target, cwd=tmp_path)
     assert r.code == 0, r.err
     r = run_cli("check", "--json", cwd=tmp_path)

@@ -34,9 +34,12 @@ class World:
     env: dict[str, str]
 
     def refresh(self, run_cli: Callable[..., Any], *extra: str) -> Any:
+        # the knowledge tables (the wheel sources' listings are tests/test_sources_kb.py's)
+        only = () if "--only" in extra else ("--only", "pins", "--only", "engines", "--only", "torch", "--only", "flash-attn")
         return run_cli(
             "kb",
             "refresh",
+            *only,
             "--index",
             self.pypi.url,
             "--torch-index",

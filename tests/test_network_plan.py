@@ -29,7 +29,7 @@ def torch_stubs(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("pytorch")
     builds = {
         "cu124": [("2.6.0", "0.21.0", "2.6.0")],
-        "cu128": [("2.10.0", "0.25.0", "2.10.0"), ("2.9.1", "0.24.1", "2.9.1")],
+        "cu128": [("2.11.0", "0.26.0", "2.11.0"), ("2.10.0", "0.25.0", "2.10.0"), ("2.9.1", "0.24.1", "2.9.1")],
     }
     builds["cpu"] = builds["cu124"] + builds["cu128"]
     for variant, releases in builds.items():
@@ -156,10 +156,54 @@ def test_the_seed_chain_on_python_312_alone_names_python_311(run_cli) -> None:  
     assert "ships wheels for Python 3.10–3.11 only" in r.err and "use --python 3.11" in r.err
 
 
-@pytest.mark.parametrize("spec", ["verl[vllm]", "verl[sglang]", "vllm"])
+@pytest.fixture(scope="module")
+def vllm_variants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A loopback stand-in for vLLM's variant index (wheels.vllm.ai/{version}/{variant}, not reachable here):
+    the CUDA 12.9 builds of the releases these plans take, each with the Requires-Dist and Requires-Python of
+    PyPI's x86_64 wheel of that release (read from PyPI now, by llmenv's client: the variant build declares the
+    same)."""
+    from packaging.version import Version
+
+    from llmenv.pypi import PyPIClient
+
+    from .wheel_servers import SimpleIndex, serving
+
+    root = tmp_path_factory.mktemp("vllm")
+    # PEP 691 with upload times: wheels.vllm.ai's HTML pages have none, and uv's exclude-newer (UV_EXCLUDE_NEWER,
+    # which keeps these tests stable) drops files without one
+    srv = SimpleIndex()
+    with PyPIClient() as pypi:
+        releases = pypi.project("vllm").releases()
+        for version in ("0.24.0", "0.26.0"):
+            f = next(f for f in releases[Version(version)] if f.filename.endswith("_x86_64.whl"))
+            meta = pypi.metadata(f)
+            name = f"vllm-{version}+cu129-cp38-abi3-manylinux_2_28_x86_64.whl"
+            wheel = make_wheel(
+                root, "vllm", f"{version}+cu129", requires=[r for r in meta.requires_dist if "extra ==" not in r],
+                requires_python=meta.requires_python, tag="cp38-abi3-manylinux_2_28_x86_64", filename=name,
+            )  # fmt: skip
+            srv.add(f"{version}/cu129", wheel)
+    with serving(srv):
+        yield srv.base + "/{version}/{channel}/"
+
+
+@pytest.mark.parametrize(
+    ("spec", "python", "vllm"),
+    [("verl[vllm]", "<3.13", "0.24.0+cu129"), ("verl[sglang]", "<3.14", None), ("vllm", "<3.15", "0.26.0+cu129")],
+)
 def test_the_frameworks_lock_for_an_h100_on_driver_570(
-    run_cli, tmp_path: Path, torch_stubs: str, spec: str
+    run_cli, tmp_path: Path, torch_stubs: str, vllm_variants: str, monkeypatch: pytest.MonkeyPatch,
+    spec: str, python: str, vllm: str | None,
 ) -> None:  # type: ignore[no-untyped-def]
+    # A CUDA 12.8 driver: a cu128 torch; PyPI's vllm of these releases links CUDA 13 (vllm#44335), so vllm
+    # comes from its CUDA 12.9 variant index (a loopback stand-in, as a mirror of it would be given).
+    from dataclasses import replace
+
+    import llmenv.sources.catalog as catalog
+
+    patched = tuple(replace(s, index=vllm_variants) if s.id == "vllm" else s for s in catalog.load_sources())
+    monkeypatch.setattr(catalog, "load_sources", lambda: patched)
+    monkeypatch.setattr("llmenv.sources.vllm._MADE", {})  # variants read by earlier tests name the real host
     r = run_cli(
         "init",
         "./p",
@@ -177,5 +221,8 @@ def test_the_frameworks_lock_for_an_h100_on_driver_570(
         "verified: uv lock succeeded (first attempt)" in r.out
     )  # no Python split or platform fork left to uv
     doc = tomlkit.parse((tmp_path / "p" / "pyproject.toml").read_text()).unwrap()
-    assert doc["project"]["requires-python"] == ">=3.12,<3.14"
-    assert any(v.endswith("+cu128") for v in _lock(tmp_path / "p")["torch"])
+    assert doc["project"]["requires-python"] == f">=3.12,{python}"
+    got = _lock(tmp_path / "p")
+    assert any(v.endswith("+cu128") for v in got["torch"])
+    if vllm is not None:
+        assert got["vllm"] == [vllm] and doc["tool"]["uv"]["sources"]["vllm"][0]["index"] == "vllm-cu129"

@@ -151,8 +151,18 @@ def _opt(**kw: object) -> ExtensionOption:
 def test_option_constraints() -> None:
     t = _target("550.54.14", (8, 0))
     tb = TorchBuild(version=Version("2.6.0"), variant=Backend.parse("cu124"), cxx11_abi=False)
-    assert "nvcc 12.9" in (c.option_driver(KB, t, _opt(), "strict") or "")
+    # SASS for the GPU, CUDA 12 like the driver's: minor-version compatibility runs it under either policy
+    assert c.option_driver(KB, t, _opt(), "strict") is None
     assert c.option_driver(KB, t, _opt(), "minor") is None
+    assert "minor-version compatibility" in (c.option_compat_note(_opt(), t) or "")
+    # no SASS claim (architectures unknown): the policy decides
+    assert "nvcc 12.9" in (c.option_driver(KB, t, _opt(archs=None), "strict") or "")
+    assert c.option_driver(KB, t, _opt(archs=None), "minor") is None
+    # PTX only for the GPU: the driver JIT-compiles it and must know the build CUDA, whatever the policy
+    ptx = _opt(archs=("75", "compute_75"))
+    assert "through PTX only" in (c.option_driver(KB, t, ptx, "minor") or "")
+    # a CUDA 13 driver does not run CUDA 12 SASS by minor-version compatibility of 12 (it runs it outright)
+    assert c.option_driver(KB, _target("580.159.04", (8, 0)), _opt(), "strict") is None
     assert (
         c.option_python(_opt(), "3.13") is not None
         and c.option_python(_opt(kind="build", pythons=()), "3.13") is None
@@ -344,6 +354,8 @@ def _brute(target: Target, policy: str, with_fa: bool) -> tuple[object, ...] | N
     best_key: tuple[object, ...] | None = None
     if c.gpu_driver(KB, target) is not None:
         return None
+    if with_fa and c.extension_target("flash-attn", target, None) is not None:
+        return None  # refused before any search (plan_problem)
     for r in KB.torch:
         for tag in r.variants:
             var = Backend.parse(tag)

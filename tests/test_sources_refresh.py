@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from llmenv.knowledge import load as load_knowledge
 from llmenv.sources.catalog import load_sources, source
 from llmenv.sources.fetch import Fetcher, FetchError
 from llmenv.sources.index import read_flat
@@ -259,9 +261,17 @@ def test_user_listings_take_precedence_and_a_broken_one_is_ignored(tmp_path: Pat
     write_listings(user_listings_path(env), mine)
     user = load_listings(env)
     assert user.origin == "user" and [w.filename for w in user.wheels("flash-attn")] == [MJUN[0][1]]
+    # the knowledge loader's own table: kb show lists it with its date, as every other table
+    info = load_knowledge(tmp_path).info("wheel-sources")
+    assert (info.origin, info.path, info.date) == ("user", user_listings_path(env), "2026-12-02")
     user_listings_path(env).write_text("{not json")
     again = load_listings(env)
     assert again.origin == "bundled" and again.ignored and "not JSON" in again.ignored
+    assert load_knowledge(tmp_path).info("wheel-sources").ignored == again.ignored
+    malformed = {**mine, "sources": {"mjun0812": {"origin": "refresh", "files": [{"file": "x.tar.gz"}]}}}
+    user_listings_path(env).write_text(json.dumps(malformed))
+    os.utime(user_listings_path(env), ns=(1, 1))
+    assert "files[0]" in (load_listings(env).ignored or "")  # a user's copy is checked in full
 
 
 def test_flat_folder_served_over_http(wheels: Path) -> None:

@@ -70,7 +70,20 @@ def test_engine_alone_picks_the_newest_that_runs() -> None:
     assert p.packages["vllm"].version == "0.33.0"
     assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.14.0", "cu130")
     p = _plan(["vllm"], driver="570.86.15", gpu=(9, 0))
-    assert p.packages["vllm"].version == "0.19.1"  # the last vllm built with CUDA 12
+    # PyPI's vllm is CUDA 13 from 0.20 on; the newest release with a CUDA 12 build on its variant index
+    # (wheels.vllm.ai/0.26.0/cu129, in the listings) goes with a CUDA 12 torch, so libcudart matches
+    vllm = p.packages["vllm"]
+    assert (vllm.version, vllm.source, vllm.index) == ("0.26.0+cu129", "index", "vllm-cu129")
+    assert (p.packages["torch"].version, p.packages["torch"].variant) == ("2.11.0", "cu128")
+    assert "vllm==0.26.0+cu129 ; sys_platform == 'linux' and platform_machine == 'x86_64'" in p.dependencies
+    assert any(i.name == "vllm-cu129" and i.url == "https://wheels.vllm.ai/0.26.0/cu129/" for i in p.indexes)
+    assert p.extra["sources"]["vllm"] == [
+        {"index": "vllm-cu129", "marker": "sys_platform == 'linux' and platform_machine == 'x86_64'"}
+    ]
+    assert any("libcudart.so.13" in r and "vllm#44335" in r and "minor-version compatibility" in r for r in p.reasons)
+    # a release whose PyPI wheel is CUDA 12 stays on PyPI with a CUDA 12 torch
+    p = _plan(["vllm==0.19.1"], driver="570.86.15", gpu=(9, 0))
+    assert (p.packages["vllm"].version, p.packages["vllm"].source) == ("0.19.1", "default")
     assert p.packages["torch"].variant == "cu128"
 
 

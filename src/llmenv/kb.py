@@ -12,8 +12,6 @@ interrupted refresh leaves the previous knowledge as it was.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -345,16 +343,7 @@ def dumps(snapshot: Mapping[str, Any]) -> str:
 
 
 def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> None:
-    """Write atomically: a temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the snapshot is ordinary data
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(snapshot))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically (``llmenv.knowledge._store.write_atomic``)."""
+    from llmenv.knowledge._store import write_atomic
+
+    write_atomic(path, dumps(snapshot))

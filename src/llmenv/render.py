@@ -717,9 +717,20 @@ class _Editor:
         if o.pypi_index:
             specs.append(o.pypi_index)
         specs += list(route.indexes)
-        specs += [i for i in self.plan.indexes if i.name not in torch_names]
+        # a PyTorch-index entry an extension's wheels come from (flash-attn-3 on pytorch-cu126) is written
+        # though torch's own routing does not use it
+        used = {
+            e["index"]
+            for v in self.plan.extra.get("sources", {}).values()
+            for e in (v if isinstance(v, list) else [v])
+            if isinstance(e, Mapping) and "index" in e
+        }
+        specs += [i for i in self.plan.indexes if i.name not in torch_names or i.name in used]
         specs += list(o.extra_indexes)
-        return specs
+        first: dict[str, IndexSpec] = {}
+        for i in specs:
+            first.setdefault(i.name, i)
+        return list(first.values())
 
     def _indexes(self, uv: Table, route: Route) -> None:
         specs = self._index_specs(route)

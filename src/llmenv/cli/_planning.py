@@ -24,7 +24,7 @@ from llmenv.indexes import IndexSpec, Mirror, TorchSource, parse_mirrors, torch_
 from llmenv.knowledge import Knowledge, horizon, user_data_dir
 from llmenv.knowledge import load as load_knowledge
 from llmenv.knowledge import using as using_knowledge
-from llmenv.plan import Feedback, Plan, lazy_pins, make_plan
+from llmenv.plan import EXTENSIONS, Feedback, Plan, lazy_pins, make_plan
 from llmenv.plan.reasons import group_rejections
 from llmenv.request import Request, parse_specs
 from llmenv.target import Target
@@ -252,11 +252,18 @@ def _read_wheels(inputs: Inputs) -> list[Any]:
         fetcher = Fetcher(http, retries=2)
         for loc in inputs.wheels:
             try:
-                out.append(read_user_wheels(loc, fetcher=fetcher, packages=("flash-attn",)))
+                out.append(read_user_wheels(loc, fetcher=fetcher, packages=EXTENSIONS))
             except FetchError as e:
                 raise UsageError(f"--wheels {loc}: cannot read it ({e})") from None
             fetcher.failed = None
     return out
+
+
+def _listings(inputs: Inputs) -> Any:
+    """The wheel sources' listings: the user's `kb refresh` snapshot when it parses, else the bundled one."""
+    from llmenv.sources.listing import load_listings
+
+    return load_listings(inputs.environ)
 
 
 def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:
@@ -289,6 +296,7 @@ def _make_plan(inputs: Inputs, kb: Knowledge, feedback: Feedback | None) -> Plan
         feedback=feedback,
         build_facts=build_facts if inputs.from_machine else None,
         user_wheels=_read_wheels(inputs) or None,
+        listings=_listings(inputs),
         kb=kb,
     )
     for pkg in sorted(inputs.build):
@@ -391,7 +399,7 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
     if plan.build:
         lines += ["", "build"]
         for name, b in plan.build.items():
-            env = " ".join(f"{k}={v}" for k, v in b.get("env", {}).items())
+            env = " ".join(f"{k}={v}" for k, v in b.get("env", {}).items()) or b.get("from", "")
             lines.append(f"  {name}: {env}")
     if plan.reasons:
         lines += ["", "why"]

@@ -16,7 +16,7 @@ HELP = (
     "Refresh llmenv's knowledge (torch builds from the PyTorch index and PyPI, the frameworks' pins from PyPI, "
     "flash-attn wheels from GitHub) or show every table in use with its date and source."
 )
-TABLE_NAMES = ("pins", "engines", "torch", "flash-attn")
+TABLE_NAMES = ("pins", "engines", "torch", "flash-attn", "wheel-sources")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "refresh",
         help="read every refreshable table again from its source into the user data directory",
         description="Read the pins (PyPI), the engines' torch pins (from the pins), the torch table (the "
-        "PyTorch index and PyPI) and the flash-attn wheels (GitHub releases) again. A table whose source fails "
+        "PyTorch index and PyPI), the flash-attn wheels (GitHub releases) and the wheel sources' listings (each "
+        "source's index or releases API, all or nothing per source) again. A table whose source fails "
         "is not refreshed and the one in use stays; the others are written (each atomically) once every read "
         "is over. An interrupted refresh writes nothing. Exit 1 when a table could not be refreshed.",
     )
@@ -71,6 +72,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--bundled",
         action="store_true",
         help="the form shipped in the package (the pins' Requires-Dist lines filtered to tracked packages)",
+    )
+    o.add_argument(
+        "--facts",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="with --bundled: the facts folder a wheel source that cannot be reached is rebuilt from",
     )
     o.add_argument(
         "--check",
@@ -219,6 +227,9 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
     # compared ones for --check (which reads every wheel again: a check that kept facts would prove nothing).
     kb = load(check if check is not None else out if args.bundled else user_data_dir(ctx.environ))
     started = time.monotonic()
+    wanted = tuple(args.only or TABLE_NAMES)
+    tables = tuple(t for t in wanted if t != "wheel-sources")
+    outcomes: Sequence[Any] = []
 
     def client(url: str) -> PyPIClient:
         return PyPIClient(url, cache=cache, retries=args.retries, timeout=args.timeout)
@@ -237,13 +248,47 @@ def _refresh(args: argparse.Namespace, ctx: Context) -> int:
             jobs=args.jobs,
             reread=args.reread or check is not None,
         )
-        outcomes = refresh_tables(
-            sources, kb, tables=args.only or TABLE_NAMES, progress=bar, check=check is not None
-        )
+        if tables:
+            outcomes = refresh_tables(sources, kb, tables=tables, progress=bar, check=check is not None)
+    listings = None if check is not None or "wheel-sources" not in wanted else _read_listings(ctx, proxy, args)
     took = time.monotonic() - started
     if check is not None:
         return _check(ctx, check, outcomes)
-    return _report(ctx, kb, outcomes, out, bundled=args.bundled, took=took)
+    if listings is None:
+        return _report(ctx, kb, outcomes, out, bundled=args.bundled, took=took)
+    # every read is over: the tables, then the listings (each source all or nothing) are written
+    try:
+        code = _report(ctx, kb, outcomes, out, bundled=args.bundled, took=took) if outcomes else 0
+    finally:
+        failed = _write_listings(ctx, listings, out, args)
+    if failed:
+        raise NoAnswer(
+            f"kb refresh: {len(failed)} wheel sources not refreshed ({', '.join(failed)})",
+            hint="each kept the listing in use (rebuilt from --facts when given); the others were written",
+        )
+    return code
+
+
+def _read_listings(ctx: Context, proxy: str | None, args: argparse.Namespace) -> Any:
+    """The wheel sources' listings read again (llmenv.sources.kbcli), before anything is written."""
+    from llmenv.sources.kbcli import read_wheel_sources
+
+    return read_wheel_sources(
+        ctx.environ, github_proxy=proxy, bundled=args.bundled, facts=args.facts, retries=args.retries
+    )
+
+
+def _write_listings(ctx: Context, listings: Any, out: Path, args: argparse.Namespace) -> tuple[str, ...]:
+    from llmenv.sources.kbcli import write_wheel_sources
+    from llmenv.sources.listing import LISTINGS_NAME
+
+    path = out / LISTINGS_NAME
+    try:
+        failed = write_wheel_sources(listings, path, ctx.ui.print)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}; the listings in use are unchanged") from e
+    ctx.ui.print(f"wrote {path}")
+    return failed
 
 
 def _report(ctx: Context, kb: Any, outcomes: Sequence[Any], out: Path, *, bundled: bool, took: float) -> int:
@@ -345,10 +390,13 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     for t in tables:
         if t.ignored:
             ctx.ui.eprint(f"warning: the user's {t.name} table is not used: {t.ignored}", style="warn")
+    from llmenv.sources.kbcli import show_lines
+
     if args.json:
         ctx.ui.json(
             {
                 "tables": [t.to_dict() for t in tables],
+                "wheel_listings": show_lines(ctx.environ),
                 "snapshot": pins.origin,
                 "path": str(pins.path) if pins.path else None,
                 "generated": pins.generated,
@@ -361,9 +409,9 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     ctx.ui.print(f"{'table':<16}{'in use':<9}{'date':<12}source", style="head")
     for t in tables:
-        origin = t.origin + ("" if t.refreshable else "*")
+        origin = t.origin + ("" if t.refreshable and not t.made_by else "*")
         ctx.ui.print(f"{t.name:<16}{origin:<9}{t.date or '-':<12}{t.source}")
-    ctx.ui.print("(* curated: `kb refresh` does not rewrite it)")
+    ctx.ui.print("(* not rewritten by `kb refresh`: curated, or made by its script; a user copy of a script's wins)")
     ctx.ui.print()
     where = str(pins.path) if pins.path else "package data"
     ctx.ui.print(f"pins snapshot  {pins.origin} ({where})")
@@ -378,6 +426,9 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
     for name, row in rows.items():
         meta = "requires-dist" if row["requires_dist"] else "index only"
         ctx.ui.print(f"{name:<20}{row['releases']:>9}  {row['newest'] or '-':<14}{meta}")
+    ctx.ui.print()
+    for line in show_lines(ctx.environ):
+        ctx.ui.print(line)
     return 0
 
 

@@ -8,11 +8,12 @@ the planner never knows which it got. ``info(name)`` / ``tables()`` say where ea
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from llmenv.knowledge.torch import RocmVariant, TorchPlatform, TorchRelease, Tor
 
 if TYPE_CHECKING:
     from llmenv.knowledge.engines import EngineTable
+    from llmenv.knowledge.extension_builds import ExtensionBuilds
     from llmenv.knowledge.flash_attn import FlashAttnTable
     from llmenv.knowledge.pins import Pins
     from llmenv.knowledge.rocm import RocmTable
@@ -54,15 +56,20 @@ def _date(text: str | None) -> str | None:
     return str(text)[:10] if text else None
 
 
+_ATTRS = {"flash-attn": "flash_attn", "torch": "torch_table", "extension-builds": "extension_builds"}
+
+
 class Knowledge:
     """Every table, user-refreshed or bundled, parsed on first use. Build one with :func:`load`."""
 
     def __init__(self, user_dir: Path | None = None) -> None:
         self.user_dir = user_dir
         self._infos: dict[str, TableInfo] = {}
+        self._tables: dict[str, Any] = {}
 
-    def _read(self, name: str, parse: Any) -> Any:
-        """The table ``name`` parsed with ``parse(dict)``: the user's copy when it parses, else the bundled."""
+    def _read(self, name: str, parse: Any, bundled: Callable[[], tuple[Any, TableInfo]] | None = None) -> Any:
+        """The table ``name`` parsed with ``parse(dict)``: the user's copy when it parses, else the bundled
+        (``bundled()``: the bundled table and its info, when they are kept for the process)."""
         spec = TABLES[name]
         ignored = None
         if spec.refreshable and self.user_dir is not None:
@@ -74,13 +81,32 @@ class Knowledge:
                     if hasattr(table, "check"):
                         table.check()
                 except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-                    ignored = f"{path}: {type(e).__name__}: {e}"
+                    why = f"not JSON ({e})" if isinstance(e, json.JSONDecodeError) else f"{type(e).__name__}: {e}"
+                    ignored = f"{path}: {why}"
                 else:
                     self._infos[name] = self._info(name, "user", path, raw)
                     return table
+        if bundled is not None:
+            table, info = bundled()
+            self._infos[name] = info._replace(ignored=ignored)
+            return table
         raw = read_bundled(spec.file)
         self._infos[name] = self._info(name, "bundled", None, raw, ignored)
         return parse(raw)
+
+    def table(self, name: str) -> Any:
+        """Table ``name`` in the typed form its ``TABLES`` entry's ``parser`` makes (for tables defined
+        outside this package, e.g. the wheel sources' listings): the user's refreshed copy when it parses and
+        passes its ``check()``, else the bundled one (parsed once per process). A table with a
+        ``with_info(TableInfo)`` method is given where it came from."""
+        got = self._tables.get(name)
+        if got is None:
+            got = self._read(name, _parser(name), lambda: _bundled_table(name))
+            with_info = getattr(got, "with_info", None)
+            if callable(with_info):
+                got = with_info(self._infos[name])
+            self._tables[name] = got
+        return got
 
     @staticmethod
     def _info(name: str, origin: str, path: Path | None, raw: Any, ignored: str | None = None) -> TableInfo:
@@ -98,6 +124,7 @@ class Knowledge:
             source=source,
             refreshable=spec.refreshable,
             ignored=ignored,
+            made_by=spec.generator,
         )
 
     # -- the tables -----------------------------------------------------------------------------------------
@@ -146,6 +173,12 @@ class Knowledge:
         return self._read("flash-attn", FlashAttnTable.from_dict)  # type: ignore[no-any-return]
 
     @cached_property
+    def extension_builds(self) -> ExtensionBuilds:
+        from llmenv.knowledge.extension_builds import ExtensionBuilds
+
+        return self._read("extension-builds", ExtensionBuilds.from_dict)  # type: ignore[no-any-return]
+
+    @cached_property
     def rocm(self) -> RocmTable:
         from llmenv.knowledge.rocm import RocmTable
 
@@ -162,9 +195,11 @@ class Knowledge:
     def info(self, name: str) -> TableInfo:
         """Where table ``name`` came from and of which date (reads the table if it was not read yet)."""
         if name not in self._infos:
-            attr = {"flash-attn": "flash_attn", "torch": "torch_table"}.get(name, name)
+            attr = _ATTRS.get(name, name)
             if hasattr(type(self), attr):
                 getattr(self, attr)
+            elif TABLES[name].parser:
+                self.table(name)
             else:
                 spec = TABLES[name]
                 self._infos[name] = self._info(name, "bundled", None, read_bundled(spec.file))
@@ -193,6 +228,19 @@ class Knowledge:
     def tables(self) -> tuple[TableInfo, ...]:
         """Every table, in ``TABLES`` order."""
         return tuple(self.info(name) for name in TABLES)
+
+
+def _parser(name: str) -> Callable[[Any], Any]:
+    module, _, attr = TABLES[name].parser.partition(":")
+    fn: Callable[[Any], Any] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+@cache
+def _bundled_table(name: str) -> tuple[Any, TableInfo]:
+    """A bundled table read through ``Knowledge.table`` and its info: parsed once per process."""
+    raw = read_bundled(TABLES[name].file)
+    return _parser(name)(raw), Knowledge._info(name, "bundled", None, raw)
 
 
 @lru_cache(maxsize=8)

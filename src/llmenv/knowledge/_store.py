@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-__all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir"]
+__all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir", "write_atomic"]
 
 
 class Table(NamedTuple):
@@ -29,6 +30,12 @@ class Table(NamedTuple):
     what: str
     refreshable: bool  # kb refresh writes it into the user data directory
     source: str  # where kb refresh reads it from (or why it is curated)
+    # "module:function" turning the table's JSON into its typed form, for a table read with
+    # ``Knowledge.table(name)`` (one defined outside this package: it is imported when first read)
+    parser: str = ""
+    # a table made by a script rather than by ``kb refresh`` (its user copy still wins when it parses: the
+    # script's ``--output`` can write it there)
+    generator: str = ""
 
 
 TABLES: Mapping[str, Table] = {
@@ -68,6 +75,29 @@ TABLES: Mapping[str, Table] = {
             what="flash-attn releases: prebuilt wheel matrix, build facts, known breakages",
             refreshable=True,
             source="GitHub releases API (Dao-AILab/flash-attention assets); build facts curated",
+        ),
+        Table(
+            name="extension-builds",
+            file="extension_builds.json",
+            what="what PyPI's xformers / flash-attn-4 wheels were built with or require; the engines' cutlass pins",
+            refreshable=True,
+            source="scripts/gen_extension_builds.py: PyPI (xformers' cpp_lib.json, flash-attn-4's metadata), facts",
+            generator="scripts/gen_extension_builds.py",
+        ),
+        Table(
+            name="wheel-sources",
+            file="wheel_listings.json",
+            what="the files each prebuilt-wheel source lists (Astral, the PyTorch index, vLLM, GitHub releases)",
+            refreshable=True,
+            source="each source's index (PEP 691 / 503) or GitHub releases API; the facts where unreachable",
+            parser="llmenv.sources.listing:parse_listings",
+        ),
+        Table(
+            name="wheel-catalog",
+            file="wheel_sources.json",
+            what="the prebuilt-wheel sources: format, URL templates, local-version dialect, mirroring",
+            refreshable=False,
+            source="curated from each producer's build configuration (facts F_wheel_sources.md)",
         ),
         Table(
             name="pinned-requires",
@@ -119,6 +149,7 @@ class TableInfo(NamedTuple):
     source: str
     refreshable: bool
     ignored: str | None = None  # why the user's copy was not used
+    made_by: str = ""  # the script that makes it, when ``kb refresh`` does not
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +161,7 @@ class TableInfo(NamedTuple):
             "source": self.source,
             "refreshable": self.refreshable,
             "ignored": self.ignored,
+            "made_by": self.made_by or None,
         }
 
 
@@ -183,6 +215,23 @@ def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("llmenv"))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder (mode 0644), flushed to disk,
+    then ``os.replace``; on any failure or interruption the old file stays and no temporary file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a table is ordinary data
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def stamp(path: Path) -> tuple[int, int] | None:

@@ -34,6 +34,7 @@ from llmenv.plan.candidates import (
 from llmenv.plan.constraints import exact_pin
 from llmenv.plan.extensions import (
     EXTENSIONS,
+    TUNED_BUILDS,
     ExtensionOption,
     ExtensionProvider,
     TorchBuild,
@@ -202,6 +203,7 @@ def make_plan(
     feedback: Feedback | None = None,
     build_facts: Callable[[Target], Target] | None = None,
     user_wheels: Sequence[Any] | None = None,
+    listings: Any = None,
 ) -> Plan:
     """Plan the request for the target. Raises NoAnswer (exit 1) with what would work, UsageError (exit 2) for
     a typo. ``python_fixed``: the target's Python is the user's (--python), else the search may choose another
@@ -210,7 +212,8 @@ def make_plan(
     ``project``: the project's pyproject.toml as plan inputs (``llmenv.intent``): its requirements, overrides,
     requires-python and torch routing bound the search, each rejection citing the line (``plan/held.py``).
     ``feedback``: what uv said of earlier candidates (the closed loop). ``user_wheels``: the listings
-    of --wheels sources (``llmenv.sources.user.UserWheels``), searched first."""
+    of --wheels sources (``llmenv.sources.user.UserWheels``), searched first. ``listings``: the wheel sources'
+    listings (``llmenv.sources.listing.Listings``; default: the refreshed snapshot, else the bundled one)."""
     kb = kb or load()
     pins = pins or lazy_pins()
     check_names(request, pins)
@@ -220,8 +223,8 @@ def make_plan(
             hint="plan a CPU build with --cuda cpu, or an x86_64 AMD machine with --arch x86_64",
         )
     for b in builds:
-        if canonicalize_name(b) not in EXTENSIONS:
-            raise UsageError(f"--build {b}: llmenv plans source builds of {', '.join(EXTENSIONS)} only")
+        if canonicalize_name(b) not in TUNED_BUILDS:
+            raise UsageError(f"--build {b}: llmenv has a tuned source build for {', '.join(TUNED_BUILDS)} only")
     if len(target.lock_platforms) > 1:
         from llmenv.plan.multiplatform import plan_platforms
 
@@ -242,13 +245,14 @@ def make_plan(
             feedback=feedback,
             build_facts=build_facts,
             user_wheels=user_wheels,
+            listings=listings,
         )
         from llmenv.plan.multiplatform import newest_everywhere
 
         cap, skipped = newest_everywhere(
             target, kb.torch, lambda r, t: _why_not_there(kb, r, t, policy, source)
         )
-        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one), cap=cap, skipped=skipped)  # type: ignore[arg-type]
+        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one), cap=cap, skipped=skipped)
     fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if fw_req is not None:
         _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))
@@ -276,14 +280,18 @@ def make_plan(
                 feedback=feedback,
                 build_facts=build_facts,
                 user_wheels=user_wheels,
+                listings=listings,
             )
             _ = _replace
-            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))  # type: ignore[arg-type]
+            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))
     providers = providers or default_providers(
         github_proxy=github_proxy,
         wheelhouse=_wheelhouse(flash_attn_wheels),
         sdists=lambda: _sdists(pins),
         users=user_wheels or (),
+        pins=pins,
+        listings=listings,
+        kb=kb,
     )
     if target.base is not None and target.base.torch is not None:
         from llmenv.plan.base import base_providers
@@ -303,6 +311,7 @@ def make_plan(
         local_release=local_release,
         builds=builds,
         constraints=constraints,
+        listings=listings,
     )
     if project is not None:
         problem = _within(problem, project)

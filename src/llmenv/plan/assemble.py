@@ -18,19 +18,19 @@ from llmenv.indexes import IndexSpec
 from llmenv.plan.build import build_settings, planned_here, release_facts, rocm_build, sized_build_env
 from llmenv.plan.candidates import Candidate, installable_pythons, release_of, spec_of
 from llmenv.plan.constraints import exact_pin
-from llmenv.plan.extensions import ExtensionOption
+from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption
 from llmenv.plan.model import TORCH_FAMILY, Choice, Plan, Rejection
 from llmenv.plan.overrides import dependency_metadata
 from llmenv.plan.problem import Feedback, Problem
+from llmenv.sources.sections import FA_INDEX, index_for, option_sources, untuned_build, vllm_index
 from llmenv.target import Target
 
-__all__ = ["assemble"]
+__all__ = ["FA_INDEX", "assemble", "vllm_route"]
 
 POLICY_TEXT = {
     "strict": "strict: no CUDA build newer than the driver's CUDA",
     "minor": "minor: newer CUDA minors of the driver's CUDA major are allowed (minor-version compatibility)",
 }
-FA_INDEX = "flash-attn-wheels"
 
 
 def _span(pythons: tuple[str, ...]) -> str:
@@ -47,7 +47,12 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
         )
     if cand.engine is not None:
         e = cand.engine
-        out[e.name] = Choice(name=e.name, version=str(e.version), source="default", extras=e.extras)
+        route = vllm_route(problem, cand)
+        out[e.name] = (
+            Choice(name=e.name, version=route.pinned, source="index", index=route.index_name, extras=e.extras)
+            if route is not None
+            else Choice(name=e.name, version=str(e.version), source="default", extras=e.extras)
+        )
         rocm = _rocm_engine_index(problem, e.name, e.version)
         if rocm is not None:
             out[e.name] = Choice(
@@ -71,14 +76,31 @@ def _choices(problem: Problem, cand: Candidate) -> dict[str, Choice]:
                     source, variant = "default", ""  # not in the base: uv takes it from an index
                 out[name] = Choice(name=name, version=cv, variant=variant or None, source=source, index=index)
     for name, opt in cand.options.items():
+        if not opt.pinned:
+            continue  # uv resolves it (a PyPI sdist without a tuned recipe)
+        idx = index_for(opt, problem.source)
         out[name] = Choice(
             name=name,
             version=str(opt.version),
             source="base" if opt.source == "base" else opt.kind,
             url=opt.url_for(cand.python),
-            index=FA_INDEX if opt.index else None,
+            index=idx.name if idx and opt.source != "base" else None,
+            extras=opt.extras,
         )
+        for pkg, version in opt.together:
+            out[pkg] = Choice(name=pkg, version=version, source=opt.kind, index=idx.name if idx else None)
     return out
+
+
+def vllm_route(problem: Problem, cand: Candidate) -> Any:
+    """vLLM's variant-index build when torch's CUDA major is not that of PyPI's vllm wheel (else None)."""
+    e, t = cand.engine, cand.torch
+    if e is None or e.name != "vllm" or t is None or t.variant.cuda_version is None:
+        return None
+    from llmenv.sources.vllm import route
+
+    got = route(e.version, t.variant.cuda_version, problem.target.platform, problem.listings)
+    return None if got is None or isinstance(got, str) else got
 
 
 def companion_spec(problem: Problem, cand: Candidate, name: str) -> Any:
@@ -88,6 +110,8 @@ def companion_spec(problem: Problem, cand: Candidate, name: str) -> Any:
 
     spec = problem.companions.get(name, SpecifierSet()) & spec_of(cand.engine_requirements, name)
     return spec if problem.allow_overrides else spec & spec_of(cand.framework_requirements, name)
+
+
 def _rocm_engine_index(problem: Problem, name: str, version: Version) -> IndexSpec | None:
     """vLLM's ROCm release wheel (``vllm==0.18.0+rocm700``) comes from its own index (facts H5)."""
     if not problem.target.is_rocm or name != "vllm":
@@ -112,29 +136,39 @@ def _dependencies(problem: Problem, cand: Candidate, choices: dict[str, Choice])
     t = problem.target
     lines: list[str] = []
     seen: set[str] = set()
+    # GPU-only lines (the target's platform marker): wheels from a source of their own, and builds
+    gpu = {n for o in cand.options.values() if not o.default_index for n in (o.package, *(p for p, _ in o.together))}
+    if vllm_route(problem, cand) is not None:
+        gpu.add("vllm")  # its variant build on the target; PyPI's release elsewhere
     for req in problem.request.requirements:
         n = canonicalize_name(req.name)
         seen.add(n)
-        lines.append(_line(n, choices.get(n), req, cand, t))
+        lines.append(_line(n, choices.get(n), req, cand, t, gpu))
     for name, choice in choices.items():
         if name in seen or choice.source == "path" or not choice.version:
             continue  # no version: a companion written with its own line (a ROCm torch's Triton)
+        opt = cand.options.get(name)
+        if opt is not None and opt.default_index:
+            continue  # from PyPI as the framework / engine pins it: checked, not written
         req = Requirement(name)
         if name == cand.framework_name:
             req.extras = set(choice.extras)
-        lines.append(_line(name, choice, req, cand, t))
+        lines.append(_line(name, choice, req, cand, t, gpu))
     for loc in problem.request.locals:
         lines.append(f"{loc.name}[{','.join(loc.extras)}]" if loc.extras else loc.name)
     return tuple(lines)
 
 
-def _line(n: str, choice: Choice | None, req: Requirement, cand: Candidate, t: Target) -> str:
+def _line(
+    n: str, choice: Choice | None, req: Requirement, cand: Candidate, t: Target, gpu: set[str]
+) -> str:
     if choice is None or choice.source in ("path", "base"):
         return str(req)  # a base package is the base's: uv never resolves it (exclude-dependencies)
-    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-    marker = f" ; {req.marker}" if req.marker else ""
     opt = cand.options.get(n)
-    if opt is not None and not req.marker:
+    wanted = set(req.extras) | set(opt.extras if opt is not None else ())
+    extras = f"[{','.join(sorted(wanted))}]" if wanted else ""
+    marker = f" ; {req.marker}" if req.marker else ""
+    if n in gpu and not req.marker:
         marker = f" ; {t.platform_marker()}"  # GPU-only: other platforms do not install it
     return f"{req.name}{extras}=={_pin(n, choice, opt)}{marker}"
 
@@ -154,8 +188,12 @@ def _indexes(problem: Problem, cand: Candidate) -> list[IndexSpec]:
             if cpu and cpu.name != (idx.name if idx else None):
                 out.append(cpu)
     for opt in cand.options.values():
-        if opt.index:
-            out.append(IndexSpec(name=FA_INDEX, url=opt.index, explicit=True, flat=opt.index_flat))
+        idx = index_for(opt, problem.source)
+        if idx is not None and all(i.name != idx.name for i in out):
+            out.append(idx)
+    route = vllm_route(problem, cand)
+    if route is not None:
+        out.append(vllm_index(route))
     return out
 
 
@@ -165,19 +203,26 @@ def _extension_sections(
     """Sources of prebuilt options; the settings of a source build (and its sizing: ``build``)."""
     build: dict[str, Any] = {}
     marker = target.platform_marker()
+    route = vllm_route(problem, cand)
+    if route is not None:
+        extra.setdefault("sources", {})["vllm"] = [{"index": route.index_name, "marker": marker}]
     for name, opt in cand.options.items():
         if opt.source == "base":
             continue  # installed in the base
         if opt.prebuilt:
-            if opt.index:
-                entries = [{"index": FA_INDEX, "marker": marker}]
-            else:
-                entries = [
-                    {"url": opt.urls[py], "marker": f"{marker} and python_version == '{py}'"}
-                    for py in cand.pythons
-                    if py in opt.urls
-                ]
-            extra.setdefault("sources", {})[name] = entries
+            entries = option_sources(opt, index_for(opt, problem.source), marker, cand.pythons)
+            if entries:
+                extra.setdefault("sources", {}).update(entries)
+            continue
+        if opt.package not in TUNED_BUILDS:
+            major = cand.torch.variant.cuda_version if cand.torch else None
+            deps, more = untuned_build(opt, major.major if major else None)
+            extra.setdefault("extra-build-dependencies", {}).update(deps)
+            warnings += more
+            build[next(iter(deps))] = {
+                "env": {},
+                "from": "its PyPI sdist against the installed torch (no tuned recipe)",
+            }
             continue
         if cand.torch is not None and cand.torch.variant.is_rocm:
             rocm = str(cand.torch.variant.rocm_version)

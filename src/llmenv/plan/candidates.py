@@ -189,6 +189,15 @@ class EnginePick:
         """Its compiled kernels are built with the CUDA of the PyPI torch it pins."""
         return self.torch.pypi_cuda
 
+    @property
+    def line_cuda(self) -> CudaVersion:
+        """The CUDA of its PyPI wheel (vLLM: as vllm_pypi_cuda.csv says; else the pinned torch's)."""
+        if self.name == "vllm":
+            from llmenv.sources.vllm import pypi_cuda
+
+            return pypi_cuda(self.version) or self.build_cuda
+        return self.build_cuda
+
 
 @dataclass(frozen=True, kw_only=True)
 class TorchPick:

@@ -10,14 +10,15 @@ NVIDIA's driver table and compatibility rules (``knowledge/data/cuda.json``), th
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend, CudaVersion
+from llmenv.cuda_arch import ArchCode, covers
 from llmenv.knowledge import Knowledge, TorchRelease
 from llmenv.plan.extensions import ExtensionOption, TorchBuild
 from llmenv.plan.model import Rejection
@@ -31,20 +32,27 @@ __all__ = [
     "compatible",
     "engine_build_cuda",
     "engine_cuda_major",
+    "engine_line",
+    "engine_variant_runs",
     "exact_pin",
     "extension_target",
     "gpu_driver",
     "option_archs",
     "option_available",
     "option_checks",
+    "option_codes",
+    "option_compat_note",
     "option_driver",
     "option_known_bad",
     "option_pin",
     "option_platform",
     "option_python",
+    "option_requirements",
     "option_torch",
     "pin_clash",
     "python_range",
+    "sass_compatible",
+    "torch_admits",
     "torch_archs",
     "torch_companion",
     "torch_driver",
@@ -112,8 +120,26 @@ def gpu_driver(kb: Knowledge, target: Target) -> Rejection | None:
     return None
 
 
+# Extensions that run on some GPU generations only: package -> (the compute capability majors, in words, hint).
+# flash-attn-3: "Requirements: H100 / H800 GPU" (README; hopper/setup.py builds sm_90a); flash-attn-4: "Hopper
+# and Blackwell (H100, B200)" (README, facts C3).
+GPU_ONLY: Mapping[str, tuple[tuple[int, ...], str, str]] = {
+    "flash-attn-3": ((9,), "Hopper (sm_90a: H100, H200, GH200)", "use flash-attn (FlashAttention-2)"),
+    "flash-attn-4": ((9, 10, 11, 12), "Hopper or Blackwell", "use flash-attn (FlashAttention-2)"),
+}
+
+
 def extension_target(package: str, target: Target, torch: TorchBuild | None) -> tuple[str, str] | None:
-    """(why, hint) when ``package`` cannot run on the target at all (flash-attn: CPU, pre-Ampere GPUs)."""
+    """(why, hint) when ``package`` cannot run on the target at all (flash-attn: CPU, pre-Ampere GPUs;
+    flash-attn-3: not Hopper; flash-attn-4: older than Hopper)."""
+    if package in GPU_ONLY:
+        majors, words, hint = GPU_ONLY[package]
+        if target.is_cpu or (torch is not None and torch.cuda is None):
+            return f"{package} needs an NVIDIA GPU and a CUDA build of torch; this target has none", hint
+        other = [g.capability for g in target.gpus if g.capability[0] not in majors]
+        if other:
+            return f"{package} runs on {words} GPUs only; the target has {_sms(other)}", hint
+        return None
     if package != "flash-attn":
         return None
     from llmenv.knowledge.flash_attn import load_flash_attn
@@ -194,7 +220,13 @@ def pin_clash(
 
 
 def engine_build_cuda(
-    kb: Knowledge, target: Target, name: str, version: str, torch: TorchRelease, policy: str
+    kb: Knowledge,
+    target: Target,
+    name: str,
+    version: str,
+    torch: TorchRelease,
+    policy: str,
+    listings: Any = None,
 ) -> Rejection | None:
     """An engine's compiled kernels are built with the CUDA of the PyPI torch it pins: the driver must run it.
     On an AMD target only vLLM's ROCm release wheels can serve (``llmenv.rocm``); its Python is narrowed apart."""
@@ -207,6 +239,8 @@ def engine_build_cuda(
     cuda = torch.pypi_cuda
     if kb.cuda.runs(cuda, driver_cuda=target.cuda, driver=target.driver, policy=policy):
         return None
+    if engine_variant_runs(kb, target, name, Version(version), listings) is not None:
+        return None  # a build of another CUDA line on its variant index runs here (the torch level routes it)
     return Rejection(
         package=name,
         version=version,
@@ -245,6 +279,48 @@ def engine_cuda_major(build_cuda: CudaVersion | None, variant: Backend) -> str |
     if build_cuda is None or not variant.is_cuda or variant.major == build_cuda.major:
         return None
     return f"the engine's kernels are built with CUDA {build_cuda.major}.x; a {variant} torch would not load them"
+
+
+def engine_line(
+    name: str,
+    version: Version,
+    build_cuda: CudaVersion | None,
+    variant: Backend,
+    platform: str,
+    listings: Any = None,
+) -> str | None:
+    """The engine's kernels must link torch's CUDA major. vLLM: PyPI's wheel of another major is replaced by
+    the release's build of torch's major on its variant index (wheels.vllm.ai/{version}/{variant}) when one is
+    known; else the reason (vllm#44335)."""
+    cuda = variant.cuda_version
+    if name == "vllm" and cuda is not None:
+        from llmenv.sources.vllm import pypi_cuda, route
+
+        if pypi_cuda(version) is None:
+            return engine_cuda_major(build_cuda, variant)
+        got = route(version, cuda, platform, listings)
+        if got is None or not isinstance(got, str):
+            return None
+        return got
+    return engine_cuda_major(build_cuda, variant)
+
+
+def engine_variant_runs(
+    kb: Knowledge, target: Target, name: str, version: Version, listings: Any = None
+) -> CudaVersion | None:
+    """vLLM: the CUDA of a build of the release on its variant index that the driver runs (its major the
+    driver's, as PyPI's wheel of a newer minor is taken), or None."""
+    if name != "vllm" or target.cuda is None:
+        return None
+    from llmenv.sources.vllm import variants
+
+    for v in variants(version, listings):
+        if target.platform in v.platforms and (
+            v.cuda.major == target.cuda.major
+            or kb.cuda.runs(v.cuda, driver_cuda=target.cuda, driver=target.driver, policy="strict")
+        ):
+            return v.cuda
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ torch
@@ -320,13 +396,24 @@ def option_torch(opt: ExtensionOption, torch: TorchBuild) -> str | None:
     """The wheels were built against this torch (version, CUDA major, C++ ABI): anything else fails at import."""
     if not opt.prebuilt:
         return None
-    if str(opt.torch) and not opt.torch.contains(torch.version, prereleases=True):
+    if str(opt.torch) and not torch_admits(opt.torch, torch.version):
         return f"its wheels are built for torch{opt.torch}, not {torch.version}"
+    if opt.cuda_major is not None and torch.cuda is None:
+        return f"its wheels are CUDA {opt.cuda_major} builds; torch {torch.version}+{torch.variant} has no CUDA"
     if opt.cuda_major is not None and torch.cuda is not None and opt.cuda_major != torch.cuda.major:
         return f"its wheels link CUDA {opt.cuda_major}, torch {torch.variant} is CUDA {torch.cuda.major}"
     if opt.cxx11_abi is not None and opt.cxx11_abi != torch.cxx11_abi:
         return f"its wheels use cxx11abi{'TRUE' if opt.cxx11_abi else 'FALSE'}, torch uses the other C++ ABI"
     return None
+
+
+def torch_admits(spec: SpecifierSet, version: Version) -> bool:
+    """The spec holds for that torch — NVIDIA's ``2.6.0a0+…`` (a base image's) counting as the 2.6.0 it is."""
+    if spec.contains(version, prereleases=True):
+        return True
+    from llmenv.base.model import admits
+
+    return admits(spec, str(version))[0]
 
 
 def option_platform(opt: ExtensionOption, target: Target) -> str | None:
@@ -343,31 +430,100 @@ def option_python(opt: ExtensionOption, python: str) -> str | None:
     return f"no prebuilt wheel for Python {python} (has {_span(opt.pythons)})"
 
 
+def option_codes(opt: ExtensionOption) -> tuple[ArchCode, ...] | None:
+    """The compiled targets of an option's ``archs`` (``80`` SASS, ``90a`` arch-specific, ``compute_80`` PTX;
+    ``ptx``: PTX of the newest too); None when unknown."""
+    if opt.archs is None:
+        return None
+    codes = []
+    for a in opt.archs:
+        code = ArchCode.parse(a if a.startswith(("sm_", "compute_")) else f"sm_{a}")
+        if code is not None:
+            codes.append(code)
+    if opt.ptx and codes:
+        top = max(c for c in codes if not c.ptx)
+        codes.append(ArchCode(capability=top.capability, ptx=True))
+    return tuple(codes)
+
+
+def _sass_for(codes: Sequence[ArchCode], cc: tuple[int, int]) -> bool:
+    return any(not c.ptx and c.runs_on(cc) for c in codes)
+
+
+def _ptx_only(opt: ExtensionOption, target: Target) -> list[tuple[int, int]]:
+    """The target GPUs the option reaches through PTX only (JIT-compiled by the driver)."""
+    codes = option_codes(opt)
+    if not codes:
+        return []
+    return [g.capability for g in target.gpus if not _sass_for(codes, g.capability) and covers(codes, g.capability)]
+
+
 def option_driver(kb: Knowledge, target: Target, opt: ExtensionOption, policy: str) -> str | None:
-    """Prebuilt wheels are compiled with some nvcc: the driver must run that CUDA (the same policy as torch)."""
+    """Prebuilt wheels are compiled with some CUDA; the driver must run it. SASS for every target GPU runs on an
+    older driver of the same CUDA major (minor-version compatibility, whatever the policy) when the wheels link
+    that major; PTX is JIT-compiled by the driver, which then needs the build CUDA or newer; wheels whose
+    architectures are unknown follow the policy."""
     if opt.cuda is None or target.cuda is None:
         return None
-    if kb.cuda.runs(opt.cuda, driver_cuda=target.cuda, driver=target.driver, policy=policy):
+    runs = kb.cuda.runs(opt.cuda, driver_cuda=target.cuda, driver=target.driver, policy="strict")
+    if runs:
+        return None
+    drv = f"{_drv(target)} supports CUDA <= {target.cuda}"
+    jit = _ptx_only(opt, target)
+    if jit:
+        return (
+            f"its wheels reach {_sms(jit)} through PTX only, built with CUDA {opt.cuda}: the driver JIT-compiles "
+            f"it and must be of CUDA {opt.cuda} or newer; {drv}"
+        )
+    if sass_compatible(opt, target):
+        return None
+    if policy == "minor" and kb.cuda.runs(opt.cuda, driver_cuda=target.cuda, driver=target.driver, policy=policy):
+        return None
+    known = "" if option_codes(opt) is not None else " (its GPU architectures are unknown, so no SASS is assumed)"
+    return f"its wheels are built with nvcc {opt.cuda}; {drv} (--cuda-policy {policy}){known}"
+
+
+def sass_compatible(opt: ExtensionOption, target: Target) -> bool:
+    """Does the option run on the target's driver by CUDA minor-version compatibility: built with a newer minor
+    of the driver's CUDA major, linking that major, with SASS for every target GPU?"""
+    codes = option_codes(opt)
+    if opt.cuda is None or target.cuda is None or not codes or not target.gpus:
+        return False
+    if opt.cuda.major != target.cuda.major or (opt.cuda_major is not None and opt.cuda_major != opt.cuda.major):
+        return False
+    return all(_sass_for(codes, g.capability) for g in target.gpus)
+
+
+def option_compat_note(opt: ExtensionOption, target: Target) -> str | None:
+    """The "why" clause of an option that runs by minor-version compatibility."""
+    if opt.cuda is None or target.cuda is None or opt.cuda <= target.cuda or not sass_compatible(opt, target):
         return None
     return (
-        f"its wheels are built with nvcc {opt.cuda}; {_drv(target)} supports CUDA <= {target.cuda} "
-        f"(--cuda-policy {policy})"
+        f"built with CUDA {opt.cuda}, newer than the driver's {target.cuda}: its SASS runs under CUDA "
+        "minor-version compatibility"
     )
 
 
 def option_archs(opt: ExtensionOption, target: Target) -> str | None:
-    """The option must carry (a build: be able to compile) code for every target GPU."""
-    from llmenv.knowledge.flash_attn import arch_for
-
-    if opt.archs is None:
-        return None  # the source does not say: no claim either way
-    need = {arch_for(g.capability) for g in target.gpus}
-    missing = need - set(opt.archs)
+    """The option must carry (a build: be able to compile) code for every target GPU. Unknown architectures:
+    no claim, except that a wheel built with a CUDA older than a GPU's architecture carries no code for it."""
+    codes = option_codes(opt)
+    if codes is None:
+        if not opt.prebuilt or opt.cuda is None:
+            return None
+        young = [g.capability for g in target.gpus if (need := GPU_MIN_CUDA.get(g.capability)) and opt.cuda < need]
+        if young:
+            return (
+                f"its wheels are built with CUDA {opt.cuda}, which cannot compile {_sms(young)} code (CUDA "
+                f"{GPU_MIN_CUDA[young[0]]} added it), and its listing says nothing of PTX"
+            )
+        return None
+    missing = sorted({g.capability for g in target.gpus if not covers(codes, g.capability)})
     if not missing:
         return None
-    names = ", ".join(f"sm_{a}" for a in sorted(missing, key=int))
+    names = _sms(missing)
     if opt.prebuilt:
-        have = ", ".join(f"sm_{a}" for a in sorted(opt.archs, key=int))
+        have = ", ".join(c.name for c in codes)
         return f"its wheels carry {have} code only; the target needs {names}"
     return f"its setup.py cannot compile {names}"
 
@@ -390,10 +546,32 @@ def option_known_bad(opt: ExtensionOption, torch: TorchBuild, kb: Knowledge | No
 
 
 def option_pin(opt: ExtensionOption, spec: SpecifierSet, who: str) -> str | None:
-    """``who`` (you, or a framework) asked for ``spec`` of the package."""
-    if spec.contains(opt.version, prereleases=True):
+    """``who`` (you, or a framework) asked for ``spec`` of the package (an option uv resolves itself takes the
+    requirement as it is)."""
+    if not opt.pinned or spec.contains(opt.version, prereleases=True):
         return None
     return f"excluded by {who} {opt.package}{spec}"
+
+
+def option_requirements(
+    opt: ExtensionOption, env: Mapping[str, str], pins: Sequence[tuple[Requirement, str]]
+) -> str | None:
+    """The option's own requirements (flash-attn-4's nvidia-cutlass-dsl) must fit what the engine, the framework
+    or you pin of those packages."""
+    for line in opt.requires_dist:
+        mine = Requirement(line)
+        extras = opt.extras or ("",)
+        if mine.marker is not None and not any(mine.marker.evaluate({**env, "extra": e}) for e in extras):
+            continue
+        name = canonicalize_name(mine.name)
+        for theirs, who in pins:
+            if canonicalize_name(theirs.name) == name and not compatible(mine.specifier, theirs.specifier):
+                return f"requires {mine.name}{mine.specifier}; {who} pins {theirs}"
+    return None
+
+
+def _whose(who: str) -> str:
+    return "your" if who == "you" else f"{who}'s"
 
 
 def option_checks(
@@ -404,12 +582,14 @@ def option_checks(
     target: Target,
     kb: Knowledge,
     policy: str,
-    pins: Sequence[tuple[SpecifierSet, str]],
+    pins: Sequence[tuple[Requirement, str]],
     forced_build: bool,
     held: Sequence[Bound] = (),
 ) -> str | None:
-    """Every rule an extension option must pass, in order; the first that fails is its reason. ``held``: the
-    project's own bounds on the package (``llmenv.plan.held``)."""
+    """Every rule an extension option must pass, in order; the first that fails is its reason. ``pins``: what
+    is asked of the option's package and of the packages it requires, with who asks ("you", "verl",
+    "sglang 0.5.13"); the latter are held against its own requirements last (``option_requirements``).
+    ``held``: the project's own bounds on the package (``llmenv.plan.held``)."""
     return next(
         (why for why in _option_rules(opt, torch, python, target, kb, policy, pins, forced_build, held) if why),
         None,
@@ -423,12 +603,16 @@ def _option_rules(
     target: Target,
     kb: Knowledge,
     policy: str,
-    pins: Sequence[tuple[SpecifierSet, str]],
+    pins: Sequence[tuple[Requirement, str]],
     forced_build: bool,
     held: Sequence[Bound],
 ) -> Iterator[str | None]:
-    for spec, who in pins:  # outside the pins an option is no candidate at all
-        yield option_pin(opt, spec, who)
+    others: list[tuple[Requirement, str]] = []
+    for req, who in pins:  # outside the pins an option is no candidate at all
+        if canonicalize_name(req.name) == opt.package:
+            yield option_pin(opt, req.specifier, _whose(who))
+        else:
+            others.append((req, who))
     for b in held:
         yield b.excludes(opt.version)
     yield f"--build {opt.package} asks for a source build" if forced_build and opt.prebuilt else None
@@ -440,3 +624,5 @@ def _option_rules(
     yield option_archs(opt, target)
     yield option_known_bad(opt, torch, kb)
     yield opt.fits(torch, target, python) if opt.fits is not None else None
+    if others and opt.prebuilt and opt.requires_dist:
+        yield option_requirements(opt, target.with_(python=python).marker_environment(), others)

@@ -28,6 +28,7 @@ from llmenv.target import Target
 __all__ = [
     "EXTENSIONS",
     "OPTION_KINDS",
+    "TUNED_BUILDS",
     "ExtensionOption",
     "ExtensionProvider",
     "TorchBuild",
@@ -104,6 +105,12 @@ class ExtensionOption:
     fits: Callable[[TorchBuild, Target, str], str | None] | None = field(
         default=None, compare=False, repr=False
     )
+    index_name: str | None = None  # the [[tool.uv.index]] name of ``index`` (None: "flash-attn-wheels")
+    # Packages that come with it from the same index, at exactly these versions (the transformer-engine trio).
+    together: tuple[tuple[str, str], ...] = ()
+    pinned: bool = True  # False: no exact version is written; uv resolves it from the default index
+    extras: tuple[str, ...] = ()  # extras its dependency line asks for (flash-attn-4[cu13] on a CUDA 13 torch)
+    notes: tuple[str, ...] = ()  # facts the "why" line adds (where its architectures come from, ...)
 
     def __post_init__(self) -> None:
         if self.kind not in OPTION_KINDS:
@@ -112,6 +119,11 @@ class ExtensionOption:
     @property
     def prebuilt(self) -> bool:
         return self.kind == "prebuilt"
+
+    @property
+    def default_index(self) -> bool:
+        """From the default index (PyPI): neither an index of its own nor direct URLs."""
+        return self.index is None and not self.urls
 
     @property
     def shown(self) -> str:
@@ -132,8 +144,19 @@ class ExtensionOption:
 # constraints test every option they return (an option whose facts do not fit is listed with the reason).
 ExtensionProvider = Callable[[str, TorchBuild, Target], Iterable[ExtensionOption]]
 
-# The compiled extensions the planner chooses an option for (others are left to uv).
-EXTENSIONS = ("flash-attn",)
+# The compiled (or CUDA-coupled) extensions the planner chooses an option for (others are left to uv).
+EXTENSIONS = (
+    "flash-attn",
+    "flash-attn-3",
+    "flash-attn-4",
+    "mamba-ssm",
+    "causal-conv1d",
+    "transformer-engine",
+    "deepspeed",
+    "xformers",
+)
+# The extensions llmenv has a tuned source-build recipe for (--build PKG).
+TUNED_BUILDS = ("flash-attn",)
 
 _FA_FACT = "knowledge/data/flash_attn.json (Dao-AILab release assets and setup.py at each tag)"
 
@@ -389,15 +412,38 @@ def default_providers(
     wheelhouse: str | None = None,
     sdists: Sequence[Version] | Callable[[], Sequence[Version]] = (),
     users: Sequence[Any] = (),
+    pins: Callable[[str], Sequence[Any]] | None = None,
+    listings: Any = None,
+    kb: Any = None,
 ) -> Mapping[str, tuple[ExtensionProvider, ...]]:
-    """package -> its providers, in order: the sources you named (``users``, read from --wheels), the official
-    wheels (through ``wheelhouse``, a mirror of them, when no listing of it was read), the source build last."""
+    """package -> its providers, in order: the sources you named (``users``, read from --wheels); the index
+    sources (Astral's GPU index, the PyTorch index: hash-locked, mirrorable); the official flash-attn wheels
+    (through ``wheelhouse``, a mirror of them, when no listing of it was read); the other release assets
+    (mjun0812); the default index (PyPI wheels, as the pins snapshot says); the source build last. Options of
+    equal version keep this order (``ranking.order_options``). ``listings``: the wheel listings (default: the
+    refreshed snapshot, else the bundled one). ``kb``: the knowledge (its ``extension_builds`` table: xformers'
+    build records, flash-attn-4's metadata; default ``llmenv.knowledge.load()``)."""
+    from llmenv.sources.providers import listed, pypi_sdist, pypi_wheels, transformer_engine
+
     first = (user_wheels(users),) if users else ()
-    return {
+    indexes = (listed("astral", listings=listings), listed("pytorch", listings=listings))
+    assets = (listed("mjun0812", github_proxy=github_proxy, listings=listings),)
+    pypi = pypi_wheels(pins, (lambda: kb.extension_builds) if kb is not None else None)
+    out: dict[str, tuple[ExtensionProvider, ...]] = {
         "flash-attn": (
             *first,
+            *indexes,
             official_flash_attn(github_proxy=github_proxy, wheelhouse=None if users else wheelhouse),
+            *assets,
             flash_attn_rocm_build(sdists),
             flash_attn_source_build(sdists),
-        )
+        ),
+        "flash-attn-3": (*first, *indexes, *assets),
+        "flash-attn-4": (*first, pypi),
+        "transformer-engine": (*first, transformer_engine(listings=listings), pypi_sdist("transformer-engine")),
+        "deepspeed": (*first, *indexes, pypi),
+        "xformers": (*first, *indexes, pypi),
     }
+    for pkg in ("mamba-ssm", "causal-conv1d"):
+        out[pkg] = (*first, *indexes, pypi_sdist(pkg))
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -87,6 +88,7 @@ class Problem:
     providers: Mapping[str, Sequence[ExtensionProvider]]
     request: Request
     held: Held = field(default_factory=Held)  # the project's own requirements (plan/held.py)
+    listings: Any = None  # the wheel sources' listings (None: the refreshed snapshot, else the bundled one)
 
 
 def _python_candidates(target: Target, fixed: bool, from_machine: bool) -> tuple[tuple[str, ...], str | None]:
@@ -112,6 +114,7 @@ def roles(
     local_release: object = None,
     builds: Sequence[str] = (),
     constraints: Sequence[Requirement] = (),
+    listings: Any = None,
 ) -> Problem:
     """Split the request into roles. ``local_release(LocalSpec) -> ReleaseLike`` reads a local framework tree."""
     names = request.names()
@@ -170,4 +173,5 @@ def roles(
         preferred_python=preferred,
         providers=providers,
         request=request,
+        listings=listings,
     )

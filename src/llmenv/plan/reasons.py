@@ -6,26 +6,30 @@ The "why" lines of the chosen stack are written where the plan is assembled (``a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
-from packaging.specifiers import SpecifierSet
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from llmenv.backend import Backend
+from llmenv.knowledge.extension_builds import CUTLASS
 from llmenv.plan import constraints as c
-from llmenv.plan.candidates import Candidate, Requirements, TorchPick, spec_of
-from llmenv.plan.extensions import ExtensionOption, TorchBuild
+from llmenv.plan.candidates import Candidate, EnginePick, Requirements, TorchPick
+from llmenv.plan.extensions import TUNED_BUILDS, ExtensionOption, TorchBuild
 from llmenv.plan.model import Rejection
 from llmenv.plan.problem import Problem
 
 __all__ = [
     "TorchFail",
     "group_rejections",
+    "held",
     "option_pins",
     "option_problem",
     "option_rejections",
+    "requires_of",
     "torch_rejections",
 ]
 
@@ -138,26 +142,55 @@ def torch_rejections(
             reason, kind = _release_reason(problem, v, fails)
             take = None
             if kind == "ranking":
-                builds = " ".join(f"--build {n}" for n in problem.providers if n in reason)
+                builds = " ".join(f"--build {n}" for n in TUNED_BUILDS if f"a {n} source build" in reason)
                 take = f"ask for torch=={v}" + (f", or {builds}" if builds else "")
             out.append(Rejection(package="torch", version=v, reason=reason, kind=kind, take=take))
     return out
 
 
 def option_pins(
-    problem: Problem, package: str, fw_pin: SpecifierSet, engine_reqs: Requirements
-) -> list[tuple[SpecifierSet, str]]:
-    """The requirements an option of ``package`` must meet, with who asks for each: yours, the framework's
-    (``fw_pin``, empty when relaxed), the engine's."""
-    pins: list[tuple[SpecifierSet, str]] = []
-    mine = problem.extensions.get(package)
+    problem: Problem,
+    package: str,
+    fw_reqs: Requirements,
+    engine_reqs: Requirements,
+    engine: EnginePick | None = None,
+    requires: Iterable[str] = (),
+) -> list[tuple[Requirement, str]]:
+    """What is asked of ``package`` and of the packages its options require (``requires``), with who asks:
+    you, the framework (``fw_reqs``: its requirements as held, a relaxed pin left out), the engine (its
+    release's own; its ``nvidia-cutlass-dsl`` pin from the facts, a line the pins snapshot does not keep)."""
+    pkg = canonicalize_name(package)
+    names = dict.fromkeys((pkg, *(canonicalize_name(n) for n in requires)))
+    pins: list[tuple[Requirement, str]] = []
+    mine = problem.extensions.get(pkg)
     if mine is not None and str(mine):
-        pins.append((mine, "your"))
-    if problem.framework is not None and str(fw_pin):
-        pins.append((fw_pin, f"{problem.framework.name}'s"))
-    if problem.engine is not None and package in engine_reqs:
-        pins.append((spec_of(engine_reqs, package), f"{problem.engine.name}'s"))
+        pins.append((Requirement(f"{pkg}{mine}"), "you"))
+    pins += [(r, "you") for n, r in problem.user.items() if n in names and n != pkg]
+    if problem.framework is not None:
+        pins += [(r, problem.framework.name) for n in names for r in fw_reqs.get(n, ())]
+    if problem.engine is not None:
+        who = f"{problem.engine.name} {engine.version}" if engine is not None else problem.engine.name
+        pins += [(r, who) for n in names for r in engine_reqs.get(n, ())]
+        if engine is not None and CUTLASS in names and CUTLASS not in engine_reqs:
+            # the bundled pins snapshot keeps no such line: the extension-builds table does
+            own = problem.kb.extension_builds.engine_pins(problem.engine.name, engine.version)
+            pins += [(r, who) for r in own]
     return pins
+
+
+def requires_of(opt: ExtensionOption) -> tuple[str, ...]:
+    """The packages an option's own metadata requires."""
+    return _required_names(opt.requires_dist)
+
+
+@cache
+def _required_names(lines: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(canonicalize_name(Requirement(line).name) for line in lines))
+
+
+def held(reqs: Requirements, relaxed: Container[str]) -> Requirements:
+    """A framework's requirements without the pins being relaxed."""
+    return {n: r for n, r in reqs.items() if n not in relaxed}
 
 
 def option_problem(
@@ -165,12 +198,13 @@ def option_problem(
     opt: ExtensionOption,
     torch: TorchBuild,
     py: str,
-    fw_pin: SpecifierSet,
+    fw_reqs: Requirements,
     engine_reqs: Requirements,
+    engine: EnginePick | None = None,
 ) -> str | None:
-    """The first constraint an extension option fails for this torch build and Python, or None (``fw_pin``:
-    the framework's requirement on the package, empty when relaxed)."""
-    pins = option_pins(problem, opt.package, fw_pin, engine_reqs)
+    """The first constraint an extension option fails for this torch build and Python, or None (``fw_reqs``:
+    the framework's requirements as held, a relaxed pin left out; ``engine``: the engine pick)."""
+    pins = option_pins(problem, opt.package, fw_reqs, engine_reqs, engine, requires_of(opt))
     return c.option_checks(
         opt,
         torch,
@@ -192,16 +226,19 @@ def option_rejections(
     if winner.torch is None:
         return out
     build = winner.torch.build
+    fw_reqs = held(winner.framework_requirements, {r.package for r in winner.relaxed})
     for pkg, chosen in winner.options.items():
         seen: set[tuple[str, str]] = set()
         for opt in options(pkg, build):
             if opt is chosen or opt == chosen:
                 break
-            relaxed = {r.package for r in winner.relaxed}
-            fw_pin = SpecifierSet() if pkg in relaxed else spec_of(winner.framework_requirements, pkg)
-            why = option_problem(problem, opt, build, winner.python, fw_pin, winner.engine_requirements)
+            why = option_problem(
+                problem, opt, build, winner.python, fw_reqs, winner.engine_requirements, winner.engine
+            )
             if why is None or (opt.shown, why) in seen or why.startswith("--build"):
                 continue  # a forced build considers no wheel: none is listed
+            if c.option_platform(opt, problem.target) is not None:
+                continue  # a wheel for another platform is no alternative here
             seen.add((opt.shown, why))
             out.append(Rejection(package=pkg, version=opt.shown, reason=why))
     return out

@@ -42,14 +42,21 @@ from llmenv.plan.candidates import (
     spec_of,
     within,
 )
-from llmenv.plan.extensions import EXTENSIONS, ExtensionOption, TorchBuild
+from llmenv.plan.extensions import EXTENSIONS, TUNED_BUILDS, ExtensionOption, TorchBuild
 from llmenv.plan.model import TORCH_FAMILY, Rejection
 from llmenv.plan.overrides import relaxations
 from llmenv.plan.platform import abi_of, pypi_gpu_problem, pythons_of, torch_variants
 from llmenv.plan.problem import EngineAsk, Feedback, Problem
 from llmenv.plan.pyrange import Part, walk
 from llmenv.plan.ranking import order_options, order_torch, rank_key
-from llmenv.plan.reasons import TorchFail, option_pins, option_rejections, torch_rejections
+from llmenv.plan.reasons import (
+    TorchFail,
+    held,
+    option_pins,
+    option_rejections,
+    requires_of,
+    torch_rejections,
+)
 
 __all__ = ["Outcome", "search"]
 
@@ -403,7 +410,7 @@ class _Search:
         )
         take = None
         if fail.ranking:
-            builds = " ".join(f"--build {n}" for n in EXTENSIONS if n in r.reason)
+            builds = " ".join(f"--build {n}" for n in TUNED_BUILDS if f"a {n} source build" in r.reason)
             take = f"ask for {name}=={version}" + (f", or {builds}" if builds else "")
         rejection = Rejection(package=name, version=version, reason=reason, kind=r.kind, take=take)
         return _Fail(rejection=rejection, ranking=fail.ranking)
@@ -495,7 +502,7 @@ class _Search:
         if isinstance(got, _Fail):
             return got
         torch, torch_pin = got
-        problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy)
+        problem = c.engine_build_cuda(self.p.kb, self.p.target, name, v, torch, self.p.policy, self.p.listings)
         if problem is not None:
             return _Fail(rejection=problem)
         if ctx.framework is not None and not self.relaxing:
@@ -577,7 +584,17 @@ class _Search:
             if not variants and self.p.source.is_pypi and not t.is_cpu:
                 variants = [Backend("cpu")]  # PyPI's CPU-only wheel: rejected with the reason (torch_reject)
             out += [TorchPick(release=r, variant=var, source=kind, abi=abi_of(r, t, var)) for var in variants]
-        return order_torch(out)
+        ordered = order_torch(out)
+        if ctx.engine is not None:  # the engine's own CUDA line first (another needs its variant index)
+            major = ctx.engine.line_cuda.major
+            ordered.sort(key=lambda o: o.variant.is_cuda and o.variant.major != major)
+        return ordered
+
+    def engine_line(self, ctx: _Ctx, var: Backend) -> str | None:
+        e = ctx.engine
+        if e is None:
+            return None
+        return c.engine_line(e.name, e.version, e.build_cuda, var, self.p.target.platform, self.p.listings)
 
     def torch_reject(self, ctx: _Ctx, opt: TorchPick) -> TorchFail | tuple[str, ...]:
         """The first constraint ``opt`` fails, or the Pythons it leaves."""
@@ -611,7 +628,7 @@ class _Search:
             ("platform", pypi_gpu_problem(r, self.p.target) if var.is_cpu else None),
             ("driver", c.torch_driver(self.p.kb, self.p.target, var, self.p.policy)),
             ("archs", c.torch_archs(self.p.target, r, var)),
-            ("engine", c.engine_cuda_major(ctx.engine.build_cuda if ctx.engine else None, var)),
+            ("engine", self.engine_line(ctx, var)),
             (
                 "engine",
                 c.engine_rocm_variant(
@@ -814,11 +831,12 @@ class _Search:
         build_fact = False
         build: ExtensionOption | None = None
         tb = torch.build
-        pins = option_pins(
-            self.p, pkg, self.pin(ctx.fw_reqs, pkg) if ctx.framework else _ANY, ctx.engine_reqs
-        )
+        options = self.option_list(pkg, tb)
+        requires = dict.fromkeys(n for o in options for n in requires_of(o))
+        fw_reqs = {} if self.relaxing or not ctx.framework else held(ctx.fw_reqs, self.fb.relax)
+        pins = option_pins(self.p, pkg, fw_reqs, ctx.engine_reqs, ctx.engine, requires)
         forced = pkg in self.p.builds
-        for opt in self.option_list(pkg, tb):
+        for opt in options:
             ban = self.banned(pkg, opt.version) if self.fb.banned else None
             problem = (
                 ban.reason

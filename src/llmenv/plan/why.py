@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
+from llmenv.plan import constraints as c
 from llmenv.plan.candidates import Candidate, spec_of
 from llmenv.plan.extensions import ExtensionOption
 from llmenv.plan.platform import abi_of, pythons_of, variant_of
@@ -153,13 +154,30 @@ def _engine_line(problem: Problem, cand: Candidate, t: Target) -> list[str]:
                 "plan --verify locks it"
             ]
     drv = f"driver {t.driver}" if t.driver else "the target driver"
+    from llmenv.plan.assemble import vllm_route
+
+    route = vllm_route(problem, cand)
+    if route is None or cand.torch is None:
+        return [
+            f"{e.name} {e.version}{via} is the newest that runs here: it pins torch=={e.torch.version}, built with "
+            f"CUDA {e.build_cuda} ({drv} supports CUDA <= {t.cuda})"
+        ]
+    compat = (
+        f"; a CUDA {route.cuda} build runs on this CUDA {t.cuda} driver under minor-version compatibility"
+        if t.cuda is not None and route.cuda > t.cuda
+        else ""
+    )
     return [
-        f"{e.name} {e.version}{via} is the newest that runs here: it pins torch=={e.torch.version}, built with "
-        f"CUDA {e.build_cuda} ({drv} supports CUDA <= {t.cuda})"
+        f"{e.name} {e.version}{via} is the newest that runs here: it pins torch=={e.torch.version}; PyPI's wheel is "
+        f"built with CUDA {e.line_cuda} (libcudart.so.{e.line_cuda.major}) and torch {cand.torch.variant} is CUDA "
+        f"{cand.torch.variant.major}, so {e.name} {route.pinned} comes from its variant index {route.url} (the "
+        f"kernels must link torch's CUDA major, vllm#44335){compat}"
     ]
 
 
-def _option_line(opt: ExtensionOption, cand: Candidate, forced: frozenset[str], env_note: str = "") -> str:
+def _option_line(
+    opt: ExtensionOption, cand: Candidate, forced: frozenset[str], target: Target, env_note: str = ""
+) -> str:
     assert cand.torch is not None
     tb = cand.torch.build
     if opt.prebuilt and opt.source.startswith("--wheels"):
@@ -171,28 +189,61 @@ def _option_line(opt: ExtensionOption, cand: Candidate, forced: frozenset[str], 
             "name come first"
         )
     if opt.prebuilt:
-        archs = ", ".join(f"sm_{a}" for a in opt.archs or ())
-        return (
-            f"{opt.package} {opt.version} is the newest release with a prebuilt wheel for torch {tb.mm} "
-            f"({opt.local or tb.variant}), built with nvcc {opt.cuda}, carrying {archs} code ({opt.source})"
-        )
+        return _prebuilt_line(opt, cand, target)
     if opt.package in forced:
         return (
             f"--build {opt.package}: the tuned source build was asked for; no prebuilt wheel is considered — "
             f"build {opt.version} from its PyPI sdist against the installed torch (match-runtime)"
         )
+    what = f"build {opt.version} from its PyPI sdist" if opt.pinned else "uv builds its PyPI sdist"
     return (
         f"no prebuilt {opt.package} wheel fits torch {tb.version}+{tb.variant} (cxx11abi"
-        f"{'TRUE' if tb.cxx11_abi else 'FALSE'}, Python {_span(cand.pythons)}): build {opt.version} from its "
-        f"PyPI sdist against the installed torch (match-runtime){env_note}"
+        f"{'TRUE' if tb.cxx11_abi else 'FALSE'}, Python {_span(cand.pythons)}): {what} against the installed "
+        f"torch (match-runtime){env_note}"
     )
+
+
+_WHERE = {
+    "astral": "Astral's GPU index",
+    "pytorch": "the PyTorch index",
+    "dao-ailab": "Dao-AILab's release assets",
+    "mjun0812": "mjun0812's community release assets",
+    "wheelhouse": "the wheelhouse",
+    "pypi": "the default index",
+}
+
+
+def _prebuilt_line(opt: ExtensionOption, cand: Candidate, target: Target) -> str:
+    assert cand.torch is not None
+    tb = cand.torch.build
+    where = _WHERE.get(opt.source, opt.source)
+    if opt.index_name:
+        where += f" ({opt.index_name}, an explicit index: hash-locked)"
+    codes = c.option_codes(opt)
+    if opt.default_index and not opt.urls and opt.source == "pypi" and opt.cuda is None:
+        head = f"{opt.package}" + (f"[{','.join(opt.extras)}]" if opt.extras else "") + f" {opt.version}"
+        said = "; ".join(opt.notes)
+        return f"{head} from the default index (the newest release that fits)" + (f"; {said}" if said else "")
+    parts = [f"{opt.package} {opt.version} is the newest release with a prebuilt wheel for torch {tb.mm}"]
+    if opt.local:
+        parts[0] += f" ({opt.local})"
+    if opt.cuda is not None:
+        parts.append(f"built with CUDA {opt.cuda}")
+    if codes:
+        parts.append(f"carrying {', '.join(x.name for x in codes)} code")
+    elif opt.cuda is not None:
+        parts.append("its GPU architectures not listed")
+    text = ", ".join(parts) + f", from {where}"
+    more = [n for n in (c.option_compat_note(opt, target), *opt.notes) if n]
+    return text + (f"; {'; '.join(more)}" if more else "")
 
 
 def _successors(t: Target) -> list[str]:
     if any(g.capability[0] == 9 for g in t.gpus):
         return [
-            "Hopper GPU: FlashAttention-3 (`flash-attn-3`, built from the hopper/ folder) and flash-attn-4 "
-            "(`flash-attn-4`, pure Python CuTeDSL) are faster options; this plan uses FlashAttention-2"
+            "Hopper GPU: FlashAttention-3 (`flash-attn-3`: prebuilt wheels on the PyTorch index for torch >= 2.9, "
+            "on Astral's index and mjun0812's releases) and flash-attn-4 (`flash-attn-4`, pure Python CuTeDSL) "
+            "are faster options; this plan uses FlashAttention-2"
         ]
     if any(g.capability[0] >= 10 for g in t.gpus):
         return [
@@ -259,7 +310,7 @@ def reasons(problem: Problem, cand: Candidate, target: Target) -> list[str]:
         if opt.package == "flash-attn":
             out += _successors(target)
         if opt.source != "base":
-            out.append(_option_line(opt, cand, problem.builds))
+            out.append(_option_line(opt, cand, problem.builds, target))
     out.append(_python_line(problem, cand))
     for loc in problem.request.locals:
         local = cand.framework is not None and cand.framework.local and cand.framework.name == loc.name

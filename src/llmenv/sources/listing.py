@@ -13,25 +13,26 @@ index), the release tag of a GitHub release asset (``v2.8.3``), "" in a flat fol
 (read from the source by ``kb refresh``), ``facts`` (made from the cited facts because the host could not be
 reached: the files are what the producer's configuration says it publishes), or ``none`` (nothing known).
 
-The bundled snapshot is ``knowledge/data/wheel_listings.json``; a refreshed one in the user data directory
-(``wheel_listings.json``) takes precedence when present and valid. Files are normalized lazily, per package.
+The bundled snapshot is ``knowledge/data/wheel_listings.json``, the knowledge loader's ``wheel-sources`` table: a
+refreshed one in the user data directory (``wheel_listings.json``) takes precedence when present and valid.
+Files are normalized lazily, per package.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from llmenv.knowledge import load as load_knowledge
+from llmenv.knowledge import user_data_dir
+from llmenv.knowledge._store import write_atomic
 from llmenv.sources.catalog import WheelSource, load_sources
 from llmenv.sources.normalize import WheelBuild, parse_wheel
 
@@ -44,6 +45,7 @@ __all__ = [
     "SourceListing",
     "dumps",
     "load_listings",
+    "parse_listings",
     "read_listings",
     "summary",
     "user_listings_path",
@@ -56,7 +58,7 @@ LISTINGS_NAME = "wheel_listings.json"
 ORIGINS = ("refresh", "facts", "none")
 
 
-class ListingsError(Exception):
+class ListingsError(ValueError):
     """A listings snapshot that cannot be used (not JSON, wrong schema, malformed entries)."""
 
 
@@ -67,11 +69,17 @@ def _package_of(filename: str) -> str:
 _TORCH_IN_NAME = re.compile(r"torch\.?(\d+\.\d+)(?!\d)")
 
 
-def _for_torch(filename: str, minor: str) -> bool:
-    """Is the file for torch ``minor`` by its local version, or does the name tie it to no torch minor?"""
+@lru_cache(maxsize=65536)
+def _torch_in_name(filename: str) -> str | None:
     _, _, local = filename.split("-", 2)[1].partition("+")
     m = _TORCH_IN_NAME.search(local)
-    return m is None or m.group(1) == minor
+    return m.group(1) if m is not None else None
+
+
+def _for_torch(filename: str, minor: str) -> bool:
+    """Is the file for torch ``minor`` by its local version, or does the name tie it to no torch minor?"""
+    got = _torch_in_name(filename)
+    return got is None or got == minor
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +110,20 @@ class ListedWheel:
             if v:
                 d[k] = v
         return d
+
+
+def _listed(sid: str, index: bool, f: Mapping[str, Any]) -> ListedWheel:
+    at = str(f.get("at", ""))
+    return ListedWheel(
+        source=sid,
+        at=at,
+        filename=str(f["file"]),
+        sha256=f.get("sha256"),
+        uploaded=f.get("uploaded"),
+        torch_requirement=f.get("torch"),
+        url=f.get("url"),
+        channel=at.rsplit("/", 1)[-1] if index and at else None,
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -148,7 +170,14 @@ class Listings:
     generated: str | None
     sources: Mapping[str, SourceListing]
     ignored: str | None = None  # why a user snapshot was not used
-    _by_package: dict[str, tuple[ListedWheel, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # package -> its files as (source id, is the source an index, the file's entry), read in one pass; the
+    # ListedWheel objects are made per (package, source, torch minor) asked for, once
+    _by_package: dict[str, list[tuple[str, bool, Mapping[str, Any]]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _made: dict[tuple[str, str | None, str | None], tuple[ListedWheel, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def wheels(
         self, package: str, *, source: str | None = None, torch_minor: str | None = None
@@ -158,37 +187,45 @@ class Listings:
         ``torch_minor`` (``2.8``) keeps only the wheels whose name is for that torch minor or names none — a
         text test before any parsing, so a provider normalizes a few hundred names, not thousands.
         """
-        if not self._by_package:
-            self._by_package.update(self._collect())
-        got = self._by_package.get(canonicalize_name(package), ())
-        if source is not None:
-            got = tuple(w for w in got if w.source == source)
-        if torch_minor is not None:
-            got = tuple(w for w in got if _for_torch(w.filename, torch_minor))
+        name = canonicalize_name(package)
+        key = (name, source, torch_minor)
+        got = self._made.get(key)
+        if got is None:
+            if not self._by_package:
+                self._by_package.update(self._collect())
+            got = self._made[key] = tuple(
+                _listed(sid, index, f)
+                for sid, index, f in self._by_package.get(name, ())
+                if (source is None or sid == source) and (torch_minor is None or _for_torch(f["file"], torch_minor))
+            )
         return got
 
-    def _collect(self) -> dict[str, tuple[ListedWheel, ...]]:
+    def versions(self, package: str, *, source: str | None = None) -> frozenset[str]:
+        """The public versions listed for ``package`` (of one ``source``), as written in the file names."""
+        return frozenset(n.split("-", 2)[1].split("+", 1)[0] for n in self.filenames(package, source=source))
+
+    def filenames(self, package: str, *, source: str | None = None) -> tuple[str, ...]:
+        """The file names listed for ``package`` (of one ``source``), as text: nothing is parsed or built."""
+        if not self._by_package:
+            self._by_package.update(self._collect())
+        return tuple(
+            str(f["file"])
+            for sid, _, f in self._by_package.get(canonicalize_name(package), ())
+            if source is None or sid == source
+        )
+
+    def _collect(self) -> dict[str, list[tuple[str, bool, Mapping[str, Any]]]]:
         catalog = {s.id: s for s in load_sources()}
         order = {sid: i for i, sid in enumerate(catalog)}
-        out: dict[str, list[ListedWheel]] = {}
+        out: dict[str, list[tuple[str, bool, Mapping[str, Any]]]] = {}
+        names: dict[str, str] = {}  # a file name's first part -> the canonical project name (few distinct ones)
         for sid in sorted(self.sources, key=lambda s: order.get(s, len(order))):
             index = sid in catalog and catalog[sid].is_index
             for f in self.sources[sid].files:
-                fn = str(f["file"])
-                at = str(f.get("at", ""))
-                out.setdefault(_package_of(fn), []).append(
-                    ListedWheel(
-                        source=sid,
-                        at=at,
-                        filename=fn,
-                        sha256=f.get("sha256"),
-                        uploaded=f.get("uploaded"),
-                        torch_requirement=f.get("torch"),
-                        url=f.get("url"),
-                        channel=at.rsplit("/", 1)[-1] if index and at else None,
-                    )
-                )
-        return {name: tuple(ws) for name, ws in out.items()}
+                head = str(f["file"]).split("-", 1)[0]
+                name = names.get(head) or names.setdefault(head, canonicalize_name(head))
+                out.setdefault(name, []).append((sid, index, f))
+        return out
 
     def listing(self, source: str) -> SourceListing | None:
         return self.sources.get(source)
@@ -209,6 +246,14 @@ class Listings:
             generated=d.get("generated"),
             sources={sid: SourceListing.from_dict(sid, s) for sid, s in d["sources"].items()},
         )
+
+    def check(self) -> None:
+        """Raise ListingsError unless every entry is well formed (the knowledge loader asks a user's copy)."""
+        validate(self.to_dict())
+
+    def with_info(self, info: Any) -> Listings:
+        """The same listings, saying where the knowledge loader found them (a ``TableInfo``)."""
+        return replace(self, origin=info.origin, path=info.path, ignored=info.ignored)
 
 
 def validate(d: Any) -> None:
@@ -236,8 +281,6 @@ def validate(d: Any) -> None:
 
 
 def user_listings_path(environ: Mapping[str, str] | None = None) -> Path:
-    from llmenv.knowledge.pins import user_data_dir
-
     return user_data_dir(environ) / LISTINGS_NAME
 
 
@@ -249,34 +292,25 @@ def read_listings(path: Path, *, origin: str = "file") -> Listings:
     return Listings.from_dict(d, origin=origin, path=path)
 
 
-@lru_cache(maxsize=1)
-def _bundled() -> Listings:
-    text = (resources.files("llmenv.knowledge") / "data" / LISTINGS_NAME).read_text(encoding="utf-8")
-    return Listings.from_dict(json.loads(text), origin="bundled")
-
-
-@lru_cache(maxsize=4)
-def _user(path: Path, mtime_ns: int, size: int) -> Listings | str:
-    try:
-        return read_listings(path, origin="user")
-    except (ListingsError, OSError) as e:
-        return str(e)
+def parse_listings(d: Any) -> Listings:
+    """The knowledge loader's parser of the ``wheel-sources`` table. The bundled snapshot is validated by the
+    tests and by the command that writes it, not at each plan; a user's copy is checked in full (``check``)."""
+    if not isinstance(d, Mapping) or d.get("schema") != SCHEMA or not isinstance(d.get("sources"), Mapping):
+        validate(d)
+    return Listings(
+        origin="bundled",
+        path=None,
+        generated=d.get("generated"),
+        sources={sid: SourceListing.from_dict(sid, x) for sid, x in d["sources"].items()},
+    )
 
 
 def load_listings(environ: Mapping[str, str] | None = None) -> Listings:
-    """The listings in use: the user's refreshed snapshot when present and valid, else the bundled one."""
-    path = user_listings_path(environ)
-    try:
-        st = path.stat()
-    except OSError:
-        return _bundled()
-    got = _user(path, st.st_mtime_ns, st.st_size)
-    if isinstance(got, Listings):
-        return got
-    b = _bundled()
-    return Listings(
-        origin=b.origin, path=b.path, generated=b.generated, sources=b.sources, ignored=f"{path}: {got}"
-    )
+    """The listings in use (the knowledge loader's ``wheel-sources`` table): the user's refreshed snapshot
+    when present and valid, else the bundled one."""
+    kb = load_knowledge(user_data_dir(environ)) if environ is not None else load_knowledge()
+    got: Listings = kb.table("wheel-sources")
+    return got
 
 
 def dumps(snapshot: Mapping[str, Any]) -> str:
@@ -308,20 +342,9 @@ def dumps(snapshot: Mapping[str, Any]) -> str:
 
 
 def write_listings(path: Path, snapshot: Mapping[str, Any]) -> None:
-    """Validate, then write atomically (a temporary file in the same folder, then ``os.replace``)."""
+    """Validate, then write atomically."""
     validate(snapshot)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(snapshot))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, dumps(snapshot))
 
 
 def summary(listings: Listings, sources: Iterable[WheelSource] | None = None) -> list[str]:

@@ -278,12 +278,15 @@ class WheelBuild:
 
     def torch_allows(self, torch_version: str) -> bool:
         """Does the build's torch specifier allow ``torch_version`` (``2.8.0``)? True when it names none."""
-        if self.torch is None:
-            return True
-        try:
-            return SpecifierSet(self.torch).contains(Version(torch_version).public, prereleases=True)
-        except (InvalidSpecifier, InvalidVersion):
-            return False
+        return self.torch is None or _allows(self.torch, torch_version)
+
+
+@lru_cache(maxsize=4096)
+def _allows(spec: str, version: str) -> bool:
+    try:
+        return SpecifierSet(spec).contains(Version(version).public, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
 
 
 def _torch_spec(requirement: str | None) -> str | None:

@@ -9,8 +9,6 @@ the tables that were refreshed (atomically) once every read is over, so an inter
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +19,7 @@ import httpx
 
 from llmenv.knowledge import Knowledge
 from llmenv.knowledge._json import dumps
-from llmenv.knowledge._store import TABLES
+from llmenv.knowledge._store import TABLES, write_atomic
 from llmenv.knowledge.pins import Pins
 from llmenv.knowledge.refresh._pool import Pool
 from llmenv.pypi import BadDistribution, PyPIClient, PyPIError
@@ -233,24 +231,12 @@ def _torch_pypi_only(run: _Run, failed: Outcome) -> Outcome:
 
 
 def write_table(folder: Path, name: str, data: dict[str, Any]) -> Path:
-    """Write one table atomically into ``folder`` (a temporary file, then ``os.replace``)."""
-    from llmenv.kb import write_snapshot
-
+    """Write one table atomically into ``folder``."""
     path = folder / TABLES[name].file
     if name == "pins":
-        write_snapshot(path, data)
-        return path
+        from llmenv.kb import write_snapshot
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(data))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_snapshot(path, data)
+    else:
+        write_atomic(path, dumps(data))
     return path
