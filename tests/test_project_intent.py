@@ -146,6 +146,18 @@ def test_a_requires_python_without_the_target_python_is_refused_naming_one_it_al
     assert r.code == 0, r.err
 
 
+def test_a_lock_for_several_platforms_holds_every_platform_to_the_project(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The project's torch==2.9.1 holds the plan of each platform of the lock, not only the first one."""
+    _write(tmp_path, HEAD + 'requires-python = ">=3.10"\ndependencies = ["torch==2.9.1"]\n')
+    platforms = ("--platform", "linux-x86_64", "--platform", "linux-aarch64")
+    r = run_cli("plan", "torch", "--driver", "570.124.06", "--gpu", "9.0", "--python", "3.11", *platforms, "--json", cwd=tmp_path)
+    assert r.code == 0, r.err
+    plan = json.loads(r.out)
+    assert plan["packages"]["torch"]["version"] == "2.9.1"
+    assert {p["torch"] for p in plan["platforms"]} == {"2.9.1"} and len(plan["platforms"]) == 2
+    assert plan["requires-python"].startswith(">=3.10,")  # the project's floor, on every platform
+
+
 def test_a_narrowed_requires_python_is_said_and_narrowed_from_the_users_value_next_time(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The floor of an existing project stays where the chosen packages have wheels (torch 2.6.0: 3.9–3.13), and
     rises only when one needs it (torch 2.14.1 on a CUDA 13 driver: 3.10–3.14), naming it."""

@@ -225,65 +225,42 @@ def make_plan(
     for b in builds:
         if canonicalize_name(b) not in TUNED_BUILDS:
             raise UsageError(f"--build {b}: llmenv has a tuned source build for {', '.join(TUNED_BUILDS)} only")
+    # The same inputs again, for the plan of each platform of the lock or of each engine extra.
+    again: dict[str, Any] = dict(
+        policy=policy,
+        source=source,
+        kb=kb,
+        pins=pins,
+        allow_overrides=allow_overrides,
+        local_release=local_release,
+        flash_attn_wheels=flash_attn_wheels,
+        github_proxy=github_proxy,
+        python_fixed=python_fixed,
+        python_from_machine=python_from_machine,
+        builds=builds,
+        constraints=constraints,
+        project=project,
+        providers=providers,
+        feedback=feedback,
+        build_facts=build_facts,
+        user_wheels=user_wheels,
+        listings=listings,
+    )
     if len(target.lock_platforms) > 1:
-        from llmenv.plan.multiplatform import plan_platforms
-
-        one = dict(
-            policy=policy,
-            source=source,
-            kb=kb,
-            pins=pins,
-            allow_overrides=allow_overrides,
-            local_release=local_release,
-            flash_attn_wheels=flash_attn_wheels,
-            github_proxy=github_proxy,
-            python_fixed=python_fixed,
-            python_from_machine=python_from_machine,
-            builds=builds,
-            constraints=constraints,
-            providers=providers,
-            feedback=feedback,
-            build_facts=build_facts,
-            user_wheels=user_wheels,
-            listings=listings,
-        )
-        from llmenv.plan.multiplatform import newest_everywhere
+        from llmenv.plan.multiplatform import newest_everywhere, plan_platforms
 
         cap, skipped = newest_everywhere(
             target, kb.torch, lambda r, t: _why_not_there(kb, r, t, policy, source)
         )
-        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **one), cap=cap, skipped=skipped)
+        return plan_platforms(target, request, lambda t, r: make_plan(t, r, **again), cap=cap, skipped=skipped)
     fw_req = next((r for r in request.requirements if canonicalize_name(r.name) in FRAMEWORKS), None)
     if fw_req is not None:
         _check_extras(fw_req.name, pins(canonicalize_name(fw_req.name)), sorted(fw_req.extras))
         engine_extras = [e for e in sorted(fw_req.extras) if engine_from_extras([e])]
         if len({engine_from_extras([e]) for e in engine_extras}) >= 2:
-            from dataclasses import replace as _replace
-
             from llmenv.plan.alternatives import plan_alternatives
 
-            kw = dict(
-                policy=policy,
-                source=source,
-                kb=kb,
-                pins=pins,
-                allow_overrides=allow_overrides,
-                local_release=local_release,
-                flash_attn_wheels=flash_attn_wheels,
-                github_proxy=github_proxy,
-                python_fixed=python_fixed,
-                python_from_machine=python_from_machine,
-                builds=builds,
-                constraints=constraints,
-                project=project,
-                providers=providers,
-                feedback=feedback,
-                build_facts=build_facts,
-                user_wheels=user_wheels,
-                listings=listings,
-            )
-            _ = _replace
-            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **kw))
+            return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **again))
     providers = providers or default_providers(
         github_proxy=github_proxy,
         wheelhouse=_wheelhouse(flash_attn_wheels),
