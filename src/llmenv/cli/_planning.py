@@ -259,11 +259,24 @@ def _read_wheels(inputs: Inputs) -> list[Any]:
     return out
 
 
-def _listings(inputs: Inputs) -> Any:
-    """The wheel sources' listings: the user's `kb refresh` snapshot when it parses, else the bundled one."""
-    from llmenv.sources.listing import load_listings
+class _Listings:
+    """The wheel sources' listings (the user's `kb refresh` snapshot when it parses, else the bundled one), read
+    when a provider first asks: a plan with no compiled extension and no engine never reads the 700 kB table."""
 
-    return load_listings(inputs.environ)
+    def __init__(self, environ: Mapping[str, str] | None) -> None:
+        self._environ = environ
+        self._got: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._got is None:
+            from llmenv.sources.listing import load_listings
+
+            self._got = load_listings(self._environ)
+        return getattr(self._got, name)
+
+
+def _listings(inputs: Inputs) -> Any:
+    return _Listings(inputs.environ)
 
 
 def build_plan(inputs: Inputs, feedback: Feedback | None = None) -> Plan:

@@ -11,7 +11,7 @@ docs/planning.md for the constraints and the ranking.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
@@ -261,14 +261,16 @@ def make_plan(
             from llmenv.plan.alternatives import plan_alternatives
 
             return plan_alternatives(request, fw_req, engine_extras, lambda r: make_plan(target, r, **again))
-    providers = providers or default_providers(
-        github_proxy=github_proxy,
-        wheelhouse=_wheelhouse(flash_attn_wheels),
-        sdists=lambda: _sdists(pins),
-        users=user_wheels or (),
-        pins=pins,
-        listings=listings,
-        kb=kb,
+    providers = providers or _Later(
+        lambda: default_providers(
+            github_proxy=github_proxy,
+            wheelhouse=_wheelhouse(flash_attn_wheels),
+            sdists=lambda: _sdists(pins),
+            users=user_wheels or (),
+            pins=pins,
+            listings=listings,
+            kb=kb,
+        )
     )
     if target.base is not None and target.base.torch is not None:
         from llmenv.plan.base import base_providers
@@ -293,6 +295,29 @@ def make_plan(
     if project is not None:
         problem = _within(problem, project)
     return plan_problem(problem, feedback=feedback, build_facts=build_facts)
+
+
+class _Later(Mapping[str, Sequence[ExtensionProvider]]):
+    """The default providers, made when the search first asks for one (a stack with no compiled extension
+    never imports the wheel sources nor reads their listings)."""
+
+    def __init__(self, make: Callable[[], Mapping[str, Sequence[ExtensionProvider]]]) -> None:
+        self._make = make
+        self._got: Mapping[str, Sequence[ExtensionProvider]] | None = None
+
+    def _all(self) -> Mapping[str, Sequence[ExtensionProvider]]:
+        if self._got is None:
+            self._got = self._make()
+        return self._got
+
+    def __getitem__(self, key: str) -> Sequence[ExtensionProvider]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _nearest(pythons: Sequence[str], target: str) -> str:
