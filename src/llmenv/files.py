@@ -1,15 +1,19 @@
 """Reading the user's files without surprises: a FIFO, socket or device named where a file belongs is refused,
-never opened for a blocking read (it would hang); a folder, an unreadable or an oversized file is one line, exit 2."""
+never opened for a blocking read (it would hang); a folder, an unreadable or an oversized file is one line, exit 2.
+llmenv's own data files (knowledge tables, wheel listings, index pages, the base link) are written atomically here;
+a user's pyproject.toml goes through ``llmenv.project.atomic_write``, which also keeps its mode and symlink."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from llmenv.errors import UsageError
 
-__all__ = ["read_regular"]
+__all__ = ["read_regular", "write_text_atomic"]
 
 
 def read_regular(path: Path, *, limit: int = 256 << 20) -> bytes | None:
@@ -41,3 +45,21 @@ def read_regular(path: Path, *, limit: int = 256 << 20) -> bytes | None:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
     finally:
         os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder (mode 0644), flushed to disk,
+    then ``os.replace``; on any failure or interruption the old file stays and no temporary file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; llmenv's data files are ordinary data
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import html
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from email.parser import HeaderParser
@@ -26,6 +24,8 @@ from urllib.parse import quote, unquote
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
+
+from llmenv.files import write_text_atomic
 
 __all__ = ["INDEX", "BadWheel", "check_wheel", "index_url_path", "read_index", "sha256_of", "write_index"]
 
@@ -114,20 +114,6 @@ def read_index(folder: Path) -> dict[str, str] | None:
     return out
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 _HEAD = '<!DOCTYPE html>\n<html>\n<head><meta name="pypi:repository-version" content="1.0"><title>{t}</title></head>\n<body>\n'
 
 
@@ -143,7 +129,7 @@ def write_index(folder: Path, files: Mapping[str, str]) -> int:
         links = "".join(
             f'<a href="../../{quote(f)}#sha256={sha}">{html.escape(f)}</a><br/>\n' for f, sha in sorted(items)
         )
-        _write(root / name / "index.html", _HEAD.format(t=f"Links for {name}") + links + "</body>\n</html>\n")
+        write_text_atomic(root / name / "index.html", _HEAD.format(t=f"Links for {name}") + links + "</body>\n</html>\n")
     if root.is_dir():
         for page in root.glob("*/index.html"):
             if page.parent.name not in projects:
@@ -151,5 +137,5 @@ def write_index(folder: Path, files: Mapping[str, str]) -> int:
                 with contextlib.suppress(OSError):
                     page.parent.rmdir()
     listing = "".join(f'<a href="{quote(n)}/">{html.escape(n)}</a><br/>\n' for n in sorted(projects))
-    _write(root / "index.html", _HEAD.format(t="Simple index") + listing + "</body>\n</html>\n")
+    write_text_atomic(root / "index.html", _HEAD.format(t="Simple index") + listing + "</body>\n</html>\n")
     return len(projects)

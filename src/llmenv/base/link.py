@@ -18,10 +18,7 @@ before running ``uv sync``; ``doctor`` checks both halves.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from llmenv.base.files import Files
+from llmenv.files import write_text_atomic
 
 __all__ = [
     "PTH_NAME",
@@ -116,16 +114,7 @@ def link_environment(venv: Path, site: Sequence[str], minor: str) -> Path:
             return path
     except OSError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".llmenv-", suffix=".pth")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)
     return path
 
 

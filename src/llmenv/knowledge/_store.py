@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -218,20 +217,10 @@ def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder (mode 0644), flushed to disk,
-    then ``os.replace``; on any failure or interruption the old file stays and no temporary file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a table is ordinary data
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a table atomically (``llmenv.files.write_text_atomic``: the old file stays on any failure)."""
+    from llmenv.files import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def stamp(path: Path) -> tuple[int, int] | None:
