@@ -405,9 +405,12 @@ class _Search:
         r = fail.rejection
         if r.package == name and r.version == version:
             return fail
-        reason = (
-            f"{r.package} {r.version}: {r.reason}" if r.package not in ("python", "candidate") else r.reason
-        )
+        if r.package in ("python", "candidate"):
+            reason = r.reason
+        elif r.package == "torch":  # reads on after the release: "vllm 0.22.1 with torch 2.11.0 (cu130 needs ...)"
+            reason = f"with torch {r.version} ({r.reason})"
+        else:
+            reason = f"{r.package} {r.version}: {r.reason}"
         take = None
         if fail.ranking:
             builds = " ".join(f"--build {n}" for n in TUNED_BUILDS if f"a {n} source build" in r.reason)
