@@ -210,3 +210,14 @@ def test_build_keeps_the_recipe_and_sizes_jobs_only_from_what_was_said(
 def test_bad_input_is_one_line_and_exit_2(run_cli, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
     r = run_cli("plan", *args, *TARGET)
     assert r.code == 2 and message in r.err and "Traceback" not in r.err
+
+
+def test_the_plan_table_says_where_each_extension_comes_from(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """A wheel from a release URL or an index is a "prebuilt wheel"; PyPI's own release (deepspeed's sdist, whose
+    ops are JIT-compiled; xformers' PyPI wheel) comes from the default index and is not called a prebuilt wheel."""
+    r = run_cli("plan", "openrlhf[vllm]", "--driver", "550.54.14", "--gpu", "8.0", "--python", "3.11", "--no-project")
+    assert r.code == 0, r.err
+    rows = {line.split()[0]: line for line in r.out.splitlines() if line.startswith("  ") and len(line.split()) >= 3}
+    assert rows["flash-attn"].endswith("prebuilt wheel")
+    assert rows["deepspeed"].endswith("default index")
+    assert rows["xformers"].endswith("default index")

@@ -394,7 +394,10 @@ def render_plan(plan: Plan, *, max_rejected: int = 8) -> list[str]:
             "index": f"index {c.index}" if c.index else "index",
             "pypi": "default index",
             "default": "default index",
-            "prebuilt": "prebuilt wheel" + (f" (index {c.index})" if c.index else ""),
+            # a prebuilt option with neither URL nor index is PyPI's own release (deepspeed's quick sdist, xformers)
+            "prebuilt": "prebuilt wheel" + (f" (index {c.index})" if c.index else "")
+            if c.index or c.url
+            else "default index",
             "build": "built from source (see build)",
             "path": "editable path source",
             "base": "the base's (never installed)",
