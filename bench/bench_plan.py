@@ -125,6 +125,7 @@ def _lock_cases(runs: int, work: Path, stack: bool) -> dict[str, list[float]]:
         ("cpu", "2.6.0", "0.21.0", "2.6.0"),
         ("cpu", "2.10.0", "0.25.0", "2.10.0"),
         ("cu128", "2.10.0", "0.25.0", "2.10.0"),
+        ("cu130", "2.11.0", "0.26.0", "2.11.0"),
     ):
         make_wheel(work / "whl" / variant, "torch", f"{t}+{variant}")
         make_wheel(work / "whl" / variant, "torchvision", f"{tv}+{variant}", requires=[f"torch=={t}"])
@@ -141,7 +142,10 @@ def _lock_cases(runs: int, work: Path, stack: bool) -> dict[str, list[float]]:
             _lock_pair(
                 runs,
                 work / "stack",
-                [*LLMENV, "init", ".", "verl[vllm]", *H100_570, *index, "--lock"],
+                # driver 580 (CUDA 13): torch 2.11.0+cu130 next to PyPI's vllm 0.24.0, itself built with CUDA 13 (on
+                # an older driver vllm is routed to wheels.vllm.ai, which this machine cannot reach)
+                [*LLMENV, "init", ".", "verl[vllm]", "--driver", "580.95.05", "--gpu", "9.0", "--python", "3.12", *index,
+                 "--lock"],
                 "verl[vllm], PyPI",
             )
         )
