@@ -107,3 +107,16 @@ def test_the_pypi_provider_reads_xformers_build_records_from_the_given_knowledge
     provide = default_providers(pins=lazy_pins(), kb=kb)["xformers"][-1]
     got = {str(o.version): o for o in provide("xformers", torch, _h100(kb)) if o.prebuilt and o.platform.endswith("x86_64")}
     assert str(got["0.0.33"].cuda) == "12.9"
+
+
+def test_kb_show_keeps_its_columns_for_the_longest_table_name(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Every row's origin starts where the header's "in use" does, and a space separates it from the name
+    (``extension-builds`` is 16 characters: it ran into "bundled*" with a fixed 16-wide column)."""
+    r = run_cli("kb", "show")
+    assert r.code == 0, r.err
+    lines = r.out.split("\n\n")[0].splitlines()  # the table, before the pins snapshot's block
+    col = lines[0].index("in use")
+    rows = [line for line in lines[1:] if line.split() and line.split()[0] in {"torch", "extension-builds", "rocm"}]
+    assert len(rows) == 3
+    for row in rows:
+        assert row[col - 1] == " " and row[col:].startswith("bundled"), row

@@ -407,10 +407,11 @@ def _show(args: argparse.Namespace, ctx: Context) -> int:
             }
         )
         return 0
-    ctx.ui.print(f"{'table':<16}{'in use':<9}{'date':<12}source", style="head")
+    w = max([len("table"), *(len(t.name) for t in tables)]) + 2  # the longest name (extension-builds) gets a gap too
+    ctx.ui.print(f"{'table':<{w}}{'in use':<9}{'date':<12}source", style="head")
     for t in tables:
         origin = t.origin + ("" if t.refreshable and not t.made_by else "*")
-        ctx.ui.print(f"{t.name:<16}{origin:<9}{t.date or '-':<12}{t.source}")
+        ctx.ui.print(f"{t.name:<{w}}{origin:<9}{t.date or '-':<12}{t.source}")
     ctx.ui.print("(* not rewritten by `kb refresh`: curated, or made by its script; a user copy of a script's wins)")
     ctx.ui.print()
     where = str(pins.path) if pins.path else "package data"
