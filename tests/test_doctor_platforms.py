@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from llmenv.amd import gfx_from_override
+from llmenv.amd import gfx_from_target_version as gfx_name
 from llmenv.doctor.findings import Finding, diagnose
-from llmenv.doctor.findings.facts import gfx_from_override, gfx_name
 from llmenv.doctor.probe import amd_info
 from llmenv.knowledge import load
 

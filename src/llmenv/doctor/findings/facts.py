@@ -11,6 +11,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from llmenv.amd import gfx_from_override, gfx_from_target_version
 from llmenv.backend import CudaVersion, parse_cuda_version
 from llmenv.detect import parse_nvidia_smi_query, parse_proc_driver_version
 from llmenv.errors import UsageError
@@ -137,23 +138,6 @@ def _driver(probe: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def gfx_name(target_version: int) -> str:
-    """KFD's ``gfx_target_version`` as the LLVM target: 90010 -> gfx90a, 90402 -> gfx942, 110501 -> gfx1151 (major
-    = v // 10000, minor = v // 100 % 100, stepping = v % 100 as one hex digit; facts H2)."""
-    major, minor, stepping = target_version // 10000, target_version // 100 % 100, target_version % 100
-    return f"gfx{major}{minor}{stepping:x}"
-
-
-def gfx_from_override(text: str) -> str | None:
-    """``HSA_OVERRIDE_GFX_VERSION=11.0.0`` -> gfx1100, ``9.4.2`` -> gfx942 (the runtime then treats the GPU as that
-    target)."""
-    try:
-        major, minor, stepping = (int(x) for x in text.strip().split("."))
-    except ValueError:
-        return None
-    return gfx_name(major * 10000 + minor * 100 + stepping)
-
-
 def _amd_gpus(probe: Mapping[str, Any]) -> tuple[tuple[AmdGpu, ...], str | None]:
     torch = as_dict(probe.get("torch"))
     if torch.get("hip"):
@@ -170,7 +154,7 @@ def _amd_gpus(probe: Mapping[str, Any]) -> tuple[tuple[AmdGpu, ...], str | None]
             target = int(as_dict(node)["gfx_target_version"])
         except (KeyError, TypeError, ValueError):
             continue
-        found.append(AmdGpu(name=str(node.get("name") or "AMD GPU"), gfx=gfx_name(target)))
+        found.append(AmdGpu(name=str(node.get("name") or "AMD GPU"), gfx=gfx_from_target_version(target) or f"gfx target {target}"))
     return (tuple(found), "KFD topology (gfx_target_version)") if found else ((), None)
 
 
