@@ -450,7 +450,8 @@ def _xformers(rel: Any, torch: TorchBuild, table: ExtensionBuilds) -> Iterator[E
             platform=f"linux-{arch}",
             archs=build.archs if known and build else None,
             fact=_PYPI_FACT + ("; its wheel's build record (the extension-builds table)" if known else ""),
-            notes=(f"built with CUDA {build.cuda} against torch {build.torch}",) if known and build else (),
+            # the why line already says "built with CUDA X" from `cuda`: the note adds the torch it was built against
+            notes=(f"its build record names torch {build.torch}",) if known and build else (),
         )
     if getattr(rel, "sdist", False):
         yield _xformers_build(rel, spec)
