@@ -348,19 +348,7 @@ def user_wheels(users: Sequence[Any]) -> ExtensionProvider:
     rank before the known sources (``priority``); the GPU architectures they carry are unknown."""
 
     def provide(package: str, torch: TorchBuild, target: Target) -> Iterator[ExtensionOption]:
-        from llmenv.sources.match import TorchBuild as Fit
-        from llmenv.sources.match import why_not
-
-        def fit_for(t: TorchBuild, tg: Target) -> Fit:
-            return Fit(
-                version=t.version,
-                cuda=t.cuda,
-                cxx11_abi=t.cxx11_abi,
-                os=tg.os,
-                arch=tg.arch,
-                glibc=tg.glibc,
-                driver_cuda=tg.cuda,
-            )
+        from llmenv.sources.match import for_target, listed_test, why_not
 
         for user in users:
             groups: dict[tuple[str, str], list[Any]] = {}
@@ -369,14 +357,7 @@ def user_wheels(users: Sequence[Any]) -> ExtensionProvider:
                     groups.setdefault((w.build.public, w.build.local.label), []).append(w)
             source = f"--wheels {user.location}"
             for (public, label), wheels in groups.items():
-
-                def fits(
-                    t: TorchBuild, tg: Target, py: str, wheels: list[Any] = wheels, source: str = source
-                ) -> str | None:
-                    whys = [why_not(w, fit_for(t, tg), py) for w in wheels]
-                    return None if any(w is None for w in whys) else f"in {source}: {whys[0]}"
-
-                fb = fit_for(torch, target)
+                fb = for_target(torch, target)
                 pythons = tuple(py for py in _PYTHONS if any(why_not(w, fb, py) is None for w in wheels))
                 urls = {
                     py: next(w.url for w in wheels if w.url and why_not(w, fb, py) is None)
@@ -396,7 +377,7 @@ def user_wheels(users: Sequence[Any]) -> ExtensionProvider:
                     platform="any",
                     archs=None,
                     priority=-1,
-                    fits=fits,
+                    fits=listed_test(wheels, source),
                     fact=f"the listing of {source}",
                 )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
@@ -27,7 +28,11 @@ from llmenv.backend import CudaVersion
 from llmenv.sources.listing import ListedWheel
 from llmenv.sources.normalize import WheelBuild, implied_cxx11_abi
 
-__all__ = ["Fit", "TorchBuild", "best_fits", "why_not"]
+if TYPE_CHECKING:
+    from llmenv.plan.extensions import TorchBuild as PlannedTorch
+    from llmenv.target import Target
+
+__all__ = ["Fit", "TorchBuild", "best_fits", "for_target", "listed_test", "why_not"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +140,31 @@ def _notes(w: WheelBuild, t: TorchBuild) -> tuple[str, ...]:
             "under CUDA minor-version compatibility",
         )
     return ()
+
+
+def for_target(torch: PlannedTorch, target: Target) -> TorchBuild:
+    """The planner's torch on a target, as the wheel rules read it."""
+    return TorchBuild(
+        version=torch.version,
+        cuda=torch.cuda,
+        cxx11_abi=torch.cxx11_abi,
+        os=target.os,
+        arch=target.arch,
+        glibc=target.glibc,
+        driver_cuda=target.cuda,
+    )
+
+
+def listed_test(wheels: Sequence[ListedWheel], where: str) -> Callable[[PlannedTorch, Target, str], str | None]:
+    """An option's per-Python test for a group of listed wheels (one release and build): None when one of them
+    fits the planned torch on the target, else the first wheel's reason, prefixed by where they are listed."""
+
+    def fits(torch: PlannedTorch, target: Target, python: str) -> str | None:
+        fit = for_target(torch, target)
+        whys = [why_not(w, fit, python) for w in wheels]
+        return None if any(w is None for w in whys) else f"in {where}: {whys[0]}"
+
+    return fits
 
 
 def why_not(wheel: ListedWheel, torch: TorchBuild, python: str) -> str | None:

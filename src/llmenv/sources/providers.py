@@ -36,6 +36,7 @@ from llmenv.backend import CudaVersion
 from llmenv.plan.extensions import ExtensionOption, ExtensionProvider, TorchBuild
 from llmenv.sources.catalog import WheelSource, source
 from llmenv.sources.listing import ListedWheel, Listings, load_listings
+from llmenv.sources.match import listed_test
 from llmenv.sources.normalize import WheelBuild, implied_cxx11_abi
 from llmenv.target import Target
 
@@ -161,28 +162,6 @@ def _abi(b: WheelBuild) -> bool | None:
     return None  # a stable-ABI build: either
 
 
-def _fits(wheels: Sequence[ListedWheel], where: str) -> Callable[[TorchBuild, Target, str], str | None]:
-    """The listing's own per-Python test (platform and glibc, tags, torch, CUDA major, ABI): ``match.why_not``."""
-
-    def fits(t: TorchBuild, tg: Target, py: str) -> str | None:
-        from llmenv.sources.match import TorchBuild as Fit
-        from llmenv.sources.match import why_not
-
-        fit = Fit(
-            version=t.version,
-            cuda=t.cuda,
-            cxx11_abi=t.cxx11_abi,
-            os=tg.os,
-            arch=tg.arch,
-            glibc=tg.glibc,
-            driver_cuda=tg.cuda,
-        )
-        whys = [why_not(w, fit, py) for w in wheels]
-        return None if any(w is None for w in whys) else f"in {where}: {whys[0]}"
-
-    return fits
-
-
 def _fact(src: WheelSource, listings: Listings) -> str:
     got = listings.listing(src.id)
     origin = f"listing: {got.origin}, {got.status}" if got is not None else "no listing"
@@ -222,7 +201,7 @@ def _option(
         pythons=pythons,
         platform=g.platform,
         archs=archs,
-        fits=_fits(g.wheels, src.id),
+        fits=listed_test(g.wheels, src.id),
         fact=_fact(src, listings),
         notes=(f"its architectures: {arch_note}",) if arch_note else (),
     )
