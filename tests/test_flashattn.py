@@ -8,9 +8,7 @@ source build; the community and index sources (Astral, mjun0812, the PyTorch ind
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from llmenv.request import parse_specs
 from llmenv.sources.listing import Listings
 from llmenv.target import Gpu, Target
 
+from .wheel_servers import ReleaseAssets, serving
 from .wheelfactory import make_wheel
 
 # cpus / memory said of the build machine (as --cpus / --memory do): MAX_JOBS is sized from them
@@ -393,33 +392,8 @@ def release_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "assets"
     root.mkdir()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            f = root / self.path.rsplit("/", 1)[-1].replace("%2B", "+")
-            if not f.is_file():
-                self.send_error(404)
-                return
-            data = f.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_HEAD = do_GET
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(ReleaseAssets(root)) as server:
+        yield server.base, root
 
 
 def test_init_and_real_uv_lock_hold_the_release_wheel_with_its_hash(

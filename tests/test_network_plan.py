@@ -6,14 +6,13 @@ loopback stand-in reached through --github-proxy; everything else is PyPI as of 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import tomlkit
 
+from .wheel_servers import ReleaseAssets, serving
 from .wheelfactory import make_wheel
 
 pytestmark = pytest.mark.network
@@ -53,32 +52,8 @@ def github(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             filename=f"flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp{py}-cp{py}-linux_x86_64.whl",
         )
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            f = root / self.path.rsplit("/", 1)[-1].replace("%2B", "+")
-            if not f.is_file():
-                self.send_error(404)
-                return
-            data = f.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_HEAD = do_GET
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(ReleaseAssets(root)) as server:
+        yield server.base
 
 
 def _lock(project: Path) -> dict[str, list[str]]:

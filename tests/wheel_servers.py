@@ -336,6 +336,21 @@ class FlatFolder(_Server):
         return self.base + "/"
 
 
+class ReleaseAssets(_Server):
+    """A stand-in for GitHub release downloads (reached through ``--github-proxy``): any path whose last segment
+    names a file of ``folder`` gets that file (``%2B`` read as ``+``, as in local version labels); else 404."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def answer(self, h: BaseHTTPRequestHandler) -> None:
+        f = self.folder / h.path.rsplit("/", 1)[-1].replace("%2B", "+")
+        if not f.is_file():
+            self.send(h, 404, b"not found", "text/plain")
+            return
+        self.send(h, 200, f.read_bytes(), "application/octet-stream")
+
+
 class Rewrite(httpx.BaseTransport):
     """Send requests whose URL starts with a key of ``routes`` to its value instead (a loopback server)."""
 
