@@ -9,17 +9,17 @@ architecture string and C++ ABI symbols the way the real one does, so the refres
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from .wheel_servers import _Server
 from .wheelfactory import make_wheel
 
 __all__ = ["Site", "torch_wheel"]
@@ -47,22 +47,19 @@ def torch_wheel(
 
 
 @dataclass
-class Site:
+class Site(_Server):
     routes: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (content type, body)
     files: dict[str, bytes] = field(default_factory=dict)  # path -> bytes (served with Range)
     fail: set[str] = field(default_factory=set)  # path prefixes answered with 500
     stall: set[str] = field(default_factory=set)  # path prefixes answered only after a long wait
     requests: Counter[str] = field(default_factory=Counter)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _httpd: ThreadingHTTPServer | None = None
 
     # -- content -------------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base
 
     def add_file(self, path: Path, where: str = "/files") -> str:
         """Serve a file; returns its URL path (a local version's "+" percent-encoded, as indexes do)."""
@@ -100,72 +97,38 @@ class Site:
 
     # -- life cycle ----------------------------------------------------------------------------------------
 
-    def start(self) -> Site:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    site._answer(self)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        self._stop.set()  # a stalled answer ends now
+        super().stop()
 
     # -- answering -----------------------------------------------------------------------------------------
 
-    def _answer(self, h: BaseHTTPRequestHandler) -> None:
+    def answer(self, h: BaseHTTPRequestHandler) -> None:
         path = unquote(h.path.split("?", 1)[0])
         self.requests[path] += 1
         if any(path.startswith(p) for p in self.stall):
             self._stop.wait(30)
         if any(path.startswith(p) for p in self.fail):
-            return _send(h, 500, b"boom", "text/plain")
+            return _Server.send(h, 500, b"boom", "text/plain")
         if path in self.routes:
             ctype, body = self.routes[path]
-            return _send(h, 200, body, ctype)
+            return _Server.send(h, 200, body, ctype)
         if path in self.files:
             return _range(h, self.files[path])
-        return _send(h, 404, b"not found", "text/plain")
-
-
-def _send(
-    h: BaseHTTPRequestHandler, code: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
-) -> None:
-    h.send_response(code)
-    h.send_header("Content-Type", ctype)
-    h.send_header("Content-Length", str(len(body)))
-    for k, v in (headers or {}).items():
-        h.send_header(k, v)
-    h.end_headers()
-    h.wfile.write(body)
+        return _Server.send(h, 404, b"not found", "text/plain")
 
 
 def _range(h: BaseHTTPRequestHandler, data: bytes) -> None:
     rng = h.headers.get("Range")
     if not rng:
-        return _send(h, 200, data, "application/octet-stream")
+        return _Server.send(h, 200, data, "application/octet-stream")
     first, _, last = rng.removeprefix("bytes=").partition("-")
     size = len(data)
     if first == "":
         start, end = max(0, size - int(last)), size - 1
     else:
         start, end = int(first), min(size - 1, int(last) if last else size - 1)
-    _send(
+    _Server.send(
         h,
         206,
         data[start : end + 1],
