@@ -203,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             "engine_cutlass_from": "facts/vllm_requires_dist_raw.csv, facts/sglang_requires_dist_raw.csv (PyPI "
             "metadata of each release, [V])",
         }
-    from llmenv.knowledge._store import write_atomic
+    from llmenv.files import write_text_atomic
 
-    write_atomic(args.output, json.dumps(data, indent=1) + "\n")
+    write_text_atomic(args.output, json.dumps(data, indent=1) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

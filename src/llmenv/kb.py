@@ -343,7 +343,7 @@ def dumps(snapshot: Mapping[str, Any]) -> str:
 
 
 def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> None:
-    """Write atomically (``llmenv.knowledge._store.write_atomic``)."""
-    from llmenv.knowledge._store import write_atomic
+    """Write atomically (``llmenv.files.write_text_atomic``)."""
+    from llmenv.files import write_text_atomic
 
-    write_atomic(path, dumps(snapshot))
+    write_text_atomic(path, dumps(snapshot))

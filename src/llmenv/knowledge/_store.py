@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-__all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir", "write_atomic"]
+__all__ = ["TABLES", "Table", "TableInfo", "bundled_text", "read_bundled", "user_data_dir"]
 
 
 class Table(NamedTuple):
@@ -214,13 +214,6 @@ def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("llmenv"))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a table atomically (``llmenv.files.write_text_atomic``: the old file stays on any failure)."""
-    from llmenv.files import write_text_atomic
-
-    write_text_atomic(path, text)
 
 
 def stamp(path: Path) -> tuple[int, int] | None:

@@ -32,7 +32,6 @@ from packaging.utils import canonicalize_name
 
 from llmenv.knowledge import load as load_knowledge
 from llmenv.knowledge import user_data_dir
-from llmenv.knowledge._store import write_atomic
 from llmenv.sources.catalog import WheelSource, load_sources
 from llmenv.sources.normalize import WheelBuild, parse_wheel
 
@@ -343,8 +342,10 @@ def dumps(snapshot: Mapping[str, Any]) -> str:
 
 def write_listings(path: Path, snapshot: Mapping[str, Any]) -> None:
     """Validate, then write atomically."""
+    from llmenv.files import write_text_atomic  # the write path only: planning reads the listings
+
     validate(snapshot)
-    write_atomic(path, dumps(snapshot))
+    write_text_atomic(path, dumps(snapshot))
 
 
 def summary(listings: Listings, sources: Iterable[WheelSource] | None = None) -> list[str]:

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 
+from llmenv.files import write_text_atomic
 from llmenv.knowledge import Knowledge
 from llmenv.knowledge._json import dumps
-from llmenv.knowledge._store import TABLES, write_atomic
+from llmenv.knowledge._store import TABLES
 from llmenv.knowledge.pins import Pins
 from llmenv.knowledge.refresh._pool import Pool
 from llmenv.pypi import BadDistribution, PyPIClient, PyPIError
@@ -238,5 +239,5 @@ def write_table(folder: Path, name: str, data: dict[str, Any]) -> Path:
 
         write_snapshot(path, data)
     else:
-        write_atomic(path, dumps(data))
+        write_text_atomic(path, dumps(data))
     return path
