@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,14 @@ from llmenv.detect import NvmlReading, System
 from llmenv.output import Ui
 
 from .wheelfactory import make_wheel
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A shell without job control starts background commands with SIGINT ignored, and an ignored signal stays
+    ignored in every process the suite starts: then the Ctrl-C tests (a real SIGINT to a real llmenv) cannot
+    pass. Give the suite Python's usual SIGINT handling, whatever launched it (children get the default)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
